@@ -1,0 +1,3 @@
+from connectors.hubspot.connector import HUBSPOT
+
+__all__ = ["HUBSPOT"]

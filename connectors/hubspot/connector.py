@@ -1,0 +1,87 @@
+"""The HubSpot connector, declared. Facts: shared/providers/hubspot.md."""
+
+from __future__ import annotations
+
+from connectors.hubspot.errors import parse_error
+from connectors.hubspot.mapping import (
+    COMPANY_MAPPING,
+    CONTACT_MAPPING,
+    DEAL_MAPPING,
+    NOTE_MAPPING,
+    TASK_MAPPING,
+    USER_MAPPING,
+)
+from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
+from connectors.kit.declaration import Connector, Stream
+from connectors.kit.mapping import ModelMapping
+from connectors.kit.oauth import OAuth2
+from connectors.kit.pagination import CursorPagination
+from connectors.kit.ratelimit import RateLimit
+from connectors.kit.strategies import FullRefresh
+
+LIST_PAGE = CursorPagination(records="results", next_cursor="paging.next.after", page_size=100)
+
+
+def crm_object(
+    object_type: str, mapping: ModelMapping, *, modified: str, associations: tuple[str, ...] = ()
+) -> Stream:
+    return Stream(
+        name=object_type,
+        path=f"/crm/v3/objects/{object_type}",
+        pagination=LIST_PAGE,
+        mapping=mapping,
+        incremental=SearchIncremental(object_type, modified_property=modified),
+        deletions=ArchivedListing(),
+        discovery=AllProperties(object_type),
+        params={"associations": ",".join(associations)} if associations else {},
+        created_at="createdAt",
+        updated_at="updatedAt",
+        deleted_at="archivedAt",
+    )
+
+
+HUBSPOT = Connector(
+    name="hubspot",
+    display_name="HubSpot",
+    base_url="https://api.hubapi.com",
+    auth=OAuth2(
+        authorize_url="https://app.hubspot.com/oauth/authorize",
+        token_url="/oauth/v1/token",
+        scopes=(
+            "oauth",
+            "crm.objects.contacts.read",
+            "crm.objects.contacts.write",
+            "crm.objects.companies.read",
+            "crm.objects.companies.write",
+            "crm.objects.deals.read",
+            "crm.objects.deals.write",
+            "crm.objects.owners.read",
+            "crm.schemas.contacts.read",
+            "crm.schemas.companies.read",
+            "crm.schemas.deals.read",
+        ),
+    ),
+    rate_limit=RateLimit(requests=100, per_seconds=10, remaining_header="X-HubSpot-RateLimit-Remaining"),
+    parse_error=parse_error,
+    streams=(
+        crm_object("contacts", CONTACT_MAPPING, modified="lastmodifieddate", associations=("companies",)),
+        crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate"),
+        crm_object("deals", DEAL_MAPPING, modified="hs_lastmodifieddate", associations=("companies", "contacts")),
+        crm_object(
+            "notes", NOTE_MAPPING, modified="hs_lastmodifieddate", associations=("contacts", "companies", "deals")
+        ),
+        crm_object(
+            "tasks", TASK_MAPPING, modified="hs_lastmodifieddate", associations=("contacts", "companies", "deals")
+        ),
+        Stream(
+            name="owners",
+            path="/crm/v3/owners",
+            pagination=LIST_PAGE,
+            mapping=USER_MAPPING,
+            incremental=FullRefresh(LIST_PAGE),
+            deletions=ArchivedListing(),
+            created_at="createdAt",
+            updated_at="updatedAt",
+        ),
+    ),
+)

@@ -1,0 +1,66 @@
+"""Typed errors. Raised where they arise; the gateway turns them into GraphQL errors in one place."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class XkitError(Exception):
+    """An error a caller can act on; `code` becomes `extensions.code` in GraphQL."""
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = {k: v for k, v in extensions.items() if v is not None}
+
+
+class BadInput(XkitError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(XkitError):
+    code = "NOT_FOUND"
+
+
+class Unauthenticated(XkitError):
+    code = "UNAUTHENTICATED"
+
+
+class Conflict(XkitError):
+    code = "CONFLICT"
+
+
+class ProviderError(XkitError):
+    """The provider answered with an error we cannot recover from by retrying."""
+
+    code = "PROVIDER_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider_code: str | None = None,
+        field: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(message, status=status, providerCode=provider_code, field=field, **extensions)
+        self.status = status
+        self.provider_code = provider_code
+        self.field = field
+
+
+class RateLimited(ProviderError):
+    code = "RATE_LIMITED"
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx or network failures that outlasted every retry."""
+
+
+class ReauthRequired(ProviderError):
+    """The provider no longer accepts the connection's credentials; a person must reconnect."""
+
+    code = "UNAUTHENTICATED"

@@ -1,0 +1,254 @@
+"""The one HTTP client every connector goes through.
+
+Timeouts, per-connection pacing, retries with backoff on 429/5xx honoring Retry-After, token refresh
+before expiry and once on 401 — shared by all concurrent requests of a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx2
+import orjson
+
+from connectors.kit import oauth
+from connectors.kit.credentials import Credentials
+from connectors.kit.errors import (
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    ReauthRequired,
+)
+from connectors.kit.oauth import ApiKey, Auth, OAuth2, OAuthApp
+from connectors.kit.ratelimit import RateLimit, RateLimiter
+
+log = logging.getLogger(__name__)
+
+ErrorParser = Callable[[httpx2.Response], ProviderError]
+CredentialSaver = Callable[[Credentials], Awaitable[None]]
+
+REFRESH_MARGIN = timedelta(seconds=60)
+
+
+@dataclass
+class ConnectionAccess:
+    """Everything needed to call one connection's provider account."""
+
+    key: str
+    auth: Auth
+    base_url: str
+    credentials: Credentials
+    parse_error: ErrorParser
+    rate_limit: RateLimit | None
+    app: OAuthApp | None = None
+    save_credentials: CredentialSaver | None = None
+    default_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Shared:
+    """Per-connection state that every session of that connection shares, in this process."""
+
+    limiter: RateLimiter
+    refresh_lock: asyncio.Lock
+    credentials: Credentials
+    refreshes: int = 0
+
+
+class HttpKit:
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_connections: int = 100,
+    ) -> None:
+        self.client = httpx2.AsyncClient(
+            timeout=timeout,
+            limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=False,
+        )
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._shared: dict[str, _Shared] = {}
+
+    def session(self, access: ConnectionAccess) -> ProviderSession:
+        shared = self._shared.get(access.key)
+        if shared is None:
+            shared = _Shared(RateLimiter(access.rate_limit), asyncio.Lock(), access.credentials)
+            self._shared[access.key] = shared
+        return ProviderSession(self, access, shared)
+
+    def forget(self, key: str) -> None:
+        """Drop cached state of a connection whose credentials or settings changed."""
+        self._shared.pop(key, None)
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def retry_after_seconds(response: httpx2.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    if value.strip().replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+class ProviderSession:
+    """Requests to one connection's provider account, with its credentials injected."""
+
+    def __init__(self, kit: HttpKit, access: ConnectionAccess, shared: _Shared) -> None:
+        self.kit = kit
+        self.access = access
+        self.shared = shared
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.shared.credentials
+
+    @property
+    def base_url(self) -> str:
+        return self.access.base_url
+
+    def url(self, path: str) -> str:
+        if "://" in path:
+            target, base = urlsplit(path), urlsplit(self.base_url)
+            if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+                raise ValueError(f"refusing to send credentials to another host: {target.netloc}")
+            return path
+        return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = await self.request("GET", path, params=params)
+        return orjson.loads(response.content)
+
+    async def post_json(self, path: str, body: Any) -> Any:
+        response = await self.request("POST", path, json=body)
+        return orjson.loads(response.content) if response.content else None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx2.Response:
+        url = self.url(path)
+        body = orjson.dumps(json) if json is not None else content
+        refreshed_on_401 = False
+        attempt = 0
+        while True:
+            await self.shared.limiter.acquire()
+            await self._refresh_if_expiring()
+            sent_token = self.credentials.access_token
+            request_headers = {**self.access.default_headers, **self._auth_headers(), **(headers or {})}
+            if json is not None:
+                request_headers.setdefault("Content-Type", "application/json")
+            try:
+                response = await self.kit.client.request(
+                    method, url, params=params, content=body, headers=request_headers
+                )
+            except httpx2.TransportError as exc:
+                if attempt >= self.kit.max_retries:
+                    raise ProviderUnavailable(f"{method} {path} failed: {exc.__class__.__name__}") from exc
+                await asyncio.sleep(self.kit.backoff(attempt))
+                attempt += 1
+                continue
+            self.shared.limiter.observe(response.headers)
+            if response.status_code < 400:
+                return response
+            error = self.access.parse_error(response)
+            if response.status_code == 401 and isinstance(self.access.auth, OAuth2):
+                if refreshed_on_401:
+                    raise ReauthRequired(
+                        f"the provider still refuses the refreshed token: {error.message}",
+                        status=401,
+                        provider_code=error.provider_code,
+                    )
+                await self._refresh(stale_token=sent_token)
+                refreshed_on_401 = True
+                continue
+            if response.status_code == 401:
+                raise ReauthRequired(f"the provider refused the API key: {error.message}", status=401)
+            retryable = isinstance(error, RateLimited) or response.status_code == 429 or response.status_code >= 500
+            if not retryable:
+                raise error
+            if attempt >= self.kit.max_retries:
+                if isinstance(error, RateLimited) or response.status_code == 429:
+                    raise error if isinstance(error, RateLimited) else RateLimited(error.message, status=429)
+                raise ProviderUnavailable(error.message, status=response.status_code)
+            delay = retry_after_seconds(response)
+            if delay is None:
+                delay = self.kit.backoff(attempt)
+            if isinstance(error, RateLimited) or response.status_code == 429:
+                self.shared.limiter.pause(delay)
+            else:
+                await asyncio.sleep(delay)
+            log.info(
+                "retrying %s %s after %s (attempt %d, %.2fs)",
+                method,
+                path,
+                response.status_code,
+                attempt + 1,
+                delay,
+            )
+            attempt += 1
+
+    def _auth_headers(self) -> dict[str, str]:
+        auth = self.access.auth
+        if isinstance(auth, ApiKey):
+            return {auth.header: auth.template.format(key=self.credentials.api_key or "")}
+        if self.credentials.access_token:
+            return {"Authorization": f"Bearer {self.credentials.access_token}"}
+        return {}
+
+    async def _refresh_if_expiring(self) -> None:
+        if isinstance(self.access.auth, OAuth2) and self.credentials.expires_within(REFRESH_MARGIN):
+            await self._refresh(stale_token=self.credentials.access_token)
+
+    async def _refresh(self, *, stale_token: str | None) -> None:
+        """Refresh once for all concurrent requests: whoever comes second finds the token already new."""
+        auth = self.access.auth
+        assert isinstance(auth, OAuth2)
+        async with self.shared.refresh_lock:
+            if self.credentials.access_token != stale_token:
+                return
+            if self.access.app is None:
+                raise ReauthRequired("the access token expired and no OAuth app is configured to refresh it")
+            fresh = await oauth.refresh(
+                auth, self.access.app, self.base_url, self.credentials, timeout=self.kit.timeout
+            )
+            self.shared.refreshes += 1
+            if self.access.save_credentials is not None:
+                await self.access.save_credentials(fresh)
+            self.shared.credentials = fresh
+
+    async def fresh_credentials(self) -> Credentials:
+        await self._refresh_if_expiring()
+        return self.credentials

@@ -1,0 +1,154 @@
+"""OAuth 2 code flow and token refresh, through authlib."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx2
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from connectors.kit.credentials import Credentials
+from connectors.kit.errors import ProviderError, ProviderUnavailable, ReauthRequired
+
+
+@dataclass(frozen=True)
+class OAuth2:
+    """How a provider does OAuth 2.
+
+    `token_url` may be relative: it is then resolved against the connection's base URL, so a base-URL
+    override (a sandbox, a regional host) covers the token endpoint too, as HubSpot serves it on its API host.
+    """
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    optional_scopes: tuple[str, ...] = ()
+    scope_separator: str = " "
+    pkce: bool = True
+
+    def token_endpoint(self, base_url: str) -> str:
+        return urljoin(base_url.rstrip("/") + "/", self.token_url.lstrip("/")) if "://" not in self.token_url else self.token_url
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A static key sent in a header, e.g. `Authorization: Bearer <key>`."""
+
+    header: str = "Authorization"
+    template: str = "Bearer {key}"
+
+
+Auth = OAuth2 | ApiKey
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """A platform's own OAuth client at a provider (white-label)."""
+
+    client_id: str
+    client_secret: str
+    authorize_url: str | None = None  # overrides the connector's, e.g. to point at a sandbox
+    base_url: str | None = None  # where new connections made through this app point
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    url: str
+    state: str
+    code_verifier: str | None
+
+
+def new_authorization_request(auth: OAuth2, app: OAuthApp, redirect_uri: str) -> AuthorizationRequest:
+    client = AsyncOAuth2Client(
+        client_id=app.client_id,
+        redirect_uri=redirect_uri,
+        scope=auth.scope_separator.join(auth.scopes),
+        code_challenge_method="S256" if auth.pkce else None,
+    )
+    code_verifier = generate_token(64) if auth.pkce else None
+    extra: dict[str, Any] = {}
+    if auth.optional_scopes:
+        extra["optional_scope"] = auth.scope_separator.join(auth.optional_scopes)
+    url, state = client.create_authorization_url(
+        app.authorize_url or auth.authorize_url, code_verifier=code_verifier, **extra
+    )
+    return AuthorizationRequest(url=url, state=state, code_verifier=code_verifier)
+
+
+def _raise_for_token_error(response: httpx2.Response) -> httpx2.Response:
+    """Token endpoints speak each provider's own error dialect; authlib only knows RFC 6749's."""
+    if response.status_code < 400:
+        return response
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    reason = str(
+        body.get("error_description")
+        or body.get("message")
+        or body.get("error")
+        or body.get("status")
+        or response.reason_phrase
+    )
+    code = str(body.get("error") or body.get("status") or response.status_code)
+    if response.status_code >= 500 or response.status_code == 429:
+        raise ProviderUnavailable(f"token endpoint failed: {reason}", status=response.status_code)
+    raise ReauthRequired(f"the provider refused the credentials: {reason}", status=response.status_code, provider_code=code)
+
+
+def _oauth_client(app: OAuthApp, timeout: float, **kwargs: Any) -> AsyncOAuth2Client:
+    client = AsyncOAuth2Client(
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        token_endpoint_auth_method="client_secret_post",
+        timeout=timeout,
+        **kwargs,
+    )
+    client.register_compliance_hook("access_token_response", _raise_for_token_error)
+    client.register_compliance_hook("refresh_token_response", _raise_for_token_error)
+    return client
+
+
+async def exchange_code(
+    auth: OAuth2,
+    app: OAuthApp,
+    base_url: str,
+    *,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str | None,
+    timeout: float = 30.0,
+) -> Credentials:
+    try:
+        async with _oauth_client(app, timeout, redirect_uri=redirect_uri) as client:
+            token = await client.fetch_token(
+                auth.token_endpoint(base_url),
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+            )
+    except httpx2.TransportError as exc:
+        raise ProviderUnavailable(f"token endpoint unreachable: {exc.__class__.__name__}") from exc
+    return Credentials.from_token_response(dict(token))
+
+
+async def refresh(
+    auth: OAuth2, app: OAuthApp, base_url: str, credentials: Credentials, *, timeout: float = 30.0
+) -> Credentials:
+    if not credentials.refresh_token:
+        raise ReauthRequired("the access token expired and the connection has no refresh token")
+    try:
+        async with _oauth_client(app, timeout) as client:
+            token = await client.refresh_token(
+                auth.token_endpoint(base_url), refresh_token=credentials.refresh_token
+            )
+    except httpx2.TransportError as exc:
+        raise ProviderUnavailable(f"token endpoint unreachable: {exc.__class__.__name__}") from exc
+    except ProviderError:
+        raise
+    return Credentials.from_token_response(dict(token), previous=credentials)

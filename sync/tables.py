@@ -1,0 +1,177 @@
+"""The database: every table scoped by platform (see shared/DESIGN.md, "Data model")."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from sync.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+def _platform_fk() -> Column[object]:
+    return Column("platform_id", Uuid, ForeignKey("platforms.id", ondelete="CASCADE"), nullable=False)
+
+platforms = Table(
+    "platforms",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+provider_apps = Table(
+    "provider_apps",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("provider", String(50), nullable=False),
+    Column("client_id", String(500), nullable=False),
+    Column("client_secret_encrypted", LargeBinary, nullable=False),
+    Column("authorize_url", Text),
+    Column("base_url", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform_id", "provider"),
+)
+
+end_users = Table(
+    "end_users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("external_id", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform_id", "external_id"),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("end_user_id", Uuid, ForeignKey("end_users.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_reason", Text),
+    Column("base_url", Text),
+    Column("credentials_encrypted", LargeBinary, nullable=False),
+    Column("sync_interval_seconds", Integer, nullable=False),
+    # None: the connector's own limit; {"requests": 0}: unlimited (benchmarks, private test accounts).
+    Column("rate_limit", Json),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "platform_id", "created_at"),
+)
+
+stream_states = Table(
+    "stream_states",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    Column("stream", String(100), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("cursor", Json),
+    Column("backfill_started_at", UtcDateTime),
+    Column("next_run_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("last_success_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UtcDateTime),
+    UniqueConstraint("connection_id", "stream"),
+    Index(None, "next_run_at"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _platform_fk(),
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    Column("end_user_id", Uuid, nullable=False),
+    Column("stream", String(100), nullable=False),
+    Column("model", String(50)),
+    Column("remote_id", String(255), nullable=False),
+    Column("common", Json),
+    # The provider's payload as JSON text, served to clients without being parsed again.
+    Column("raw", Text, nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("remote_created_at", UtcDateTime),
+    Column("remote_updated_at", UtcDateTime),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("deleted_at", UtcDateTime),
+    Column("synced_at", UtcDateTime, nullable=False),
+    UniqueConstraint("connection_id", "stream", "remote_id"),
+    Index(None, "platform_id", "model", "remote_updated_at", "id"),
+    Index(None, "connection_id", "model", "remote_id"),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _platform_fk(),
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    Column("stream", String(100), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("records", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index(None, "connection_id", "started_at"),
+)
+
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("state", String(128), primary_key=True),
+    _platform_fk(),
+    Column("provider", String(50), nullable=False),
+    Column("external_user_id", String(255), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_verifier_encrypted", LargeBinary),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+

@@ -7,7 +7,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-
     ForeignKey,
     Index,
     Integer,
@@ -36,8 +35,10 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+
 def _platform_fk() -> Column[object]:
     return Column("platform_id", Uuid, ForeignKey("platforms.id", ondelete="CASCADE"), nullable=False)
+
 
 platforms = Table(
     "platforms",
@@ -174,4 +175,3 @@ oauth_states = Table(
     Column("code_verifier_encrypted", LargeBinary),
     Column("expires_at", UtcDateTime, nullable=False),
 )
-

@@ -22,9 +22,7 @@ from connectors.kit.strategies import FullRefresh
 LIST_PAGE = CursorPagination(records="results", next_cursor="paging.next.after", page_size=100)
 
 
-def crm_object(
-    object_type: str, mapping: ModelMapping, *, modified: str, associations: tuple[str, ...] = ()
-) -> Stream:
+def crm_object(object_type: str, mapping: ModelMapping, *, modified: str, associations: tuple[str, ...] = ()) -> Stream:
     return Stream(
         name=object_type,
         path=f"/crm/v3/objects/{object_type}",
@@ -68,10 +66,16 @@ HUBSPOT = Connector(
         crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate"),
         crm_object("deals", DEAL_MAPPING, modified="hs_lastmodifieddate", associations=("companies", "contacts")),
         crm_object(
-            "notes", NOTE_MAPPING, modified="hs_lastmodifieddate", associations=("contacts", "companies", "deals")
+            "notes",
+            NOTE_MAPPING,
+            modified="hs_lastmodifieddate",
+            associations=("contacts", "companies", "deals"),
         ),
         crm_object(
-            "tasks", TASK_MAPPING, modified="hs_lastmodifieddate", associations=("contacts", "companies", "deals")
+            "tasks",
+            TASK_MAPPING,
+            modified="hs_lastmodifieddate",
+            associations=("contacts", "companies", "deals"),
         ),
         Stream(
             name="owners",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.kit.mapping import Computed, Ids, ModelMapping, Path
+from connectors.kit.mapping import Computed, Ids, ModelMapping, Path, Source
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
 
 
@@ -75,7 +75,7 @@ USER_MAPPING = ModelMapping(
     },
 )
 
-_PARENTS = {
+_PARENTS: dict[str, Source] = {
     "contacts": associated("contacts"),
     "companies": associated("companies"),
     "deals": associated("deals"),

@@ -127,9 +127,7 @@ class ArchivedListing:
             if after:
                 params["after"] = after
             body = await ctx.session.get_json(ctx.stream.path, params)
-            records: list[RemoteRecord] = [
-                ctx.stream.to_record(raw, deleted=True) for raw in body.get("results", [])
-            ]
+            records: list[RemoteRecord] = [ctx.stream.to_record(raw, deleted=True) for raw in body.get("results", [])]
             after = dig(body, "paging.next.after")
             yield Page(records, None, deletions=True)
             if not after:

@@ -51,5 +51,8 @@ class Credentials:
             refresh_token=token.get("refresh_token") or (previous.refresh_token if previous else None),
             expires_at=datetime.now(UTC) + timedelta(seconds=int(expires_in)) if expires_in else None,
             scopes=list(scopes) or (previous.scopes if previous else []),
-            extra={**(previous.extra if previous else {}), **{k: v for k, v in token.items() if k not in known}},
+            extra={
+                **(previous.extra if previous else {}),
+                **{k: v for k, v in token.items() if k not in known},
+            },
         )

@@ -30,7 +30,11 @@ class OAuth2:
     pkce: bool = True
 
     def token_endpoint(self, base_url: str) -> str:
-        return urljoin(base_url.rstrip("/") + "/", self.token_url.lstrip("/")) if "://" not in self.token_url else self.token_url
+        return (
+            urljoin(base_url.rstrip("/") + "/", self.token_url.lstrip("/"))
+            if "://" not in self.token_url
+            else self.token_url
+        )
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,9 @@ def _raise_for_token_error(response: httpx2.Response) -> httpx2.Response:
     code = str(body.get("error") or body.get("status") or response.status_code)
     if response.status_code >= 500 or response.status_code == 429:
         raise ProviderUnavailable(f"token endpoint failed: {reason}", status=response.status_code)
-    raise ReauthRequired(f"the provider refused the credentials: {reason}", status=response.status_code, provider_code=code)
+    raise ReauthRequired(
+        f"the provider refused the credentials: {reason}", status=response.status_code, provider_code=code
+    )
 
 
 def _oauth_client(app: OAuthApp, timeout: float, **kwargs: Any) -> AsyncOAuth2Client:
@@ -144,9 +150,7 @@ async def refresh(
         raise ReauthRequired("the access token expired and the connection has no refresh token")
     try:
         async with _oauth_client(app, timeout) as client:
-            token = await client.refresh_token(
-                auth.token_endpoint(base_url), refresh_token=credentials.refresh_token
-            )
+            token = await client.refresh_token(auth.token_endpoint(base_url), refresh_token=credentials.refresh_token)
     except httpx2.TransportError as exc:
         raise ProviderUnavailable(f"token endpoint unreachable: {exc.__class__.__name__}") from exc
     except ProviderError:

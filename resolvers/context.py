@@ -1,0 +1,44 @@
+"""What every resolver gets: the caller's platform, the store, the HTTP kit and per-request loaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from connectors.kit.http import HttpKit
+from resolvers.ids import CursorCodec
+from resolvers.loaders import Loaders
+from sync.store import Store
+
+
+class Waker(Protocol):
+    def wake(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """Process-wide services, built once at start."""
+
+    store: Store
+    kit: HttpKit
+    cursors: CursorCodec
+    public_url: str
+    worker: Waker | None = None
+
+
+@dataclass
+class Caller:
+    services: Services
+    platform_id: uuid.UUID
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.services.store, self.platform_id)
+        return self._loaders

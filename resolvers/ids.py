@@ -1,0 +1,86 @@
+"""Opaque global ids and tamper-proof page cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors.kit.errors import BadInput
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def to_global_id(type_name: str, local_id: object) -> str:
+    return _b64(f"{type_name}:{local_id}".encode())
+
+
+def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, str]:
+    try:
+        type_name, _, local_id = _unb64(global_id).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadInput(f"{global_id!r} is not an id this API issued", field=field) from None
+    if not type_name or not local_id:
+        raise BadInput(f"{global_id!r} is not an id this API issued", field=field)
+    return type_name, local_id
+
+
+def parse_connection_id(global_id: str, *, field: str = "connectionId") -> uuid.UUID:
+    type_name, local_id = from_global_id(global_id, field=field)
+    if type_name != "Connection":
+        raise BadInput(f"{global_id!r} is a {type_name} id, not a Connection id", field=field)
+    try:
+        return uuid.UUID(local_id)
+    except ValueError:
+        raise BadInput(f"{global_id!r} is not an id this API issued", field=field) from None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ended in (updated_at, id) order."""
+
+    updated_at: datetime | None
+    record_id: int
+
+
+class CursorCodec:
+    """Cursors are signed so that a forged or edited one is refused instead of silently misread."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hashlib.sha256(b"xkit-cursor:" + key).digest()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+
+    def encode(self, scope: str, position: Position) -> str:
+        stamp = position.updated_at.isoformat() if position.updated_at else ""
+        payload = f"{scope}|{stamp}|{position.record_id}".encode()
+        return _b64(payload + b"|" + self._sign(payload))
+
+    def decode(self, scope: str, cursor: str) -> Position:
+        invalid = BadInput("the cursor is invalid: pass an endCursor or edge cursor this API returned", field="after")
+        try:
+            blob = _unb64(cursor)
+        except (binascii.Error, ValueError):
+            raise invalid from None
+        payload, separator, signature = blob[:-13], blob[-13:-12], blob[-12:]
+        if separator != b"|" or not hmac.compare_digest(signature, self._sign(payload)):
+            raise invalid
+        try:
+            cursor_scope, stamp, record_id = payload.decode().split("|")
+            position = Position(datetime.fromisoformat(stamp) if stamp else None, int(record_id))
+        except ValueError:
+            raise invalid from None
+        if cursor_scope != scope:
+            raise BadInput("the cursor belongs to another list or ordering", field="after")
+        return position

@@ -1,0 +1,119 @@
+"""Connections, their end users, stream states and sync runs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Self
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from resolvers import connections as resolve
+from resolvers.ids import to_global_id
+from schema.context import Info
+from schema.relay import Node
+
+
+@strawberry.type(description="A customer of the platform, known by the platform's own id.")
+class EndUser(Node):
+    external_id: str
+    created_at: datetime
+
+
+@strawberry.type(description="Sync state of one stream of a connection.")
+class StreamState:
+    stream: str
+    phase: str = strawberry.field(description="backfill (first full read) or incremental (changes only).")
+    last_successful_sync_at: datetime | None
+    next_run_at: datetime
+    running: bool
+    record_count: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@strawberry.type(description="What one run of one stream did.")
+class SyncRun:
+    id: strawberry.ID
+    stream: str
+    phase: str
+    status: str = strawberry.field(description="running, succeeded or failed.")
+    started_at: datetime
+    finished_at: datetime | None
+    pages: int
+    records: int
+    error: str | None
+
+
+@strawberry.type(description="One authorized provider account of one end user.")
+class Connection(Node):
+    provider: str
+    status: str = strawberry.field(description="active, needs_reauth or disabled.")
+    status_reason: str | None
+    base_url: str | None
+    sync_interval_seconds: int
+    created_at: datetime
+    _row: strawberry.Private[Row[Any]]
+
+    @classmethod
+    def build(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=strawberry.ID(to_global_id("Connection", row.id)),
+            provider=row.provider,
+            status=row.status,
+            status_reason=row.status_reason,
+            base_url=row.base_url,
+            sync_interval_seconds=row.sync_interval_seconds,
+            created_at=row.created_at,
+            _row=row,
+        )
+
+    @property
+    def connection_id(self) -> uuid.UUID:
+        return self._row.id  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def end_user(self, info: Info) -> EndUser:
+        row = await info.context.loaders.end_user.load(self._row.end_user_id)
+        assert row is not None
+        return EndUser(
+            id=strawberry.ID(to_global_id("EndUser", row.id)), external_id=row.external_id, created_at=row.created_at
+        )
+
+    @strawberry.field
+    async def streams(self, info: Info) -> list[StreamState]:
+        states = await info.context.loaders.stream_states.load(self.connection_id)
+        counts = await info.context.loaders.record_counts.load(self.connection_id)
+        now = datetime.now(tz=states[0].next_run_at.tzinfo) if states else None
+        return [
+            StreamState(
+                stream=s.stream,
+                phase=s.phase,
+                last_successful_sync_at=s.last_success_at,
+                next_run_at=s.next_run_at,
+                running=s.lease_expires_at is not None and now is not None and s.lease_expires_at > now,
+                record_count=counts.get(s.stream, 0),
+                last_error=s.last_error,
+                last_error_at=s.last_error_at,
+            )
+            for s in states
+        ]
+
+    @strawberry.field(description="The most recent sync runs, newest first.")
+    async def sync_runs(self, info: Info, first: int = 20) -> list[SyncRun]:
+        rows = await resolve.recent_runs(info.context, self.connection_id, first)
+        return [
+            SyncRun(
+                id=strawberry.ID(to_global_id("SyncRun", r.id)),
+                stream=r.stream,
+                phase=r.phase,
+                status=r.status,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                pages=r.pages,
+                records=r.records,
+                error=r.error,
+            )
+            for r in rows
+        ]

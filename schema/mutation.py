@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from connectors.kit.oauth import OAuthApp
+from resolvers import connections as resolve
+from resolvers.connections import CredentialsInput as Credentials
+from resolvers.ids import parse_connection_id
+from schema.connection import Connection
+from schema.context import Info
+
+
+@strawberry.input(description="Existing tokens to import: OAuth tokens, or an API key for key-based providers.")
+class CredentialsInput:
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    api_key: str | None = None
+
+
+@strawberry.input
+class CreateConnectionInput:
+    provider: str = strawberry.field(description='The connector\'s lowercase name, e.g. "hubspot".')
+    external_user_id: str
+    credentials: CredentialsInput
+    base_url: str | None = strawberry.field(default=None, description="Point the connection at another host.")
+    sync_interval_seconds: int | None = None
+
+
+@strawberry.input
+class ProviderAppInput:
+    provider: str
+    client_id: str
+    client_secret: str
+    authorize_url: str | None = None
+    base_url: str | None = None
+
+
+@strawberry.type
+class ProviderApp:
+    provider: str
+    client_id: str
+    authorize_url: str | None
+    base_url: str | None
+
+
+@strawberry.type(description="Send the end user to `url`; they come back to your redirectUri with connection_id.")
+class ConnectUrl:
+    url: str
+    state: str
+    expires_at: datetime
+
+
+@strawberry.type
+class DeletedConnection:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a connection from existing credentials.")
+    async def create_connection(self, info: Info, input: CreateConnectionInput) -> Connection:
+        given = input.credentials
+        row = await resolve.create_connection(
+            info.context,
+            provider=input.provider,
+            external_user_id=input.external_user_id,
+            credentials=Credentials(given.access_token, given.refresh_token, given.expires_at, given.api_key),
+            base_url=input.base_url,
+            sync_interval_seconds=input.sync_interval_seconds,
+        )
+        return Connection.build(row)
+
+    @strawberry.mutation(description="Start the OAuth flow: the provider's authorize URL for one end user.")
+    async def connect_url(self, info: Info, provider: str, external_user_id: str, redirect_uri: str) -> ConnectUrl:
+        link = await resolve.connect_url(info.context, provider, external_user_id, redirect_uri)
+        return ConnectUrl(url=link.url, state=link.state, expires_at=link.expires_at)
+
+    @strawberry.mutation(description="Your own OAuth app at a provider, so the consent screen shows your brand.")
+    async def set_provider_app(self, info: Info, input: ProviderAppInput) -> ProviderApp:
+        provider = input.provider.strip().lower()
+        app = OAuthApp(input.client_id, input.client_secret, input.authorize_url, input.base_url)
+        await resolve.save_provider_app(info.context, provider, app)
+        return ProviderApp(
+            provider=provider, client_id=app.client_id, authorize_url=app.authorize_url, base_url=app.base_url
+        )
+
+    @strawberry.mutation(description="Delete a connection and everything cached for it.")
+    async def delete_connection(self, info: Info, id: strawberry.ID) -> DeletedConnection:
+        await resolve.delete_connection(info.context, parse_connection_id(id, field="id"))
+        return DeletedConnection(id=id)
+
+    @strawberry.mutation(description="Run every stream of the connection now instead of at its next interval.")
+    async def sync_now(self, info: Info, connection_id: strawberry.ID) -> Connection:
+        return Connection.build(await resolve.sync_now(info.context, parse_connection_id(connection_id)))

@@ -1,0 +1,174 @@
+"""Connections: one authorized provider account of one end user, its sealed credentials and stream states."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors import get_connector
+from connectors.kit.credentials import Credentials
+from connectors.kit.declaration import Connector
+from connectors.kit.http import ConnectionAccess
+from connectors.kit.ratelimit import RateLimit
+from sync.store import Store, utcnow
+from sync.tables import connections, records, stream_states
+from sync.tenancy import ensure_end_user, get_provider_app
+
+ACTIVE = "active"
+NEEDS_REAUTH = "needs_reauth"
+DISABLED = "disabled"
+
+BACKFILL = "backfill"
+INCREMENTAL = "incremental"
+
+DEFAULT_SYNC_INTERVAL = timedelta(seconds=15)
+
+
+@dataclass(frozen=True)
+class NewConnection:
+    platform_id: uuid.UUID
+    provider: str
+    external_user_id: str
+    credentials: Credentials
+    base_url: str | None = None
+    sync_interval_seconds: int = int(DEFAULT_SYNC_INTERVAL.total_seconds())
+    rate_limit: dict[str, Any] | None = None
+
+
+def seal(store: Store, connection_id: uuid.UUID, credentials: Credentials) -> bytes:
+    return store.vault.encrypt(orjson.dumps(credentials.to_dict()), bound_to=str(connection_id))
+
+
+def unseal(store: Store, connection_id: uuid.UUID, blob: bytes) -> Credentials:
+    return Credentials.from_dict(orjson.loads(store.vault.decrypt(blob, bound_to=str(connection_id))))
+
+
+async def create_connection(store: Store, new: NewConnection, conn: AsyncConnection | None = None) -> uuid.UUID:
+    connector = get_connector(new.provider)
+    connection_id = uuid.uuid4()
+    now = utcnow()
+
+    async def write(c: AsyncConnection) -> None:
+        end_user_id = await ensure_end_user(c, new.platform_id, new.external_user_id)
+        await c.execute(
+            connections.insert().values(
+                id=connection_id,
+                platform_id=new.platform_id,
+                end_user_id=end_user_id,
+                provider=connector.name,
+                status=ACTIVE,
+                base_url=new.base_url,
+                credentials_encrypted=seal(store, connection_id, new.credentials),
+                sync_interval_seconds=new.sync_interval_seconds,
+                rate_limit=new.rate_limit,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await c.execute(
+            stream_states.insert(),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "platform_id": new.platform_id,
+                    "connection_id": connection_id,
+                    "stream": name,
+                    "phase": BACKFILL,
+                    "cursor": None,
+                    "next_run_at": now,
+                }
+                for name in connector.stream_names
+            ],
+        )
+
+    if conn is not None:
+        await write(conn)
+    else:
+        async with store.engine.begin() as c:
+            await write(c)
+    return connection_id
+
+
+async def delete_connection(store: Store, platform_id: uuid.UUID, connection_id: uuid.UUID) -> bool:
+    async with store.engine.begin() as conn:
+        # Deleted explicitly rather than by cascade alone: SQLite only cascades with its pragma on.
+        owned = connections.c.platform_id == platform_id
+        exists = (await conn.execute(select(connections.c.id).where(owned, connections.c.id == connection_id))).first()
+        if exists is None:
+            return False
+        await conn.execute(delete(records).where(records.c.connection_id == connection_id))
+        await conn.execute(delete(stream_states).where(stream_states.c.connection_id == connection_id))
+        await conn.execute(delete(connections).where(connections.c.id == connection_id))
+    return True
+
+
+async def set_status(store: Store, connection_id: uuid.UUID, status: str, reason: str | None) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(connections)
+            .where(connections.c.id == connection_id)
+            .values(status=status, status_reason=reason, updated_at=utcnow())
+        )
+
+
+async def save_credentials(store: Store, connection_id: uuid.UUID, credentials: Credentials) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(connections)
+            .where(connections.c.id == connection_id)
+            .values(credentials_encrypted=seal(store, connection_id, credentials), updated_at=utcnow())
+        )
+
+
+def effective_rate_limit(connector: Connector, override: dict[str, Any] | None) -> RateLimit | None:
+    if not override:
+        return connector.rate_limit
+    requests = int(override.get("requests", 0))
+    if requests <= 0:
+        return None
+    return RateLimit(requests=requests, per_seconds=float(override.get("perSeconds", 1.0)))
+
+
+async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
+    """Decrypt a connection's credentials and gather what the HTTP kit needs to call its provider."""
+    connector = get_connector(row.provider)
+    async with store.engine.connect() as conn:
+        app = await get_provider_app(store, conn, row.platform_id, row.provider)
+    connection_id: uuid.UUID = row.id
+
+    async def persist(credentials: Credentials) -> None:
+        await save_credentials(store, connection_id, credentials)
+
+    return ConnectionAccess(
+        key=str(connection_id),
+        auth=connector.auth,
+        base_url=row.base_url or (app.base_url if app and app.base_url else None) or connector.base_url,
+        credentials=unseal(store, connection_id, row.credentials_encrypted),
+        parse_error=connector.parse_error,
+        rate_limit=effective_rate_limit(connector, row.rate_limit),
+        app=app,
+        save_credentials=persist,
+        default_headers=connector.default_headers,
+    )
+
+
+async def get_connection_row(store: Store, connection_id: uuid.UUID) -> Row[Any] | None:
+    async with store.engine.connect() as conn:
+        return (await conn.execute(select(connections).where(connections.c.id == connection_id))).first()
+
+
+async def request_sync_now(store: Store, platform_id: uuid.UUID, connection_id: uuid.UUID) -> bool:
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            update(stream_states)
+            .where(stream_states.c.connection_id == connection_id, stream_states.c.platform_id == platform_id)
+            .values(next_run_at=utcnow())
+        )
+    return result.rowcount > 0

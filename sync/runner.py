@@ -1,0 +1,218 @@
+"""One run of one stream of one connection: backfill or incremental, page by page, crash-safe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors import get_connector
+from connectors.kit.declaration import Stream, StreamContext
+from connectors.kit.errors import ReauthRequired, XkitError
+from connectors.kit.http import HttpKit
+from connectors.kit.records import Page
+from sync.cache import StreamTarget, mark_deleted, upsert_records
+from sync.connections import BACKFILL, INCREMENTAL, NEEDS_REAUTH, connection_access, set_status
+from sync.store import Store, utcnow
+from sync.tables import stream_states, sync_runs
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = timedelta(seconds=90)
+MAX_ERROR_BACKOFF = timedelta(minutes=15)
+
+T = TypeVar("T")
+
+
+class LeaseLost(Exception):
+    """Another worker owns this stream now (our lease ran out); stop without writing."""
+
+
+@dataclass
+class RunTally:
+    pages: int = 0
+    records: int = 0
+    changed: int = 0
+
+
+async def prefetch(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Fetch the next page while the current one is written."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=1)
+
+    async def produce() -> None:
+        try:
+            async for item in pages:
+                await queue.put((True, item))
+            await queue.put((False, None))
+        except Exception as exc:
+            await queue.put((False, exc))
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            more, item = await queue.get()
+            if not more:
+                if isinstance(item, Exception):
+                    raise item
+                return
+            yield item
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class StreamRun:
+    def __init__(self, store: Store, kit: HttpKit, worker_id: str, connection: Row[Any], state: Row[Any]) -> None:
+        self.store = store
+        self.kit = kit
+        self.worker_id = worker_id
+        self.connection = connection
+        self.state = state
+        self.tally = RunTally()
+        self.stream: Stream = get_connector(connection.provider).stream(state.stream)
+        self.target = StreamTarget(
+            platform_id=connection.platform_id,
+            connection_id=connection.id,
+            end_user_id=connection.end_user_id,
+            stream=state.stream,
+            model=self.stream.model_name,
+        )
+
+    async def execute(self) -> None:
+        run_id = await self._start_run()
+        error: str | None = None
+        try:
+            access = await connection_access(self.store, self.connection)
+            session = self.kit.session(access)
+            ctx = StreamContext(session, self.stream)
+            if self.stream.discovery is not None:
+                ctx.discovered_params = await self.stream.discovery.params(session, self.stream)
+            if self.state.phase == BACKFILL:
+                await self._backfill(ctx)
+            else:
+                await self._incremental(ctx)
+        except LeaseLost:
+            error = "lease lost to another worker"
+            log.warning("%s/%s: %s", self.connection.id, self.stream.name, error)
+        except ReauthRequired as exc:
+            error = exc.message
+            await set_status(self.store, self.connection.id, NEEDS_REAUTH, exc.message)
+        except (XkitError, ValueError, KeyError, TypeError) as exc:
+            error = _describe(exc)
+        except Exception as exc:  # one broken stream must never stop the worker
+            log.exception("%s/%s failed", self.connection.id, self.stream.name)
+            error = _describe(exc)
+        await self._finish(run_id, error)
+
+    async def _backfill(self, ctx: StreamContext) -> None:
+        started_at: datetime = self.state.backfill_started_at or utcnow()
+        cursor = self.state.cursor or None
+        async for page in prefetch(self.stream.pagination.pages(ctx, cursor)):
+            done = page.cursor is None
+            after: dict[str, Any]
+            if done and self.stream.incremental is not None:
+                after = {"phase": INCREMENTAL, "cursor": self.stream.incremental.initial_cursor(started_at)}
+            elif done:
+                after = {"phase": BACKFILL, "cursor": None, "backfill_started_at": None}
+            else:
+                after = {"cursor": page.cursor, "backfill_started_at": started_at}
+            await self._commit(page, after)
+
+    async def _incremental(self, ctx: StreamContext) -> None:
+        incremental = self.stream.incremental
+        if incremental is None:  # a stream without change tracking is re-read in full every run
+            await self._commit(Page([], None), {"phase": BACKFILL, "cursor": None})
+            return
+        cursor = self.state.cursor or incremental.initial_cursor(utcnow())
+        async for page in prefetch(incremental.pages(ctx, cursor)):
+            await self._commit(page, {"cursor": page.cursor})
+        if self.stream.deletions is not None:
+            async for page in prefetch(self.stream.deletions.pages(ctx)):
+                await self._commit(page, {})
+
+    async def _commit(self, page: Page, state_changes: dict[str, Any]) -> None:
+        """The page's records and the cursor after it, in one transaction (invariant 1)."""
+        now = utcnow()
+        async with self.store.engine.begin() as conn:
+            await self._renew_lease(conn, now, state_changes)
+            if page.deletions:
+                changed = await mark_deleted(conn, self.target, page.records, now)
+            else:
+                changed = await upsert_records(conn, self.target, page.records, now)
+        self.tally.pages += 1
+        self.tally.records += len(page.records)
+        self.tally.changed += changed
+
+    async def _renew_lease(self, conn: AsyncConnection, now: datetime, changes: dict[str, Any]) -> None:
+        result = await conn.execute(
+            update(stream_states)
+            .where(stream_states.c.id == self.state.id, stream_states.c.lease_owner == self.worker_id)
+            .values(lease_expires_at=now + LEASE_TTL, **changes)
+        )
+        if result.rowcount != 1:
+            raise LeaseLost
+
+    async def _start_run(self) -> int:
+        async with self.store.engine.begin() as conn:
+            result = await conn.execute(
+                insert(sync_runs)
+                .values(
+                    platform_id=self.connection.platform_id,
+                    connection_id=self.connection.id,
+                    stream=self.stream.name,
+                    phase=self.state.phase,
+                    status="running",
+                    started_at=utcnow(),
+                    pages=0,
+                    records=0,
+                )
+                .returning(sync_runs.c.id)
+            )
+            return int(result.scalar_one())
+
+    async def _finish(self, run_id: int, error: str | None) -> None:
+        now = utcnow()
+        interval = timedelta(seconds=self.connection.sync_interval_seconds)
+        state_values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        if error is None:
+            state_values |= {"last_success_at": now, "last_error": None, "next_run_at": now + interval}
+        else:
+            state_values |= {
+                "last_error": error,
+                "last_error_at": now,
+                "next_run_at": now + min(MAX_ERROR_BACKOFF, interval * 4),
+            }
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                update(stream_states)
+                .where(stream_states.c.id == self.state.id, stream_states.c.lease_owner == self.worker_id)
+                .values(**state_values)
+            )
+            await conn.execute(
+                update(sync_runs)
+                .where(sync_runs.c.id == run_id)
+                .values(
+                    status="failed" if error else "succeeded",
+                    finished_at=now,
+                    pages=self.tally.pages,
+                    records=self.tally.records,
+                    error=error,
+                )
+            )
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {message}"
+
+
+def new_worker_id() -> str:
+    return f"worker-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,135 @@
+"""Platforms, their secret API keys, their OAuth apps and their end users."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.kit.oauth import OAuthApp
+from sync.store import Store, utcnow
+from sync.tables import api_keys, end_users, platforms, provider_apps
+
+KEY_PREFIX = "xk_"
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: uuid.UUID
+    platform_id: uuid.UUID
+    key: str  # shown once, never stored
+
+
+async def create_platform(store: Store, name: str) -> uuid.UUID:
+    platform_id = uuid.uuid4()
+    async with store.engine.begin() as conn:
+        await conn.execute(platforms.insert().values(id=platform_id, name=name, created_at=utcnow()))
+    return platform_id
+
+
+async def create_api_key(
+    store: Store, platform_id: uuid.UUID, name: str = "default", key: str | None = None
+) -> IssuedKey:
+    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+    key_id = uuid.uuid4()
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            api_keys.insert().values(
+                id=key_id,
+                platform_id=platform_id,
+                name=name,
+                prefix=key[:10],
+                key_hash=hash_api_key(key),
+                created_at=utcnow(),
+            )
+        )
+    return IssuedKey(key_id, platform_id, key)
+
+
+async def platform_for_key(store: Store, key: str) -> uuid.UUID | None:
+    async with store.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(api_keys.c.platform_id).where(
+                    api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_(None)
+                )
+            )
+        ).first()
+    return row.platform_id if row else None
+
+
+async def revoke_api_key(store: Store, platform_id: uuid.UUID, key_id: uuid.UUID) -> bool:
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.platform_id == platform_id)
+            .values(revoked_at=utcnow())
+        )
+    return result.rowcount == 1
+
+
+async def ensure_end_user(conn: AsyncConnection, platform_id: uuid.UUID, external_id: str) -> uuid.UUID:
+    existing = (
+        await conn.execute(
+            select(end_users.c.id).where(end_users.c.platform_id == platform_id, end_users.c.external_id == external_id)
+        )
+    ).first()
+    if existing:
+        return existing.id  # type: ignore[no-any-return]
+    end_user_id = uuid.uuid4()
+    await conn.execute(
+        end_users.insert().values(id=end_user_id, platform_id=platform_id, external_id=external_id, created_at=utcnow())
+    )
+    return end_user_id
+
+
+async def set_provider_app(
+    store: Store,
+    platform_id: uuid.UUID,
+    provider: str,
+    app: OAuthApp,
+) -> None:
+    row_key = f"{platform_id}:{provider}"
+    values = {
+        "client_id": app.client_id,
+        "client_secret_encrypted": store.vault.encrypt(app.client_secret.encode(), bound_to=row_key),
+        "authorize_url": app.authorize_url,
+        "base_url": app.base_url,
+    }
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            update(provider_apps)
+            .where(provider_apps.c.platform_id == platform_id, provider_apps.c.provider == provider)
+            .values(**values)
+        )
+        if result.rowcount == 0:
+            await conn.execute(
+                provider_apps.insert().values(
+                    id=uuid.uuid4(), platform_id=platform_id, provider=provider, created_at=utcnow(), **values
+                )
+            )
+
+
+async def get_provider_app(
+    store: Store, conn: AsyncConnection, platform_id: uuid.UUID, provider: str
+) -> OAuthApp | None:
+    row = (
+        await conn.execute(
+            select(provider_apps).where(
+                provider_apps.c.platform_id == platform_id, provider_apps.c.provider == provider
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    secret = store.vault.decrypt(row.client_secret_encrypted, bound_to=f"{platform_id}:{provider}").decode()
+    return OAuthApp(row.client_id, secret, authorize_url=row.authorize_url, base_url=row.base_url)

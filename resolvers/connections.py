@@ -54,7 +54,6 @@ async def list_connections(
                 )
             )
         )
-    rows = []
     async with caller.store.engine.connect() as conn:
         all_rows = (await conn.execute(stmt.order_by(connections.c.created_at, connections.c.id))).all()
     # Connections per platform are few enough to page in memory; ids are UUIDs, so the cursor keeps an index.
@@ -85,10 +84,10 @@ def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
             field="credentials.accessToken",
         )
     if given.expires_at is not None and given.expires_at.tzinfo is None:
-        raise BadInput("credentials.expiresAt needs a timezone, e.g. 2026-01-01T00:00:00Z", field="credentials.expiresAt")
-    return Credentials(
-        access_token=given.access_token, refresh_token=given.refresh_token, expires_at=given.expires_at
-    )
+        raise BadInput(
+            "credentials.expiresAt needs a timezone, e.g. 2026-01-01T00:00:00Z", field="credentials.expiresAt"
+        )
+    return Credentials(access_token=given.access_token, refresh_token=given.refresh_token, expires_at=given.expires_at)
 
 
 def _check_base_url(base_url: str | None) -> None:
@@ -266,7 +265,9 @@ async def complete_connect(services: Services, state: str, code: str | None, err
             connector.auth, app, base_url, code=code, redirect_uri=callback_url(services), code_verifier=verifier
         )
     except XkitError as exc:
-        return CallbackOutcome(_with_query(row.redirect_uri, error="token_exchange_failed", error_description=exc.message))
+        return CallbackOutcome(
+            _with_query(row.redirect_uri, error="token_exchange_failed", error_description=exc.message)
+        )
     connection_id = await store_connections.create_connection(
         store,
         NewConnection(

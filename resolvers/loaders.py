@@ -54,7 +54,7 @@ class Loaders:
                 tuple_(records.c.connection_id, records.c.model, records.c.remote_id).in_(keys),
             )
         )
-        found = {(row.connection_id, row.model, row.remote_id): RecordRow(*row) for row in rows}
+        found = {(row.connection_id, row.model, row.remote_id): RecordRow(**row._mapping) for row in rows}
         return [found.get(key) for key in keys]
 
     async def _stream_states(self, connection_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
@@ -70,7 +70,7 @@ class Loaders:
 
     async def _record_counts(self, connection_ids: list[uuid.UUID]) -> list[dict[str, int]]:
         rows = await self._rows(
-            select(records.c.connection_id, records.c.stream, func.count())
+            select(records.c.connection_id, records.c.stream, func.count().label("n"))
             .where(
                 records.c.platform_id == self.platform_id,
                 records.c.connection_id.in_(connection_ids),
@@ -79,6 +79,6 @@ class Loaders:
             .group_by(records.c.connection_id, records.c.stream)
         )
         counts: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
-        for connection_id, stream, count in rows:
-            counts[connection_id][stream] = int(count)
+        for row in rows:
+            counts[row.connection_id][row.stream] = int(row.n)
         return [counts.get(i, {}) for i in connection_ids]

@@ -141,15 +141,19 @@ async def list_records(caller: Caller, query: RecordQuery, first: int, after: st
     if after is not None:
         position = codec.decode(query.cursor_scope, after)
         if query.order == "desc":
-            stmt = stmt.where(or_(updated < position.updated_at, and_(updated == position.updated_at, rid < position.record_id)))
+            stmt = stmt.where(
+                or_(updated < position.updated_at, and_(updated == position.updated_at, rid < position.record_id))
+            )
         else:
-            stmt = stmt.where(or_(updated > position.updated_at, and_(updated == position.updated_at, rid > position.record_id)))
+            stmt = stmt.where(
+                or_(updated > position.updated_at, and_(updated == position.updated_at, rid > position.record_id))
+            )
     if query.connection_id is not None:
         await ensure_connection_owned(caller, query.connection_id)
     ordering = (updated.desc(), rid.desc()) if query.order == "desc" else (updated.asc(), rid.asc())
     stmt = stmt.order_by(*ordering).limit(first + 1)
     async with caller.store.engine.connect() as conn:
-        rows = [RecordRow(*row) for row in (await conn.execute(stmt)).all()]
+        rows = [RecordRow(**row._mapping) for row in (await conn.execute(stmt)).all()]
     has_next = len(rows) > first
     rows = rows[:first]
     scope = query.cursor_scope
@@ -163,4 +167,4 @@ async def get_record(caller: Caller, record_id: int, model: str | None) -> Recor
         stmt = stmt.where(records.c.model == model)
     async with caller.store.engine.connect() as conn:
         row = (await conn.execute(stmt)).first()
-    return RecordRow(*row) if row else None
+    return RecordRow(**row._mapping) if row else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
@@ -11,6 +13,7 @@ from schema.errors import process_errors
 from schema.mutation import Mutation
 from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
+from schema.scalars import SCALARS
 
 
 class XkitSchema(Schema):
@@ -22,10 +25,11 @@ schema = XkitSchema(
     query=Query,
     mutation=Mutation,
     types=[Contact, Company, Deal, User, Note, Task, Record],
+    scalar_overrides=SCALARS,
     extensions=[
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        QueryDepthLimiter(max_depth=12),
+        partial(ParserCache, maxsize=256),
+        partial(ValidationCache, maxsize=256),
+        partial(QueryDepthLimiter, max_depth=12),
     ],
 )
 

@@ -54,7 +54,7 @@ class CommonObject(RemoteObject):
             created_at=row.remote_created_at,
             updated_at=row.remote_updated_at,
             deleted_at=row.deleted_at,
-            raw=row.raw,
+            raw=RawJSON(row.raw),
             _row=row,
             **values,
         )
@@ -194,7 +194,7 @@ class Record(RemoteObject):
             created_at=row.remote_created_at,
             updated_at=row.remote_updated_at,
             deleted_at=row.deleted_at,
-            raw=row.raw,
+            raw=RawJSON(row.raw),
             stream=row.stream,
             _row=row,
         )

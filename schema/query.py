@@ -21,7 +21,7 @@ from schema.filters import (
     UserFilter,
     record_query,
 )
-from schema.objects import OBJECT_TYPES, Company, CommonObject, Contact, Deal, Note, Record, Task, User
+from schema.objects import OBJECT_TYPES, CommonObject, Company, Contact, Deal, Note, Record, Task, User
 from schema.relay import Edge, Node, Page, PageInfo, RecordOrder
 
 C = TypeVar("C", bound=CommonObject)
@@ -190,4 +190,7 @@ class Query:
 
     @strawberry.field
     def providers(self) -> list[Provider]:
-        return [Provider(name=c.name, display_name=c.display_name, streams=list(c.stream_names)) for c in CONNECTORS.values()]
+        return [
+            Provider(name=c.name, display_name=c.display_name, streams=list(c.stream_names))
+            for c in CONNECTORS.values()
+        ]

@@ -6,18 +6,18 @@ import orjson
 import strawberry
 
 # The cached payload is JSON text already; embedding it as an orjson Fragment skips a parse and a dump.
-RawJSON = strawberry.scalar(
-    NewType("RawJSON", object),
-    name="JSON",
-    description="A JSON value: the provider's payload exactly as xkit received it.",
-    serialize=lambda text: orjson.Fragment(text) if isinstance(text, str | bytes) else text,
-    parse_value=lambda value: value,
-)
+RawJSON = NewType("RawJSON", object)
 
-JSONValue = strawberry.scalar(
-    NewType("JSONValue", object),
-    name="JSONObject",
-    description="Any JSON value.",
-    serialize=lambda value: value,
-    parse_value=lambda value: value,
-)
+
+def _embed_json_text(value: Any) -> Any:
+    return orjson.Fragment(value) if isinstance(value, str | bytes) else value
+
+
+SCALARS: dict[object, Any] = {
+    RawJSON: strawberry.scalar(
+        name="JSON",
+        description="A JSON value: the provider's payload exactly as xkit received it.",
+        serialize=_embed_json_text,
+        parse_value=lambda value: value,
+    )
+}

@@ -172,3 +172,19 @@ async def request_sync_now(store: Store, platform_id: uuid.UUID, connection_id: 
             .values(next_run_at=utcnow())
         )
     return result.rowcount > 0
+
+
+async def reconnect(store: Store, connection_id: uuid.UUID, credentials: Credentials, base_url: str | None) -> None:
+    """New credentials (and host) for an existing connection: it becomes active again."""
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(connections)
+            .where(connections.c.id == connection_id)
+            .values(
+                credentials_encrypted=seal(store, connection_id, credentials),
+                base_url=base_url,
+                status=ACTIVE,
+                status_reason=None,
+                updated_at=utcnow(),
+            )
+        )

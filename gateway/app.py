@@ -1,0 +1,165 @@
+"""The Starlette application: /graphql, the OAuth callback, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from connectors.kit.errors import XkitError
+from connectors.kit.http import HttpKit
+from gateway.auth import ApiKeyAuthenticator
+from gateway.settings import Settings
+from resolvers.connections import complete_connect
+from resolvers.context import Caller, Services
+from resolvers.ids import CursorCodec
+from schema import schema
+from sync.crypto import Vault, parse_secret_key
+from sync.db import create_engine
+from sync.scheduler import Worker, release_leases
+from sync.store import Store
+
+log = logging.getLogger("xkit")
+
+
+@dataclass
+class Runtime:
+    """The process's long-lived parts, built once and closed on shutdown."""
+
+    settings: Settings
+    store: Store
+    kit: HttpKit
+    worker: Worker | None
+    services: Services = field(init=False)
+
+    def __post_init__(self) -> None:
+        secret = self.settings.secret_key
+        assert secret is not None
+        self.services = Services(
+            store=self.store,
+            kit=self.kit,
+            cursors=CursorCodec(parse_secret_key(secret.get_secret_value())),
+            public_url=self.settings.resolved_public_url,
+            worker=self.worker,
+        )
+
+    @classmethod
+    def build(cls, settings: Settings, *, run_worker: bool | None = None) -> Runtime:
+        if settings.secret_key is None:
+            raise SystemExit("XKIT_SECRET_KEY is not set (xkit dev makes one; production must set it)")
+        key = parse_secret_key(settings.secret_key.get_secret_value())
+        store = Store(create_engine(settings.resolved_database_url), Vault(key))
+        kit = HttpKit(timeout=settings.http_timeout_seconds)
+        worker_wanted = settings.run_worker if run_worker is None else run_worker
+        worker = (
+            Worker(store, kit, concurrency=settings.worker_concurrency, poll_interval=settings.worker_poll_seconds)
+            if worker_wanted
+            else None
+        )
+        return cls(settings, store, kit, worker)
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+            await release_leases(self.store, self.worker.worker_id)
+        await self.kit.aclose()
+        await self.store.engine.dispose()
+
+
+def _unauthenticated(message: str) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
+    return Response(orjson.dumps(body), status_code=401, media_type="application/json")
+
+
+class XkitGraphQL(GraphQL[Caller, None]):
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(schema, graphql_ide="graphiql")
+        self.runtime = runtime
+        self.authenticator = ApiKeyAuthenticator(runtime.store)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._is_ide_request(scope):
+            request = Request(scope)
+            platform_id = await self.authenticator.platform_for(request)
+            if platform_id is None:
+                has_key = "authorization" in request.headers
+                message = (
+                    "the API key is not valid" if has_key else "send your secret API key as Authorization: Bearer <key>"
+                )
+                await _unauthenticated(message)(scope, receive, send)
+                return
+            scope["xkit.platform_id"] = platform_id
+        await super().__call__(scope, receive, send)
+
+    @staticmethod
+    def _is_ide_request(scope: Scope) -> bool:
+        if scope["method"] != "GET" or scope.get("query_string"):
+            return False
+        accept = dict(scope["headers"]).get(b"accept", b"")
+        return b"text/html" in accept
+
+    async def get_context(self, request: Any, response: Any = None) -> Caller:
+        return Caller(self.runtime.services, request.scope["xkit.platform_id"])
+
+
+async def oauth_callback(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    params = request.query_params
+    state = params.get("state")
+    if not state:
+        return HTMLResponse("<h1>Missing state</h1><p>Start the connection again from the application.</p>", 400)
+    try:
+        outcome = await complete_connect(runtime.services, state, params.get("code"), params.get("error"))
+    except XkitError as exc:
+        return HTMLResponse(f"<h1>Could not connect</h1><p>{_escape(exc.message)}</p>", 400)
+    return RedirectResponse(outcome.redirect_to, status_code=303)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
+    """`own_resources=False` leaves the store and HTTP kit open on shutdown (their owner closes them)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(runtime.worker.run_forever()) if runtime.worker else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            if own_resources:
+                await runtime.close()
+
+    graphql = XkitGraphQL(runtime)
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql),
+            Route("/oauth/callback", oauth_callback),
+            Route("/healthz", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

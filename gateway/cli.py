@@ -1,0 +1,164 @@
+"""`xkit`: dev, serve, worker, migrate, platforms, keys, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+
+import uvicorn
+
+from gateway.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        k: v for k, v in {"port": getattr(args, "port", None), "host": getattr(args, "host", None)}.items() if v
+    }
+    return Settings(**overrides)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx2 logs every request URL at INFO; URLs can carry tokens in query strings.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    logging.getLogger("httpcore2").setLevel(logging.WARNING)
+
+
+async def _migrate(settings: Settings) -> None:
+    from sync.db import create_engine
+    from sync.migrate import upgrade
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    asyncio.run(_migrate(settings))
+    print("database is up to date")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from gateway.app import Runtime, create_app
+
+    settings = _settings(args)
+    _configure_logging(settings)
+    asyncio.run(_migrate(settings))
+    runtime = Runtime.build(settings)
+    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from gateway.app import Runtime
+
+    settings = _settings(args)
+    _configure_logging(settings)
+
+    async def run() -> None:
+        await _migrate(settings)
+        runtime = Runtime.build(settings, run_worker=True)
+        assert runtime.worker is not None
+        try:
+            await runtime.worker.run_forever()
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from gateway.dev import run_dev
+
+    settings = _settings(args)
+    _configure_logging(settings)
+    run_dev(settings, contacts=args.contacts)
+
+
+def cmd_platforms_create(args: argparse.Namespace) -> None:
+    from gateway.app import Runtime
+    from sync.tenancy import create_platform
+
+    async def run() -> uuid.UUID:
+        settings = _settings(args)
+        await _migrate(settings)
+        runtime = Runtime.build(settings, run_worker=False)
+        try:
+            return await create_platform(runtime.store, args.name)
+        finally:
+            await runtime.close()
+
+    print(asyncio.run(run()))
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    from gateway.app import Runtime
+    from sync.tenancy import create_api_key
+
+    async def run() -> str:
+        settings = _settings(args)
+        await _migrate(settings)
+        runtime = Runtime.build(settings, run_worker=False)
+        try:
+            issued = await create_api_key(runtime.store, uuid.UUID(args.platform), args.name)
+            return issued.key
+        finally:
+            await runtime.close()
+
+    key = asyncio.run(run())
+    print(key)
+    print("Store it now: xkit keeps only its hash and cannot show it again.", file=sys.stderr)
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+
+
+def cmd_secret(args: argparse.Namespace) -> None:
+    from sync.crypto import generate_secret_key
+
+    print(generate_secret_key())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="xkit", description="GraphQL unified-API gateway")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run everything locally: sandboxes, demo data, gateway")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--contacts", type=int, default=2000, help="size of the sandbox's seeded CRM")
+    dev.set_defaults(func=cmd_dev)
+
+    serve = commands.add_parser("serve", help="run the gateway (production, no sandboxes)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("worker", help="run a sync worker without the API").set_defaults(func=cmd_worker)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    commands.add_parser("export-schema", help="print the GraphQL schema").set_defaults(func=cmd_export_schema)
+    commands.add_parser("secret", help="print a new XKIT_SECRET_KEY").set_defaults(func=cmd_secret)
+
+    platforms = commands.add_parser("platforms", help="manage platforms").add_subparsers(dest="sub", required=True)
+    create_platform = platforms.add_parser("create", help="create a platform and print its id")
+    create_platform.add_argument("name")
+    create_platform.set_defaults(func=cmd_platforms_create)
+
+    keys = commands.add_parser("keys", help="manage secret API keys").add_subparsers(dest="sub", required=True)
+    create_key = keys.add_parser("create", help="create a secret API key (shown once)")
+    create_key.add_argument("--platform", required=True, help="platform id (xkit platforms create)")
+    create_key.add_argument("--name", default="default")
+    create_key.set_defaults(func=cmd_keys_create)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.func(args)

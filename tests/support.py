@@ -1,0 +1,119 @@
+"""Helpers shared by tests: a platform with a key, a HubSpot connection, the gateway over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import uvicorn
+from pydantic import SecretStr
+
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.kit.credentials import Credentials
+from connectors.kit.http import HttpKit
+from connectors.kit.oauth import OAuthApp
+from gateway.app import Runtime, create_app
+from gateway.settings import Settings
+from sync.connections import NewConnection, create_connection
+from sync.scheduler import Worker
+from sync.store import Store
+from sync.tenancy import create_api_key, create_platform, set_provider_app
+
+
+@dataclass
+class Tenant:
+    platform_id: uuid.UUID
+    api_key: str
+
+
+async def new_tenant(store: Store, name: str = "acme") -> Tenant:
+    platform_id = await create_platform(store, name)
+    issued = await create_api_key(store, platform_id)
+    return Tenant(platform_id, issued.key)
+
+
+async def connect_hubspot(
+    store: Store,
+    tenant: Tenant,
+    sandbox: HubSpotSandbox,
+    base_url: str,
+    *,
+    external_user_id: str = "user-1",
+    rate_limit: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    await set_provider_app(store, tenant.platform_id, "hubspot", OAuthApp(sandbox.client_id, sandbox.client_secret))
+    credentials = Credentials.from_token_response(sandbox.mint_tokens())
+    return await create_connection(
+        store,
+        NewConnection(
+            platform_id=tenant.platform_id,
+            provider="hubspot",
+            external_user_id=external_user_id,
+            credentials=credentials,
+            base_url=base_url,
+            rate_limit=rate_limit,
+        ),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn on this event loop, over real HTTP."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Gateway:
+    url: str
+    runtime: Runtime
+    client: httpx2.AsyncClient
+
+    async def graphql(self, query: str, api_key: str | None, **variables: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        response = await self.client.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        body: dict[str, Any] = response.json()
+        body["_status"] = response.status_code
+        return body
+
+
+@contextlib.asynccontextmanager
+async def gateway(store: Store, kit: HttpKit, secret_key: str, worker: Worker | None = None) -> AsyncIterator[Gateway]:
+    settings = Settings(secret_key=SecretStr(secret_key), run_worker=False)
+    runtime = Runtime(settings, store, kit, worker)
+    app = create_app(runtime, own_resources=False)
+    async with serve(app) as url, httpx2.AsyncClient(timeout=30) as client:
+        yield Gateway(url, runtime, client)
+
+
+def data(body: dict[str, Any]) -> Any:
+    assert not body.get("errors"), body.get("errors")
+    return body["data"]
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]

@@ -144,8 +144,8 @@ class User(CommonObject):
     active: bool | None
 
 
+@strawberry.interface(description="Notes and tasks: activities logged against contacts, companies and deals.")
 class Activity(CommonObject):
-    """Notes and tasks hang off contacts, companies and deals."""
 
     @strawberry.field
     async def contacts(self, info: Info) -> list[Contact]:

@@ -219,3 +219,15 @@ async def test_malformed_graphql_gets_a_typed_error(world: World) -> None:
     assert error_codes(body) == ["GRAPHQL_PARSE_FAILED"]
     body = await world.q("{ contacts(first: 1) { edges { node { nonsense } } } }")
     assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_notes_and_tasks_resolve_their_parents(world: World) -> None:
+    query = """{ notes(first: 50) { edges { node { body timestamp contacts { email } companies { name } } } }
+                 tasks(first: 50) { edges { node { subject status dueAt contacts { email } deals { name } } } } }"""
+    result = data(await world.q(query))
+    notes = [e["node"] for e in result["notes"]["edges"]]
+    tasks = [e["node"] for e in result["tasks"]["edges"]]
+    assert notes and tasks
+    assert any(note["contacts"] for note in notes)
+    assert any(task["contacts"] for task in tasks)
+    assert all(note["timestamp"] for note in notes)

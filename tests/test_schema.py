@@ -1,0 +1,58 @@
+"""The exported schema and the common models stay in step with the code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from connectors import CONNECTORS
+from connectors.kit.models import COMMON_MODELS
+from schema import schema
+from schema.objects import OBJECT_TYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALARS = {str: "String", int: "Int", float: "Float", bool: "Boolean", datetime: "DateTime"}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def test_schema_graphql_matches_the_code() -> None:
+    exported = (ROOT / "schema.graphql").read_text()
+    assert exported == schema.as_str() + "\n", "schema.graphql is stale: run `make schema` and commit it"
+
+
+@pytest.mark.parametrize("model_name", sorted(COMMON_MODELS))
+def test_graphql_types_mirror_the_common_models(model_name: str) -> None:
+    model = COMMON_MODELS[model_name]
+    graphql_type = schema._schema.type_map[model_name]
+    fields = graphql_type.fields  # type: ignore[attr-defined]
+    for field in model.fields:
+        graphql_field = fields[camel(field.name)]
+        assert str(graphql_field.type) == SCALARS[field.type], field.name
+    for relation in model.relations:
+        graphql_field = fields[camel(relation.name)]
+        expected = f"[{relation.target}!]!" if relation.many else relation.target
+        assert str(graphql_field.type) == expected, relation.name
+    common_members = {"id", "remoteId", "connection", "createdAt", "updatedAt", "deletedAt", "raw"}
+    assert set(fields) == common_members | {camel(m) for m in model.member_names}
+    assert OBJECT_TYPES[model_name].MODEL is model
+
+
+@pytest.mark.parametrize("model_name", sorted(COMMON_MODELS))
+def test_filters_cover_exactly_the_filterable_fields(model_name: str) -> None:
+    model = COMMON_MODELS[model_name]
+    filter_type = schema._schema.type_map[f"{model_name}Filter"]
+    members = set(filter_type.fields) - {"connectionId", "externalUserId", "provider", "updatedAfter"}  # type: ignore[attr-defined]
+    assert members == {camel(f.name) for f in model.filterable_fields}
+
+
+@pytest.mark.parametrize("connector", sorted(CONNECTORS))
+def test_every_mapping_targets_real_members_of_its_model(connector: str) -> None:
+    for stream in CONNECTORS[connector].streams:
+        if stream.mapping is not None:
+            assert set(stream.mapping.members) <= stream.mapping.model.member_names

@@ -1,0 +1,46 @@
+"""The sandbox as one Starlette app: API, OAuth and control routes behind HubSpot's gate."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from connectors.hubspot.sandbox.api import CrmApi
+from connectors.hubspot.sandbox.control import ControlRoutes
+from connectors.hubspot.sandbox.errors import HubSpotError, server_error, ten_secondly_limit
+from connectors.hubspot.sandbox.gate import HubSpotApiGate, is_api_path, json_response
+from connectors.hubspot.sandbox.oauth import OAuthRoutes
+from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
+from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware
+
+
+def create_app(sandbox: HubSpotSandbox) -> Starlette:
+    def throttled() -> Response:
+        headers = {"Retry-After": "1"} if sandbox.faults.retry_after_header else None
+        return json_response(ten_secondly_limit(), 429, headers)
+
+    def failed(status: int) -> Response:
+        return json_response(server_error(status), status)
+
+    async def hubspot_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HubSpotError)
+        return json_response(exc.body, exc.status, exc.headers or None)
+
+    return Starlette(
+        routes=[*CrmApi(sandbox).routes(), *OAuthRoutes(sandbox).routes(), *ControlRoutes(sandbox).routes()],
+        middleware=[
+            Middleware(RequestStatsMiddleware, stats=sandbox.stats),
+            Middleware(
+                FaultInjectionMiddleware,
+                knobs=sandbox.faults,
+                applies_to=is_api_path,
+                throttled=throttled,
+                failed=failed,
+                rng=sandbox.fault_rng,
+            ),
+            Middleware(HubSpotApiGate, sandbox=sandbox),
+        ],
+        exception_handlers={HubSpotError: hubspot_error},
+    )

@@ -1,0 +1,419 @@
+"""Deterministic seed data for the emulated portal.
+
+Faker builds small pools of names, companies, cities and job titles once; `random.Random(seed)`
+combines them, which keeps 100,000 contacts to a couple of seconds. Nothing depends on the
+current time: records are created and modified between 2024-01-01 and 2026-01-01.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+from faker import Faker
+
+from connectors.hubspot.sandbox.schema import (
+    ACCOUNT_TIERS,
+    ASSOCIATION_TYPES,
+    DEAL_SOURCES,
+    DEAL_STAGES,
+    FAVORITE_COLORS,
+    INDUSTRIES,
+    LIFECYCLE_STAGES,
+    LOYALTY_TIERS,
+    NOTE_SENTIMENTS,
+    TASK_PRIORITIES,
+    TASK_SOURCES,
+    TASK_STATUSES,
+    TASK_TYPES,
+    AssociationType,
+)
+from connectors.hubspot.sandbox.store import Record
+from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, ms_of
+
+SEED_START_MS = ms_of(2024, 1, 1)
+SEED_END_MS = ms_of(2026, 1, 1)
+DAY_MS = 86_400_000
+
+FIRST_IDS = {
+    "contacts": 30_000_000_001,
+    "companies": 5_000_000_001,
+    "deals": 4_000_000_001,
+    "notes": 60_000_000_001,
+    "tasks": 70_000_000_001,
+}
+FIRST_OWNER_ID = 150_000_001
+FIRST_USER_ID = 7_000_001
+
+FREE_MAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "hotmail.com", "proton.me")
+COUNTRIES = (
+    ("United States", 60),
+    ("United Kingdom", 9),
+    ("Canada", 7),
+    ("Germany", 6),
+    ("France", 4),
+    ("Australia", 4),
+    ("Netherlands", 3),
+    ("Spain", 3),
+    ("Brazil", 2),
+    ("India", 2),
+)
+TOP_LEVEL_DOMAINS = ("com", "com", "com", "io", "co", "net")
+COMPANY_NAME_SUFFIXES = ("Holdings", "Labs", "Partners", "International", "Systems", "Group")
+DEAL_PRODUCTS = (
+    "Annual subscription",
+    "Platform expansion",
+    "Onboarding package",
+    "Enterprise upgrade",
+    "Renewal",
+    "Pilot",
+    "Professional services",
+    "Seat expansion",
+)
+NOTE_TOPICS = (
+    "pricing for the next renewal",
+    "the rollout timeline",
+    "integration requirements",
+    "a security questionnaire",
+    "budget approval",
+    "feedback on the pilot",
+    "expanding to a second team",
+    "contract terms",
+)
+TASK_SUBJECTS = (
+    "Follow up with {name}",
+    "Send proposal to {name}",
+    "Schedule demo for {name}",
+    "Check in on onboarding with {name}",
+    "Prepare renewal quote for {name}",
+    "Call {name} about next steps",
+)
+TEAMS = (("4101", "Sales"), ("4102", "Customer Success"))
+
+
+@dataclass(frozen=True)
+class SandboxSize:
+    contacts: int = 250
+    companies: int = 60
+    deals: int = 80
+    owners: int = 8
+    notes: int = 120
+    tasks: int = 90
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    user_id: int
+    team_id: str
+    team_name: str
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass
+class SeedData:
+    owners: list[Owner]
+    records: dict[str, list[Record]]
+    links: list[tuple[int, int, tuple[AssociationType, ...]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Pools:
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    companies: tuple[str, ...]
+    cities: tuple[str, ...]
+    job_titles: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=8)
+def _pools(seed: int, company_pool_size: int) -> _Pools:
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    # Sets are sorted before use: string hashing is salted per process, set order is not.
+    return _Pools(
+        first_names=tuple(sorted({fake.first_name() for _ in range(600)})),
+        last_names=tuple(sorted({fake.last_name() for _ in range(600)})),
+        companies=tuple(sorted({fake.company() for _ in range(company_pool_size)})),
+        cities=tuple(sorted({fake.city() for _ in range(250)})),
+        job_titles=tuple(sorted({fake.job() for _ in range(300)})),
+    )
+
+
+class _Seeder:
+    def __init__(self, seed: int, size: SandboxSize) -> None:
+        self.rng = random.Random(seed)
+        self.size = size
+        self.pools = _pools(seed, min(max(size.companies, 50), 400))
+        self.next_ids = dict(FIRST_IDS)
+        self.links: list[tuple[int, int, tuple[AssociationType, ...]]] = []
+        self.owner_ids: list[str] = []
+        self.company_contacts: dict[int, list[int]] = {}
+        self.contact_company: dict[int, int] = {}
+        country_weights = list(accumulate(weight for _, weight in COUNTRIES))
+        self._country_cumulative = country_weights
+        self._country_total = country_weights[-1]
+
+    def run(self) -> SeedData:
+        owners = self.owners()
+        companies = self.companies()
+        contacts = self.contacts(companies)
+        deals = self.deals(companies, contacts)
+        notes = self.activities("notes", contacts, deals, self.note_properties, (202, 190, 214))
+        tasks = self.activities("tasks", contacts, deals, self.task_properties, (204, 192, 216))
+        records = {"companies": companies, "contacts": contacts, "deals": deals, "notes": notes, "tasks": tasks}
+        return SeedData(owners=owners, records=records, links=self.links)
+
+    def new_id(self, object_type: str) -> int:
+        record_id = self.next_ids[object_type]
+        self.next_ids[object_type] += self.rng.randint(1, 3)
+        return record_id
+
+    def timestamps(self) -> tuple[int, int]:
+        created = self.rng.randrange(SEED_START_MS, SEED_END_MS - DAY_MS)
+        # Most records change soon after creation; a long tail is touched months later.
+        updated = created + int((SEED_END_MS - 1 - created) * self.rng.random() ** 3)
+        return created, updated
+
+    def country(self) -> str:
+        pick = self.rng.randrange(self._country_total)
+        return COUNTRIES[bisect_left(self._country_cumulative, pick + 1)][0]
+
+    def maybe_owner(self, props: dict[str, str], chance: float = 0.9) -> None:
+        if self.owner_ids and self.rng.random() < chance:
+            props["hubspot_owner_id"] = self.rng.choice(self.owner_ids)
+
+    def owners(self) -> list[Owner]:
+        owners = []
+        for index in range(self.size.owners):
+            first = self.rng.choice(self.pools.first_names)
+            last = self.rng.choice(self.pools.last_names)
+            created = SEED_START_MS - self.rng.randrange(30, 365) * DAY_MS
+            team_id, team_name = TEAMS[index % len(TEAMS)]
+            owners.append(
+                Owner(
+                    id=str(FIRST_OWNER_ID + index * 7),
+                    email=f"{_slug(first)}.{_slug(last)}@sandbox-portal.example",
+                    first_name=first,
+                    last_name=last,
+                    user_id=FIRST_USER_ID + index * 13,
+                    team_id=team_id,
+                    team_name=team_name,
+                    created_ms=created,
+                    updated_ms=created + self.rng.randrange(0, 200) * DAY_MS,
+                )
+            )
+        self.owner_ids = [owner.id for owner in owners]
+        return owners
+
+    def companies(self) -> list[Record]:
+        names = _unique_company_names(self.pools.companies, self.size.companies)
+        domains: set[str] = set()
+        records = []
+        for name in names:
+            domain = _domain_for(name, self.rng.choice(TOP_LEVEL_DOMAINS), domains)
+            props = {
+                "name": name,
+                "domain": domain,
+                "industry": self.rng.choice(INDUSTRIES),
+                "phone": self.phone(),
+                "city": self.rng.choice(self.pools.cities),
+                "country": self.country(),
+                "numberofemployees": str(self.rng.choice((5, 12, 25, 50, 120, 250, 800, 2500, 10000))),
+                "annualrevenue": str(self.rng.randrange(200, 500_000) * 1000),
+            }
+            self.maybe_owner(props)
+            if self.rng.random() < 0.5:
+                props["account_tier"] = self.rng.choice(ACCOUNT_TIERS)
+            created, updated = self.timestamps()
+            if self.rng.random() < 0.4:
+                props["renewal_date"] = iso_date(SEED_END_MS + self.rng.randrange(0, 365) * DAY_MS)
+            records.append(Record(self.new_id("companies"), props, created, updated))
+        return records
+
+    def contacts(self, companies: list[Record]) -> list[Record]:
+        used_emails: dict[str, int] = {}
+        records = []
+        primary = (ASSOCIATION_TYPES[1],)
+        for _ in range(self.size.contacts):
+            first = self.rng.choice(self.pools.first_names)
+            last = self.rng.choice(self.pools.last_names)
+            company = self.rng.choice(companies) if companies and self.rng.random() < 0.85 else None
+            domain = company.properties["domain"] if company else self.rng.choice(FREE_MAIL_DOMAINS)
+            props = {"firstname": first, "lastname": last, "email": _unique_email(first, last, domain, used_emails)}
+            if self.rng.random() < 0.8:
+                props["phone"] = self.phone()
+            if self.rng.random() < 0.7:
+                props["jobtitle"] = self.rng.choice(self.pools.job_titles)
+            if company:
+                props["company"] = company.properties["name"]
+                props["city"] = company.properties["city"]
+                props["country"] = company.properties["country"]
+            elif self.rng.random() < 0.6:
+                props["city"] = self.rng.choice(self.pools.cities)
+                props["country"] = self.country()
+            props["lifecyclestage"] = self.rng.choice(LIFECYCLE_STAGES[:6])
+            self.maybe_owner(props)
+            if self.rng.random() < 0.4:
+                props["favorite_color"] = self.rng.choice(FAVORITE_COLORS)
+            if self.rng.random() < 0.3:
+                props["loyalty_tier"] = self.rng.choice(LOYALTY_TIERS)
+            if self.rng.random() < 0.25:
+                props["nps_score"] = str(self.rng.randint(0, 10))
+            created, updated = self.timestamps()
+            record = Record(self.new_id("contacts"), props, created, updated)
+            records.append(record)
+            if company:
+                self.links.append((record.id, company.id, primary))
+                self.company_contacts.setdefault(company.id, []).append(record.id)
+                self.contact_company[record.id] = company.id
+        return records
+
+    def deals(self, companies: list[Record], contacts: list[Record]) -> list[Record]:
+        records = []
+        to_company = (ASSOCIATION_TYPES[5],)
+        to_contact = (ASSOCIATION_TYPES[3],)
+        for _ in range(self.size.deals):
+            company = self.rng.choice(companies) if companies else None
+            created, updated = self.timestamps()
+            label = company.properties["name"] if company else self.rng.choice(self.pools.last_names)
+            props = {
+                "dealname": f"{label} - {self.rng.choice(DEAL_PRODUCTS)}",
+                "amount": str(self.rng.randrange(10, 5000) * 50),
+                "dealstage": self.rng.choice(DEAL_STAGES),
+                "pipeline": "default",
+                "closedate": iso_ms(created + self.rng.randrange(10, 180) * DAY_MS),
+            }
+            self.maybe_owner(props)
+            if self.rng.random() < 0.6:
+                props["deal_source"] = self.rng.choice(DEAL_SOURCES)
+            if self.rng.random() < 0.4:
+                props["contract_length_months"] = str(self.rng.choice((12, 24, 36)))
+            record = Record(self.new_id("deals"), props, created, updated)
+            records.append(record)
+            if company:
+                self.links.append((record.id, company.id, to_company))
+            people = self.company_contacts.get(company.id, []) if company else []
+            pool = people or [contact.id for contact in self.rng.sample(contacts, min(3, len(contacts)))]
+            for contact_id in self.rng.sample(pool, min(len(pool), self.rng.randint(1, 3))):
+                self.links.append((record.id, contact_id, to_contact))
+        return records
+
+    def activities(
+        self,
+        object_type: str,
+        contacts: list[Record],
+        deals: list[Record],
+        properties: Callable[[str, int], dict[str, str]],
+        type_ids: tuple[int, int, int],
+    ) -> list[Record]:
+        to_contact, to_company, to_deal = (ASSOCIATION_TYPES[t] for t in type_ids)
+        count = self.size.notes if object_type == "notes" else self.size.tasks
+        records = []
+        for _ in range(count):
+            contact = self.rng.choice(contacts) if contacts else None
+            created, updated = self.timestamps()
+            name = f"{contact.properties['firstname']} {contact.properties['lastname']}" if contact else "a prospect"
+            record = Record(self.new_id(object_type), properties(name, created), created, updated)
+            records.append(record)
+            if contact is None:
+                continue
+            self.links.append((record.id, contact.id, (to_contact,)))
+            company_id = self.contact_company.get(contact.id)
+            if company_id is not None and self.rng.random() < 0.6:
+                self.links.append((record.id, company_id, (to_company,)))
+            if deals and self.rng.random() < 0.3:
+                self.links.append((record.id, self.rng.choice(deals).id, (to_deal,)))
+        return records
+
+    def note_properties(self, name: str, created: int) -> dict[str, str]:
+        props = {
+            "hs_timestamp": iso_ms(created),
+            "hs_note_body": f"<p>Spoke with {name} about {self.rng.choice(NOTE_TOPICS)}.</p>",
+        }
+        self.maybe_owner(props)
+        if self.rng.random() < 0.5:
+            props["note_sentiment"] = self.rng.choice(NOTE_SENTIMENTS)
+        if self.rng.random() < 0.3:
+            props["follow_up_required"] = self.rng.choice(("true", "false"))
+        return props
+
+    def task_properties(self, name: str, created: int) -> dict[str, str]:
+        status = self.rng.choice(TASK_STATUSES)
+        props = {
+            "hs_timestamp": iso_ms(created + self.rng.randrange(1, 30) * DAY_MS),
+            "hs_task_subject": self.rng.choice(TASK_SUBJECTS).format(name=name),
+            "hs_task_body": f"Discuss {self.rng.choice(NOTE_TOPICS)}.",
+            "hs_task_status": status,
+            "hs_task_priority": self.rng.choice(TASK_PRIORITIES),
+            "hs_task_type": self.rng.choice(TASK_TYPES),
+        }
+        self.maybe_owner(props)
+        if self.rng.random() < 0.5:
+            props["task_source"] = self.rng.choice(TASK_SOURCES)
+        if self.rng.random() < 0.3:
+            props["effort_hours"] = str(self.rng.choice((0.5, 1, 2, 4, 8)))
+        return props
+
+    def phone(self) -> str:
+        return f"+1 {self.rng.randint(201, 989)}-555-{self.rng.randint(0, 9999):04d}"
+
+
+def seed_portal(seed: int, size: SandboxSize) -> SeedData:
+    return _Seeder(seed, size).run()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _unique_email(first: str, last: str, domain: str, used: dict[str, int]) -> str:
+    local = f"{_slug(first)}.{_slug(last)}"
+    key = f"{local}@{domain}"
+    count = used.get(key, 0) + 1
+    used[key] = count
+    return key if count == 1 else f"{local}{count}@{domain}"
+
+
+def _unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    index = 0
+    while len(names) < count:
+        base = pool[index % len(pool)]
+        round_number = index // len(pool)
+        if round_number == 0:
+            name = base
+        else:
+            suffix = COMPANY_NAME_SUFFIXES[(round_number - 1) % len(COMPANY_NAME_SUFFIXES)]
+            cycle = (round_number - 1) // len(COMPANY_NAME_SUFFIXES)
+            name = f"{base} {suffix}" + (f" {cycle + 1}" if cycle else "")
+        index += 1
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+_DOMAIN_NOISE = {"and", "inc", "llc", "ltd", "plc", "group", "the"}
+
+
+def _domain_for(name: str, tld: str, taken: set[str]) -> str:
+    words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _DOMAIN_NOISE] or ["company"]
+    stem = "".join(words[:3])
+    domain = f"{stem}.{tld}"
+    suffix = 2
+    while domain in taken:
+        domain = f"{stem}{suffix}.{tld}"
+        suffix += 1
+    taken.add(domain)
+    return domain

@@ -1,0 +1,118 @@
+"""What stands in front of every HubSpot API route: bearer-token auth and the rate limits,
+with HubSpot's headers and error bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connectors.hubspot.sandbox.errors import correlation_id, secondly_limit, ten_secondly_limit
+from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
+from connectors.hubspot.sandbox.timestamps import iso_ms
+from connectors.kit.sandbox import ExpiredToken, UnknownToken, retry_after_seconds, with_headers
+
+API_PREFIX = "/crm/"
+TEN_SECONDS = 10.0
+CREDENTIALS_NOT_FOUND = (
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
+    "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIX)
+
+
+def is_search(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return scope["method"] == "POST" and path.rstrip("/").endswith("/search")
+
+
+class HubSpotApiGate:
+    def __init__(self, app: ASGIApp, sandbox: HubSpotSandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            access = self.sandbox.tokens.authenticate(_bearer_token(scope))
+        except UnknownToken:
+            await _unauthorized("INVALID_AUTHENTICATION", CREDENTIALS_NOT_FOUND)(scope, receive, send)
+            return
+        except ExpiredToken as expired:
+            context = {"expire time": [iso_ms(int(expired.token.expires_at * 1000))]}
+            message = f"The OAuth token used to make this call expired {_ago(expired.expired_for_s)} ago."
+            await _unauthorized("EXPIRED_AUTHENTICATION", message, context)(scope, receive, send)
+            return
+        account = (access.grant.client_id, access.grant.account_id)
+        faults = self.sandbox.faults
+        limiter = self.sandbox.rate_limiter
+        if is_search(scope):
+            # Search has its own per-second limit and sends no rate-limit headers.
+            if faults.rate_limit_enabled:
+                decision = limiter.acquire(("search", account), faults.search_rate_per_s, 1.0)
+                if not decision.allowed:
+                    headers = _retry_after(faults.retry_after_header, decision.retry_after_s)
+                    await json_response(secondly_limit(), 429, headers)(scope, receive, send)
+                    return
+            await self.app(scope, receive, send)
+            return
+        limit = faults.rate_limit_max
+        remaining = limit
+        if faults.rate_limit_enabled:
+            decision = limiter.acquire(("ten_secondly", account), limit, TEN_SECONDS)
+            if not decision.allowed:
+                headers = {**_rate_headers(limit, 0), **_retry_after(faults.retry_after_header, decision.retry_after_s)}
+                await json_response(ten_secondly_limit(), 429, headers)(scope, receive, send)
+                return
+            remaining = decision.remaining
+        extra = [(name.lower().encode(), value.encode()) for name, value in _rate_headers(limit, remaining).items()]
+        await self.app(scope, receive, with_headers(send, extra))
+
+
+def _bearer_token(scope: Scope) -> str:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    raise UnknownToken("")
+
+
+def _unauthorized(category: str, message: str, context: dict[str, list[str]] | None = None) -> Response:
+    body: dict[str, Any] = {"status": "error", "message": message, "correlationId": correlation_id()}
+    if context:
+        body["context"] = context
+    body["category"] = category
+    return json_response(body, 401)
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}(s)"
+    return f"{int(seconds)} second(s)"
+
+
+def _rate_headers(limit: int, remaining: int) -> dict[str, str]:
+    # Daily headers are not sent on OAuth-authenticated calls.
+    return {
+        "X-HubSpot-RateLimit-Max": str(limit),
+        "X-HubSpot-RateLimit-Remaining": str(remaining),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(TEN_SECONDS * 1000)),
+    }
+
+
+def _retry_after(enabled: bool, wait_s: float) -> dict[str, str]:
+    return {"Retry-After": retry_after_seconds(wait_s)} if enabled else {}

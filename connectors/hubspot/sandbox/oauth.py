@@ -1,0 +1,195 @@
+"""HubSpot's OAuth 2.0 endpoints: the install (approve) page and the token endpoint."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from connectors.hubspot.sandbox.errors import correlation_id
+from connectors.hubspot.sandbox.gate import json_response
+from connectors.hubspot.sandbox.sandbox import HubSpotSandbox, OAuthApp
+from connectors.kit.sandbox import CodeRejected, CodeRejection, UnknownToken
+
+AUTHORIZE_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "optional_scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+# HubSpot status, RFC 6749 error and message for each way a code exchange fails.
+_CODE_FAILURES = {
+    CodeRejection.UNKNOWN: ("BAD_AUTH_CODE", "invalid_grant", "missing or unknown auth code"),
+    CodeRejection.EXPIRED: ("EXPIRED_AUTH_CODE", "invalid_grant", "auth code is expired"),
+    CodeRejection.CLIENT_MISMATCH: ("BAD_AUTH_CODE", "invalid_grant", "auth code was not issued to this client"),
+    CodeRejection.REDIRECT_MISMATCH: (
+        "BAD_REDIRECT_URI",
+        "invalid_grant",
+        "redirect_uri does not match the one the auth code was issued for",
+    ),
+    CodeRejection.VERIFIER_MISSING: ("BAD_CODE_VERIFIER", "invalid_grant", "code_verifier is required for this code"),
+    CodeRejection.VERIFIER_MISMATCH: (
+        "BAD_CODE_VERIFIER",
+        "invalid_grant",
+        "code_verifier does not match the code_challenge",
+    ),
+}
+
+
+class TokenRequestError(Exception):
+    def __init__(self, status: str, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+
+    def response(self) -> Response:
+        body = {
+            "status": self.status,
+            "message": self.message,
+            "correlationId": correlation_id(),
+            "error": self.error,
+            "error_description": self.message,
+        }
+        return json_response(body, 400)
+
+
+class OAuthRoutes:
+    def __init__(self, sandbox: HubSpotSandbox) -> None:
+        self.sandbox = sandbox
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/oauth/authorize", self.authorize_page, methods=["GET"]),
+            Route("/oauth/authorize", self.authorize_decision, methods=["POST"]),
+            Route("/oauth/v1/token", self.token, methods=["POST"]),
+            Route("/oauth/v3/token", self.token, methods=["POST"]),
+            Route("/oauth/v1/refresh-tokens/{token}", self.revoke_refresh_token, methods=["DELETE"]),
+        ]
+
+    async def authorize_page(self, request: Request) -> Response:
+        fields = {name: request.query_params.get(name, "") for name in AUTHORIZE_FIELDS}
+        problem = self._authorize_problem(fields)
+        if problem:
+            return HTMLResponse(_page("Something went wrong", f"<p>{html.escape(problem)}</p>"), 400)
+        return HTMLResponse(_approve_page(fields, self.sandbox.hub_id))
+
+    async def authorize_decision(self, request: Request) -> Response:
+        fields = _form(await request.body())
+        problem = self._authorize_problem(fields)
+        if problem:
+            return HTMLResponse(_page("Something went wrong", f"<p>{html.escape(problem)}</p>"), 400)
+        params: dict[str, str] = {}
+        if fields.get("decision") == "approve":
+            scopes = (fields.get("scope", "") + " " + fields.get("optional_scope", "")).split()
+            grant = self.sandbox.grant(fields["client_id"], scopes)
+            challenge = fields.get("code_challenge") or None
+            params["code"] = self.sandbox.tokens.create_code(grant, fields["redirect_uri"], challenge)
+        else:
+            params["error"] = "access_denied"
+        if fields.get("state"):
+            params["state"] = fields["state"]
+        redirect_uri = fields["redirect_uri"]
+        separator = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(f"{redirect_uri}{separator}{urlencode(params)}", status_code=302)
+
+    def _authorize_problem(self, fields: dict[str, str]) -> str | None:
+        app = self.sandbox.apps.get(fields.get("client_id", ""))
+        if app is None:
+            return "Unknown client_id: this app is not registered with the sandbox portal."
+        if not app.allows_redirect(fields.get("redirect_uri", "")):
+            return "redirect_uri is missing or does not match the app's configured redirect URLs."
+        if fields.get("code_challenge") and fields.get("code_challenge_method") != "S256":
+            return "code_challenge_method must be S256."
+        return None
+
+    async def token(self, request: Request) -> Response:
+        fields = _form(await request.body())
+        try:
+            app = self._client(fields)
+            grant_type = fields.get("grant_type", "")
+            if grant_type == "authorization_code":
+                return json_response(self._exchange_code(app, fields))
+            if grant_type == "refresh_token":
+                return json_response(self._refresh(app, fields))
+            raise TokenRequestError(
+                "BAD_GRANT_TYPE", "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
+            )
+        except TokenRequestError as failure:
+            return failure.response()
+
+    def _client(self, fields: dict[str, str]) -> OAuthApp:
+        app = self.sandbox.apps.get(fields.get("client_id", ""))
+        if app is None:
+            raise TokenRequestError("BAD_CLIENT_ID", "invalid_client", "missing or unknown client id")
+        if fields.get("client_secret") != app.client_secret:
+            raise TokenRequestError("BAD_CLIENT_SECRET", "invalid_client", "missing or invalid client secret")
+        return app
+
+    def _exchange_code(self, app: OAuthApp, fields: dict[str, str]) -> dict[str, Any]:
+        tokens = self.sandbox.tokens
+        try:
+            grant = tokens.redeem_code(
+                fields.get("code", ""), app.client_id, fields.get("redirect_uri", ""), fields.get("code_verifier")
+            )
+        except CodeRejected as rejected:
+            raise TokenRequestError(*_CODE_FAILURES[rejected.reason]) from None
+        return self.sandbox.issue_tokens(grant)
+
+    def _refresh(self, app: OAuthApp, fields: dict[str, str]) -> dict[str, Any]:
+        try:
+            return self.sandbox.refresh_tokens(fields.get("refresh_token", ""), app.client_id)
+        except UnknownToken:
+            raise TokenRequestError(
+                "BAD_REFRESH_TOKEN", "invalid_grant", "refresh token is invalid, expired or revoked"
+            ) from None
+
+    async def revoke_refresh_token(self, request: Request) -> Response:
+        self.sandbox.revoke_refresh_token(request.path_params["token"])
+        return Response(status_code=204)
+
+
+def _form(raw: bytes) -> dict[str, str]:
+    parsed = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[-1] for name, values in parsed.items()}
+
+
+def _approve_page(fields: dict[str, str], hub_id: int) -> str:
+    scopes = (fields["scope"] + " " + fields["optional_scope"]).split()
+    scope_items = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in scopes) or "<li>(no scopes)</li>"
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(fields[name], quote=True)}">'
+        for name in AUTHORIZE_FIELDS
+    )
+    body = f"""
+<p>The app <strong>{html.escape(fields["client_id"])}</strong> wants to connect to
+sandbox HubSpot account <strong>{hub_id}</strong> and will be able to:</p>
+<ul>{scope_items}</ul>
+<form method="post" action="/oauth/authorize">{hidden}
+  <button type="submit" name="decision" value="approve" class="approve">Connect app</button>
+  <button type="submit" name="decision" value="deny" class="deny">Cancel</button>
+</form>"""
+    return _page("Connect an app to your HubSpot account", body)
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+  body {{ background: #fff; color: #33475b; font: 15px/1.5 system-ui, sans-serif; max-width: 34rem;
+         margin: 4rem auto; padding: 0 1rem; }}
+  h1 {{ font-size: 1.3rem; }}
+  button {{ font: inherit; padding: .5rem 1.2rem; margin-right: .5rem; border-radius: 4px; cursor: pointer; }}
+  .approve {{ background: #ff7a59; color: #fff; border: 1px solid #ff7a59; }}
+  .deny {{ background: #fff; color: #33475b; border: 1px solid #cbd6e2; }}
+</style></head>
+<body><h1>{html.escape(title)}</h1>{body}
+<p><small>HubSpot sandbox (xkit) — no real account is involved.</small></p></body></html>"""

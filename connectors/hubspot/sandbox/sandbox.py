@@ -1,0 +1,165 @@
+"""`HubSpotSandbox`: one emulated HubSpot portal with its OAuth apps, tokens, fault knobs and
+counters, and the Python control API tests use beside HTTP."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.hubspot.sandbox.crm import Crm
+from connectors.hubspot.sandbox.data import FIRST_USER_ID, SEED_END_MS, SandboxSize, seed_portal
+from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, resolve_object_type, unlabeled_type
+from connectors.hubspot.sandbox.timestamps import WriteClock
+from connectors.kit.sandbox import (
+    FaultKnobs,
+    Grant,
+    IssuedTokens,
+    RequestStats,
+    RollingWindowLimiter,
+    TokenStore,
+    UnknownToken,
+)
+
+DEFAULT_SCOPES = (
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.companies.read",
+    "crm.schemas.deals.read",
+)
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...] | None  # None accepts any redirect URI
+
+    def allows_redirect(self, redirect_uri: str) -> bool:
+        return bool(redirect_uri) and (self.redirect_uris is None or redirect_uri in self.redirect_uris)
+
+
+class HubSpotSandbox:
+    """A deterministic HubSpot portal. The same seed and size always give the same records,
+    ids, owners and dev-app credentials."""
+
+    def __init__(self, seed: int = 42, size: SandboxSize | None = None) -> None:
+        self.seed = seed
+        self.size = size or SandboxSize()
+        seeded = seed_portal(seed, self.size)
+        latest_seeded = max((r.updated_ms for rs in seeded.records.values() for r in rs), default=SEED_END_MS)
+        self.crm = Crm(seeded, WriteClock(floor_ms=latest_seeded))
+        identity = random.Random(f"hubspot-sandbox:{seed}")
+        self.hub_id = 20_000_000 + identity.randrange(1_000_000)
+        self.client_id = str(uuid.UUID(int=identity.getrandbits(128), version=4))
+        self.client_secret = str(uuid.UUID(int=identity.getrandbits(128), version=4))
+        self.user_id = self.crm.owners[0].user_id if self.crm.owners else FIRST_USER_ID
+        self.apps: dict[str, OAuthApp] = {}
+        self.register_app(self.client_id, self.client_secret)
+        self.faults = FaultKnobs()
+        self.stats = RequestStats()
+        self.tokens = TokenStore(access_prefix="C", refresh_prefix="na1-")
+        self.rate_limiter = RollingWindowLimiter()
+        self.fault_rng = random.Random(seed)
+
+    # ---- OAuth apps and tokens ---------------------------------------------------------------
+
+    def register_app(self, client_id: str, client_secret: str, redirect_uris: Sequence[str] | None = None) -> None:
+        self.apps[client_id] = OAuthApp(client_id, client_secret, tuple(redirect_uris) if redirect_uris else None)
+
+    def grant(self, client_id: str, scopes: Sequence[str]) -> Grant:
+        return Grant(client_id=client_id, scopes=tuple(scopes), account_id=self.hub_id, user_id=self.user_id)
+
+    def issue_tokens(self, grant: Grant) -> dict[str, Any]:
+        issued = self.tokens.issue(grant, self.faults.token_lifetime_s)
+        self.stats.count_issue(refresh=False)
+        return self.token_response(issued)
+
+    def refresh_tokens(self, refresh_token: str, client_id: str) -> dict[str, Any]:
+        """Raises UnknownToken for a refresh token this client was never given (or revoked)."""
+        issued = self.tokens.refresh(refresh_token, client_id, self.faults.token_lifetime_s)
+        self.stats.count_issue(refresh=True)
+        return self.token_response(issued)
+
+    def token_response(self, issued: IssuedTokens) -> dict[str, Any]:
+        return {
+            "token_type": "bearer",
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "expires_in": issued.expires_in,
+            "hub_id": issued.grant.account_id,
+            "user_id": issued.grant.user_id,
+            "scopes": list(issued.grant.scopes),
+            "token_use": "access_token",
+        }
+
+    def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
+        """Tokens for the seeded dev app, as if its OAuth flow had just completed."""
+        return self.issue_tokens(self.grant(self.client_id, scopes or DEFAULT_SCOPES))
+
+    def revoke_refresh_token(self, token: str) -> None:
+        self.tokens.revoke_refresh(token)
+
+    def expire_access_tokens(self) -> int:
+        return self.tokens.expire_access_tokens()
+
+    # ---- records -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        object_type: str,
+        properties: dict[str, Any],
+        associations: dict[str, list[str]] | None = None,
+    ) -> dict[str, Any]:
+        """Same effect as `POST /crm/v3/objects/{object_type}`; raises HubSpotError like it would
+        answer. `associations` maps an object type to ids linked with the default type."""
+        kind = _object_type(object_type)
+        return self.crm.create(kind, properties, _default_association_inputs(kind, associations or {}))
+
+    def update(self, object_type: str, record_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        return self.crm.update(_object_type(object_type), str(record_id), properties)
+
+    def archive(self, object_type: str, record_id: str) -> None:
+        self.crm.archive(_object_type(object_type), str(record_id))
+
+    def get(self, object_type: str, record_id: str, *, archived: bool = False) -> dict[str, Any]:
+        kind = _object_type(object_type)
+        return self.crm.read(kind, str(record_id), archived=archived, properties=_all_property_names(kind))
+
+    def all_ids(self, object_type: str, archived: bool = False) -> set[str]:
+        return self.crm.all_ids(_object_type(object_type), archived=archived)
+
+
+def _object_type(name: str) -> ObjectType:
+    kind = resolve_object_type(name)
+    if kind is None:
+        raise ValueError(f"unknown HubSpot object type {name!r}")
+    return kind
+
+
+def _all_property_names(kind: ObjectType) -> list[str]:
+    return sorted(PROPERTIES[kind.name])
+
+
+def _default_association_inputs(kind: ObjectType, associations: dict[str, list[str]]) -> list[dict[str, Any]]:
+    inputs: list[dict[str, Any]] = []
+    for to_name, ids in associations.items():
+        to_kind = _object_type(to_name)
+        association_type = unlabeled_type(kind.name, to_kind.name)
+        if association_type is None:
+            raise ValueError(f"{kind.name} cannot be associated with {to_kind.name}")
+        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association_type.type_id}
+        inputs.extend({"to": {"id": str(i)}, "types": [spec]} for i in ids)
+    return inputs
+
+
+__all__ = ["DEFAULT_SCOPES", "HubSpotSandbox", "OAuthApp", "SandboxSize", "UnknownToken"]

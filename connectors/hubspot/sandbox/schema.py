@@ -1,0 +1,347 @@
+"""What the emulated HubSpot portal contains: object types, their properties, association types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    name: str  # the plural path segment: "contacts"
+    singular: str  # used in association type names and messages: "contact"
+    type_id: str  # HubSpot's objectTypeId: "0-1"
+    created_property: str
+    modified_property: str
+    default_properties: tuple[str, ...]
+    required_on_create: tuple[str, ...] = ()
+
+    @property
+    def system_properties(self) -> tuple[str, ...]:
+        """Returned on every read whatever `properties` asks for."""
+        return (self.created_property, self.modified_property, "hs_object_id")
+
+
+OBJECT_TYPES: dict[str, ObjectType] = {
+    t.name: t
+    for t in (
+        ObjectType(
+            "contacts",
+            "contact",
+            "0-1",
+            "createdate",
+            "lastmodifieddate",
+            ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+        ),
+        ObjectType(
+            "companies",
+            "company",
+            "0-2",
+            "createdate",
+            "hs_lastmodifieddate",
+            ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+        ),
+        ObjectType(
+            "deals",
+            "deal",
+            "0-3",
+            "createdate",
+            "hs_lastmodifieddate",
+            (
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ),
+        ),
+        ObjectType(
+            "notes",
+            "note",
+            "0-46",
+            "hs_createdate",
+            "hs_lastmodifieddate",
+            ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+            required_on_create=("hs_timestamp",),
+        ),
+        ObjectType(
+            "tasks",
+            "task",
+            "0-27",
+            "hs_createdate",
+            "hs_lastmodifieddate",
+            ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+            required_on_create=("hs_timestamp",),
+        ),
+    )
+}
+
+_ALIASES = {alias: t.name for t in OBJECT_TYPES.values() for alias in (t.name, t.singular, t.type_id)}
+
+
+def resolve_object_type(raw: str) -> ObjectType | None:
+    """HubSpot accepts the plural name, the singular name or the objectTypeId in paths."""
+    name = _ALIASES.get(raw.lower())
+    return OBJECT_TYPES[name] if name else None
+
+
+@dataclass(frozen=True)
+class PropertyDef:
+    name: str
+    label: str
+    type: str  # string | number | date | datetime | enumeration | bool
+    field_type: str
+    group: str
+    description: str = ""
+    options: tuple[str, ...] = ()
+    hubspot_defined: bool = True
+    read_only: bool = False
+    has_unique_value: bool = False
+
+    @property
+    def is_temporal(self) -> bool:
+        return self.type in ("date", "datetime")
+
+
+_FIELD_TYPES = {
+    "string": "text",
+    "number": "number",
+    "date": "date",
+    "datetime": "date",
+    "enumeration": "select",
+    "bool": "booleancheckbox",
+}
+
+
+def _prop(
+    name: str,
+    label: str,
+    kind: str,
+    group: str,
+    *,
+    options: tuple[str, ...] = (),
+    custom: bool = False,
+    read_only: bool = False,
+    unique: bool = False,
+    field_type: str | None = None,
+    description: str = "",
+) -> PropertyDef:
+    return PropertyDef(
+        name=name,
+        label=label,
+        type=kind,
+        field_type=field_type or _FIELD_TYPES[kind],
+        group=group,
+        description=description,
+        options=options,
+        hubspot_defined=not custom,
+        read_only=read_only,
+        has_unique_value=unique,
+    )
+
+
+def _system(created: str, modified: str, group: str) -> list[PropertyDef]:
+    return [
+        _prop(created, "Create Date", "datetime", group, read_only=True),
+        _prop(modified, "Last Modified Date", "datetime", group, read_only=True),
+        _prop("hs_object_id", "Record ID", "number", group, read_only=True, unique=True),
+        _prop("hubspot_owner_id", "Owner", "enumeration", group, description="The owner of the record."),
+    ]
+
+
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+INDUSTRIES = (
+    "COMPUTER_SOFTWARE",
+    "INFORMATION_TECHNOLOGY_AND_SERVICES",
+    "MARKETING_AND_ADVERTISING",
+    "FINANCIAL_SERVICES",
+    "HOSPITAL_HEALTH_CARE",
+    "RETAIL",
+    "EDUCATION_MANAGEMENT",
+    "REAL_ESTATE",
+    "CONSTRUCTION",
+    "TELECOMMUNICATIONS",
+    "LOGISTICS_AND_SUPPLY_CHAIN",
+    "FOOD_BEVERAGES",
+)
+DEAL_STAGES = (
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+)
+TASK_STATUSES = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
+TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")
+TASK_TYPES = ("TODO", "CALL", "EMAIL")
+FAVORITE_COLORS = ("red", "orange", "yellow", "green", "blue", "purple")
+LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
+ACCOUNT_TIERS = ("tier_1", "tier_2", "tier_3")
+DEAL_SOURCES = ("inbound", "outbound", "partner", "referral", "event")
+NOTE_SENTIMENTS = ("positive", "neutral", "negative")
+TASK_SOURCES = ("manual", "sequence", "workflow")
+
+_CONTACT = "contactinformation"
+_COMPANY = "companyinformation"
+_DEAL = "dealinformation"
+_NOTE = "noteinformation"
+_TASK = "taskinformation"
+
+_PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
+    "contacts": [
+        *_system("createdate", "lastmodifieddate", _CONTACT),
+        _prop("email", "Email", "string", _CONTACT, unique=True),
+        _prop("firstname", "First Name", "string", _CONTACT),
+        _prop("lastname", "Last Name", "string", _CONTACT),
+        _prop("phone", "Phone Number", "string", _CONTACT, field_type="phonenumber"),
+        _prop("jobtitle", "Job Title", "string", _CONTACT),
+        _prop("company", "Company Name", "string", _CONTACT),
+        _prop("city", "City", "string", _CONTACT),
+        _prop("country", "Country/Region", "string", _CONTACT),
+        _prop("lifecyclestage", "Lifecycle Stage", "enumeration", _CONTACT, options=LIFECYCLE_STAGES),
+        _prop("favorite_color", "Favorite color", "enumeration", _CONTACT, options=FAVORITE_COLORS, custom=True),
+        _prop("loyalty_tier", "Loyalty tier", "enumeration", _CONTACT, options=LOYALTY_TIERS, custom=True),
+        _prop("nps_score", "NPS score", "number", _CONTACT, custom=True),
+    ],
+    "companies": [
+        *_system("createdate", "hs_lastmodifieddate", _COMPANY),
+        _prop("name", "Company name", "string", _COMPANY),
+        _prop("domain", "Company Domain Name", "string", _COMPANY),
+        _prop("industry", "Industry", "enumeration", _COMPANY, options=INDUSTRIES),
+        _prop("phone", "Phone Number", "string", _COMPANY, field_type="phonenumber"),
+        _prop("city", "City", "string", _COMPANY),
+        _prop("country", "Country/Region", "string", _COMPANY),
+        _prop("numberofemployees", "Number of Employees", "number", _COMPANY),
+        _prop("annualrevenue", "Annual Revenue", "number", _COMPANY),
+        _prop("account_tier", "Account tier", "enumeration", _COMPANY, options=ACCOUNT_TIERS, custom=True),
+        _prop("renewal_date", "Renewal date", "date", _COMPANY, custom=True),
+    ],
+    "deals": [
+        *_system("createdate", "hs_lastmodifieddate", _DEAL),
+        _prop("dealname", "Deal Name", "string", _DEAL),
+        _prop("amount", "Amount", "number", _DEAL),
+        _prop("dealstage", "Deal Stage", "enumeration", _DEAL, options=DEAL_STAGES),
+        _prop("pipeline", "Pipeline", "enumeration", _DEAL, options=("default",)),
+        _prop("closedate", "Close Date", "datetime", _DEAL),
+        _prop("deal_source", "Deal source", "enumeration", _DEAL, options=DEAL_SOURCES, custom=True),
+        _prop("contract_length_months", "Contract length (months)", "number", _DEAL, custom=True),
+    ],
+    "notes": [
+        *_system("hs_createdate", "hs_lastmodifieddate", _NOTE),
+        _prop("hs_timestamp", "Activity date", "datetime", _NOTE),
+        _prop("hs_note_body", "Note body", "string", _NOTE, field_type="html"),
+        _prop("hs_attachment_ids", "Attached file IDs", "enumeration", _NOTE, field_type="checkbox"),
+        _prop("note_sentiment", "Sentiment", "enumeration", _NOTE, options=NOTE_SENTIMENTS, custom=True),
+        _prop("follow_up_required", "Follow-up required", "bool", _NOTE, custom=True),
+    ],
+    "tasks": [
+        *_system("hs_createdate", "hs_lastmodifieddate", _TASK),
+        _prop("hs_timestamp", "Due date", "datetime", _TASK),
+        _prop("hs_task_subject", "Task Title", "string", _TASK),
+        _prop("hs_task_body", "Notes", "string", _TASK, field_type="html"),
+        _prop("hs_task_status", "Task Status", "enumeration", _TASK, options=TASK_STATUSES),
+        _prop("hs_task_priority", "Priority", "enumeration", _TASK, options=TASK_PRIORITIES),
+        _prop("hs_task_type", "Task Type", "enumeration", _TASK, options=TASK_TYPES),
+        _prop("task_source", "Task source", "enumeration", _TASK, options=TASK_SOURCES, custom=True),
+        _prop("effort_hours", "Effort (hours)", "number", _TASK, custom=True),
+    ],
+}
+
+PROPERTIES: dict[str, dict[str, PropertyDef]] = {
+    object_type: {p.name: p for p in props} for object_type, props in _PROPERTY_LISTS.items()
+}
+
+# Properties whose options are not a fixed list (the owner list changes) skip option validation.
+OPEN_ENUMERATIONS = frozenset({"hubspot_owner_id", "hs_attachment_ids"})
+
+
+@dataclass(frozen=True)
+class AssociationType:
+    type_id: int
+    from_type: str
+    to_type: str
+    primary: bool  # the labelled "Primary" type; the unlabeled one always exists beside it
+
+    @property
+    def label(self) -> str | None:
+        return "Primary" if self.primary else None
+
+
+# HUBSPOT_DEFINED association type ids, as HubSpot's own UI bundle and several clients list them.
+# Pairs that have a primary label (contact/deal to company) carry both ids on a primary link.
+_ASSOCIATION_TYPE_ROWS = (
+    (279, "contacts", "companies", False),
+    (1, "contacts", "companies", True),
+    (280, "companies", "contacts", False),
+    (2, "companies", "contacts", True),
+    (4, "contacts", "deals", False),
+    (3, "deals", "contacts", False),
+    (341, "deals", "companies", False),
+    (5, "deals", "companies", True),
+    (342, "companies", "deals", False),
+    (6, "companies", "deals", True),
+    (201, "contacts", "notes", False),
+    (202, "notes", "contacts", False),
+    (189, "companies", "notes", False),
+    (190, "notes", "companies", False),
+    (213, "deals", "notes", False),
+    (214, "notes", "deals", False),
+    (203, "contacts", "tasks", False),
+    (204, "tasks", "contacts", False),
+    (191, "companies", "tasks", False),
+    (192, "tasks", "companies", False),
+    (215, "deals", "tasks", False),
+    (216, "tasks", "deals", False),
+)
+
+ASSOCIATION_TYPES: dict[int, AssociationType] = {row[0]: AssociationType(*row) for row in _ASSOCIATION_TYPE_ROWS}
+
+
+def association_types_between(from_type: str, to_type: str) -> list[AssociationType]:
+    return [t for t in ASSOCIATION_TYPES.values() if t.from_type == from_type and t.to_type == to_type]
+
+
+_UNLABELED: dict[tuple[str, str], AssociationType] = {
+    (t.from_type, t.to_type): t for t in ASSOCIATION_TYPES.values() if not t.primary
+}
+_INVERSE: dict[int, AssociationType] = {
+    t.type_id: next(
+        u
+        for u in ASSOCIATION_TYPES.values()
+        if (u.from_type, u.to_type, u.primary) == (t.to_type, t.from_type, t.primary)
+    )
+    for t in ASSOCIATION_TYPES.values()
+}
+
+
+def unlabeled_type(from_type: str, to_type: str) -> AssociationType | None:
+    return _UNLABELED.get((from_type, to_type))
+
+
+def inverse_type(association_type: AssociationType) -> AssociationType:
+    return _INVERSE[association_type.type_id]
+
+
+def v3_association_name(association_type: AssociationType) -> str:
+    """The `type` string of the v3 `associations` read: primary links keep the plain name and
+    unlabeled ones get an `_unlabeled` suffix on pairs that have a primary label."""
+    base = f"{OBJECT_TYPES[association_type.from_type].singular}_to_{OBJECT_TYPES[association_type.to_type].singular}"
+    has_primary = any(
+        t.primary for t in association_types_between(association_type.from_type, association_type.to_type)
+    )
+    if has_primary and not association_type.primary:
+        return f"{base}_unlabeled"
+    return base

@@ -1,0 +1,152 @@
+"""In-memory CRM records of one object type, indexed so a page costs O(limit)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+
+from connectors.hubspot.sandbox.schema import ObjectType
+from connectors.hubspot.sandbox.timestamps import iso_ms
+
+
+class Record:
+    """One CRM record. System properties (create/modified dates, hs_object_id) are derived from
+    the fields here rather than stored in `properties`, so they can never disagree."""
+
+    __slots__ = (
+        "archived_iso",
+        "archived_ms",
+        "created_iso",
+        "created_ms",
+        "id",
+        "id_str",
+        "properties",
+        "updated_iso",
+        "updated_ms",
+    )
+
+    def __init__(self, record_id: int, properties: dict[str, str], created_ms: int, updated_ms: int) -> None:
+        self.id = record_id
+        self.id_str = str(record_id)
+        self.properties = properties
+        self.created_ms = created_ms
+        self.created_iso = iso_ms(created_ms)
+        self.updated_ms = updated_ms
+        self.updated_iso = iso_ms(updated_ms)
+        self.archived_ms: int | None = None
+        self.archived_iso: str | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_ms is not None
+
+
+def property_value(object_type: ObjectType, record: Record, name: str) -> str | None:
+    if name == object_type.modified_property:
+        return record.updated_iso
+    if name == object_type.created_property:
+        return record.created_iso
+    if name == "hs_object_id":
+        return record.id_str
+    return record.properties.get(name)
+
+
+class ObjectStore:
+    """Records of one object type. Ids only grow, so the id lists stay sorted by appending, and
+    a `(modified ms, id)` index serves the usual incremental search without a full scan."""
+
+    def __init__(self, object_type: ObjectType, first_id: int) -> None:
+        self.object_type = object_type
+        self.records: dict[int, Record] = {}
+        self.active_ids: list[int] = []
+        self.archived_ids: list[int] = []
+        self.by_modified: list[tuple[int, int]] = []
+        self.emails: dict[str, int] = {}
+        self.next_id = first_id
+
+    def allocate_id(self, gap: int = 1) -> int:
+        record_id = self.next_id
+        self.next_id += gap
+        return record_id
+
+    def load(self, records: list[Record]) -> None:
+        """Bulk-load seeded records (ascending ids) in one pass."""
+        for record in records:
+            self.records[record.id] = record
+            self.active_ids.append(record.id)
+            self._index_email(record)
+        self.by_modified = sorted((r.updated_ms, r.id) for r in records)
+        if records:
+            self.next_id = max(self.next_id, records[-1].id + 1)
+
+    def insert(self, record: Record) -> None:
+        self.records[record.id] = record
+        bisect.insort(self.active_ids, record.id)
+        bisect.insort(self.by_modified, (record.updated_ms, record.id))
+        self._index_email(record)
+
+    def get(self, record_id: int, *, archived: bool = False) -> Record | None:
+        record = self.records.get(record_id)
+        if record is None or record.archived != archived:
+            return None
+        return record
+
+    def touch(self, record: Record, ms: int) -> None:
+        self._unindex_modified(record)
+        record.updated_ms = ms
+        record.updated_iso = iso_ms(ms)
+        bisect.insort(self.by_modified, (record.updated_ms, record.id))
+
+    def set_email(self, record: Record, email: str | None) -> None:
+        self._unindex_email(record)
+        if email is None:
+            record.properties.pop("email", None)
+        else:
+            record.properties["email"] = email
+        self._index_email(record)
+
+    def archive(self, record: Record, ms: int) -> None:
+        self._unindex_modified(record)
+        self._unindex_email(record)
+        record.updated_ms = ms
+        record.updated_iso = iso_ms(ms)
+        record.archived_ms = ms
+        record.archived_iso = record.updated_iso
+        del self.active_ids[bisect.bisect_left(self.active_ids, record.id)]
+        bisect.insort(self.archived_ids, record.id)
+
+    def page(self, start_id: int, limit: int, *, archived: bool) -> tuple[list[Record], int | None]:
+        """Up to `limit` records with id >= `start_id`, and the id the next page starts at."""
+        ids = self.archived_ids if archived else self.active_ids
+        start = bisect.bisect_left(ids, start_id)
+        chunk = ids[start : start + limit + 1]
+        next_id = chunk[limit] if len(chunk) > limit else None
+        return [self.records[i] for i in chunk[:limit]], next_id
+
+    def active(self) -> Iterator[Record]:
+        return (self.records[i] for i in self.active_ids)
+
+    def modified_between(self, low_ms: int | None, high_ms: int | None) -> list[Record]:
+        """Active records whose modified date lies in [low, high], oldest first, ties by id."""
+        lo = 0 if low_ms is None else bisect.bisect_left(self.by_modified, (low_ms, -1))
+        hi = len(self.by_modified) if high_ms is None else bisect.bisect_right(self.by_modified, (high_ms, 1 << 62))
+        return [self.records[record_id] for _, record_id in self.by_modified[lo:hi]]
+
+    def email_owner(self, email: str) -> int | None:
+        return self.emails.get(email.strip().lower())
+
+    def _index_email(self, record: Record) -> None:
+        email = record.properties.get("email")
+        if email and not record.archived:
+            self.emails.setdefault(email.strip().lower(), record.id)
+
+    def _unindex_email(self, record: Record) -> None:
+        email = record.properties.get("email")
+        if email and self.emails.get(email.strip().lower()) == record.id:
+            del self.emails[email.strip().lower()]
+
+    def _unindex_modified(self, record: Record) -> None:
+        key = (record.updated_ms, record.id)
+        index = bisect.bisect_left(self.by_modified, key)
+        if index < len(self.by_modified) and self.by_modified[index] == key:
+            del self.by_modified[index]

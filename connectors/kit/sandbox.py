@@ -1,0 +1,429 @@
+"""Building blocks shared by every provider sandbox.
+
+A sandbox is a local emulator of a provider's API. The pieces here know nothing about any one
+provider: fault knobs and the middleware that applies them, a rolling-window rate limiter, an
+OAuth token store (expiring access tokens, refresh tokens, single-use authorization codes with
+PKCE), request counters, and a helper that serves an ASGI app from a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
+import math
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class FaultKnobs:
+    """Mutable fault settings a test or `xkit dev` turns while the sandbox runs."""
+
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    latency_ms: int = 0
+    token_lifetime_s: int = 1800
+    rate_limit_enabled: bool = True
+    rate_limit_max: int = 100
+    search_rate_per_s: int = 5
+    retry_after_header: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Apply `changes` all at once, or none of them when one is invalid (ValueError)."""
+        kinds = {knob.name: type(getattr(self, knob.name)) for knob in dataclasses.fields(self)}
+        validated: dict[str, Any] = {}
+        for name, value in changes.items():
+            kind = kinds.get(name)
+            if kind is None:
+                raise ValueError(f"unknown fault knob {name!r}; known: {', '.join(sorted(kinds))}")
+            validated[name] = _coerce_knob(name, kind, value)
+        for name, value in validated.items():
+            setattr(self, name, value)
+
+
+def _coerce_knob(name: str, kind: type, value: Any) -> Any:
+    # bool is a subclass of int, so it must be checked first and never accepted for numbers.
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{name} must be a boolean")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number")
+    if kind is float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} is a probability between 0 and 1")
+        return float(value)
+    if value != int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    remaining: int
+    retry_after_s: float
+
+
+class RollingWindowLimiter:
+    """At most `limit` requests per key in any `window_s` seconds (a sliding log, not buckets)."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._hits: dict[Any, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: Any, limit: int, window_s: float) -> RateDecision:
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - window_s:
+                hits.popleft()
+            if len(hits) >= limit:
+                wait = hits[0] + window_s - now if hits else window_s
+                return RateDecision(allowed=False, remaining=0, retry_after_s=max(wait, 0.0))
+            hits.append(now)
+            return RateDecision(allowed=True, remaining=limit - len(hits), retry_after_s=0.0)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a token stands for: an app's access to one account on behalf of one user."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+    account_id: int
+    user_id: int
+
+
+@dataclass
+class AccessToken:
+    token: str
+    grant: Grant
+    expires_at: float
+
+
+@dataclass
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    grant: Grant
+
+
+class UnknownToken(Exception):
+    """The presented token was never issued here (or was revoked)."""
+
+
+class ExpiredToken(Exception):
+    def __init__(self, token: AccessToken, expired_for_s: float) -> None:
+        super().__init__(f"token expired {expired_for_s:.0f}s ago")
+        self.token = token
+        self.expired_for_s = expired_for_s
+
+
+class CodeRejected(Exception):
+    """An authorization code exchange failed; `reason` names why, for the provider's own error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CodeRejection:
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    CLIENT_MISMATCH = "client_mismatch"
+    REDIRECT_MISMATCH = "redirect_mismatch"
+    VERIFIER_MISSING = "verifier_missing"
+    VERIFIER_MISMATCH = "verifier_mismatch"
+
+
+@dataclass
+class _AuthCode:
+    grant: Grant
+    redirect_uri: str
+    code_challenge: str | None
+    expires_at: float
+
+
+def pkce_s256_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class TokenStore:
+    """OAuth credentials issued by a sandbox: expiring access tokens, long-lived refresh tokens
+    that are never rotated, and single-use authorization codes with optional PKCE (S256)."""
+
+    def __init__(
+        self,
+        clock: Clock = time.time,
+        *,
+        access_prefix: str = "",
+        refresh_prefix: str = "",
+        code_lifetime_s: float = 600.0,
+    ) -> None:
+        self._clock = clock
+        self._access_prefix = access_prefix
+        self._refresh_prefix = refresh_prefix
+        self._code_lifetime_s = code_lifetime_s
+        self._access: dict[str, AccessToken] = {}
+        self._refresh: dict[str, Grant] = {}
+        self._codes: dict[str, _AuthCode] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, grant: Grant, lifetime_s: int) -> IssuedTokens:
+        refresh_token = self._refresh_prefix + secrets.token_urlsafe(24)
+        with self._lock:
+            self._refresh[refresh_token] = grant
+        return self._issue_access(grant, refresh_token, lifetime_s)
+
+    def refresh(self, refresh_token: str, client_id: str, lifetime_s: int) -> IssuedTokens:
+        with self._lock:
+            grant = self._refresh.get(refresh_token)
+        if grant is None or grant.client_id != client_id:
+            raise UnknownToken(refresh_token)
+        return self._issue_access(grant, refresh_token, lifetime_s)
+
+    def _issue_access(self, grant: Grant, refresh_token: str, lifetime_s: int) -> IssuedTokens:
+        access_token = self._access_prefix + secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._lock:
+            self._forget_long_expired(now)
+            self._access[access_token] = AccessToken(access_token, grant, now + lifetime_s)
+        return IssuedTokens(access_token, refresh_token, lifetime_s, grant)
+
+    def _forget_long_expired(self, now: float) -> None:
+        # Expired tokens are kept a day so a late caller still learns "expired", not "unknown".
+        if len(self._access) < 10_000:
+            return
+        for token in [t for t, a in self._access.items() if a.expires_at < now - 86_400]:
+            del self._access[token]
+
+    def authenticate(self, access_token: str) -> AccessToken:
+        with self._lock:
+            token = self._access.get(access_token)
+        if token is None:
+            raise UnknownToken(access_token)
+        now = self._clock()
+        if token.expires_at <= now:
+            raise ExpiredToken(token, now - token.expires_at)
+        return token
+
+    def lookup_refresh(self, refresh_token: str) -> Grant | None:
+        with self._lock:
+            return self._refresh.get(refresh_token)
+
+    def revoke_refresh(self, refresh_token: str) -> bool:
+        with self._lock:
+            return self._refresh.pop(refresh_token, None) is not None
+
+    def expire_access_tokens(self) -> int:
+        """Make every live access token expired as of now; returns how many were live."""
+        now = self._clock()
+        with self._lock:
+            live = [token for token in self._access.values() if token.expires_at > now]
+            for token in live:
+                token.expires_at = now
+        return len(live)
+
+    def create_code(self, grant: Grant, redirect_uri: str, code_challenge: str | None = None) -> str:
+        code = secrets.token_urlsafe(24)
+        expires_at = self._clock() + self._code_lifetime_s
+        with self._lock:
+            self._codes[code] = _AuthCode(grant, redirect_uri, code_challenge, expires_at)
+        return code
+
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str, code_verifier: str | None) -> Grant:
+        # A code is spent by any exchange attempt, as RFC 6749 section 4.1.2 recommends:
+        # a leaked code must not be retried until it works.
+        with self._lock:
+            issued = self._codes.pop(code, None)
+        if issued is None:
+            raise CodeRejected(CodeRejection.UNKNOWN)
+        if issued.expires_at <= self._clock():
+            raise CodeRejected(CodeRejection.EXPIRED)
+        if issued.grant.client_id != client_id:
+            raise CodeRejected(CodeRejection.CLIENT_MISMATCH)
+        if issued.redirect_uri != redirect_uri:
+            raise CodeRejected(CodeRejection.REDIRECT_MISMATCH)
+        if issued.code_challenge is not None:
+            if not code_verifier:
+                raise CodeRejected(CodeRejection.VERIFIER_MISSING)
+            if not hmac.compare_digest(pkce_s256_challenge(code_verifier), issued.code_challenge):
+                raise CodeRejected(CodeRejection.VERIFIER_MISMATCH)
+        return issued.grant
+
+
+@dataclass
+class RequestStats:
+    """Counters a test reads to prove what a client did (e.g. refreshed a token exactly once)."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    responses_by_status: Counter[int] = field(default_factory=Counter)
+    tokens_issued: int = 0
+    token_refreshes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, route: str, status: int) -> None:
+        with self._lock:
+            self.requests[route] += 1
+            self.responses_by_status[status] += 1
+
+    def count_issue(self, *, refresh: bool) -> None:
+        with self._lock:
+            self.tokens_issued += 1
+            if refresh:
+                self.token_refreshes += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": dict(sorted(self.requests.items())),
+                "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
+                "tokens_issued": self.tokens_issued,
+                "token_refreshes": self.token_refreshes,
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.responses_by_status.clear()
+            self.tokens_issued = 0
+            self.token_refreshes = 0
+
+
+class RequestStatsMiddleware:
+    """Counts each request under "METHOD /route/{template}" and each response by status."""
+
+    def __init__(self, app: ASGIApp, stats: RequestStats, ignore_prefix: str = "/_sandbox/") -> None:
+        self.app = app
+        self.stats = stats
+        self.ignore_prefix = ignore_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.ignore_prefix):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_counting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            # The router records the matched route in the shared scope dict.
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(unmatched)"
+            self.stats.record(f"{scope['method']} {template}", status)
+
+
+ResponseFactory = Callable[[], Response]
+
+
+class FaultInjectionMiddleware:
+    """Adds latency and random throttling or server errors to the requests `applies_to` selects."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        knobs: FaultKnobs,
+        *,
+        applies_to: Callable[[str], bool],
+        throttled: ResponseFactory,
+        failed: Callable[[int], Response],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.app = app
+        self.knobs = knobs
+        self.applies_to = applies_to
+        self.throttled = throttled
+        self.failed = failed
+        self.rng = rng or random.Random()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.applies_to(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self.knobs.latency_ms > 0:
+            await asyncio.sleep(self.knobs.latency_ms / 1000)
+        if self.knobs.rate_429 and self.rng.random() < self.knobs.rate_429:
+            await self.throttled()(scope, receive, send)
+        elif self.knobs.rate_5xx and self.rng.random() < self.knobs.rate_5xx:
+            await self.failed(self.rng.choice((500, 502, 503)))(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Callable[[Message], Awaitable[None]]:
+    """Wrap an ASGI `send` so the response start carries extra headers."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return send_with_headers
+
+
+def retry_after_seconds(wait_s: float) -> str:
+    return str(max(1, math.ceil(wait_s)))
+
+
+@contextmanager
+def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` with uvicorn on a background thread and yield its base URL.
+
+    Port 0 picks a free port; the socket is bound before the thread starts, so the URL is
+    valid the moment it is yielded and two sandboxes never race for the same port.
+    """
+    # The explicit IPPROTO_TCP matters: asyncio only disables Nagle on accepted sockets whose
+    # proto is TCP, and a keep-alive client otherwise waits ~40 ms on every response.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("sandbox server failed to start")
+            time.sleep(0.005)
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10.0)
+        sock.close()

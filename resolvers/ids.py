@@ -60,7 +60,8 @@ class CursorCodec:
         self._key = hashlib.sha256(b"xkit-cursor:" + key).digest()
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+        # Keyed BLAKE2b is a MAC in one C call: a page signs a hundred cursors.
+        return hashlib.blake2b(payload, key=self._key, digest_size=12).digest()
 
     def encode(self, scope: str, position: Position) -> str:
         stamp = position.updated_at.isoformat() if position.updated_at else ""

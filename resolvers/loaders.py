@@ -54,7 +54,7 @@ class Loaders:
                 tuple_(records.c.connection_id, records.c.model, records.c.remote_id).in_(keys),
             )
         )
-        found = {(row.connection_id, row.model, row.remote_id): RecordRow(**row._mapping) for row in rows}
+        found = {(row.connection_id, row.model, row.remote_id): RecordRow._make(row) for row in rows}
         return [found.get(key) for key in keys]
 
     async def _stream_states(self, connection_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:

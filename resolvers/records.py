@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -35,8 +35,9 @@ RECORD_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RecordRow:
+class RecordRow(NamedTuple):
+    """A cached record as read from the database (a named tuple: pages build a hundred of them)."""
+
     id: int
     connection_id: uuid.UUID
     stream: str
@@ -153,7 +154,7 @@ async def list_records(caller: Caller, query: RecordQuery, first: int, after: st
     ordering = (updated.desc(), rid.desc()) if query.order == "desc" else (updated.asc(), rid.asc())
     stmt = stmt.order_by(*ordering).limit(first + 1)
     async with caller.store.engine.connect() as conn:
-        rows = [RecordRow(**row._mapping) for row in (await conn.execute(stmt)).all()]
+        rows = [RecordRow._make(row) for row in (await conn.execute(stmt)).all()]
     has_next = len(rows) > first
     rows = rows[:first]
     scope = query.cursor_scope
@@ -167,4 +168,4 @@ async def get_record(caller: Caller, record_id: int, model: str | None) -> Recor
         stmt = stmt.where(records.c.model == model)
     async with caller.store.engine.connect() as conn:
         row = (await conn.execute(stmt)).first()
-    return RecordRow(**row._mapping) if row else None
+    return RecordRow._make(row) if row else None

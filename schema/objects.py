@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar, Self
 
 import strawberry
@@ -16,6 +17,7 @@ from schema.relay import Node
 from schema.scalars import RawJSON
 
 
+@cache
 def _datetime_fields(model: CommonModel) -> frozenset[str]:
     return frozenset(f.name for f in model.fields if f.type is datetime)
 
@@ -48,16 +50,17 @@ class CommonObject(RemoteObject):
         for name in _datetime_fields(cls.MODEL):
             if isinstance(values[name], str):
                 values[name] = datetime.fromisoformat(values[name])
-        return cls(
-            id=strawberry.ID(to_global_id(cls.MODEL.name, row.id)),
-            remote_id=row.remote_id,
-            created_at=row.remote_created_at,
-            updated_at=row.remote_updated_at,
-            deleted_at=row.deleted_at,
-            raw=RawJSON(row.raw),
-            _row=row,
-            **values,
-        )
+        values["id"] = to_global_id(cls.MODEL.name, row.id)
+        values["remote_id"] = row.remote_id
+        values["created_at"] = row.remote_created_at
+        values["updated_at"] = row.remote_updated_at
+        values["deleted_at"] = row.deleted_at
+        values["raw"] = row.raw
+        values["_row"] = row
+        # Every field is set here, so the generated dataclass __init__ (a hundred calls a page) is skipped.
+        instance = cls.__new__(cls)
+        instance.__dict__.update(values)
+        return instance
 
     async def _one(self, info: Info, relation: str) -> RecordRow | None:
         remote_id = (self._row.common or {}).get(relation)

@@ -1,0 +1,37 @@
+"""`make bench`: each benchmark in its own process (so peak RSS is its own), results printed as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+BENCHMARKS = ("query", "ingest")
+
+
+def run_one(name: str) -> dict[str, object]:
+    if name == "query":
+        from tests.benchmarks.query import run_query
+
+        return asyncio.run(run_query())
+    from tests.benchmarks.ingest import run_ingest
+
+    return asyncio.run(run_ingest())
+
+
+def main() -> None:
+    if len(sys.argv) > 1:
+        print(json.dumps(run_one(sys.argv[1])))
+        return
+    results = {}
+    for name in BENCHMARKS:
+        out = subprocess.run(  # noqa: S603 - our own module
+            [sys.executable, "-m", "tests.benchmarks", name], check=True, capture_output=True, text=True
+        )
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

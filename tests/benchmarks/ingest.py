@@ -1,0 +1,71 @@
+"""Ingest: backfill 100,000 sandbox contacts into PostgreSQL, rate limiting off. Records/s and peak RSS."""
+
+from __future__ import annotations
+
+import resource
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2
+from sqlalchemy import func, select, update
+
+from connectors.kit.credentials import Credentials
+from connectors.kit.http import HttpKit
+from sync.connections import NewConnection, create_connection
+from sync.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.db import create_engine
+from sync.migrate import upgrade
+from sync.scheduler import Worker
+from sync.store import Store
+from sync.tables import records, stream_states
+from sync.tenancy import create_platform
+from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
+
+
+async def run_ingest(contacts: int = 100_000) -> dict[str, Any]:
+    port = free_port()
+    sandbox_args = ["-m", "connectors.hubspot.sandbox", "--port", str(port), "--contacts", str(contacts)]
+    sandbox_args += ["--companies", "10", "--deals", "10", "--owners", "2", "--notes", "10", "--tasks", "10"]
+    sandbox_args += ["--no-rate-limit"]
+    base_url = f"http://127.0.0.1:{port}"
+    with subprocess_running(sandbox_args, port):
+        async with fresh_postgres("xkit_bench_ingest") as url, httpx2.AsyncClient() as client:
+            engine = create_engine(url)
+            await upgrade(engine)
+            store = Store(engine, Vault(parse_secret_key(generate_secret_key())))
+            tokens = (await client.post(f"{base_url}/_sandbox/tokens")).json()
+            platform_id = await create_platform(store, "bench")
+            connection_id = await create_connection(
+                store,
+                NewConnection(
+                    platform_id=platform_id,
+                    provider="hubspot",
+                    external_user_id="bench",
+                    credentials=Credentials.from_token_response(tokens),
+                    base_url=base_url,
+                    rate_limit={"requests": 0},
+                ),
+            )
+            async with engine.begin() as conn:
+                await conn.execute(
+                    update(stream_states)
+                    .where(stream_states.c.connection_id == connection_id, stream_states.c.stream != "contacts")
+                    .values(next_run_at=datetime.now(UTC) + timedelta(days=1))
+                )
+            kit = HttpKit()
+            started = time.perf_counter()
+            await Worker(store, kit).drain()
+            elapsed = time.perf_counter() - started
+            await kit.aclose()
+            async with engine.connect() as conn:
+                ingested = (await conn.execute(select(func.count()).select_from(records))).scalar_one()
+            await engine.dispose()
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert ingested == contacts, f"ingested {ingested} of {contacts}"
+    return {
+        "records": ingested,
+        "seconds": round(elapsed, 2),
+        "records_per_second": round(ingested / elapsed),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+    }

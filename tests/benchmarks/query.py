@@ -1,0 +1,90 @@
+"""Query: a 100-contact page with every common field and `raw`, through /graphql and through a minimal
+raw endpoint on the same server; requests/s of each and their ratio."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+import httpx2
+import orjson
+
+from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors.kit.http import HttpKit
+from connectors.kit.sandbox import serve_in_thread
+from sync.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.db import create_engine
+from sync.migrate import upgrade
+from sync.scheduler import Worker
+from sync.store import Store
+from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
+from tests.support import connect_hubspot, new_tenant
+
+QUERY = """{ contacts(first: 100) { edges { cursor node {
+  id remoteId createdAt updatedAt firstName lastName email phone jobTitle lifecycleStage raw
+} } pageInfo { hasNextPage endCursor } } }"""
+
+CONCURRENCY = 16
+
+
+async def _hammer(url: str, method: str, body: bytes | None, headers: dict[str, str], seconds: float) -> int:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def one(client: httpx2.AsyncClient) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            response = await client.request(method, url, content=body, headers=headers)
+            assert response.status_code == 200, response.text[:300]
+            done += 1
+
+    limits = httpx2.Limits(max_connections=CONCURRENCY)
+    async with httpx2.AsyncClient(limits=limits, timeout=30) as client:
+        await asyncio.gather(*(one(client) for _ in range(CONCURRENCY)))
+    return done
+
+
+async def measure(url: str, method: str, body: bytes | None, headers: dict[str, str], seconds: float) -> float:
+    await _hammer(url, method, body, headers, 1.5)  # warm up
+    started = time.perf_counter()
+    done = await _hammer(url, method, body, headers, seconds)
+    return done / (time.perf_counter() - started)
+
+
+async def run_query(seconds: float = 8.0) -> dict[str, Any]:
+    secret = generate_secret_key()
+    sandbox = HubSpotSandbox(seed=11, size=SandboxSize(contacts=500, companies=60, deals=10, owners=4, notes=10, tasks=10))
+    sandbox.faults.rate_limit_enabled = False
+    async with fresh_postgres("xkit_bench_query") as url:
+        engine = create_engine(url)
+        await upgrade(engine)
+        store = Store(engine, Vault(parse_secret_key(secret)))
+        with serve_in_thread(create_app(sandbox)) as sandbox_url:
+            tenant = await new_tenant(store)
+            await connect_hubspot(store, tenant, sandbox, sandbox_url, rate_limit={"requests": 0})
+            kit = HttpKit()
+            await Worker(store, kit).drain()
+            await kit.aclose()
+        await engine.dispose()
+        port = free_port()
+        server = ["-m", "tests.benchmarks.query_server", "--database-url", url, "--secret-key", secret]
+        with subprocess_running([*server, "--port", str(port)], port):
+            base = f"http://127.0.0.1:{port}"
+            headers = {"Authorization": f"Bearer {tenant.api_key}", "Content-Type": "application/json"}
+            graphql_body = orjson.dumps({"query": QUERY})
+            async with httpx2.AsyncClient() as client:
+                via_graphql = (await client.post(f"{base}/graphql", content=graphql_body, headers=headers)).json()
+                via_raw = (await client.get(f"{base}/raw/contacts", headers=headers)).json()
+            assert via_graphql == via_raw, "both endpoints must return the same page"
+            assert len(via_graphql["data"]["contacts"]["edges"]) == 100
+            graphql_rps = await measure(f"{base}/graphql", "POST", graphql_body, headers, seconds)
+            raw_rps = await measure(f"{base}/raw/contacts", "GET", None, headers, seconds)
+    return {
+        "graphql_requests_per_second": round(graphql_rps, 1),
+        "raw_requests_per_second": round(raw_rps, 1),
+        "ratio": round(graphql_rps / raw_rps, 2),
+        "concurrency": CONCURRENCY,
+        "python": sys.version.split()[0],
+    }

@@ -1,0 +1,83 @@
+"""The server for the query benchmark: xkit's /graphql and a minimal hand-written endpoint that
+returns the same page (asyncpg + orjson), in one uvicorn process."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+import asyncpg
+import orjson
+import uvicorn
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.app import Runtime, create_app
+from gateway.auth import ApiKeyAuthenticator
+from gateway.settings import Settings
+from resolvers.ids import CursorCodec, Position, to_global_id
+from sync.crypto import parse_secret_key
+
+RAW_SQL = """
+SELECT id, remote_id, common, raw, remote_created_at, remote_updated_at
+FROM records
+WHERE platform_id = $1 AND model = 'Contact' AND deleted = false
+ORDER BY remote_updated_at DESC, id DESC
+LIMIT 101
+"""
+
+FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "lifecycle_stage")
+CAMEL = {"first_name": "firstName", "last_name": "lastName", "job_title": "jobTitle", "lifecycle_stage": "lifecycleStage"}
+
+
+def build(database_url: str, secret_key: str) -> object:
+    settings = Settings(database_url=database_url, secret_key=SecretStr(secret_key), run_worker=False)
+    runtime = Runtime.build(settings, run_worker=False)
+    app = create_app(runtime)
+    authenticator = ApiKeyAuthenticator(runtime.store)
+    codec = CursorCodec(parse_secret_key(secret_key))
+    pool: list[asyncpg.Pool] = []
+
+    async def raw_contacts(request: Request) -> Response:
+        platform_id = await authenticator.platform_for(request)
+        if platform_id is None:
+            return Response(status_code=401)
+        if not pool:
+            dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+            pool.append(await asyncpg.create_pool(dsn, min_size=2, max_size=10))
+        rows = await pool[0].fetch(RAW_SQL, uuid.UUID(str(platform_id)))
+        edges = []
+        for row in rows[:100]:
+            common = orjson.loads(row["common"])
+            node = {
+                "id": to_global_id("Contact", row["id"]),
+                "remoteId": row["remote_id"],
+                "createdAt": row["remote_created_at"].isoformat() if row["remote_created_at"] else None,
+                "updatedAt": row["remote_updated_at"].isoformat() if row["remote_updated_at"] else None,
+                **{CAMEL.get(f, f): common.get(f) for f in FIELDS},
+                "raw": orjson.Fragment(row["raw"]),
+            }
+            cursor = codec.encode("Contact:desc", Position(row["remote_updated_at"], row["id"]))
+            edges.append({"cursor": cursor, "node": node})
+        page_info = {"hasNextPage": len(rows) > 100, "endCursor": edges[-1]["cursor"] if edges else None}
+        body = {"data": {"contacts": {"edges": edges, "pageInfo": page_info}}}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    app.router.routes.append(Route("/raw/contacts", raw_contacts))
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--secret-key", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = build(args.database_url, args.secret_key)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

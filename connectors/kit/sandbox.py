@@ -23,6 +23,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import uvicorn
@@ -146,21 +147,21 @@ class ExpiredToken(Exception):
         self.expired_for_s = expired_for_s
 
 
-class CodeRejected(Exception):
-    """An authorization code exchange failed; `reason` names why, for the provider's own error."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class CodeRejection:
+class CodeRejection(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     CLIENT_MISMATCH = "client_mismatch"
     REDIRECT_MISMATCH = "redirect_mismatch"
     VERIFIER_MISSING = "verifier_missing"
     VERIFIER_MISMATCH = "verifier_mismatch"
+
+
+class CodeRejected(Exception):
+    """An authorization code exchange failed; `reason` says why, for the provider's own error."""
+
+    def __init__(self, reason: CodeRejection) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 @dataclass

@@ -310,6 +310,33 @@ def test_python_control_api_matches_http(fresh: Portal) -> None:
     assert contact["id"] in sandbox.all_ids("contacts", archived=True)
 
 
+def test_contacts_can_be_read_and_updated_by_email(fresh: Portal) -> None:
+    contact = fresh.sandbox.create("contacts", {"email": "grace@example.org", "firstname": "Grace"})
+    by_email = fresh.api.get("/crm/v3/objects/contacts/GRACE@example.org", params={"idProperty": "email"})
+    assert by_email.status_code == 200 and by_email.json()["id"] == contact["id"]
+    patched = fresh.api.patch(
+        "/crm/v3/objects/contacts/grace@example.org",
+        params={"idProperty": "email"},
+        json={"properties": {"lastname": "Hopper"}},
+    )
+    assert patched.json()["properties"]["lastname"] == "Hopper"
+    missing = fresh.api.get("/crm/v3/objects/contacts/nobody@example.org", params={"idProperty": "email"})
+    assert missing.status_code == 404
+
+
+def test_batch_read_of_records_reports_missing_ids_as_207(fresh: Portal) -> None:
+    known = sorted(fresh.sandbox.all_ids("deals"), key=int)[:2]
+    response = fresh.api.post(
+        "/crm/v3/objects/deals/batch/read",
+        json={"inputs": [{"id": i} for i in [*known, "404"]], "properties": ["dealname"]},
+    )
+    assert response.status_code == 207
+    body = response.json()
+    assert sorted(r["id"] for r in body["results"]) == known
+    assert all(r["properties"]["dealname"] for r in body["results"])
+    assert body["numErrors"] == 1 and body["errors"][0]["context"] == {"ids": ["404"]}
+
+
 # ---- associations ---------------------------------------------------------------------------
 
 
@@ -396,6 +423,26 @@ def test_default_association_can_be_created_and_removed(fresh: Portal) -> None:
     removed = fresh.api.delete(f"/crm/v4/objects/deals/{deal_id}/associations/contacts/{contact['id']}")
     assert removed.status_code == 204
     assert fresh.api.post("/crm/v4/associations/contacts/deals/batch/read", json=read).status_code == 207
+
+
+def test_association_list_pages_through_a_companys_contacts(portal: Portal) -> None:
+    contacts = list_all(portal.api, "contacts", {"limit": 100, "associations": "companies"})
+    by_company: dict[str, set[str]] = {}
+    for contact in contacts:
+        for link in contact.get("associations", {}).get("companies", {}).get("results", []):
+            by_company.setdefault(link["id"], set()).add(contact["id"])
+    company_id, expected = max(by_company.items(), key=lambda item: len(item[1]))
+    assert len(expected) > 5
+    seen: list[int] = []
+    params: dict[str, Any] = {"limit": 5}
+    while True:
+        page = portal.api.get(f"/crm/v4/objects/companies/{company_id}/associations/contacts", params=params).json()
+        seen.extend(row["toObjectId"] for row in page["results"])
+        assert all({t["typeId"] for t in row["associationTypes"]} == {2, 280} for row in page["results"])
+        if "paging" not in page:
+            break
+        params["after"] = page["paging"]["next"]["after"]
+    assert {str(i) for i in seen} == expected and len(seen) == len(expected)
 
 
 # ---- search ---------------------------------------------------------------------------------
@@ -557,7 +604,12 @@ def _authorize(portal: Portal, client: httpx2.Client, decision: str, **extra: st
         **extra,
     }
     page = client.get("/oauth/authorize", params=params)
-    assert page.status_code == 200 and "Connect app" in page.text and "crm.objects.contacts.read" in page.text
+    assert (
+        page.status_code == 200
+        and "Approve" in page.text
+        and "Deny" in page.text
+        and "crm.objects.contacts.read" in page.text
+    )
     answer = client.post("/oauth/authorize", data={**params, "decision": decision})
     assert answer.status_code in (302, 303)
     location = urlsplit(answer.headers["location"])

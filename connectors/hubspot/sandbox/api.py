@@ -26,6 +26,7 @@ from connectors.hubspot.sandbox.timestamps import iso_ms
 LIST_LIMIT = 100
 OWNER_LIMIT = 500
 BATCH_READ_LIMIT = 100
+ASSOCIATION_LIST_LIMIT = 500
 STANDARD_PROPERTY_CREATED = "2019-08-06T02:41:52.261Z"
 CUSTOM_PROPERTY_CREATED = "2023-11-14T09:30:00.000Z"
 
@@ -162,7 +163,7 @@ class CrmApi:
         return _batch_response(results, errors, started)
 
     async def list_associations(self, request: Request) -> Response:
-        limit = _limit(request, default=OWNER_LIMIT, maximum=OWNER_LIMIT)
+        limit = _limit(request, default=ASSOCIATION_LIST_LIMIT, maximum=ASSOCIATION_LIST_LIMIT)
         after = request.query_params.get("after")
         start = int(after) if after and after.isdigit() else 0
         rows, next_id = self.crm.association_list(

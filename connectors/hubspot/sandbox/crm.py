@@ -17,6 +17,7 @@ from connectors.hubspot.sandbox.schema import (
     PROPERTIES,
     AssociationType,
     ObjectType,
+    inverse_type,
     unlabeled_type,
     v3_association_name,
 )
@@ -241,11 +242,9 @@ class Crm:
             source = self._find(from_type, raw_from)
             target = self._find(to_type, raw_to)
             self.graph.link(source.id, target.id, (association_type,))
-        back = unlabeled_type(to_type.name, from_type.name)
-        assert back is not None
         return [
             _default_result(source.id_str, target.id_str, association_type),
-            _default_result(target.id_str, source.id_str, back),
+            _default_result(target.id_str, source.id_str, inverse_type(association_type)),
         ]
 
     def unassociate(self, from_type: ObjectType, raw_from: str, to_type: ObjectType, raw_to: str) -> None:

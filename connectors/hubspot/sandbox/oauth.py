@@ -174,8 +174,8 @@ def _approve_page(fields: dict[str, str], hub_id: int) -> str:
 sandbox HubSpot account <strong>{hub_id}</strong> and will be able to:</p>
 <ul>{scope_items}</ul>
 <form method="post" action="/oauth/authorize">{hidden}
-  <button type="submit" name="decision" value="approve" class="approve">Connect app</button>
-  <button type="submit" name="decision" value="deny" class="deny">Cancel</button>
+  <button type="submit" name="decision" value="approve" class="approve">Approve</button>
+  <button type="submit" name="decision" value="deny" class="deny">Deny</button>
 </form>"""
     return _page("Connect an app to your HubSpot account", body)
 

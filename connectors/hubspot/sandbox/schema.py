@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -335,6 +336,7 @@ def inverse_type(association_type: AssociationType) -> AssociationType:
     return _INVERSE[association_type.type_id]
 
 
+@functools.cache
 def v3_association_name(association_type: AssociationType) -> str:
     """The `type` string of the v3 `associations` read: primary links keep the plain name and
     unlabeled ones get an `_unlabeled` suffix on pairs that have a primary label."""

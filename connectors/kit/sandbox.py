@@ -331,21 +331,27 @@ class RequestStatsMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(self.ignore_prefix):
             await self.app(scope, receive, send)
             return
-        status = 500
+        recorded = False
+
+        def record(status: int) -> None:
+            nonlocal recorded
+            recorded = True
+            # The router leaves the matched route in the shared scope dict.
+            template = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            self.stats.record(f"{scope['method']} {template}", status)
 
         async def send_counting(message: Message) -> None:
-            nonlocal status
+            # Counted before the response leaves, so a client that reads the stats right
+            # after its response always sees its own request.
             if message["type"] == "http.response.start":
-                status = message["status"]
+                record(message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, send_counting)
         finally:
-            # The router records the matched route in the shared scope dict.
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "(unmatched)"
-            self.stats.record(f"{scope['method']} {template}", status)
+            if not recorded:
+                record(500)
 
 
 ResponseFactory = Callable[[], Response]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from connectors.hubspot.sandbox.schema import ASSOCIATION_TYPES, AssociationType, inverse_type, unlabeled_type
@@ -20,11 +21,10 @@ class AssociationGraph:
         self._links: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {}
         self._interned: dict[tuple[int, ...], tuple[int, ...]] = {}
 
-    def link(self, from_id: int, to_id: int, association_types: Iterable[AssociationType]) -> None:
-        for association_type in self._with_unlabeled(association_types):
-            back = inverse_type(association_type)
-            self._add(association_type.from_type, from_id, association_type.to_type, to_id, association_type)
-            self._add(back.from_type, to_id, back.to_type, from_id, back)
+    def link(self, from_id: int, to_id: int, association_types: tuple[AssociationType, ...]) -> None:
+        for (from_type, to_type), forward, backward in _expand(association_types):
+            self._merge(from_type, from_id, to_type, to_id, forward)
+            self._merge(to_type, to_id, from_type, from_id, backward)
 
     def unlink(self, from_type: str, from_id: int, to_type: str, to_id: int) -> bool:
         forward = self._links.get((from_type, to_type), {}).get(from_id, {})
@@ -36,23 +36,33 @@ class AssociationGraph:
     def targets(self, from_type: str, from_id: int, to_type: str) -> Mapping[int, tuple[int, ...]]:
         return self._links.get((from_type, to_type), {}).get(from_id, _EMPTY)
 
-    def _add(self, from_type: str, from_id: int, to_type: str, to_id: int, kind: AssociationType) -> None:
+    def _merge(self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: tuple[int, ...]) -> None:
         by_target = self._links.setdefault((from_type, to_type), {}).setdefault(from_id, {})
-        current = by_target.get(to_id, ())
-        if kind.type_id in current:
-            return
-        # Primary types sort first, as HubSpot lists them.
-        merged = tuple(sorted((*current, kind.type_id), key=lambda t: (not ASSOCIATION_TYPES[t].primary, t)))
+        current = by_target.get(to_id)
+        merged = type_ids if current is None else _ordered({*current, *type_ids})
         by_target[to_id] = self._interned.setdefault(merged, merged)
 
-    @staticmethod
-    def _with_unlabeled(association_types: Iterable[AssociationType]) -> list[AssociationType]:
-        # A labelled association always comes with the unlabeled one beside it.
-        result: list[AssociationType] = []
-        for association_type in association_types:
-            result.append(association_type)
-            if association_type.primary:
-                unlabeled = unlabeled_type(association_type.from_type, association_type.to_type)
-                if unlabeled is not None:
-                    result.append(unlabeled)
-        return result
+
+def _ordered(type_ids: Iterable[int]) -> tuple[int, ...]:
+    # Primary types first, as HubSpot lists them.
+    return tuple(sorted(type_ids, key=lambda t: (not ASSOCIATION_TYPES[t].primary, t)))
+
+
+@functools.cache
+def _expand(
+    association_types: tuple[AssociationType, ...],
+) -> list[tuple[tuple[str, str], tuple[int, ...], tuple[int, ...]]]:
+    """Per object-type pair, the type ids to store each way. A labelled association always
+    comes with the unlabeled one beside it."""
+    by_pair: dict[tuple[str, str], set[AssociationType]] = {}
+    for association_type in association_types:
+        kinds = by_pair.setdefault((association_type.from_type, association_type.to_type), set())
+        kinds.add(association_type)
+        if association_type.primary:
+            unlabeled = unlabeled_type(association_type.from_type, association_type.to_type)
+            if unlabeled is not None:
+                kinds.add(unlabeled)
+    return [
+        (pair, _ordered(k.type_id for k in kinds), _ordered(inverse_type(k).type_id for k in kinds))
+        for pair, kinds in by_pair.items()
+    ]

@@ -11,9 +11,10 @@ import functools
 import random
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import TypeVar
 
 from faker import Faker
 
@@ -35,6 +36,8 @@ from connectors.hubspot.sandbox.schema import (
 )
 from connectors.hubspot.sandbox.store import Record
 from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, ms_of
+
+_T = TypeVar("_T")
 
 SEED_START_MS = ms_of(2024, 1, 1)
 SEED_END_MS = ms_of(2026, 1, 1)
@@ -173,13 +176,17 @@ class _Seeder:
         records = {"companies": companies, "contacts": contacts, "deals": deals, "notes": notes, "tasks": tasks}
         return SeedData(owners=owners, records=records, links=self.links)
 
+    def pick(self, options: Sequence[_T]) -> _T:
+        # random.choice is exact but slow; a float index is uniform enough for sample data.
+        return options[int(self.rng.random() * len(options))]
+
     def new_id(self, object_type: str) -> int:
         record_id = self.next_ids[object_type]
         self.next_ids[object_type] += self.rng.randint(1, 3)
         return record_id
 
     def timestamps(self) -> tuple[int, int]:
-        created = self.rng.randrange(SEED_START_MS, SEED_END_MS - DAY_MS)
+        created = SEED_START_MS + int(self.rng.random() * (SEED_END_MS - DAY_MS - SEED_START_MS))
         # Most records change soon after creation; a long tail is touched months later.
         updated = created + int((SEED_END_MS - 1 - created) * self.rng.random() ** 3)
         return created, updated
@@ -190,13 +197,13 @@ class _Seeder:
 
     def maybe_owner(self, props: dict[str, str], chance: float = 0.9) -> None:
         if self.owner_ids and self.rng.random() < chance:
-            props["hubspot_owner_id"] = self.rng.choice(self.owner_ids)
+            props["hubspot_owner_id"] = self.pick(self.owner_ids)
 
     def owners(self) -> list[Owner]:
         owners = []
         for index in range(self.size.owners):
-            first = self.rng.choice(self.pools.first_names)
-            last = self.rng.choice(self.pools.last_names)
+            first = self.pick(self.pools.first_names)
+            last = self.pick(self.pools.last_names)
             created = SEED_START_MS - self.rng.randrange(30, 365) * DAY_MS
             team_id, team_name = TEAMS[index % len(TEAMS)]
             owners.append(
@@ -220,20 +227,20 @@ class _Seeder:
         domains: set[str] = set()
         records = []
         for name in names:
-            domain = _domain_for(name, self.rng.choice(TOP_LEVEL_DOMAINS), domains)
+            domain = _domain_for(name, self.pick(TOP_LEVEL_DOMAINS), domains)
             props = {
                 "name": name,
                 "domain": domain,
-                "industry": self.rng.choice(INDUSTRIES),
+                "industry": self.pick(INDUSTRIES),
                 "phone": self.phone(),
-                "city": self.rng.choice(self.pools.cities),
+                "city": self.pick(self.pools.cities),
                 "country": self.country(),
-                "numberofemployees": str(self.rng.choice((5, 12, 25, 50, 120, 250, 800, 2500, 10000))),
+                "numberofemployees": str(self.pick((5, 12, 25, 50, 120, 250, 800, 2500, 10000))),
                 "annualrevenue": str(self.rng.randrange(200, 500_000) * 1000),
             }
             self.maybe_owner(props)
             if self.rng.random() < 0.5:
-                props["account_tier"] = self.rng.choice(ACCOUNT_TIERS)
+                props["account_tier"] = self.pick(ACCOUNT_TIERS)
             created, updated = self.timestamps()
             if self.rng.random() < 0.4:
                 props["renewal_date"] = iso_date(SEED_END_MS + self.rng.randrange(0, 365) * DAY_MS)
@@ -245,28 +252,28 @@ class _Seeder:
         records = []
         primary = (ASSOCIATION_TYPES[1],)
         for _ in range(self.size.contacts):
-            first = self.rng.choice(self.pools.first_names)
-            last = self.rng.choice(self.pools.last_names)
-            company = self.rng.choice(companies) if companies and self.rng.random() < 0.85 else None
-            domain = company.properties["domain"] if company else self.rng.choice(FREE_MAIL_DOMAINS)
+            first = self.pick(self.pools.first_names)
+            last = self.pick(self.pools.last_names)
+            company = self.pick(companies) if companies and self.rng.random() < 0.85 else None
+            domain = company.properties["domain"] if company else self.pick(FREE_MAIL_DOMAINS)
             props = {"firstname": first, "lastname": last, "email": _unique_email(first, last, domain, used_emails)}
             if self.rng.random() < 0.8:
                 props["phone"] = self.phone()
             if self.rng.random() < 0.7:
-                props["jobtitle"] = self.rng.choice(self.pools.job_titles)
+                props["jobtitle"] = self.pick(self.pools.job_titles)
             if company:
                 props["company"] = company.properties["name"]
                 props["city"] = company.properties["city"]
                 props["country"] = company.properties["country"]
             elif self.rng.random() < 0.6:
-                props["city"] = self.rng.choice(self.pools.cities)
+                props["city"] = self.pick(self.pools.cities)
                 props["country"] = self.country()
-            props["lifecyclestage"] = self.rng.choice(LIFECYCLE_STAGES[:6])
+            props["lifecyclestage"] = self.pick(LIFECYCLE_STAGES[:6])
             self.maybe_owner(props)
             if self.rng.random() < 0.4:
-                props["favorite_color"] = self.rng.choice(FAVORITE_COLORS)
+                props["favorite_color"] = self.pick(FAVORITE_COLORS)
             if self.rng.random() < 0.3:
-                props["loyalty_tier"] = self.rng.choice(LOYALTY_TIERS)
+                props["loyalty_tier"] = self.pick(LOYALTY_TIERS)
             if self.rng.random() < 0.25:
                 props["nps_score"] = str(self.rng.randint(0, 10))
             created, updated = self.timestamps()
@@ -283,21 +290,21 @@ class _Seeder:
         to_company = (ASSOCIATION_TYPES[5],)
         to_contact = (ASSOCIATION_TYPES[3],)
         for _ in range(self.size.deals):
-            company = self.rng.choice(companies) if companies else None
+            company = self.pick(companies) if companies else None
             created, updated = self.timestamps()
-            label = company.properties["name"] if company else self.rng.choice(self.pools.last_names)
+            label = company.properties["name"] if company else self.pick(self.pools.last_names)
             props = {
-                "dealname": f"{label} - {self.rng.choice(DEAL_PRODUCTS)}",
+                "dealname": f"{label} - {self.pick(DEAL_PRODUCTS)}",
                 "amount": str(self.rng.randrange(10, 5000) * 50),
-                "dealstage": self.rng.choice(DEAL_STAGES),
+                "dealstage": self.pick(DEAL_STAGES),
                 "pipeline": "default",
                 "closedate": iso_ms(created + self.rng.randrange(10, 180) * DAY_MS),
             }
             self.maybe_owner(props)
             if self.rng.random() < 0.6:
-                props["deal_source"] = self.rng.choice(DEAL_SOURCES)
+                props["deal_source"] = self.pick(DEAL_SOURCES)
             if self.rng.random() < 0.4:
-                props["contract_length_months"] = str(self.rng.choice((12, 24, 36)))
+                props["contract_length_months"] = str(self.pick((12, 24, 36)))
             record = Record(self.new_id("deals"), props, created, updated)
             records.append(record)
             if company:
@@ -320,7 +327,7 @@ class _Seeder:
         count = self.size.notes if object_type == "notes" else self.size.tasks
         records = []
         for _ in range(count):
-            contact = self.rng.choice(contacts) if contacts else None
+            contact = self.pick(contacts) if contacts else None
             created, updated = self.timestamps()
             name = f"{contact.properties['firstname']} {contact.properties['lastname']}" if contact else "a prospect"
             record = Record(self.new_id(object_type), properties(name, created), created, updated)
@@ -332,36 +339,36 @@ class _Seeder:
             if company_id is not None and self.rng.random() < 0.6:
                 self.links.append((record.id, company_id, (to_company,)))
             if deals and self.rng.random() < 0.3:
-                self.links.append((record.id, self.rng.choice(deals).id, (to_deal,)))
+                self.links.append((record.id, self.pick(deals).id, (to_deal,)))
         return records
 
     def note_properties(self, name: str, created: int) -> dict[str, str]:
         props = {
             "hs_timestamp": iso_ms(created),
-            "hs_note_body": f"<p>Spoke with {name} about {self.rng.choice(NOTE_TOPICS)}.</p>",
+            "hs_note_body": f"<p>Spoke with {name} about {self.pick(NOTE_TOPICS)}.</p>",
         }
         self.maybe_owner(props)
         if self.rng.random() < 0.5:
-            props["note_sentiment"] = self.rng.choice(NOTE_SENTIMENTS)
+            props["note_sentiment"] = self.pick(NOTE_SENTIMENTS)
         if self.rng.random() < 0.3:
-            props["follow_up_required"] = self.rng.choice(("true", "false"))
+            props["follow_up_required"] = self.pick(("true", "false"))
         return props
 
     def task_properties(self, name: str, created: int) -> dict[str, str]:
-        status = self.rng.choice(TASK_STATUSES)
+        status = self.pick(TASK_STATUSES)
         props = {
             "hs_timestamp": iso_ms(created + self.rng.randrange(1, 30) * DAY_MS),
-            "hs_task_subject": self.rng.choice(TASK_SUBJECTS).format(name=name),
-            "hs_task_body": f"Discuss {self.rng.choice(NOTE_TOPICS)}.",
+            "hs_task_subject": self.pick(TASK_SUBJECTS).format(name=name),
+            "hs_task_body": f"Discuss {self.pick(NOTE_TOPICS)}.",
             "hs_task_status": status,
-            "hs_task_priority": self.rng.choice(TASK_PRIORITIES),
-            "hs_task_type": self.rng.choice(TASK_TYPES),
+            "hs_task_priority": self.pick(TASK_PRIORITIES),
+            "hs_task_type": self.pick(TASK_TYPES),
         }
         self.maybe_owner(props)
         if self.rng.random() < 0.5:
-            props["task_source"] = self.rng.choice(TASK_SOURCES)
+            props["task_source"] = self.pick(TASK_SOURCES)
         if self.rng.random() < 0.3:
-            props["effort_hours"] = str(self.rng.choice((0.5, 1, 2, 4, 8)))
+            props["effort_hours"] = str(self.pick((0.5, 1, 2, 4, 8)))
         return props
 
     def phone(self) -> str:

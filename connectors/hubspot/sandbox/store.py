@@ -14,14 +14,13 @@ class Record:
     the fields here rather than stored in `properties`, so they can never disagree."""
 
     __slots__ = (
-        "archived_iso",
+        "_created_iso",
+        "_updated_iso",
         "archived_ms",
-        "created_iso",
         "created_ms",
         "id",
         "id_str",
         "properties",
-        "updated_iso",
         "updated_ms",
     )
 
@@ -30,15 +29,35 @@ class Record:
         self.id_str = str(record_id)
         self.properties = properties
         self.created_ms = created_ms
-        self.created_iso = iso_ms(created_ms)
         self.updated_ms = updated_ms
-        self.updated_iso = iso_ms(updated_ms)
         self.archived_ms: int | None = None
-        self.archived_iso: str | None = None
+        # Formatted on first read: most of a large seeded portal is never rendered.
+        self._created_iso: str | None = None
+        self._updated_iso: str | None = None
 
     @property
     def archived(self) -> bool:
         return self.archived_ms is not None
+
+    @property
+    def created_iso(self) -> str:
+        if self._created_iso is None:
+            self._created_iso = iso_ms(self.created_ms)
+        return self._created_iso
+
+    @property
+    def updated_iso(self) -> str:
+        if self._updated_iso is None:
+            self._updated_iso = iso_ms(self.updated_ms)
+        return self._updated_iso
+
+    @property
+    def archived_iso(self) -> str | None:
+        return None if self.archived_ms is None else iso_ms(self.archived_ms)
+
+    def set_updated(self, ms: int) -> None:
+        self.updated_ms = ms
+        self._updated_iso = None
 
 
 def property_value(object_type: ObjectType, record: Record, name: str) -> str | None:
@@ -93,8 +112,7 @@ class ObjectStore:
 
     def touch(self, record: Record, ms: int) -> None:
         self._unindex_modified(record)
-        record.updated_ms = ms
-        record.updated_iso = iso_ms(ms)
+        record.set_updated(ms)
         bisect.insort(self.by_modified, (record.updated_ms, record.id))
 
     def set_email(self, record: Record, email: str | None) -> None:
@@ -108,10 +126,8 @@ class ObjectStore:
     def archive(self, record: Record, ms: int) -> None:
         self._unindex_modified(record)
         self._unindex_email(record)
-        record.updated_ms = ms
-        record.updated_iso = iso_ms(ms)
+        record.set_updated(ms)
         record.archived_ms = ms
-        record.archived_iso = record.updated_iso
         del self.active_ids[bisect.bisect_left(self.active_ids, record.id)]
         bisect.insort(self.archived_ids, record.id)
 

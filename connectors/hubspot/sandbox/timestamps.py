@@ -8,8 +8,20 @@ from datetime import UTC, date, datetime
 
 
 def iso_ms(ms: int) -> str:
+    # A page formats hundreds of timestamps, so this is table lookups: the date part once per
+    # day, the clock and the milliseconds from precomputed strings.
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    day, second_of_day = divmod(seconds, 86_400)
+    prefix = _DAY_PREFIXES.get(day)
+    if prefix is None:
+        prefix = _DAY_PREFIXES[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+    return prefix + _CLOCK[second_of_day] + _MILLIS[millis]
+
+
+# Bounded in practice: a portal's timestamps span a few thousand days at most.
+_DAY_PREFIXES: dict[int, str] = {}
+_CLOCK = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+_MILLIS = tuple(f".{m:03d}Z" for m in range(1000))
 
 
 def iso_date(ms: int) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from connectors.hubspot.sandbox import HubSpotError, HubSpotSandbox, SandboxSize, create_app
 from connectors.hubspot.sandbox.timestamps import parse_instant
-from connectors.kit.sandbox import serve_in_thread
+from connectors.kit.sandbox import RollingWindowLimiter, TokenStore, serve_in_thread
 
 OBJECT_TYPES = ("contacts", "companies", "deals", "notes", "tasks")
 REDIRECT_URI = "http://localhost:3000/oauth/callback"
@@ -745,6 +745,38 @@ def test_rate_limit_headers_and_429_at_the_ten_second_limit(fresh: Portal) -> No
     fresh.sandbox.faults.retry_after_header = True
     retry = fresh.api.get("/crm/v3/owners")
     assert retry.status_code == 429 and 1 <= int(retry.headers["Retry-After"]) <= 10
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_ten_second_window_rolls(fresh: Portal) -> None:
+    clock = FakeClock(1000.0)
+    fresh.sandbox.rate_limiter = RollingWindowLimiter(clock=clock)
+    fresh.sandbox.faults.rate_limit_max = 2
+    assert [fresh.api.get("/crm/v3/owners").status_code for _ in range(3)] == [200, 200, 429]
+    clock.now += 9.9
+    assert fresh.api.get("/crm/v3/owners").status_code == 429
+    clock.now += 0.2
+    assert fresh.api.get("/crm/v3/owners").status_code == 200
+
+
+def test_expired_tokens_say_how_long_ago(fresh: Portal) -> None:
+    clock = FakeClock(1_750_000_000.0)
+    fresh.sandbox.tokens = TokenStore(clock=clock)
+    token = fresh.sandbox.mint_tokens()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert fresh.api.get("/crm/v3/owners", headers=headers).status_code == 200
+    for elapsed, wording in ((1830, "30 second(s)"), (1800 + 5 * 60, "5 minute(s)"), (1800 + 7200, "2 hour(s)")):
+        clock.now = 1_750_000_000.0 + elapsed
+        response = fresh.api.get("/crm/v3/owners", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["message"] == f"The OAuth token used to make this call expired {wording} ago."
 
 
 def test_search_has_its_own_per_second_limit_and_no_rate_headers(fresh: Portal) -> None:

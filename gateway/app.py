@@ -91,6 +91,9 @@ class XkitGraphQL(GraphQL[Caller, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._is_ide_request(scope):
             # The IDE page itself needs no key; the queries it sends do.

@@ -71,11 +71,11 @@ def sandbox_size(contacts: int) -> SandboxSize:
 
 
 async def ensure_demo(store: Store, api_key: str, sandbox: HubSpotSandbox, sandbox_url: str) -> None:
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         platform_id = (await conn.execute(select(platforms.c.id).where(platforms.c.name == DEMO_PLATFORM))).scalar()
     if platform_id is None:
         platform_id = await create_platform(store, DEMO_PLATFORM)
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         key_known = (
             await conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == hash_api_key(api_key)))
         ).first()
@@ -94,7 +94,7 @@ async def ensure_demo(store: Store, api_key: str, sandbox: HubSpotSandbox, sandb
     )
     tokens = sandbox.mint_tokens()
     credentials = Credentials.from_token_response(tokens)
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         existing = (
             await conn.execute(
                 select(connections.c.id)
@@ -127,7 +127,7 @@ async def _backfill_with_progress(runtime: Runtime, expected: int) -> None:
     drain = asyncio.create_task(runtime.worker.drain())
     with tqdm(total=expected, desc="Backfilling HubSpot sandbox", unit="rec") as bar:
         while True:
-            async with runtime.store.engine.connect() as conn:
+            async with runtime.store.reader.connect() as conn:
                 count = (await conn.execute(select(func.count()).select_from(records))).scalar_one()
             bar.update(max(0, min(count, expected) - bar.n))
             if drain.done():

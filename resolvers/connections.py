@@ -54,7 +54,7 @@ async def list_connections(
                 )
             )
         )
-    async with caller.store.engine.connect() as conn:
+    async with caller.store.reader.connect() as conn:
         all_rows = (await conn.execute(stmt.order_by(connections.c.created_at, connections.c.id))).all()
     # Connections per platform are few enough to page in memory; ids are UUIDs, so the cursor keeps an index.
     start = 0
@@ -154,7 +154,7 @@ def wake(services: Services) -> None:
 
 async def recent_runs(caller: Caller, connection_id: uuid.UUID, first: int) -> list[Row[Any]]:
     check_page_size(first)
-    async with caller.store.engine.connect() as conn:
+    async with caller.store.reader.connect() as conn:
         return list(
             (
                 await conn.execute(
@@ -197,7 +197,7 @@ async def connect_url(caller: Caller, provider: str, external_user_id: str, redi
         raise BadInput("redirectUri must be an absolute http(s) URL", field="redirectUri")
     if not isinstance(connector.auth, OAuth2):
         raise BadInput(f"{connector.display_name} uses API keys: create the connection with credentials.apiKey")
-    async with caller.store.engine.connect() as conn:
+    async with caller.store.reader.connect() as conn:
         app = await get_provider_app(caller.store, conn, caller.platform_id, connector.name)
     if app is None:
         raise BadInput(
@@ -250,7 +250,7 @@ async def complete_connect(services: Services, state: str, code: str | None, err
         return CallbackOutcome(_with_query(row.redirect_uri, error=error or "missing_code", state=state))
     connector = get_connector(row.provider)
     assert isinstance(connector.auth, OAuth2)
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         app = await get_provider_app(store, conn, row.platform_id, row.provider)
     if app is None:
         return CallbackOutcome(_with_query(row.redirect_uri, error="provider_app_removed"))

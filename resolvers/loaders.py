@@ -29,7 +29,7 @@ class Loaders:
         self.record_counts: DataLoader[uuid.UUID, dict[str, int]] = DataLoader(self._record_counts)
 
     async def _rows(self, stmt: Any) -> Sequence[Row[Any]]:
-        async with self.store.engine.connect() as conn:
+        async with self.store.reader.connect() as conn:
             return (await conn.execute(stmt)).all()
 
     async def _connections(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:

@@ -153,7 +153,7 @@ async def list_records(caller: Caller, query: RecordQuery, first: int, after: st
         await ensure_connection_owned(caller, query.connection_id)
     ordering = (updated.desc(), rid.desc()) if query.order == "desc" else (updated.asc(), rid.asc())
     stmt = stmt.order_by(*ordering).limit(first + 1)
-    async with caller.store.engine.connect() as conn:
+    async with caller.store.reader.connect() as conn:
         rows = [RecordRow._make(row) for row in (await conn.execute(stmt)).all()]
     has_next = len(rows) > first
     rows = rows[:first]
@@ -166,6 +166,6 @@ async def get_record(caller: Caller, record_id: int, model: str | None) -> Recor
     stmt = select(*RECORD_COLUMNS).where(records.c.platform_id == caller.platform_id, records.c.id == record_id)
     if model is not None:
         stmt = stmt.where(records.c.model == model)
-    async with caller.store.engine.connect() as conn:
+    async with caller.store.reader.connect() as conn:
         row = (await conn.execute(stmt)).first()
     return RecordRow._make(row) if row else None

@@ -6,11 +6,12 @@ from functools import partial
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache
 from strawberry.types import ExecutionContext
 
+from schema.caching import ValidationByQueryText
 from schema.errors import process_errors
-from schema.execution import FastLeafExecutionContext
+from schema.execution import FastPlainFieldsExecutionContext
 from schema.mutation import Mutation
 from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
@@ -27,12 +28,12 @@ schema = XkitSchema(
     mutation=Mutation,
     types=[Contact, Company, Deal, User, Note, Task, Record],
     scalar_overrides=SCALARS,
-    execution_context_class=FastLeafExecutionContext,
+    execution_context_class=FastPlainFieldsExecutionContext,
     # No depth limiter: relations only point down (contact -> company -> owner), so depth is bounded by
     # the schema itself, and a depth rule would defeat the validation cache.
     extensions=[
         partial(ParserCache, maxsize=256),
-        partial(ValidationCache, maxsize=256),
+        ValidationByQueryText,
     ],
 )
 

@@ -1,81 +1,121 @@
 """A faster path through graphql-core for plain attribute fields.
 
-A page of 100 objects has over a thousand leaf fields, and graphql-core builds a resolve-info object,
-looks up middleware and dispatches through `complete_value` for each. A leaf field that is a plain
-attribute (no resolver, no arguments, no directives) needs none of that: read the attribute, serialize
-it. An object whose selection is only such fields is built in one loop. Everything else — resolvers,
-nested objects, lists, and any None in a non-null field (so the spec's error is raised) — takes
-graphql-core's own path.
+A page of 100 objects has over a thousand fields, and graphql-core builds a resolve-info object, a path
+and a dispatch through `complete_value` for each. Fields that are plain attributes (no resolver, no
+arguments, no directives) need none of that. For a selection made only of such fields — leaves,
+objects and lists of objects, nested — this module compiles a plan once per operation and builds the
+result in a tight loop. Everything else (resolvers, abstract types, deferred fragments) takes
+graphql-core's own path, and so does any object whose fast build meets a surprise (a None in a
+non-null field, a serializer error), so errors are reported exactly as the spec says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type
+from graphql import (
+    GraphQLID,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLString,
+    get_named_type,
+    is_leaf_type,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
-
-class PlainLeaf(NamedTuple):
-    attribute: str
-    serialize: Callable[[Any], Any]
-    non_null: bool
-
-
-_PLAIN_LEAVES: dict[int, dict[tuple[str, str], PlainLeaf]] = {}
+# A plan step is a tuple (kind, response name, attribute, non-null, payload); tuples keep the loop tight.
+TEXT, LEAF, CHILD, CHILDREN = range(4)
+Step = tuple[int, str, str, bool, Any]
+Plan = tuple[Step, ...]
 
 
-def plain_leaves(schema: GraphQLSchema) -> dict[tuple[str, str], PlainLeaf]:
-    """(type name, field name) -> how to read it, for every plain-attribute leaf field of the schema."""
-    cached = _PLAIN_LEAVES.get(id(schema))
-    if cached is not None:
-        return cached
-    found: dict[tuple[str, str], PlainLeaf] = {}
-    for graphql_type in schema.type_map.values():
-        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type.name.startswith("__"):
-            continue
-        for name, field in graphql_type.fields.items():
-            definition = (field.extensions or {}).get("strawberry-definition")
-            if not isinstance(definition, StrawberryField) or not definition.is_basic_field or field.args:
-                continue
-            named = get_named_type(field.type)
-            if is_leaf_type(named):
-                found[(graphql_type.name, name)] = PlainLeaf(
-                    definition.python_name,
-                    named.serialize,  # type: ignore[union-attr]
-                    isinstance(field.type, GraphQLNonNull),
-                )
-    _PLAIN_LEAVES[id(schema)] = found
-    return found
+class _Surprise(Exception):
+    """The fast build cannot produce this object; graphql-core will, with proper errors."""
 
 
-Plan = tuple[tuple[str, PlainLeaf], ...]
+def _build(plan: Plan, source: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for kind, name, attribute, non_null, payload in plan:
+        value = getattr(source, attribute, None)
+        if value is None:
+            if non_null:
+                raise _Surprise
+            result[name] = None
+        elif kind == TEXT:
+            # String and ID values are usually str already; their serializer would only check that.
+            result[name] = value if value.__class__ is str else payload(value)
+        elif kind == LEAF:
+            result[name] = payload(value)
+        elif kind == CHILD:
+            result[name] = _build(payload, value)
+        else:
+            result[name] = [_build(payload, item) for item in value]
+    return result
 
 
-class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
+def _plain(field: Any) -> bool:
+    definition = (field.extensions or {}).get("strawberry-definition")
+    return isinstance(definition, StrawberryField) and definition.is_basic_field and not field.args
+
+
+def _python_name(field: Any) -> str:
+    return str(field.extensions["strawberry-definition"].python_name)
+
+
+class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plain_leaves = plain_leaves(self.schema)
-        # graphql-core memoizes grouped field sets, so the same object comes back for every list item.
+        # graphql-core memoizes grouped field sets, so the same object comes back for every list item;
+        # the set itself is kept in the value so its id cannot be reused while cached.
         self._plans: dict[int, tuple[Any, Plan | None]] = {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan | None:
-        key = id(grouped_field_set)
-        cached = self._plans.get(key)
+        cached = self._plans.get(id(grouped_field_set))
         if cached is not None and cached[0] is grouped_field_set:
             return cached[1]
-        plan: list[tuple[str, PlainLeaf]] = []
+        plan = self._compile(parent_type, grouped_field_set)
+        self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
+        return plan
+
+    def _compile(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan | None:
+        steps: list[Step] = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
-            leaf = self._plain_leaves.get((parent_type.name, node.name.value))
-            if leaf is None or node.arguments or node.directives or len(field_details_list) > 1:
-                self._plans[key] = (grouped_field_set, None)
+            field = parent_type.fields.get(node.name.value)
+            if field is None or not _plain(field) or node.arguments or node.directives:
                 return None
-            plan.append((response_name, leaf))
-        self._plans[key] = (grouped_field_set, tuple(plan))
-        return tuple(plan)
+            step = self._compile_field(response_name, field.type, field_details_list, _python_name(field))
+            if step is None:
+                return None
+            steps.append(step)
+        return tuple(steps)
+
+    def _compile_field(
+        self, response_name: str, field_type: GraphQLOutputType, field_details_list: Any, attribute: str
+    ) -> Step | None:
+        non_null = isinstance(field_type, GraphQLNonNull)
+        inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+        if is_leaf_type(inner):
+            kind = TEXT if inner in (GraphQLString, GraphQLID) else LEAF
+            return (kind, response_name, attribute, non_null, inner.serialize)
+        many = isinstance(inner, GraphQLList)
+        if many:
+            item = inner.of_type  # type: ignore[union-attr]
+            if not isinstance(item, GraphQLNonNull):
+                return None  # nullable items keep graphql-core's per-item null handling
+            inner = item.of_type
+        if not isinstance(inner, GraphQLObjectType) or get_named_type(inner) is not inner:
+            return None
+        grouped, new_defer_usages, _ = self.collect_subfields(inner, field_details_list)
+        if new_defer_usages:
+            return None
+        nested = self._plan(inner, grouped)
+        if nested is None:
+            return None
+        return (CHILDREN if many else CHILD, response_name, attribute, non_null, nested)
 
     def execute_fields(
         self,
@@ -87,31 +127,8 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         plan = self._plan(parent_type, grouped_field_set)
         if plan is not None:
-            results: dict[str, Any] = {}
-            for response_name, (attribute, serialize, non_null) in plan:
-                value = getattr(source_value, attribute, None)
-                if value is None:
-                    if non_null:
-                        break
-                    results[response_name] = None
-                else:
-                    results[response_name] = serialize(value)
-            else:
-                return results
+            try:
+                return _build(plan, source_value)
+            except Exception:  # noqa: S110 - the generic path below reports it properly
+                pass
         return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-
-    def execute_field(
-        self,
-        parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Any,
-        position_context: Any = None,
-    ) -> Any:
-        node = field_details_list[0].node
-        leaf = self._plain_leaves.get((parent_type.name, node.name.value))
-        if leaf is not None and not node.arguments and not node.directives:
-            value = getattr(source, leaf.attribute, None)
-            if value is not None:
-                return leaf.serialize(value)
-        return super().execute_field(parent_type, source, field_details_list, path, position_context)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any, ClassVar, Self
 
 import strawberry
@@ -16,10 +15,9 @@ from schema.context import Info
 from schema.relay import Node
 from schema.scalars import RawJSON
 
-
-@cache
-def _datetime_fields(model: CommonModel) -> frozenset[str]:
-    return frozenset(f.name for f in model.fields if f.type is datetime)
+_DATETIME_FIELDS = {
+    name: tuple(f.name for f in model.fields if f.type is datetime) for name, model in COMMON_MODELS.items()
+}
 
 
 @strawberry.interface(description="What every cached provider object has, common model or not.")
@@ -47,7 +45,7 @@ class CommonObject(RemoteObject):
     def build(cls, row: RecordRow) -> Self:
         common = row.common or {}
         values: dict[str, Any] = {f.name: common.get(f.name) for f in cls.MODEL.fields}
-        for name in _datetime_fields(cls.MODEL):
+        for name in _DATETIME_FIELDS[cls.MODEL.name]:
             if isinstance(values[name], str):
                 values[name] = datetime.fromisoformat(values[name])
         values["id"] = to_global_id(cls.MODEL.name, row.id)

@@ -139,7 +139,7 @@ def effective_rate_limit(connector: Connector, override: dict[str, Any] | None) 
 async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
     """Decrypt a connection's credentials and gather what the HTTP kit needs to call its provider."""
     connector = get_connector(row.provider)
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         app = await get_provider_app(store, conn, row.platform_id, row.provider)
     connection_id: uuid.UUID = row.id
 
@@ -160,7 +160,7 @@ async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
 
 
 async def get_connection_row(store: Store, connection_id: uuid.UUID) -> Row[Any] | None:
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         return (await conn.execute(select(connections).where(connections.c.id == connection_id))).first()
 
 

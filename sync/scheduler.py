@@ -84,7 +84,7 @@ class Worker:
     async def claim(self, limit: int) -> list[tuple[Any, Any]]:
         now = utcnow()
         lease_free = or_(stream_states.c.lease_expires_at.is_(None), stream_states.c.lease_expires_at < now)
-        async with self.store.engine.connect() as conn:
+        async with self.store.reader.connect() as conn:
             candidates = (
                 await conn.execute(
                     select(stream_states.c.id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +15,11 @@ class Store:
 
     engine: AsyncEngine
     vault: Vault
+
+    @cached_property
+    def reader(self) -> AsyncEngine:
+        """The same pool in autocommit mode: a single-statement read skips BEGIN and ROLLBACK round trips."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def utcnow() -> datetime:

@@ -56,7 +56,7 @@ async def create_api_key(
 
 
 async def platform_for_key(store: Store, key: str) -> uuid.UUID | None:
-    async with store.engine.connect() as conn:
+    async with store.reader.connect() as conn:
         row = (
             await conn.execute(
                 select(api_keys.c.platform_id).where(

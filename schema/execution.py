@@ -11,6 +11,8 @@ non-null field, a serializer error), so errors are reported exactly as the spec 
 
 from __future__ import annotations
 
+import keyword
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -26,34 +28,55 @@ from graphql import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
-# A plan step is a tuple (kind, response name, attribute, non-null, payload); tuples keep the loop tight.
+# A plan step is (kind, response name, attribute, non-null, payload); a plan compiles to one function.
 TEXT, LEAF, CHILD, CHILDREN = range(4)
 Step = tuple[int, str, str, bool, Any]
-Plan = tuple[Step, ...]
+Builder = Callable[[Any], dict[str, Any]]
+
+_BUILDERS: dict[tuple[Step, ...], Builder] = {}
+MAX_BUILDERS = 2048
 
 
 class _Surprise(Exception):
     """The fast build cannot produce this object; graphql-core will, with proper errors."""
 
 
-def _build(plan: Plan, source: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for kind, name, attribute, non_null, payload in plan:
-        value = getattr(source, attribute, None)
-        if value is None:
-            if non_null:
-                raise _Surprise
-            result[name] = None
-        elif kind == TEXT:
+def builder_for(steps: list[Step]) -> Builder:
+    """Compiled builders are shared by every request with the same selection (nested ones included)."""
+    key = tuple(steps)
+    build = _BUILDERS.get(key)
+    if build is None:
+        if len(_BUILDERS) >= MAX_BUILDERS:
+            _BUILDERS.clear()
+        build = _BUILDERS[key] = _compile_builder(key)
+    return build
+
+
+def _compile_builder(steps: tuple[Step, ...]) -> Builder:
+    """Turn a plan into straight-line Python: one attribute read and one check per field, no dispatch.
+
+    Only attribute names (identifiers from our own schema) enter the generated code; response names
+    (client aliases), serializers and nested builders are passed in through the namespace.
+    """
+    namespace: dict[str, Any] = {"_Surprise": _Surprise, "str": str}
+    lines = ["def build(source):"]
+    for i, (kind, name, attribute, non_null, payload) in enumerate(steps):
+        if not attribute.isidentifier() or keyword.iskeyword(attribute):
+            raise ValueError(f"not an attribute name: {attribute!r}")
+        namespace[f"K{i}"], namespace[f"P{i}"] = name, payload
+        lines.append(f"    v{i} = source.{attribute}")
+        if non_null:
+            lines.append(f"    if v{i} is None: raise _Surprise")
+        if kind == TEXT:
             # String and ID values are usually str already; their serializer would only check that.
-            result[name] = value if value.__class__ is str else payload(value)
-        elif kind == LEAF:
-            result[name] = payload(value)
-        elif kind == CHILD:
-            result[name] = _build(payload, value)
+            lines.append(f"    if v{i} is not None and v{i}.__class__ is not str: v{i} = P{i}(v{i})")
+        elif kind in (LEAF, CHILD):
+            lines.append(f"    if v{i} is not None: v{i} = P{i}(v{i})")
         else:
-            result[name] = [_build(payload, item) for item in value]
-    return result
+            lines.append(f"    if v{i} is not None: v{i} = [P{i}(item) for item in v{i}]")
+    lines.append("    return {" + ", ".join(f"K{i}: v{i}" for i in range(len(steps))) + "}")
+    exec(compile("\n".join(lines), "<graphql plan>", "exec"), namespace)  # noqa: S102 - no client text in code
+    return namespace["build"]  # type: ignore[no-any-return]
 
 
 def _plain(field: Any) -> bool:
@@ -70,9 +93,9 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # graphql-core memoizes grouped field sets, so the same object comes back for every list item;
         # the set itself is kept in the value so its id cannot be reused while cached.
-        self._plans: dict[int, tuple[Any, Plan | None]] = {}
+        self._plans: dict[int, tuple[Any, Builder | None]] = {}
 
-    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan | None:
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Builder | None:
         cached = self._plans.get(id(grouped_field_set))
         if cached is not None and cached[0] is grouped_field_set:
             return cached[1]
@@ -80,7 +103,7 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
-    def _compile(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan | None:
+    def _compile(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Builder | None:
         steps: list[Step] = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
@@ -91,7 +114,7 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if step is None:
                 return None
             steps.append(step)
-        return tuple(steps)
+        return builder_for(steps)
 
     def _compile_field(
         self, response_name: str, field_type: GraphQLOutputType, field_details_list: Any, attribute: str
@@ -125,10 +148,10 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any = None,
     ) -> Any:
-        plan = self._plan(parent_type, grouped_field_set)
-        if plan is not None:
+        build = self._plan(parent_type, grouped_field_set)
+        if build is not None:
             try:
-                return _build(plan, source_value)
+                return build(source_value)
             except Exception:  # noqa: S110 - the generic path below reports it properly
                 pass
         return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)

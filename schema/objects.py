@@ -147,7 +147,6 @@ class User(CommonObject):
 
 @strawberry.interface(description="Notes and tasks: activities logged against contacts, companies and deals.")
 class Activity(CommonObject):
-
     @strawberry.field
     async def contacts(self, info: Info) -> list[Contact]:
         return [Contact.build(row) for row in await self._many(info, "contacts")]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -68,10 +69,17 @@ async def upsert_records(
     # One statement may not touch a row twice, and a page can repeat an id (search restarts overlap).
     latest = {record.remote_id: record for record in batch}
     rows = [_row(target, record, now) for record in latest.values()]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    result = await conn.execute(_upsert_statement(conn.dialect.name), rows)
+    return len(result.all())
+
+
+@cache
+def _upsert_statement(dialect: str) -> Any:
+    """Built once per dialect: the statement has no values of its own (rows come as executemany)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     base = insert(records)
     excluded = base.excluded
-    stmt = base.on_conflict_do_update(
+    return base.on_conflict_do_update(
         index_elements=[records.c.connection_id, records.c.stream, records.c.remote_id],
         set_={
             "common": excluded.common,
@@ -86,8 +94,6 @@ async def upsert_records(
         },
         where=or_(records.c.content_hash != excluded.content_hash, records.c.deleted.is_(True)),
     ).returning(records.c.id)
-    result = await conn.execute(stmt, rows)
-    return len(result.all())
 
 
 async def mark_deleted(

@@ -27,6 +27,8 @@ from sync.tables import stream_states, sync_runs
 log = logging.getLogger(__name__)
 
 LEASE_TTL = timedelta(seconds=90)
+# Pages fetched ahead of the one being written: the provider and the database work at the same time.
+PREFETCH_PAGES = 3
 MAX_ERROR_BACKOFF = timedelta(minutes=15)
 
 T = TypeVar("T")
@@ -44,8 +46,8 @@ class RunTally:
 
 
 async def prefetch(pages: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Fetch the next page while the current one is written."""
-    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=1)
+    """Fetch the next pages while the current one is written."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=PREFETCH_PAGES)
 
     async def produce() -> None:
         try:
@@ -142,6 +144,10 @@ class StreamRun:
         """The page's records and the cursor after it, in one transaction (invariant 1)."""
         now = utcnow()
         async with self.store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # A page can always be fetched again, and its cursor commits with it, so a crash that
+                # loses the last unflushed commits only repeats pages: no fsync wait per page.
+                await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             await self._renew_lease(conn, now, state_changes)
             if page.deletions:
                 changed = await mark_deleted(conn, self.target, page.records, now)

@@ -215,7 +215,8 @@ async def test_oauth_connect_flow_creates_the_connection(
     object.__setattr__(api.runtime.services, "public_url", api.url)
     link = data(
         await api.graphql(
-            'mutation { connectUrl(provider: "hubspot", externalUserId: "browser-user", redirectUri: "https://app.example.com/done") { url state } }',
+            """mutation { connectUrl(provider: "hubspot", externalUserId: "browser-user",
+                redirectUri: "https://app.example.com/done") { url state } }""",
             tenant.api_key,
         )
     )["connectUrl"]

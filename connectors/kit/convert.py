@@ -27,7 +27,7 @@ def to_scalar(value: Any, target: ScalarType) -> Any:
     if value is None or value == "":
         return None
     if target is str:
-        return str(value)
+        return value if value.__class__ is str else str(value)
     if target is int:
         return int(float(value))
     if target is float:

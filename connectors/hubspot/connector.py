@@ -12,6 +12,7 @@ from connectors.hubspot.mapping import (
     USER_MAPPING,
 )
 from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
+from connectors.hubspot.webhooks import HubSpotSignatureV3
 from connectors.kit.declaration import Connector, Stream
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
@@ -61,6 +62,7 @@ HUBSPOT = Connector(
     ),
     rate_limit=RateLimit(requests=100, per_seconds=10, remaining_header="X-HubSpot-RateLimit-Remaining"),
     parse_error=parse_error,
+    webhook=HubSpotSignatureV3(),
     streams=(
         crm_object("contacts", CONTACT_MAPPING, modified="lastmodifieddate", associations=("companies",)),
         crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate"),

@@ -21,6 +21,7 @@ from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import Auth
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.records import Page, RemoteRecord
+from connectors.kit.webhooks import WebhookVerifier
 
 Cursor = dict[str, Any]
 
@@ -102,6 +103,7 @@ class Connector:
     rate_limit: RateLimit | None = None
     parse_error: Callable[[httpx2.Response], ProviderError] = default_error
     default_headers: Mapping[str, str] = field(default_factory=dict)
+    webhook: WebhookVerifier | None = None
 
     def stream(self, name: str) -> Stream:
         for stream in self.streams:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -164,17 +167,20 @@ async def test_unchanged_records_are_not_rewritten(
 
 
 async def test_resume_after_kill_loses_nothing(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str, database_url: str, secret_key: str
 ) -> None:
     tenant = await new_tenant(store)
     connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     unlimited.faults.latency_ms = 20
-    worker = Worker(store, kit, concurrency=8)
-    await worker.run_due()
-    # Kill mid-backfill: every running stream is cancelled between or inside page commits.
-    while await row_count(store, connection_id) < 150:  # noqa: ASYNC110 - polling the database, not an event
-        await asyncio.sleep(0.01)
-    await worker.stop()
+    victim = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.kill_target", database_url, secret_key)
+    try:
+        deadline = time.monotonic() + 60
+        while await row_count(store, connection_id) < 150:
+            assert time.monotonic() < deadline and victim.returncode is None, "the worker never got going"
+            await asyncio.sleep(0.01)
+    finally:
+        victim.send_signal(signal.SIGKILL)  # no cleanup, no rollback: a crash
+        await victim.wait()
     partial = await row_count(store, connection_id)
     assert 0 < partial < sum(len(unlimited.all_ids(s)) for s in STREAMS[:-1])
 

@@ -1,0 +1,25 @@
+"""A sync worker in its own process, for the test that kills one mid-backfill.
+
+Usage: python -m tests.kill_target DATABASE_URL SECRET_KEY
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from connectors.kit.http import HttpKit
+from sync.crypto import Vault, parse_secret_key
+from sync.db import create_engine
+from sync.scheduler import Worker
+from sync.store import Store
+
+
+async def main(database_url: str, secret_key: str) -> None:
+    store = Store(create_engine(database_url), Vault(parse_secret_key(secret_key)))
+    kit = HttpKit()
+    await Worker(store, kit, concurrency=8).drain()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Row
@@ -28,10 +28,8 @@ log = logging.getLogger(__name__)
 
 LEASE_TTL = timedelta(seconds=90)
 # Pages fetched ahead of the one being written: the provider and the database work at the same time.
-PREFETCH_PAGES = 3
+PREFETCH_PAGES = 6
 MAX_ERROR_BACKOFF = timedelta(minutes=15)
-
-T = TypeVar("T")
 
 
 class LeaseLost(Exception):
@@ -45,8 +43,12 @@ class RunTally:
     changed: int = 0
 
 
-async def prefetch(pages: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Fetch the next pages while the current one is written."""
+async def prefetch(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
+    """Fetch ahead while writing, and hand over every page fetched so far as one batch.
+
+    A slow database thus gets fewer, bigger commits; a slow provider gets each page committed as it
+    arrives. Either way a batch commits with the cursor after its last page.
+    """
     queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=PREFETCH_PAGES)
 
     async def produce() -> None:
@@ -59,13 +61,22 @@ async def prefetch(pages: AsyncIterator[T]) -> AsyncIterator[T]:
 
     task = asyncio.create_task(produce())
     try:
-        while True:
+        finished, error = False, None
+        while not finished:
+            batch: list[Page] = []
             more, item = await queue.get()
-            if not more:
-                if isinstance(item, Exception):
-                    raise item
-                return
-            yield item
+            while True:
+                if not more:
+                    finished, error = True, item
+                    break
+                batch.append(item)
+                if len(batch) >= PREFETCH_PAGES or queue.empty():
+                    break
+                more, item = queue.get_nowait()
+            if batch:
+                yield batch
+        if isinstance(error, Exception):
+            raise error
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -117,44 +128,45 @@ class StreamRun:
     async def _backfill(self, ctx: StreamContext) -> None:
         started_at: datetime = self.state.backfill_started_at or utcnow()
         cursor = self.state.cursor or None
-        async for page in prefetch(self.stream.pagination.pages(ctx, cursor)):
-            done = page.cursor is None
+        async for batch in prefetch(self.stream.pagination.pages(ctx, cursor)):
+            last = batch[-1]
             after: dict[str, Any]
-            if done and self.stream.incremental is not None:
+            if last.cursor is None and self.stream.incremental is not None:
                 after = {"phase": INCREMENTAL, "cursor": self.stream.incremental.initial_cursor(started_at)}
-            elif done:
+            elif last.cursor is None:
                 after = {"phase": BACKFILL, "cursor": None, "backfill_started_at": None}
             else:
-                after = {"cursor": page.cursor, "backfill_started_at": started_at}
-            await self._commit(page, after)
+                after = {"cursor": last.cursor, "backfill_started_at": started_at}
+            await self._commit(batch, after)
 
     async def _incremental(self, ctx: StreamContext) -> None:
         incremental = self.stream.incremental
         if incremental is None:  # a stream without change tracking is re-read in full every run
-            await self._commit(Page([], None), {"phase": BACKFILL, "cursor": None})
+            await self._commit([], {"phase": BACKFILL, "cursor": None})
             return
         cursor = self.state.cursor or incremental.initial_cursor(utcnow())
-        async for page in prefetch(incremental.pages(ctx, cursor)):
-            await self._commit(page, {"cursor": page.cursor})
+        async for batch in prefetch(incremental.pages(ctx, cursor)):
+            await self._commit(batch, {"cursor": batch[-1].cursor})
         if self.stream.deletions is not None:
-            async for page in prefetch(self.stream.deletions.pages(ctx)):
-                await self._commit(page, {})
+            async for batch in prefetch(self.stream.deletions.pages(ctx)):
+                await self._commit(batch, {})
 
-    async def _commit(self, page: Page, state_changes: dict[str, Any]) -> None:
-        """The page's records and the cursor after it, in one transaction (invariant 1)."""
+    async def _commit(self, batch: list[Page], state_changes: dict[str, Any]) -> None:
+        """The pages' records and the cursor after the last of them, in one transaction (invariant 1)."""
         now = utcnow()
+        page_records = [record for page in batch for record in page.records]
         async with self.store.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # A page can always be fetched again, and its cursor commits with it, so a crash that
                 # loses the last unflushed commits only repeats pages: no fsync wait per page.
                 await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             await self._renew_lease(conn, now, state_changes)
-            if page.deletions:
-                changed = await mark_deleted(conn, self.target, page.records, now)
+            if batch and batch[0].deletions:
+                changed = await mark_deleted(conn, self.target, page_records, now)
             else:
-                changed = await upsert_records(conn, self.target, page.records, now)
-        self.tally.pages += 1
-        self.tally.records += len(page.records)
+                changed = await upsert_records(conn, self.target, page_records, now)
+        self.tally.pages += len(batch)
+        self.tally.records += len(page_records)
         self.tally.changed += changed
 
     async def _renew_lease(self, conn: AsyncConnection, now: datetime, changes: dict[str, Any]) -> None:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors import get_connector
 from connectors.kit.declaration import Stream, StreamContext
 from connectors.kit.errors import ReauthRequired, XkitError
-from connectors.kit.http import HttpKit
+from connectors.kit.http import HttpKit, ProviderSession
 from connectors.kit.records import Page
 from sync.cache import StreamTarget, mark_deleted, upsert_records
 from sync.connections import BACKFILL, INCREMENTAL, NEEDS_REAUTH, connection_access, set_status
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 LEASE_TTL = timedelta(seconds=90)
 # Pages fetched ahead of the one being written: the provider and the database work at the same time.
 PREFETCH_PAGES = 6
+DELETION_SCAN_EVERY = timedelta(seconds=60)
+RUN_HISTORY = timedelta(days=7)
 MAX_ERROR_BACKOFF = timedelta(minutes=15)
 
 
@@ -82,10 +86,38 @@ async def prefetch(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
         await asyncio.gather(task, return_exceptions=True)
 
 
+class DiscoveryCache:
+    """What a stream discovers at run time (e.g. an account's property names) changes rarely: ask the
+    provider at most every few minutes per connection and stream, not on every 15-second run."""
+
+    def __init__(self, ttl_seconds: float = 300.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._found: dict[tuple[Any, str], tuple[float, dict[str, Any]]] = {}
+
+    async def params(self, session: ProviderSession, stream: Stream, connection_id: Any) -> dict[str, Any]:
+        assert stream.discovery is not None
+        key = (connection_id, stream.name)
+        cached = self._found.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        params = await stream.discovery.params(session, stream)
+        self._found[key] = (time.monotonic() + self.ttl_seconds, params)
+        return params
+
+
 class StreamRun:
-    def __init__(self, store: Store, kit: HttpKit, worker_id: str, connection: Row[Any], state: Row[Any]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        kit: HttpKit,
+        worker_id: str,
+        connection: Row[Any],
+        state: Row[Any],
+        discoveries: DiscoveryCache | None = None,
+    ) -> None:
         self.store = store
         self.kit = kit
+        self.discoveries = discoveries or DiscoveryCache()
         self.worker_id = worker_id
         self.connection = connection
         self.state = state
@@ -100,14 +132,26 @@ class StreamRun:
         )
 
     async def execute(self) -> None:
-        run_id = await self._start_run()
+        try:
+            run_id = await self._start_run()
+        except SQLAlchemyError:  # e.g. the connection was deleted after the claim
+            log.info("%s/%s: could not start a run", self.connection.id, self.stream.name, exc_info=True)
+            return
+        error = await self._run()
+        try:
+            await self._finish(run_id, error)
+        except SQLAlchemyError:
+            log.warning("%s/%s: could not record the end of run %s", self.connection.id, self.stream.name, run_id)
+
+    async def _run(self) -> str | None:
+        """Run the stream; the error, described for people, or None."""
         error: str | None = None
         try:
             access = await connection_access(self.store, self.connection)
             session = self.kit.session(access)
             ctx = StreamContext(session, self.stream)
             if self.stream.discovery is not None:
-                ctx.discovered_params = await self.stream.discovery.params(session, self.stream)
+                ctx.discovered_params = await self.discoveries.params(session, self.stream, self.connection.id)
             if self.state.phase == BACKFILL:
                 await self._backfill(ctx)
             else:
@@ -123,7 +167,7 @@ class StreamRun:
         except Exception as exc:  # one broken stream must never stop the worker
             log.exception("%s/%s failed", self.connection.id, self.stream.name)
             error = _describe(exc)
-        await self._finish(run_id, error)
+        return error
 
     async def _backfill(self, ctx: StreamContext) -> None:
         started_at: datetime = self.state.backfill_started_at or utcnow()
@@ -147,9 +191,14 @@ class StreamRun:
         cursor = self.state.cursor or incremental.initial_cursor(utcnow())
         async for batch in prefetch(incremental.pages(ctx, cursor)):
             await self._commit(batch, {"cursor": batch[-1].cursor})
-        if self.stream.deletions is not None:
+        checked = self.state.deletions_checked_at
+        if self.stream.deletions is not None and (checked is None or utcnow() - checked >= DELETION_SCAN_EVERY):
+            # Listing every deleted record costs requests; once a minute keeps deletions within the
+            # two-minute freshness promise without spending the provider's quota every 15 seconds.
+            scan_started = utcnow()
             async for batch in prefetch(self.stream.deletions.pages(ctx)):
                 await self._commit(batch, {})
+            await self._commit([], {"deletions_checked_at": scan_started})
 
     async def _commit(self, batch: list[Page], state_changes: dict[str, Any]) -> None:
         """The pages' records and the cursor after the last of them, in one transaction (invariant 1)."""
@@ -213,6 +262,13 @@ class StreamRun:
                 update(stream_states)
                 .where(stream_states.c.id == self.state.id, stream_states.c.lease_owner == self.worker_id)
                 .values(**state_values)
+            )
+            await conn.execute(
+                delete(sync_runs).where(
+                    sync_runs.c.connection_id == self.connection.id,
+                    sync_runs.c.stream == self.stream.name,
+                    sync_runs.c.started_at < now - RUN_HISTORY,
+                )
             )
             await conn.execute(
                 update(sync_runs)

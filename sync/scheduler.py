@@ -16,7 +16,7 @@ from sqlalchemy import or_, select, update
 
 from connectors.kit.http import HttpKit
 from sync.connections import ACTIVE
-from sync.runner import LEASE_TTL, StreamRun, new_worker_id
+from sync.runner import LEASE_TTL, DiscoveryCache, StreamRun, new_worker_id
 from sync.store import Store, utcnow
 from sync.tables import connections, stream_states
 
@@ -41,6 +41,7 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        self.discoveries = DiscoveryCache()
 
     def wake(self) -> None:
         """Look for due work now rather than at the next poll (after syncNow, a new connection...)."""
@@ -63,7 +64,9 @@ class Worker:
             return 0
         claimed = await self.claim(room)
         for connection, state in claimed:
-            task = asyncio.create_task(StreamRun(self.store, self.kit, self.worker_id, connection, state).execute())
+            task = asyncio.create_task(
+                StreamRun(self.store, self.kit, self.worker_id, connection, state, self.discoveries).execute()
+            )
             self._running.add(task)
             task.add_done_callback(self._done)
         return len(claimed)

@@ -119,6 +119,7 @@ stream_states = Table(
     Column("last_success_at", UtcDateTime),
     Column("last_error", Text),
     Column("last_error_at", UtcDateTime),
+    Column("deletions_checked_at", UtcDateTime),
     UniqueConstraint("connection_id", "stream"),
     Index(None, "next_run_at"),
 )

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.engine import Row
 
 from connectors import get_connector
@@ -40,12 +40,13 @@ class CredentialsInput:
 async def list_connections(
     caller: Caller, first: int, after: str | None, provider: str | None, external_user_id: str | None
 ) -> PageOf[Row[Any]]:
+    """Oldest first, keyset-paged on (created_at, id)."""
     check_page_size(first)
     codec = caller.services.cursors
     scope = "connections"
     stmt = select(connections).where(connections.c.platform_id == caller.platform_id)
     if provider is not None:
-        stmt = stmt.where(connections.c.provider == provider)
+        stmt = stmt.where(connections.c.provider == provider.lower())
     if external_user_id is not None:
         stmt = stmt.where(
             connections.c.end_user_id.in_(
@@ -54,15 +55,21 @@ async def list_connections(
                 )
             )
         )
-    async with caller.store.reader.connect() as conn:
-        all_rows = (await conn.execute(stmt.order_by(connections.c.created_at, connections.c.id))).all()
-    # Connections per platform are few enough to page in memory; ids are UUIDs, so the cursor keeps an index.
-    start = 0
     if after is not None:
-        start = codec.decode(scope, after).record_id
-    rows = all_rows[start : start + first]
-    edges = [(codec.encode(scope, Position(None, start + i + 1)), row) for i, row in enumerate(rows)]
-    return PageOf(edges, start + first < len(all_rows))
+        position = codec.decode(scope, after)
+        try:
+            last_id = uuid.UUID(str(position.key))
+        except ValueError:
+            raise BadInput("the cursor belongs to another list", field="after") from None
+        created = connections.c.created_at
+        stmt = stmt.where(
+            or_(created > position.updated_at, and_(created == position.updated_at, connections.c.id > last_id))
+        )
+    stmt = stmt.order_by(connections.c.created_at, connections.c.id).limit(first + 1)
+    async with caller.store.reader.connect() as conn:
+        rows = list((await conn.execute(stmt)).all())
+    edges = [(codec.encode(scope, Position(row.created_at, str(row.id))), row) for row in rows[:first]]
+    return PageOf(edges, len(rows) > first)
 
 
 async def get_connection(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:

@@ -47,10 +47,10 @@ def parse_connection_id(global_id: str, *, field: str = "connectionId") -> uuid.
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page ended in (updated_at, id) order."""
+    """Where a page ended: the sort value of its last item and the id that breaks ties."""
 
     updated_at: datetime | None
-    record_id: int
+    key: int | str
 
 
 class CursorCodec:
@@ -65,7 +65,7 @@ class CursorCodec:
 
     def encode(self, scope: str, position: Position) -> str:
         stamp = position.updated_at.isoformat() if position.updated_at else ""
-        payload = f"{scope}|{stamp}|{position.record_id}".encode()
+        payload = f"{scope}|{stamp}|{position.key}".encode()
         return _b64(payload + b"|" + self._sign(payload))
 
     def decode(self, scope: str, cursor: str) -> Position:
@@ -78,8 +78,8 @@ class CursorCodec:
         if separator != b"|" or not hmac.compare_digest(signature, self._sign(payload)):
             raise invalid
         try:
-            cursor_scope, stamp, record_id = payload.decode().split("|")
-            position = Position(datetime.fromisoformat(stamp) if stamp else None, int(record_id))
+            cursor_scope, stamp, key = payload.decode().split("|")
+            position = Position(datetime.fromisoformat(stamp) if stamp else None, int(key) if key.isdigit() else key)
         except ValueError:
             raise invalid from None
         if cursor_scope != scope:

@@ -141,13 +141,15 @@ async def list_records(caller: Caller, query: RecordQuery, first: int, after: st
     updated, rid = records.c.remote_updated_at, records.c.id
     if after is not None:
         position = codec.decode(query.cursor_scope, after)
+        if not isinstance(position.key, int) or position.updated_at is None:
+            raise BadInput("the cursor belongs to another list", field="after")
         if query.order == "desc":
             stmt = stmt.where(
-                or_(updated < position.updated_at, and_(updated == position.updated_at, rid < position.record_id))
+                or_(updated < position.updated_at, and_(updated == position.updated_at, rid < position.key))
             )
         else:
             stmt = stmt.where(
-                or_(updated > position.updated_at, and_(updated == position.updated_at, rid > position.record_id))
+                or_(updated > position.updated_at, and_(updated == position.updated_at, rid > position.key))
             )
     if query.connection_id is not None:
         await ensure_connection_owned(caller, query.connection_id)

@@ -303,3 +303,27 @@ async def test_credentials_are_encrypted_at_rest_and_never_logged(
     logged = caplog.text
     for secret in secrets:
         assert secret not in logged
+
+
+async def test_connections_page_oldest_first(store: Store, api: Gateway) -> None:
+    tenant = await new_tenant(store)
+    for n in range(5):
+        data(
+            await api.graphql(
+                CREATE,
+                tenant.api_key,
+                input={"provider": "hubspot", "externalUserId": f"user-{n}", "credentials": {"accessToken": "t"}},
+            )
+        )
+    query = """query($after: String) { connections(first: 2, after: $after) {
+        edges { node { endUser { externalId } } } pageInfo { hasNextPage endCursor } } }"""
+    seen: list[str] = []
+    after = None
+    for _ in range(3):
+        page = data(await api.graphql(query, tenant.api_key, after=after))["connections"]
+        seen += [e["node"]["endUser"]["externalId"] for e in page["edges"]]
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [f"user-{n}" for n in range(5)]
+    assert page["pageInfo"]["hasNextPage"] is False
+    contacts_cursor = "query($a: String) { contacts(first: 1, after: $a) { edges { cursor } } }"
+    assert error_codes(await api.graphql(contacts_cursor, tenant.api_key, a=after)) == ["BAD_USER_INPUT"]

@@ -16,6 +16,8 @@ class Credentials:
     scopes: list[str] = field(default_factory=list)
     # Provider-specific facts that come with the token, e.g. Salesforce's instance_url.
     extra: dict[str, Any] = field(default_factory=dict)
+    # When these credentials were issued or imported: of two copies, the later one wins.
+    obtained_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def expires_within(self, margin: timedelta) -> bool:
         return self.expires_at is not None and self.expires_at - margin <= datetime.now(UTC)
@@ -23,11 +25,13 @@ class Credentials:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        data["obtained_at"] = self.obtained_at.isoformat()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Credentials:
         expires_at = data.get("expires_at")
+        obtained_at = data.get("obtained_at")
         return cls(
             access_token=data.get("access_token"),
             refresh_token=data.get("refresh_token"),
@@ -35,6 +39,7 @@ class Credentials:
             api_key=data.get("api_key"),
             scopes=list(data.get("scopes") or []),
             extra=dict(data.get("extra") or {}),
+            obtained_at=datetime.fromisoformat(obtained_at) if obtained_at else datetime(1970, 1, 1, tzinfo=UTC),
         )
 
     @classmethod

@@ -90,6 +90,9 @@ class HttpKit:
         if shared is None:
             shared = _Shared(RateLimiter(access.rate_limit), asyncio.Lock(), access.credentials)
             self._shared[access.key] = shared
+        elif access.credentials.obtained_at > shared.credentials.obtained_at:
+            # Refreshed by another process, or replaced by the user since we last looked.
+            shared.credentials = access.credentials
         return ProviderSession(self, access, shared)
 
     def forget(self, key: str) -> None:

@@ -157,3 +157,18 @@ async def test_concurrent_requests_share_one_limiter() -> None:
         await kit.aclose()
     assert len(seen) == 3
     assert time.monotonic() - started >= 0.25
+
+
+async def test_sessions_use_the_most_recently_obtained_credentials() -> None:
+    kit = HttpKit()
+    try:
+        older = _access("https://api.example.com")
+        first = kit.session(older)
+        newer = _access("https://api.example.com")
+        newer.credentials = Credentials(api_key="rotated")
+        assert kit.session(newer).credentials.api_key == "rotated"
+        # A stale snapshot (loaded before a refresh) never replaces fresher credentials.
+        assert kit.session(older).credentials.api_key == "rotated"
+        assert first.credentials.api_key == "rotated"
+    finally:
+        await kit.aclose()

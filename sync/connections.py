@@ -156,6 +156,7 @@ async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
         app=app,
         save_credentials=persist,
         default_headers=connector.default_headers,
+        base_url_key=None if row.base_url else connector.base_url_from_credentials,
     )
 
 

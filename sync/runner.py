@@ -203,19 +203,18 @@ class StreamRun:
     async def _commit(self, batch: list[Page], state_changes: dict[str, Any]) -> None:
         """The pages' records and the cursor after the last of them, in one transaction (invariant 1)."""
         now = utcnow()
-        page_records = [record for page in batch for record in page.records]
+        live = [record for page in batch for record in page.records if not record.deleted]
+        tombstones = [record for page in batch for record in page.records if record.deleted]
         async with self.store.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # A page can always be fetched again, and its cursor commits with it, so a crash that
                 # loses the last unflushed commits only repeats pages: no fsync wait per page.
                 await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             await self._renew_lease(conn, now, state_changes)
-            if batch and batch[0].deletions:
-                changed = await mark_deleted(conn, self.target, page_records, now)
-            else:
-                changed = await upsert_records(conn, self.target, page_records, now)
+            changed = await upsert_records(conn, self.target, live, now)
+            changed += await mark_deleted(conn, self.target, tombstones, now)
         self.tally.pages += len(batch)
-        self.tally.records += len(page_records)
+        self.tally.records += len(live) + len(tombstones)
         self.tally.changed += changed
 
     async def _renew_lease(self, conn: AsyncConnection, now: datetime, changes: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from connectors.kit.declaration import Connector, Stream
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.pagination import CursorPagination
-from connectors.kit.ratelimit import RateLimit
+from connectors.kit.ratelimit import RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
 
 LIST_PAGE = CursorPagination(records="results", next_cursor="paging.next.after", page_size=100)
@@ -60,7 +60,9 @@ HUBSPOT = Connector(
             "crm.schemas.deals.read",
         ),
     ),
-    rate_limit=RateLimit(requests=100, per_seconds=10, remaining_header="X-HubSpot-RateLimit-Remaining"),
+    rate_limit=RateLimit(
+        requests=100, per_seconds=10, pause_when=when_header_exhausted("X-HubSpot-RateLimit-Remaining", 10)
+    ),
     parse_error=parse_error,
     webhook=HubSpotSignatureV3(),
     streams=(

@@ -129,6 +129,6 @@ class ArchivedListing:
             body = await ctx.session.get_json(ctx.stream.path, params)
             records: list[RemoteRecord] = [ctx.stream.to_record(raw, deleted=True) for raw in body.get("results", [])]
             after = dig(body, "paging.next.after")
-            yield Page(records, None, deletions=True)
+            yield Page(records, None)
             if not after:
                 return

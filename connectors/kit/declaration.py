@@ -104,6 +104,8 @@ class Connector:
     parse_error: Callable[[httpx2.Response], ProviderError] = default_error
     default_headers: Mapping[str, str] = field(default_factory=dict)
     webhook: WebhookVerifier | None = None
+    # The token response names the API host (Salesforce: "instance_url"); used unless a connection overrides it.
+    base_url_from_credentials: str | None = None
 
     def stream(self, name: str) -> Stream:
         for stream in self.streams:

@@ -52,6 +52,8 @@ class ConnectionAccess:
     app: OAuthApp | None = None
     save_credentials: CredentialSaver | None = None
     default_headers: Mapping[str, str] = field(default_factory=dict)
+    # When set, the credentials name the host to call (Salesforce's instance_url) and win over base_url.
+    base_url_key: str | None = None
 
 
 @dataclass
@@ -134,6 +136,10 @@ class ProviderSession:
 
     @property
     def base_url(self) -> str:
+        if self.access.base_url_key:
+            from_credentials = self.credentials.extra.get(self.access.base_url_key)
+            if from_credentials:
+                return str(from_credentials).rstrip("/")
         return self.access.base_url
 
     def url(self, path: str) -> str:

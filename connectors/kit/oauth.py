@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx2
 from authlib.common.security import generate_token
@@ -28,13 +28,17 @@ class OAuth2:
     optional_scopes: tuple[str, ...] = ()
     scope_separator: str = " "
     pkce: bool = True
+    # Salesforce serves tokens on its login host, not the org's instance: the token endpoint then lives on
+    # the same host as the (possibly overridden) authorize URL.
+    token_on_authorize_host: bool = False
 
-    def token_endpoint(self, base_url: str) -> str:
-        return (
-            urljoin(base_url.rstrip("/") + "/", self.token_url.lstrip("/"))
-            if "://" not in self.token_url
-            else self.token_url
-        )
+    def token_endpoint(self, base_url: str, app: OAuthApp | None = None) -> str:
+        if self.token_on_authorize_host:
+            login = urlsplit((app.authorize_url if app and app.authorize_url else None) or self.authorize_url)
+            return f"{login.scheme}://{login.netloc}{urlsplit(self.token_url).path}"
+        if "://" in self.token_url:
+            return self.token_url
+        return urljoin(base_url.rstrip("/") + "/", self.token_url.lstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ async def exchange_code(
     try:
         async with _oauth_client(app, timeout, redirect_uri=redirect_uri) as client:
             token = await client.fetch_token(
-                auth.token_endpoint(base_url),
+                auth.token_endpoint(base_url, app),
                 grant_type="authorization_code",
                 code=code,
                 code_verifier=code_verifier,
@@ -150,7 +154,9 @@ async def refresh(
         raise ReauthRequired("the access token expired and the connection has no refresh token")
     try:
         async with _oauth_client(app, timeout) as client:
-            token = await client.refresh_token(auth.token_endpoint(base_url), refresh_token=credentials.refresh_token)
+            token = await client.refresh_token(
+                auth.token_endpoint(base_url, app), refresh_token=credentials.refresh_token
+            )
     except httpx2.TransportError as exc:
         raise ProviderUnavailable(f"token endpoint unreachable: {exc.__class__.__name__}") from exc
     except ProviderError:

@@ -5,18 +5,32 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+PauseRule = Callable[[Mapping[str, str]], float | None]
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most `requests` per `per_seconds`; `remaining_header`, when the provider sends it, lets us
-    pause before it refuses us rather than after."""
+    """At most `requests` per `per_seconds`; `pause_when` reads a response's headers and says how long to
+    hold this connection's requests, so we slow down before the provider refuses us rather than after."""
 
     requests: int
     per_seconds: float
-    remaining_header: str | None = None
+    pause_when: PauseRule | None = None
+
+
+def when_header_exhausted(header: str, pause_seconds: float) -> PauseRule:
+    """Pause when a remaining-requests header reaches zero."""
+
+    def rule(headers: Mapping[str, str]) -> float | None:
+        remaining = headers.get(header)
+        if remaining is not None and remaining.strip().lstrip("-").isdigit() and int(remaining) <= 0:
+            return pause_seconds
+        return None
+
+    return rule
 
 
 class RateLimiter:
@@ -48,8 +62,8 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
-        if not headers or self.limit is None or self.limit.remaining_header is None:
+        if not headers or self.limit is None or self.limit.pause_when is None:
             return
-        remaining = headers.get(self.limit.remaining_header.lower())
-        if remaining is not None and remaining.strip().lstrip("-").isdigit() and int(remaining) <= 0:
-            self.pause(self.limit.per_seconds)
+        seconds = self.limit.pause_when(headers)
+        if seconds:
+            self.pause(seconds)

@@ -28,7 +28,5 @@ class Page:
 
     records: list[RemoteRecord]
     cursor: dict[str, Any] | None
-    # True for pages of tombstones: records the provider reports as deleted.
-    deletions: bool = False
     # Provider-side instant up to which this page proves completeness (used for incremental cursors).
     high_water: datetime | None = field(default=None)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from starlette.responses import Response
@@ -33,25 +33,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 Clock = Callable[[], float]
 
 
-@dataclass
-class FaultKnobs:
-    """Mutable fault settings a test or `xkit dev` turns while the sandbox runs."""
+class Knobs:
+    """Base of a dataclass of mutable fault settings a test or `xkit dev` turns while a sandbox runs.
 
-    rate_429: float = 0.0
-    rate_5xx: float = 0.0
-    latency_ms: int = 0
-    token_lifetime_s: int = 1800
-    rate_limit_enabled: bool = True
-    rate_limit_max: int = 100
-    search_rate_per_s: int = 5
-    retry_after_header: bool = False
+    A knob's default value fixes its kind: a float is a probability, an int a non-negative count,
+    a bool a switch.
+    """
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply `changes` all at once, or none of them when one is invalid (ValueError)."""
-        kinds = {knob.name: type(getattr(self, knob.name)) for knob in dataclasses.fields(self)}
+        kinds = {knob.name: type(getattr(self, knob.name)) for knob in dataclasses.fields(self)}  # type: ignore[arg-type]
         validated: dict[str, Any] = {}
         for name, value in changes.items():
             kind = kinds.get(name)
@@ -60,6 +54,18 @@ class FaultKnobs:
             validated[name] = _coerce_knob(name, kind, value)
         for name, value in validated.items():
             setattr(self, name, value)
+
+
+@dataclass
+class FaultKnobs(Knobs):
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    latency_ms: int = 0
+    token_lifetime_s: int = 1800
+    rate_limit_enabled: bool = True
+    rate_limit_max: int = 100
+    search_rate_per_s: int = 5
+    retry_after_header: bool = False
 
 
 def _coerce_knob(name: str, kind: type, value: Any) -> Any:

@@ -20,7 +20,7 @@ from connectors.kit.declaration import default_error
 from connectors.kit.errors import ProviderUnavailable, RateLimited
 from connectors.kit.http import ConnectionAccess, HttpKit, retry_after_seconds
 from connectors.kit.oauth import ApiKey
-from connectors.kit.ratelimit import RateLimit, RateLimiter
+from connectors.kit.ratelimit import RateLimit, RateLimiter, when_header_exhausted
 from connectors.kit.sandbox import serve_in_thread
 
 
@@ -33,7 +33,9 @@ async def test_rate_limiter_holds_requests_beyond_the_window() -> None:
 
 
 async def test_an_exhausted_window_header_pauses_the_connection() -> None:
-    limiter = RateLimiter(RateLimit(requests=100, per_seconds=0.3, remaining_header="X-Remaining"))
+    limiter = RateLimiter(
+        RateLimit(requests=100, per_seconds=0.3, pause_when=when_header_exhausted("X-Remaining", 0.3))
+    )
     limiter.observe(httpx2.Headers({"X-Remaining": "0"}))
     started = time.monotonic()
     await limiter.acquire()

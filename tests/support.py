@@ -8,11 +8,13 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
@@ -23,6 +25,7 @@ from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection
 from sync.scheduler import Worker
 from sync.store import Store
+from sync.tables import records, stream_states
 from sync.tenancy import create_api_key, create_platform, set_provider_app
 
 
@@ -117,3 +120,42 @@ def data(body: dict[str, Any]) -> Any:
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+async def cached_ids(store: Store, connection_id: uuid.UUID, stream: str, *, deleted: bool = False) -> set[str]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(records.c.remote_id).where(
+                records.c.connection_id == connection_id, records.c.stream == stream, records.c.deleted.is_(deleted)
+            )
+        )
+        return {row.remote_id for row in rows}
+
+
+async def row_count(store: Store, connection_id: uuid.UUID) -> int:
+    async with store.engine.connect() as conn:
+        query = select(func.count()).select_from(records).where(records.c.connection_id == connection_id)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def run_everything_due(store: Store, kit: HttpKit) -> None:
+    await Worker(store, kit, concurrency=8).drain()
+
+
+async def make_streams_due(store: Store, connection_id: uuid.UUID) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(stream_states)
+            .where(stream_states.c.connection_id == connection_id)
+            .values(next_run_at=datetime.now(UTC))
+        )
+
+
+async def stream_errors(store: Store, connection_id: uuid.UUID) -> dict[str, str | None]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(stream_states.c.stream, stream_states.c.last_error).where(
+                stream_states.c.connection_id == connection_id
+            )
+        )
+        return {row.stream: row.last_error for row in rows}

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import uvicorn
 from starlette.responses import Response
@@ -41,11 +41,11 @@ class Knobs:
     """
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {name: getattr(self, name) for name in self._names()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply `changes` all at once, or none of them when one is invalid (ValueError)."""
-        kinds = {knob.name: type(getattr(self, knob.name)) for knob in dataclasses.fields(self)}  # type: ignore[arg-type]
+        kinds = {name: type(getattr(self, name)) for name in self._names()}
         validated: dict[str, Any] = {}
         for name, value in changes.items():
             kind = kinds.get(name)
@@ -55,9 +55,14 @@ class Knobs:
         for name, value in validated.items():
             setattr(self, name, value)
 
+    def _names(self) -> list[str]:
+        return [knob.name for knob in dataclasses.fields(cast(Any, self))]
+
 
 @dataclass
 class FaultKnobs(Knobs):
+    """The knobs of a sandbox whose provider throttles with 429 and a rolling window."""
+
     rate_429: float = 0.0
     rate_5xx: float = 0.0
     latency_ms: int = 0
@@ -137,7 +142,7 @@ class AccessToken:
 @dataclass
 class IssuedTokens:
     access_token: str
-    refresh_token: str
+    refresh_token: str | None  # None when the grant carries no offline access
     expires_in: int
     grant: Grant
 
@@ -185,7 +190,7 @@ def pkce_s256_challenge(verifier: str) -> str:
 
 class TokenStore:
     """OAuth credentials issued by a sandbox: expiring access tokens, long-lived refresh tokens
-    that are never rotated, and single-use authorization codes with optional PKCE (S256)."""
+    (rotated only through `rotate`), and single-use authorization codes with optional PKCE (S256)."""
 
     def __init__(
         self,
@@ -204,10 +209,8 @@ class TokenStore:
         self._codes: dict[str, _AuthCode] = {}
         self._lock = threading.Lock()
 
-    def issue(self, grant: Grant, lifetime_s: int) -> IssuedTokens:
-        refresh_token = self._refresh_prefix + secrets.token_urlsafe(24)
-        with self._lock:
-            self._refresh[refresh_token] = grant
+    def issue(self, grant: Grant, lifetime_s: int, *, with_refresh: bool = True) -> IssuedTokens:
+        refresh_token = self._new_refresh_token(grant) if with_refresh else None
         return self._issue_access(grant, refresh_token, lifetime_s)
 
     def refresh(self, refresh_token: str, client_id: str, lifetime_s: int) -> IssuedTokens:
@@ -217,7 +220,22 @@ class TokenStore:
             raise UnknownToken(refresh_token)
         return self._issue_access(grant, refresh_token, lifetime_s)
 
-    def _issue_access(self, grant: Grant, refresh_token: str, lifetime_s: int) -> IssuedTokens:
+    def rotate(self, refresh_token: str, client_id: str, lifetime_s: int) -> IssuedTokens:
+        """Like `refresh`, but the refresh token is spent and a new one is issued in its place."""
+        with self._lock:
+            grant = self._refresh.get(refresh_token)
+            if grant is None or grant.client_id != client_id:
+                raise UnknownToken(refresh_token)
+            del self._refresh[refresh_token]
+        return self._issue_access(grant, self._new_refresh_token(grant), lifetime_s)
+
+    def _new_refresh_token(self, grant: Grant) -> str:
+        refresh_token = self._refresh_prefix + secrets.token_urlsafe(24)
+        with self._lock:
+            self._refresh[refresh_token] = grant
+        return refresh_token
+
+    def _issue_access(self, grant: Grant, refresh_token: str | None, lifetime_s: int) -> IssuedTokens:
         access_token = self._access_prefix + secrets.token_urlsafe(32)
         now = self._clock()
         with self._lock:
@@ -363,18 +381,29 @@ class RequestStatsMiddleware:
 ResponseFactory = Callable[[], Response]
 
 
+class InjectableFaults(Protocol):
+    latency_ms: int
+    rate_5xx: float
+
+
 class FaultInjectionMiddleware:
-    """Adds latency and random throttling or server errors to the requests `applies_to` selects."""
+    """Adds latency and random throttling or server errors to the requests `applies_to` selects.
+
+    The throttling chance is the knob named `throttle_knob` (providers throttle with different
+    statuses: HubSpot 429, Salesforce 403); server errors pick a status from `failure_statuses`.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
-        knobs: FaultKnobs,
+        knobs: InjectableFaults,
         *,
         applies_to: Callable[[str], bool],
         throttled: ResponseFactory,
         failed: Callable[[int], Response],
         rng: random.Random | None = None,
+        throttle_knob: str = "rate_429",
+        failure_statuses: tuple[int, ...] = (500, 502, 503),
     ) -> None:
         self.app = app
         self.knobs = knobs
@@ -382,6 +411,8 @@ class FaultInjectionMiddleware:
         self.throttled = throttled
         self.failed = failed
         self.rng = rng or random.Random()
+        self.throttle_knob = throttle_knob
+        self.failure_statuses = failure_statuses
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.applies_to(scope["path"]):
@@ -389,10 +420,11 @@ class FaultInjectionMiddleware:
             return
         if self.knobs.latency_ms > 0:
             await asyncio.sleep(self.knobs.latency_ms / 1000)
-        if self.knobs.rate_429 and self.rng.random() < self.knobs.rate_429:
+        throttle_rate: float = getattr(self.knobs, self.throttle_knob)
+        if throttle_rate and self.rng.random() < throttle_rate:
             await self.throttled()(scope, receive, send)
         elif self.knobs.rate_5xx and self.rng.random() < self.knobs.rate_5xx:
-            await self.failed(self.rng.choice((500, 502, 503)))(scope, receive, send)
+            await self.failed(self.rng.choice(self.failure_statuses))(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 

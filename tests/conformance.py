@@ -1,0 +1,294 @@
+"""The conformance suite every connector passes against its sandbox, on SQLite and PostgreSQL.
+
+A connector gets it with one small test file: a `SandboxDriver` for its sandbox and a test class
+that subclasses `ConnectorConformance` and provides the `driver` fixture (see
+tests/connectors/test_hubspot_conformance.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import orjson
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, update
+
+from connectors import get_connector
+from connectors.kit.credentials import Credentials
+from connectors.kit.http import HttpKit
+from connectors.kit.jsonpath import dig
+from connectors.kit.oauth import OAuthApp
+from sync.connections import NEEDS_REAUTH, NewConnection, create_connection, unseal
+from sync.store import Store
+from sync.tables import connections, records, stream_states, sync_runs
+from sync.tenancy import set_provider_app
+from tests.support import (
+    cached_ids,
+    make_streams_due,
+    new_tenant,
+    row_count,
+    run_everything_due,
+    stream_errors,
+)
+
+Storm = Literal["rate_limited", "server_errors"]
+
+
+class SandboxDriver(Protocol):
+    """What the suite needs to know about, and do to, a provider's sandbox."""
+
+    provider: str
+    # The stream the suite creates, changes and deletes records in, and its backfill page size.
+    main_stream: str
+    page_size: int
+    # Where a seeded custom field shows up in a raw record of the main stream.
+    custom_field_path: str
+
+    def serve(self) -> AbstractContextManager[Endpoints]: ...
+
+    def tokens(self) -> Credentials: ...
+
+    def expected_ids(self, stream: str) -> set[str]: ...
+
+    def create(self) -> str: ...
+
+    def update(self, remote_id: str) -> None: ...
+
+    def delete(self, remote_id: str) -> None: ...
+
+    def expire_tokens(self) -> None: ...
+
+    def revoke_refresh_token(self, refresh_token: str) -> None: ...
+
+    def token_refreshes(self) -> int: ...
+
+    def storm(self, kind: Storm, rate: float) -> None: ...
+
+    def latency(self, milliseconds: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    app: OAuthApp
+    # The connection's base URL, or None when the provider names its host in the token response.
+    base_url: str | None
+
+
+@dataclass
+class Synced:
+    store: Store
+    kit: HttpKit
+    driver: SandboxDriver
+    connection_id: uuid.UUID
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return get_connector(self.driver.provider).stream_names
+
+    async def run(self) -> None:
+        await run_everything_due(self.store, self.kit)
+
+    async def again(self) -> None:
+        await make_streams_due(self.store, self.connection_id)
+        await self.run()
+
+    async def assert_complete(self) -> None:
+        assert await stream_errors(self.store, self.connection_id) == dict.fromkeys(self.streams)
+        for stream in self.streams:
+            assert await cached_ids(self.store, self.connection_id, stream) == self.driver.expected_ids(stream), stream
+
+
+class ConnectorConformance:
+    """Subclass as `Test<Provider>Conformance` and provide a `driver` fixture yielding a SandboxDriver."""
+
+    @pytest.fixture
+    def driver(self) -> Iterator[SandboxDriver]:
+        raise NotImplementedError("a conformance test class provides its sandbox driver")
+
+    @pytest_asyncio.fixture
+    async def connected(self, store: Store, kit: HttpKit, driver: SandboxDriver) -> AsyncIterator[Synced]:
+        with driver.serve() as endpoints:
+            tenant = await new_tenant(store)
+            await set_provider_app(store, tenant.platform_id, driver.provider, endpoints.app)
+            connection_id = await create_connection(
+                store,
+                NewConnection(
+                    platform_id=tenant.platform_id,
+                    provider=driver.provider,
+                    external_user_id="conformance",
+                    credentials=driver.tokens(),
+                    base_url=endpoints.base_url,
+                ),
+            )
+            yield Synced(store, kit, driver, connection_id)
+
+    async def test_backfill_is_complete(self, connected: Synced) -> None:
+        await connected.run()
+        await connected.assert_complete()
+        async with connected.store.engine.connect() as conn:
+            phases = {
+                row.phase
+                for row in await conn.execute(
+                    select(stream_states.c.phase).where(stream_states.c.connection_id == connected.connection_id)
+                )
+            }
+            runs = (await conn.execute(select(sync_runs))).all()
+        assert phases == {"incremental"}
+        assert {run.status for run in runs} == {"succeeded"}
+
+    @pytest.mark.parametrize("extra", [0, 1], ids=["exact-pages", "one-over"])
+    async def test_pagination_boundaries(self, connected: Synced, extra: int) -> None:
+        driver = connected.driver
+        target = 2 * driver.page_size + extra
+        current = driver.expected_ids(driver.main_stream)
+        for surplus in sorted(current)[: max(0, len(current) - target)]:
+            driver.delete(surplus)
+        while len(driver.expected_ids(driver.main_stream)) < target:
+            driver.create()
+        await connected.run()
+        assert await cached_ids(connected.store, connected.connection_id, driver.main_stream) == driver.expected_ids(
+            driver.main_stream
+        )
+        async with connected.store.engine.connect() as conn:
+            pages = (
+                await conn.execute(select(sync_runs.c.pages).where(sync_runs.c.stream == driver.main_stream))
+            ).scalar_one()
+        assert pages == 2 + extra
+
+    async def test_incremental_picks_up_creates_updates_and_deletes(self, connected: Synced) -> None:
+        driver = connected.driver
+        await connected.run()
+        before = await row_count(connected.store, connected.connection_id)
+        created = driver.create()
+        changed, gone = sorted(driver.expected_ids(driver.main_stream) - {created})[:2]
+        async with connected.store.engine.connect() as conn:
+            hash_before = (
+                await conn.execute(select(records.c.content_hash).where(records.c.remote_id == changed))
+            ).scalar_one()
+        driver.update(changed)
+        driver.delete(gone)
+
+        await connected.again()
+
+        live = await cached_ids(connected.store, connected.connection_id, driver.main_stream)
+        assert live == driver.expected_ids(driver.main_stream)
+        assert created in live and gone not in live
+        assert gone in await cached_ids(connected.store, connected.connection_id, driver.main_stream, deleted=True)
+        async with connected.store.engine.connect() as conn:
+            hash_after = (
+                await conn.execute(select(records.c.content_hash).where(records.c.remote_id == changed))
+            ).scalar_one()
+        assert hash_after != hash_before
+        assert await row_count(connected.store, connected.connection_id) == before + 1
+
+    async def test_unchanged_records_are_not_rewritten(self, connected: Synced) -> None:
+        await connected.run()
+        async with connected.store.engine.connect() as conn:
+            before = dict((await conn.execute(select(records.c.id, records.c.synced_at))).all())
+        await connected.again()
+        async with connected.store.engine.connect() as conn:
+            after = dict((await conn.execute(select(records.c.id, records.c.synced_at))).all())
+        assert after == before
+
+    async def test_resume_after_kill_loses_nothing(self, connected: Synced, database_url: str, secret_key: str) -> None:
+        connected.driver.latency(20)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.kill_target", database_url, secret_key
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while await row_count(connected.store, connected.connection_id) < 50:
+                assert time.monotonic() < deadline and worker.returncode is None, "the worker never got going"
+                await asyncio.sleep(0.01)
+        finally:
+            worker.send_signal(signal.SIGKILL)  # no cleanup, no rollback: a crash
+            await worker.wait()
+        expected = sum(len(connected.driver.expected_ids(s)) for s in connected.streams)
+        assert 0 < await row_count(connected.store, connected.connection_id) < expected
+
+        # The dead worker's leases run out; another worker resumes from the saved cursors.
+        async with connected.store.engine.begin() as conn:
+            await conn.execute(update(stream_states).values(lease_expires_at=None, lease_owner=None))
+        connected.driver.latency(0)
+        await connected.run()
+        await connected.assert_complete()
+        assert await row_count(connected.store, connected.connection_id) == expected
+
+    async def test_one_refresh_serves_many_concurrent_requests(self, connected: Synced) -> None:
+        connected.driver.expire_tokens()
+        refreshes = connected.driver.token_refreshes()
+        await connected.run()
+        assert connected.driver.token_refreshes() == refreshes + 1
+        await connected.assert_complete()
+
+    async def test_revoked_grant_marks_the_connection_for_reauth(self, connected: Synced) -> None:
+        async with connected.store.engine.connect() as conn:
+            sealed = (
+                await conn.execute(
+                    select(connections.c.credentials_encrypted).where(connections.c.id == connected.connection_id)
+                )
+            ).scalar_one()
+        refresh_token = unseal(connected.store, connected.connection_id, sealed).refresh_token
+        assert refresh_token
+        connected.driver.revoke_refresh_token(refresh_token)
+        connected.driver.expire_tokens()
+        await connected.run()
+        async with connected.store.engine.connect() as conn:
+            status, reason = (
+                await conn.execute(
+                    select(connections.c.status, connections.c.status_reason).where(
+                        connections.c.id == connected.connection_id
+                    )
+                )
+            ).one()
+        assert status == NEEDS_REAUTH and reason
+        # A connection that needs a person to reconnect is left alone.
+        refreshes = connected.driver.token_refreshes()
+        await connected.again()
+        assert connected.driver.token_refreshes() == refreshes
+
+    @pytest.mark.parametrize("storm", ["rate_limited", "server_errors"])
+    async def test_backfill_survives_storms(self, connected: Synced, storm: Storm) -> None:
+        connected.driver.storm(storm, 0.3)
+        await connected.run()
+        await connected.assert_complete()
+
+    async def test_mapping_fits_the_common_models(self, connected: Synced) -> None:
+        await connected.run()
+        connector = get_connector(connected.driver.provider)
+        mapped = {s.name: s.mapping.model for s in connector.streams if s.mapping is not None}
+        async with connected.store.engine.connect() as conn:
+            rows = (await conn.execute(select(records.c.stream, records.c.model, records.c.common))).all()
+        assert rows
+        for row in rows:
+            model = mapped[row.stream]
+            assert row.model == model.name
+            model.validate(_revive(row.common, model))
+
+    async def test_custom_fields_are_in_raw(self, connected: Synced) -> None:
+        await connected.run()
+        async with connected.store.engine.connect() as conn:
+            raws = (
+                await conn.execute(select(records.c.raw).where(records.c.stream == connected.driver.main_stream))
+            ).scalars()
+            values = [dig(orjson.loads(raw), connected.driver.custom_field_path) for raw in raws]
+        assert values and any(value not in (None, "") for value in values)
+
+
+def _revive(common: dict[str, Any], model: Any) -> dict[str, Any]:
+    """Common fields come back from JSON storage with datetimes as text; the model wants datetimes."""
+    revived = dict(common)
+    for field in model.fields:
+        if field.type is datetime and isinstance(revived.get(field.name), str):
+            revived[field.name] = datetime.fromisoformat(revived[field.name])
+    return revived

@@ -5,8 +5,9 @@ from __future__ import annotations
 from connectors.hubspot import HUBSPOT
 from connectors.kit.declaration import Connector
 from connectors.kit.errors import BadInput
+from connectors.salesforce import SALESFORCE
 
-CONNECTORS: dict[str, Connector] = {c.name: c for c in (HUBSPOT,)}
+CONNECTORS: dict[str, Connector] = {c.name: c for c in (HUBSPOT, SALESFORCE)}
 
 
 def get_connector(name: str) -> Connector:

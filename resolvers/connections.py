@@ -123,6 +123,13 @@ async def create_connection(
     _check_external_user_id(external_user_id)
     _check_base_url(base_url)
     sealed = _credentials_for(provider, credentials)
+    connector = get_connector(provider)
+    if connector.base_url_from_credentials and base_url is None:
+        raise BadInput(
+            f"{connector.display_name} connections from imported tokens need baseUrl: "
+            f"the {connector.base_url_from_credentials} the token was issued with",
+            field="baseUrl",
+        )
     interval = sync_interval_seconds or int(store_connections.DEFAULT_SYNC_INTERVAL.total_seconds())
     if interval < MIN_SYNC_INTERVAL:
         raise BadInput(f"syncIntervalSeconds must be at least {MIN_SYNC_INTERVAL}", field="syncIntervalSeconds")

@@ -87,6 +87,7 @@ class Contact(CommonObject):
     phone: str | None
     job_title: str | None
     lifecycle_stage: str | None
+    is_lead: bool | None = strawberry.field(description="True for a Salesforce lead, false for a contact.")
 
     @strawberry.field
     async def company(self, info: Info) -> Company | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.kit.mapping import Computed, Ids, ModelMapping, Path, Source
+from connectors.kit.mapping import Computed, Constant, Ids, ModelMapping, Path, Source
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
 
 
@@ -31,6 +31,7 @@ CONTACT_MAPPING = ModelMapping(
         "phone": prop("phone"),
         "job_title": prop("jobtitle"),
         "lifecycle_stage": prop("lifecyclestage"),
+        "is_lead": Constant(False),
         "company": associated("companies", first=True),
         "owner": OWNER,
     },

@@ -43,6 +43,16 @@ class Computed:
 
 
 @dataclass(frozen=True)
+class Constant:
+    """The same value for every record of a stream, e.g. `is_lead` on a stream of leads."""
+
+    value: Any
+
+    def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
 class Ids:
     """Remote ids of related records: a list of objects holding an id under `key`, at `path`."""
 
@@ -59,7 +69,7 @@ class Ids:
         return ids
 
 
-Source = Path | Computed | Ids
+Source = Path | Computed | Constant | Ids
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ CONTACT = CommonModel(
         Field("phone", str),
         Field("job_title", str),
         Field("lifecycle_stage", str, filterable=True),
+        # Salesforce keeps leads apart from contacts; both are people, so both are Contacts here.
+        Field("is_lead", bool),
     ),
     relations=(Relation("company", "Company"), Relation("owner", "User")),
 )

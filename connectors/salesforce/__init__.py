@@ -1,0 +1,3 @@
+from connectors.salesforce.connector import SALESFORCE
+
+__all__ = ["SALESFORCE"]

@@ -1,0 +1,62 @@
+"""The Salesforce connector, declared. Facts: shared/providers/salesforce.md."""
+
+from __future__ import annotations
+
+from connectors.kit.declaration import Connector, Stream
+from connectors.kit.mapping import ModelMapping
+from connectors.kit.oauth import OAuth2
+from connectors.kit.ratelimit import RateLimit
+from connectors.salesforce.errors import parse_error, pause_near_daily_limit
+from connectors.salesforce.mapping import (
+    COMPANY_MAPPING,
+    CONTACT_MAPPING,
+    DEAL_MAPPING,
+    LEAD_MAPPING,
+    NOTE_MAPPING,
+    TASK_MAPPING,
+    USER_MAPPING,
+)
+from connectors.salesforce.query import API, DescribeFields, SoqlBackfill, SoqlIncremental
+
+
+def sobject(name: str, sobject_type: str, mapping: ModelMapping) -> Stream:
+    return Stream(
+        name=name,
+        path=f"{API}/sobjects/{sobject_type}",
+        primary_key="Id",
+        pagination=SoqlBackfill(sobject_type),
+        incremental=SoqlIncremental(sobject_type),
+        discovery=DescribeFields(sobject_type),
+        mapping=mapping,
+        created_at="CreatedDate",
+        updated_at="LastModifiedDate",
+        deleted_at="SystemModstamp",
+    )
+
+
+LOGIN = "https://login.salesforce.com"
+
+SALESFORCE = Connector(
+    name="salesforce",
+    display_name="Salesforce",
+    base_url=LOGIN,
+    base_url_from_credentials="instance_url",
+    auth=OAuth2(
+        authorize_url=f"{LOGIN}/services/oauth2/authorize",
+        token_url=f"{LOGIN}/services/oauth2/token",
+        scopes=("api", "refresh_token"),
+        token_on_authorize_host=True,
+    ),
+    # No per-second limit, but a daily org-wide allowance: pace politely, slow down near the allowance.
+    rate_limit=RateLimit(requests=25, per_seconds=1, pause_when=pause_near_daily_limit),
+    parse_error=parse_error,
+    streams=(
+        sobject("contacts", "Contact", CONTACT_MAPPING),
+        sobject("leads", "Lead", LEAD_MAPPING),
+        sobject("accounts", "Account", COMPANY_MAPPING),
+        sobject("opportunities", "Opportunity", DEAL_MAPPING),
+        sobject("users", "User", USER_MAPPING),
+        sobject("tasks", "Task", TASK_MAPPING),
+        sobject("notes", "Note", NOTE_MAPPING),
+    ),
+)

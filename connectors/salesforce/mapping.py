@@ -1,0 +1,120 @@
+"""Salesforce records -> common models. Polymorphic lookups (WhoId, WhatId, ParentId) are told apart by
+the key prefix of the id they hold."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from connectors.kit.mapping import Computed, Constant, ModelMapping, Path, Source
+from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
+
+ACCOUNT, CONTACT_ID, LEAD, OPPORTUNITY = "001", "003", "00Q", "006"
+
+
+def ids_with_prefix(*fields: str, prefixes: tuple[str, ...]) -> Computed:
+    def pick(raw: dict[str, Any]) -> list[str]:
+        found = [str(raw[f]) for f in fields if isinstance(raw.get(f), str) and raw[f][:3] in prefixes]
+        return list(dict.fromkeys(found))
+
+    return Computed(pick)
+
+
+def one(field: str) -> Computed:
+    return Computed(lambda raw: raw.get(field) or None)
+
+
+def _domain(raw: dict[str, Any]) -> str | None:
+    website = raw.get("Website")
+    if not website:
+        return None
+    host = urlsplit(website if "://" in website else f"https://{website}").hostname or ""
+    return host.removeprefix("www.") or None
+
+
+OWNER = one("OwnerId")
+
+PERSON: dict[str, Source] = {
+    "first_name": Path("FirstName"),
+    "last_name": Path("LastName"),
+    "email": Path("Email"),
+    "phone": Path("Phone"),
+    "job_title": Path("Title"),
+    "owner": OWNER,
+}
+
+CONTACT_MAPPING = ModelMapping(
+    CONTACT, {**PERSON, "is_lead": Constant(False), "lifecycle_stage": Constant(None), "company": one("AccountId")}
+)
+
+LEAD_MAPPING = ModelMapping(
+    CONTACT,
+    {**PERSON, "is_lead": Constant(True), "lifecycle_stage": Path("Status"), "company": one("ConvertedAccountId")},
+)
+
+COMPANY_MAPPING = ModelMapping(
+    COMPANY,
+    {
+        "name": Path("Name"),
+        "domain": Computed(_domain),
+        "industry": Path("Industry"),
+        "phone": Path("Phone"),
+        "city": Path("BillingCity"),
+        "country": Path("BillingCountry"),
+        "employee_count": Path("NumberOfEmployees"),
+        "annual_revenue": Path("AnnualRevenue"),
+        "owner": OWNER,
+    },
+)
+
+DEAL_MAPPING = ModelMapping(
+    DEAL,
+    {
+        "name": Path("Name"),
+        "amount": Path("Amount"),
+        "stage": Path("StageName"),
+        "pipeline": Path("ForecastCategoryName"),
+        "close_date": Path("CloseDate"),
+        "company": one("AccountId"),
+        "contacts": ids_with_prefix("ContactId", prefixes=(CONTACT_ID,)),
+        "owner": OWNER,
+    },
+)
+
+USER_MAPPING = ModelMapping(
+    USER,
+    {
+        "email": Path("Email"),
+        "first_name": Path("FirstName"),
+        "last_name": Path("LastName"),
+        "active": Path("IsActive"),
+    },
+)
+
+
+def parents(*fields: str) -> dict[str, Source]:
+    return {
+        "contacts": ids_with_prefix(*fields, prefixes=(CONTACT_ID, LEAD)),
+        "companies": ids_with_prefix(*fields, "AccountId", prefixes=(ACCOUNT,)),
+        "deals": ids_with_prefix(*fields, prefixes=(OPPORTUNITY,)),
+        "owner": OWNER,
+    }
+
+
+TASK_MAPPING = ModelMapping(
+    TASK,
+    {
+        "subject": Path("Subject"),
+        "body": Path("Description"),
+        "status": Path("Status"),
+        "priority": Path("Priority"),
+        "task_type": Path("TaskSubtype"),
+        "due_at": Path("ActivityDate"),
+        **parents("WhoId", "WhatId"),
+    },
+)
+
+NOTE_MAPPING = ModelMapping(
+    NOTE,
+    {"body": Path("Body"), "timestamp": Path("CreatedDate"), **parents("ParentId")},
+)

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-BENCHMARKS = ("query", "ingest")
+BENCHMARKS = ("query", "ingest", "ingest-salesforce")
 
 
 def run_one(name: str) -> dict[str, object]:
@@ -17,7 +17,7 @@ def run_one(name: str) -> dict[str, object]:
         return asyncio.run(run_query())
     from tests.benchmarks.ingest import run_ingest
 
-    return asyncio.run(run_ingest())
+    return asyncio.run(run_ingest("salesforce" if name == "ingest-salesforce" else "hubspot"))
 
 
 def main() -> None:

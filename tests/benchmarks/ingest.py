@@ -1,4 +1,7 @@
-"""Ingest: backfill 100,000 sandbox contacts into PostgreSQL, rate limiting off. Records/s and peak RSS."""
+"""Ingest: backfill 100,000 sandbox contacts into PostgreSQL, rate limiting off. Records/s and peak RSS.
+
+One benchmark per provider: HubSpot pages 100 contacts through its list API, Salesforce 2,000 through SOQL.
+"""
 
 from __future__ import annotations
 
@@ -23,24 +26,35 @@ from sync.tenancy import create_platform
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
 
 
-async def run_ingest(contacts: int = 100_000) -> dict[str, Any]:
+def _sandbox(provider: str, contacts: int) -> tuple[list[str], int, str, str | None]:
+    """How to run the provider's sandbox: arguments, the port to wait for, where to mint tokens, base URL."""
+    if provider == "salesforce":
+        login, instance = free_port(), free_port()
+        args = ["-m", "connectors.salesforce.sandbox", "--login-port", str(login), "--instance-port", str(instance)]
+        args += ["--contacts", str(contacts), "--leads", "10", "--accounts", "10", "--opportunities", "10"]
+        args += ["--users", "2", "--tasks", "10", "--notes", "10", "--no-limits"]
+        return args, instance, f"http://127.0.0.1:{instance}", None
     port = free_port()
-    sandbox_args = ["-m", "connectors.hubspot.sandbox", "--port", str(port), "--contacts", str(contacts)]
-    sandbox_args += ["--companies", "10", "--deals", "10", "--owners", "2", "--notes", "10", "--tasks", "10"]
-    sandbox_args += ["--no-rate-limit"]
-    base_url = f"http://127.0.0.1:{port}"
+    args = ["-m", "connectors.hubspot.sandbox", "--port", str(port), "--contacts", str(contacts)]
+    args += ["--companies", "10", "--deals", "10", "--owners", "2", "--notes", "10", "--tasks", "10"]
+    args += ["--no-rate-limit"]
+    return args, port, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+
+
+async def run_ingest(provider: str = "hubspot", contacts: int = 100_000) -> dict[str, Any]:
+    sandbox_args, port, control_url, base_url = _sandbox(provider, contacts)
     with subprocess_running(sandbox_args, port):
         async with fresh_postgres("xkit_bench_ingest") as url, httpx2.AsyncClient() as client:
             engine = create_engine(url)
             await upgrade(engine)
             store = Store(engine, Vault(parse_secret_key(generate_secret_key())))
-            tokens = (await client.post(f"{base_url}/_sandbox/tokens")).json()
+            tokens = (await client.post(f"{control_url}/_sandbox/tokens")).json()
             platform_id = await create_platform(store, "bench")
             connection_id = await create_connection(
                 store,
                 NewConnection(
                     platform_id=platform_id,
-                    provider="hubspot",
+                    provider=provider,
                     external_user_id="bench",
                     credentials=Credentials.from_token_response(tokens),
                     base_url=base_url,
@@ -64,6 +78,7 @@ async def run_ingest(contacts: int = 100_000) -> dict[str, Any]:
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert ingested == contacts, f"ingested {ingested} of {contacts}"
     return {
+        "provider": provider,
         "records": ingested,
         "seconds": round(elapsed, 2),
         "records_per_second": round(ingested / elapsed),

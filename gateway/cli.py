@@ -51,7 +51,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _configure_logging(settings)
     asyncio.run(_migrate(settings))
     runtime = Runtime.build(settings)
-    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=settings.log_level)
+    # No access log: OAuth callbacks carry authorization codes in their query strings.
+    uvicorn.run(
+        create_app(runtime), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

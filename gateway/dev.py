@@ -174,7 +174,12 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
             await _backfill_with_progress(runtime, expected)
             print(_banner(settings, api_key))
             config = uvicorn.Config(
-                create_app(runtime), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+                create_app(runtime),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
             )
             await uvicorn.Server(config).serve()
 

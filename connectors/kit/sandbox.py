@@ -268,6 +268,10 @@ class TokenStore:
         with self._lock:
             return self._refresh.pop(refresh_token, None) is not None
 
+    def revoke_access(self, access_token: str) -> bool:
+        with self._lock:
+            return self._access.pop(access_token, None) is not None
+
     def expire_access_tokens(self) -> int:
         """Make every live access token expired as of now; returns how many were live."""
         now = self._clock()

@@ -1,0 +1,78 @@
+"""Server-side query cursors behind `nextRecordsUrl`.
+
+A cursor holds the rows its query selected (a snapshot: rows are never changed in place), so each
+further page is a slice. As on Salesforce since API v56 there is no cap on open cursors; a cursor
+lives two days after its query ran. The locator's `-N` suffix is the offset the next page starts at.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.salesforce.sandbox.ids import record_id
+from connectors.salesforce.sandbox.store import Row
+
+CURSOR_LIFETIME_S = 2 * 86_400.0
+# Not a Salesforce limit: it bounds the sandbox's memory when a client abandons queries.
+MAX_OPEN_CURSORS = 2_000
+QUERY_LOCATOR_PREFIX = "01g"
+DEFAULT_BATCH_SIZE = 2000
+MIN_BATCH_SIZE = 200
+
+
+@dataclass
+class QueryCursor:
+    locator: str
+    rows: list[Row]
+    render: Callable[[Row], dict[str, Any]]
+    batch_size: int
+    opened_at: float
+
+
+class CursorStore:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._cursors: OrderedDict[str, QueryCursor] = OrderedDict()
+        self._sequence = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def open(self, rows: list[Row], render: Callable[[Row], dict[str, Any]], batch_size: int) -> QueryCursor:
+        with self._lock:
+            self._forget_expired()
+            while len(self._cursors) >= MAX_OPEN_CURSORS:
+                self._cursors.popitem(last=False)
+            cursor = QueryCursor(
+                record_id(QUERY_LOCATOR_PREFIX, next(self._sequence)), rows, render, batch_size, self._clock()
+            )
+            self._cursors[cursor.locator] = cursor
+            return cursor
+
+    def get(self, locator: str) -> QueryCursor | None:
+        with self._lock:
+            self._forget_expired()
+            return self._cursors.get(locator)
+
+    def _forget_expired(self) -> None:
+        horizon = self._clock() - CURSOR_LIFETIME_S
+        while self._cursors:
+            oldest = next(iter(self._cursors.values()))
+            if oldest.opened_at > horizon:
+                break
+            self._cursors.popitem(last=False)
+
+
+def batch_size_from(header: str | None, default: int = DEFAULT_BATCH_SIZE) -> int:
+    """The batch size a `Sforce-Query-Options: batchSize=N` header asks for, within 200..2000."""
+    if not header:
+        return default
+    for option in header.split(","):
+        name, _, value = option.partition("=")
+        if name.strip() == "batchSize" and value.strip().isdigit():
+            return max(MIN_BATCH_SIZE, min(DEFAULT_BATCH_SIZE, int(value)))
+    return default

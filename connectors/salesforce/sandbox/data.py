@@ -1,0 +1,452 @@
+"""Deterministic seed data for the emulated org.
+
+Faker builds small pools of names, companies, cities and titles once per seed; `random.Random(seed)`
+combines them, which keeps 100,000 contacts to a few seconds. Nothing depends on the current time:
+records are created and modified between 2024-01-01 and 2026-01-01, and a few percent of them sit
+in the Recycle Bin (IsDeleted) with a delete-log entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from faker import Faker
+
+from connectors.salesforce.sandbox.derived import derive
+from connectors.salesforce.sandbox.schema import (
+    ACCOUNT,
+    ACCOUNT_TYPES,
+    CONTACT,
+    DEAL_SOURCES,
+    INDUSTRIES,
+    LEAD,
+    LEAD_SOURCES,
+    LEAD_STATUSES,
+    LOYALTY_TIERS,
+    NOTE,
+    OPPORTUNITY,
+    OPPORTUNITY_TYPES,
+    RATINGS,
+    REGIONS,
+    SALUTATIONS,
+    STAGE_PROBABILITY,
+    STAGES,
+    TASK,
+    TASK_PRIORITIES,
+    TASK_STATUSES,
+    TASK_TYPES,
+    TIME_ZONES,
+    USER,
+    SObjectType,
+)
+from connectors.salesforce.sandbox.store import Row, SObjectTable
+from connectors.salesforce.sandbox.timestamps import DAY_MS, format_date, format_datetime, ms_of
+
+_T = TypeVar("_T")
+
+SEED_START_MS = ms_of(2024, 1, 1)
+SEED_END_MS = ms_of(2026, 1, 1)
+USERS_CREATED_MS = ms_of(2023, 6, 1)
+DELETED_SHARE = 0.03
+
+COUNTRIES = ("United States",) * 12 + ("United Kingdom", "Canada", "Germany", "France", "Australia", "Japan")
+DEPARTMENTS = ("Sales", "Marketing", "Finance", "Operations", "Engineering", "Procurement", "IT", "Legal")
+FREE_MAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me")
+TOP_LEVEL_DOMAINS = ("com", "com", "com", "io", "co", "net")
+COMPANY_SUFFIXES = ("Holdings", "Labs", "Partners", "International", "Systems", "Group")
+PRODUCTS = ("Annual subscription", "Platform expansion", "Onboarding", "Enterprise upgrade", "Renewal", "Pilot")
+NEXT_STEPS = ("Send proposal", "Schedule demo", "Legal review", "Security questionnaire", "Executive sponsor call")
+TOPICS = (
+    "pricing for the next renewal",
+    "the rollout timeline",
+    "integration requirements",
+    "a security questionnaire",
+    "budget approval",
+    "feedback on the pilot",
+    "contract terms",
+)
+ACCOUNT_NOTES = tuple(f"Interested in {topic}." for topic in TOPICS)
+TASK_DESCRIPTIONS = tuple(f"Discuss {topic}." for topic in TOPICS)
+TASK_SUBJECTS = ("Follow up with {}", "Send proposal to {}", "Schedule demo for {}", "Call {} about next steps")
+
+
+_DEFAULTS = {
+    t.name: tuple((f.name, f.default) for f in t.fields)
+    for t in (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE)
+}
+
+
+@dataclass(frozen=True)
+class SalesforceSize:
+    contacts: int = 250
+    leads: int = 80
+    accounts: int = 60
+    opportunities: int = 80
+    users: int = 8
+    tasks: int = 90
+    notes: int = 60
+
+
+@dataclass(frozen=True)
+class _Pools:
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    companies: tuple[str, ...]
+    cities: tuple[str, ...]
+    titles: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=8)
+def _pools(seed: int) -> _Pools:
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    # Sets are sorted before use: string hashing is salted per process, set order is not.
+    return _Pools(
+        first_names=tuple(sorted({fake.first_name() for _ in range(600)})),
+        last_names=tuple(sorted({fake.last_name() for _ in range(600)})),
+        companies=tuple(sorted({fake.company() for _ in range(400)})),
+        cities=tuple(sorted({fake.city() for _ in range(250)})),
+        titles=tuple(sorted({fake.job() for _ in range(300)})),
+    )
+
+
+def seed_org(seed: int, size: SalesforceSize) -> dict[str, SObjectTable]:
+    # A large org is millions of small containers that live as long as the sandbox. Cyclic
+    # collection passes would only rescan them (pausing a request for 100+ ms), so collection
+    # waits until the seed is built, which is then frozen out of later passes.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        tables = _Seeder(seed, size).run()
+    finally:
+        if collecting:
+            gc.enable()
+    gc.freeze()
+    return tables
+
+
+class _Seeder:
+    def __init__(self, seed: int, size: SalesforceSize) -> None:
+        self.rng = random.Random(seed)
+        self.size = size
+        self.pools = _pools(seed)
+        self.tables = {t.name: SObjectTable(t) for t in (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE)}
+        self.deletions: dict[str, list[tuple[str, str]]] = {name: [] for name in self.tables}
+        self.owner_ids: list[str] = []
+        self.used_emails: dict[str, int] = {}
+
+    def run(self) -> dict[str, SObjectTable]:
+        users = self.users()
+        accounts = self.accounts()
+        contacts = self.contacts(accounts)
+        leads = self.leads()
+        opportunities = self.opportunities(accounts)
+        tasks = self.tasks(contacts, leads, opportunities)
+        notes = self.notes(contacts, accounts, opportunities)
+        seeded = {
+            USER: users,
+            ACCOUNT: accounts,
+            CONTACT: contacts,
+            LEAD: leads,
+            OPPORTUNITY: opportunities,
+            TASK: tasks,
+            NOTE: notes,
+        }
+        for sobject, rows in seeded.items():
+            self.tables[sobject.name].load(rows, self.deletions[sobject.name])
+        return self.tables
+
+    # ---- building blocks -------------------------------------------------------------------
+
+    def pick(self, options: Sequence[_T]) -> _T:
+        # random.choice is exact but slow; a float index is uniform enough for sample data.
+        return options[int(self.rng.random() * len(options))]
+
+    def maybe(self, chance: float, options: Sequence[_T]) -> _T | None:
+        """One of `options` with probability `chance`, otherwise None."""
+        return self.pick(options) if self.rng.random() < chance else None
+
+    def row(self, sobject: SObjectType, values: dict[str, Any], *, created_ms: int | None = None) -> Row:
+        """A complete row: `values` plus ids, audit fields and booleans; a few land in the Recycle Bin."""
+        table = self.tables[sobject.name]
+        rng = self.rng
+        if created_ms is None:
+            created_ms = SEED_START_MS + int(rng.random() * (SEED_END_MS - DAY_MS - SEED_START_MS))
+        # Most records change soon after creation; a long tail is touched months later.
+        modified_ms = created_ms + int((SEED_END_MS - 1000 - created_ms) * rng.random() ** 3)
+        modstamp_ms = modified_ms
+        if rng.random() < 0.1:  # a system update (a recalculation, a sharing change) moved only the modstamp
+            modstamp_ms = min(modified_ms + rng.randrange(1, 3600) * 1000, SEED_END_MS - 1000)
+        values["Id"] = record_id = table.allocate_id(gap=1 + int(rng.random() * 3))
+        creator = self.pick(self.owner_ids) if self.owner_ids else None
+        is_deleted = sobject.deleted_at is not None and rng.random() < DELETED_SHARE
+        if is_deleted:
+            modified_ms = modstamp_ms = modstamp_ms + int((SEED_END_MS - 1000 - modstamp_ms) * rng.random())
+            self.deletions[sobject.name].append((format_datetime(modstamp_ms), record_id))
+        if sobject.deleted_at is not None:
+            values["IsDeleted"] = is_deleted
+        if "ownerid" in sobject.positions:
+            values.setdefault("OwnerId", creator)
+        values["CreatedDate"] = format_datetime(created_ms - created_ms % 1000)
+        values["LastModifiedDate"] = format_datetime(modified_ms - modified_ms % 1000)
+        values["SystemModstamp"] = format_datetime(modstamp_ms - modstamp_ms % 1000)
+        values["CreatedById"] = creator
+        values["LastModifiedById"] = self.pick(self.owner_ids) if self.owner_ids else creator
+        row = [values.get(name, default) for name, default in _DEFAULTS[sobject.name]]
+        derive(sobject, row)
+        return row
+
+    def person(self) -> tuple[str, str]:
+        return self.pick(self.pools.first_names), self.pick(self.pools.last_names)
+
+    def email(self, first: str, last: str, domain: str) -> str:
+        local = f"{_slug(first)}.{_slug(last)}"
+        key = f"{local}@{domain}"
+        count = self.used_emails.get(key, 0) + 1
+        self.used_emails[key] = count
+        return key if count == 1 else f"{local}{count}@{domain}"
+
+    def phone(self) -> str:
+        random = self.rng.random
+        return f"({201 + int(random() * 789)}) 555-{int(random() * 10_000):04d}"
+
+    # ---- objects ---------------------------------------------------------------------------
+
+    def users(self) -> list[Row]:
+        rows = []
+        for index in range(self.size.users):
+            first, last = self.person()
+            email = f"{_slug(first)}.{_slug(last)}@sandbox-org.example.com"
+            values: dict[str, Any] = {
+                "Username": email,
+                "FirstName": first,
+                "LastName": last,
+                "Alias": (first[:1] + last[:4]).lower(),
+                "Email": email,
+                "Title": self.pick(("Account Executive", "Sales Manager", "SDR", "Customer Success Manager")),
+                "Department": "Sales",
+                "IsActive": index == 0 or self.rng.random() < 0.9,
+                "TimeZoneSidKey": self.pick(TIME_ZONES),
+                "LocaleSidKey": "en_US",
+                "EmailEncodingKey": "UTF-8",
+                "LanguageLocaleKey": "en_US",
+            }
+            created_ms = USERS_CREATED_MS + index * 7 * DAY_MS
+            row = self.row(USER, values, created_ms=created_ms)
+            rows.append(row)
+            self.owner_ids.append(row[0])
+        # The first user is the org's admin: it created and last edited every user.
+        for row in rows:
+            row[USER.position("CreatedById")] = row[USER.position("LastModifiedById")] = rows[0][0]
+        return rows
+
+    def accounts(self) -> list[Row]:
+        rows = []
+        taken_domains: set[str] = set()
+        for name in _unique_company_names(self.pools.companies, self.size.accounts):
+            domain = _domain_for(name, self.pick(TOP_LEVEL_DOMAINS), taken_domains)
+            values: dict[str, Any] = {
+                "Name": name,
+                "Type": self.pick(ACCOUNT_TYPES),
+                "Industry": self.pick(INDUSTRIES),
+                "Website": f"https://www.{domain}",
+                "Phone": self.phone(),
+                "BillingCity": self.pick(self.pools.cities),
+                "BillingCountry": self.pick(COUNTRIES),
+                "AnnualRevenue": float(self.rng.randrange(200, 500_000) * 1000),
+                "NumberOfEmployees": self.pick((5, 12, 25, 50, 120, 250, 800, 2500, 10000)),
+                "Description": self.maybe(0.3, ACCOUNT_NOTES),
+                "Region__c": self.pick(REGIONS) if self.rng.random() < 0.8 else None,
+            }
+            row = self.row(ACCOUNT, values)
+            if self.rng.random() < 0.4:
+                since_ms = SEED_START_MS - self.rng.randrange(30, 2000) * DAY_MS
+                row[ACCOUNT.position("Customer_Since__c")] = format_date(since_ms)
+            rows.append(row)
+        return rows
+
+    def contacts(self, accounts: list[Row]) -> list[Row]:
+        rows = []
+        rng = self.rng
+        account_name, website = ACCOUNT.position("Name"), ACCOUNT.position("Website")
+        for _ in range(self.size.contacts):
+            first, last = self.person()
+            account = self.pick(accounts) if accounts and rng.random() < 0.85 else None
+            domain = account[website].removeprefix("https://www.") if account else self.pick(FREE_MAIL_DOMAINS)
+            values: dict[str, Any] = {
+                "AccountId": account[0] if account else None,
+                "FirstName": first,
+                "LastName": last,
+                "Salutation": self.maybe(0.5, SALUTATIONS),
+                "Email": self.email(first, last, domain),
+                "Phone": self.phone() if rng.random() < 0.8 else None,
+                "MobilePhone": self.phone() if rng.random() < 0.4 else None,
+                "Title": self.maybe(0.7, self.pools.titles),
+                "Department": self.maybe(0.5, DEPARTMENTS),
+                "LeadSource": self.maybe(0.6, LEAD_SOURCES),
+                "MailingCity": self.maybe(0.6, self.pools.cities),
+                "MailingCountry": self.maybe(0.6, COUNTRIES),
+                "HasOptedOutOfEmail": rng.random() < 0.05,
+                "Loyalty_Tier__c": self.maybe(0.3, LOYALTY_TIERS),
+                "NPS_Score__c": float(rng.randint(0, 10)) if rng.random() < 0.25 else None,
+            }
+            if rng.random() < 0.3:
+                values["Birthdate"] = format_date(ms_of(1960, 1, 1) + rng.randrange(0, 14_000) * DAY_MS)
+            if account is not None and rng.random() < 0.2:
+                values["Description"] = f"Works at {account[account_name]}."
+            rows.append(self.row(CONTACT, values))
+        return rows
+
+    def leads(self) -> list[Row]:
+        rows = []
+        rng = self.rng
+        for _ in range(self.size.leads):
+            first, last = self.person()
+            company = self.pick(self.pools.companies)
+            domain = _domain_for(company, "com", set())
+            status = self.pick(LEAD_STATUSES)
+            values: dict[str, Any] = {
+                "FirstName": first,
+                "LastName": last,
+                "Title": self.maybe(0.7, self.pools.titles),
+                "Company": company,
+                "Email": self.email(first, last, domain),
+                "Phone": self.phone() if rng.random() < 0.7 else None,
+                "Status": status,
+                "LeadSource": self.pick(LEAD_SOURCES),
+                "Industry": self.maybe(0.6, INDUSTRIES),
+                "Rating": self.maybe(0.5, RATINGS),
+                "City": self.maybe(0.6, self.pools.cities),
+                "Country": self.maybe(0.6, COUNTRIES),
+                "IsConverted": status == "Closed - Converted",
+                "Lead_Score__c": float(rng.randint(0, 100)) if rng.random() < 0.5 else None,
+            }
+            rows.append(self.row(LEAD, values))
+        return rows
+
+    def opportunities(self, accounts: list[Row]) -> list[Row]:
+        rows = []
+        rng = self.rng
+        account_name = ACCOUNT.position("Name")
+        close_date = OPPORTUNITY.position("CloseDate")
+        created_date = OPPORTUNITY.position("CreatedDate")
+        for _ in range(self.size.opportunities):
+            account = self.pick(accounts) if accounts else None
+            label = account[account_name] if account else self.pick(self.pools.companies)
+            stage = self.pick(STAGES)[0]
+            values: dict[str, Any] = {
+                "AccountId": account[0] if account else None,
+                "Name": f"{label} - {self.pick(PRODUCTS)}",
+                "StageName": stage,
+                "Amount": float(rng.randrange(10, 5000) * 50),
+                "Probability": STAGE_PROBABILITY[stage],
+                "Type": self.maybe(0.8, OPPORTUNITY_TYPES),
+                "NextStep": self.maybe(0.4, NEXT_STEPS),
+                "LeadSource": self.maybe(0.6, LEAD_SOURCES),
+                "Deal_Source__c": self.maybe(0.6, DEAL_SOURCES),
+                "Contract_Length_Months__c": self.maybe(0.4, (12.0, 24.0, 36.0)),
+            }
+            row = self.row(OPPORTUNITY, values)
+            created = _date_ms(row[created_date])
+            row[close_date] = format_date(created + rng.randrange(10, 180) * DAY_MS)
+            rows.append(row)
+        return rows
+
+    def tasks(self, contacts: list[Row], leads: list[Row], opportunities: list[Row]) -> list[Row]:
+        rows = []
+        rng = self.rng
+        contact_name, contact_account = CONTACT.position("Name"), CONTACT.position("AccountId")
+        lead_name = LEAD.position("Name")
+        activity_date, created_date = TASK.position("ActivityDate"), TASK.position("CreatedDate")
+        for _ in range(self.size.tasks):
+            what_id = None
+            if leads and (not contacts or rng.random() < 0.2):
+                lead = self.pick(leads)
+                who_id, name = lead[0], lead[lead_name]
+            elif contacts:
+                contact = self.pick(contacts)
+                who_id, name = contact[0], contact[contact_name]
+                if opportunities and rng.random() < 0.2:
+                    what_id = self.pick(opportunities)[0]
+                elif rng.random() < 0.5:
+                    what_id = contact[contact_account]
+            else:
+                who_id, name = None, "a prospect"
+            values: dict[str, Any] = {
+                "WhoId": who_id,
+                "WhatId": what_id,
+                "Subject": self.pick(TASK_SUBJECTS).format(name),
+                "Status": self.pick(TASK_STATUSES),
+                "Priority": self.pick(TASK_PRIORITIES),
+                "Type": self.maybe(0.7, TASK_TYPES),
+                "Description": self.maybe(0.5, TASK_DESCRIPTIONS),
+                "Effort_Hours__c": self.maybe(0.3, (0.5, 1.0, 2.0, 4.0, 8.0)),
+            }
+            row = self.row(TASK, values)
+            row[activity_date] = format_date(_date_ms(row[created_date]) + rng.randrange(1, 30) * DAY_MS)
+            rows.append(row)
+        return rows
+
+    def notes(self, contacts: list[Row], accounts: list[Row], opportunities: list[Row]) -> list[Row]:
+        rows = []
+        parents = [group for group in (contacts, accounts, opportunities) if group]
+        for _ in range(self.size.notes if parents else 0):
+            roll = self.rng.random()
+            group = parents[0] if roll < 0.5 or len(parents) == 1 else parents[1 if roll < 0.8 else -1]
+            topic = self.pick(TOPICS)
+            values: dict[str, Any] = {
+                "ParentId": self.pick(group)[0],
+                "Title": f"Call notes: {topic}",
+                "IsPrivate": self.rng.random() < 0.1,
+                "Body": f"Discussed {topic}. Next step: {self.pick(NEXT_STEPS).lower()}.",
+            }
+            rows.append(self.row(NOTE, values))
+        return rows
+
+
+def _date_ms(rendered_datetime: str) -> int:
+    year, month, day = (int(part) for part in rendered_datetime[:10].split("-"))
+    return ms_of(year, month, day)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    index = 0
+    while len(names) < count:
+        base = pool[index % len(pool)]
+        round_number = index // len(pool)
+        if round_number:
+            cycle, suffix = divmod(round_number - 1, len(COMPANY_SUFFIXES))
+            base = f"{base} {COMPANY_SUFFIXES[suffix]}" + (f" {cycle + 1}" if cycle else "")
+        name = base
+        index += 1
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+_DOMAIN_NOISE = {"and", "inc", "llc", "ltd", "plc", "group", "the"}
+
+
+def _domain_for(name: str, tld: str, taken: set[str]) -> str:
+    words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _DOMAIN_NOISE] or ["company"]
+    stem = "".join(words[:3])
+    domain = f"{stem}.{tld}"
+    suffix = 2
+    while domain in taken:
+        domain = f"{stem}{suffix}.{tld}"
+        suffix += 1
+    taken.add(domain)
+    return domain

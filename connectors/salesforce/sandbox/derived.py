@@ -1,0 +1,52 @@
+"""Fields the platform computes from others on every save (read-only through the API)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from connectors.salesforce.sandbox.schema import CLOSED_STAGES, CONTACT, LEAD, OPPORTUNITY, TASK, USER, SObjectType
+from connectors.salesforce.sandbox.store import Row
+
+
+def _full_name(sobject: SObjectType) -> Callable[[Row], None]:
+    first, last, name = (sobject.position(f) for f in ("FirstName", "LastName", "Name"))
+
+    def derive(row: Row) -> None:
+        row[name] = f"{row[first]} {row[last]}" if row[first] else row[last]
+
+    return derive
+
+
+def _opportunity_state() -> Callable[[Row], None]:
+    stage, closed, won = (OPPORTUNITY.position(f) for f in ("StageName", "IsClosed", "IsWon"))
+
+    def derive(row: Row) -> None:
+        row[closed] = row[stage] in CLOSED_STAGES
+        row[won] = row[stage] == "Closed Won"
+
+    return derive
+
+
+def _task_state() -> Callable[[Row], None]:
+    status, closed = TASK.position("Status"), TASK.position("IsClosed")
+
+    def derive(row: Row) -> None:
+        row[closed] = row[status] == "Completed"
+
+    return derive
+
+
+_DERIVATIONS: dict[str, Callable[[Row], None]] = {
+    CONTACT.name: _full_name(CONTACT),
+    LEAD.name: _full_name(LEAD),
+    USER.name: _full_name(USER),
+    OPPORTUNITY.name: _opportunity_state(),
+    TASK.name: _task_state(),
+}
+
+
+def derive(sobject: SObjectType, row: Row) -> None:
+    """Recompute the derived fields of a row that is about to be stored."""
+    derivation = _DERIVATIONS.get(sobject.name)
+    if derivation is not None:
+        derivation(row)

@@ -1,0 +1,375 @@
+"""SOQL statements checked against the schema, compiled to predicates and run against a table.
+
+Queries filtered or ordered by SystemModstamp (the incremental-sync shape) are served from the
+table's (SystemModstamp, Id) index, so a page of an incremental sync never scans the table.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from connectors.salesforce.sandbox.errors import SalesforceError, bad_request
+from connectors.salesforce.sandbox.ids import normalize_id
+from connectors.salesforce.sandbox.schema import FieldDef, FieldType, SObjectType, resolve_sobject
+from connectors.salesforce.sandbox.soql import (
+    Comparison,
+    Condition,
+    Junction,
+    Literal,
+    LiteralKind,
+    Membership,
+    SelectStatement,
+    SoqlSyntaxError,
+    error_message,
+    parse,
+)
+from connectors.salesforce.sandbox.store import Row, SObjectTable
+
+Predicate = Callable[[Row], bool]
+Bound = tuple[str, bool]  # (rendered SystemModstamp, inclusive)
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_LITERAL_KINDS = {
+    FieldType.DATETIME: LiteralKind.DATETIME,
+    FieldType.DATE: LiteralKind.DATE,
+    FieldType.BOOLEAN: LiteralKind.BOOLEAN,
+    FieldType.DOUBLE: LiteralKind.NUMBER,
+    FieldType.CURRENCY: LiteralKind.NUMBER,
+    FieldType.PERCENT: LiteralKind.NUMBER,
+    FieldType.INT: LiteralKind.NUMBER,
+}
+_TYPE_NAMES = {FieldType.DATETIME: "dateTime", FieldType.INT: "integer", FieldType.CURRENCY: "double"}
+_MODSTAMP = "systemmodstamp"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    position: int
+    descending: bool
+    nulls_last: bool = False
+    case_insensitive: bool = False
+    never_null: bool = False
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    sobject: SObjectType
+    columns: tuple[tuple[str, int], ...]  # (field name as described, row position)
+    residual: Predicate | None  # what the index does not already narrow
+    modstamp_low: Bound | None
+    modstamp_high: Bound | None
+    order_by: tuple[SortKey, ...]
+    limit: int | None
+
+
+def compile_query(text: str) -> CompiledQuery:
+    """Raises SalesforceError: MALFORMED_QUERY, INVALID_TYPE or INVALID_FIELD, as Salesforce does."""
+    try:
+        statement = parse(text)
+    except SoqlSyntaxError as problem:
+        raise bad_request("MALFORMED_QUERY", error_message(text, problem.position, problem.detail)) from None
+    return _Binder(text, statement).compile()
+
+
+class _Binder:
+    def __init__(self, text: str, statement: SelectStatement) -> None:
+        self.text = text
+        self.statement = statement
+        sobject = resolve_sobject(statement.sobject.name)
+        if sobject is None:
+            raise self.error(
+                "INVALID_TYPE",
+                statement.sobject.position,
+                f"sObject type '{statement.sobject.name}' is not supported. If you are attempting to use a custom "
+                "object, be sure to append the '__c' after the entity name. Please reference your WSDL or the "
+                "describe call for the appropriate names.",
+            )
+        self.sobject = sobject
+
+    def error(self, error_code: str, position: int, detail: str) -> SalesforceError:
+        return bad_request(error_code, error_message(self.text, position, detail))
+
+    def field(self, name: str, position: int) -> FieldDef:
+        definition = self.sobject.field(name)
+        if definition is None:
+            raise self.error(
+                "INVALID_FIELD",
+                position,
+                f"No such column '{name}' on entity '{self.sobject.name}'. If you are attempting to use a custom "
+                "field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
+                "describe call for the appropriate names.",
+            )
+        return definition
+
+    def compile(self) -> CompiledQuery:
+        statement = self.statement
+        columns: list[tuple[str, int]] = []
+        for ref in statement.fields:
+            definition = self.field(ref.name, ref.position)
+            if any(name == definition.name for name, _ in columns):
+                raise self.error("MALFORMED_QUERY", ref.position, f"duplicate field selected: {definition.name}")
+            columns.append((definition.name, self.sobject.position(definition.name)))
+        order_by = []
+        for item in statement.order_by:
+            definition = self.field(item.field.name, item.field.position)
+            if not definition.filterable:
+                raise self.error(
+                    "INVALID_FIELD",
+                    item.field.position,
+                    f"field '{definition.name}' can not be sorted in a query call",
+                )
+            order_by.append(
+                SortKey(
+                    self.sobject.position(definition.name),
+                    item.descending,
+                    item.nulls_last,
+                    case_insensitive=_case_folded(definition),
+                    never_null=definition.system,
+                )
+            )
+        low, high, residual = self.where(statement.where)
+        return CompiledQuery(self.sobject, tuple(columns), residual, low, high, tuple(order_by), statement.limit)
+
+    def where(self, condition: Condition | None) -> tuple[Bound | None, Bound | None, Predicate | None]:
+        """Split the WHERE clause into SystemModstamp bounds (served by the index) and the rest."""
+        if condition is None:
+            return None, None, None
+        conjuncts = condition.operands if isinstance(condition, Junction) and condition.operator == "AND" else ()
+        if not conjuncts:
+            conjuncts = (condition,)
+        lows: list[Bound] = []
+        highs: list[Bound] = []
+        rest: list[Predicate] = []
+        for part in conjuncts:
+            predicate = self.condition(part)  # validates every part, indexed or not
+            if _is_modstamp_bound(part):
+                assert isinstance(part, Comparison)
+                if part.operator in ("=", ">", ">="):
+                    lows.append((part.value.value, part.operator != ">"))
+                if part.operator in ("=", "<", "<="):
+                    highs.append((part.value.value, part.operator != "<"))
+                continue
+            rest.append(predicate)
+        # The strictest bound wins; at one instant an exclusive bound is stricter than an inclusive one.
+        low = max(lows, key=lambda bound: (bound[0], not bound[1])) if lows else None
+        high = min(highs, key=lambda bound: (bound[0], bound[1])) if highs else None
+        return low, high, _all_of(rest) if rest else None
+
+    def condition(self, condition: Condition) -> Predicate:
+        if isinstance(condition, Junction):
+            parts = [self.condition(operand) for operand in condition.operands]
+            return _all_of(parts) if condition.operator == "AND" else _any_of(parts)
+        definition = self.field(condition.field.name, condition.field.position)
+        if not definition.filterable:
+            raise self.error(
+                "INVALID_FIELD",
+                condition.field.position,
+                f"field '{definition.name}' can not be filtered in a query call",
+            )
+        position = self.sobject.position(definition.name)
+        if isinstance(condition, Membership):
+            values = [self.literal(definition, literal) for literal in condition.values]
+            return _membership(position, definition, values, condition.negated)
+        if condition.value.kind is LiteralKind.NULL:
+            if condition.operator not in ("=", "!="):
+                raise self.error("MALFORMED_QUERY", condition.value.position, "null can only be compared with = or !=")
+            return _is_null(position) if condition.operator == "=" else _is_not_null(position)
+        if definition.type is FieldType.BOOLEAN and condition.operator not in ("=", "!="):
+            raise self.error(
+                "INVALID_QUERY_FILTER_OPERATOR",
+                condition.field.position,
+                f"invalid operator on boolean field: {definition.name}",
+            )
+        value = self.literal(definition, condition.value)
+        return _comparison(position, definition, condition.operator, value)
+
+    def literal(self, definition: FieldDef, literal: Literal) -> Any:
+        """The literal as the field stores it, or INVALID_FIELD when its type does not fit."""
+        if literal.kind is LiteralKind.NULL:
+            return None
+        expected = _LITERAL_KINDS.get(definition.type, LiteralKind.STRING)
+        if literal.kind is not expected:
+            quoting = "be enclosed in quotes" if expected is LiteralKind.STRING else "not be enclosed in quotes"
+            type_name = _TYPE_NAMES.get(definition.type, expected.value)
+            raise self.error(
+                "INVALID_FIELD",
+                literal.position,
+                f"value of filter criterion for field '{definition.name}' must be of type {type_name} "
+                f"and should {quoting}",
+            )
+        if definition.type in (FieldType.ID, FieldType.REFERENCE):
+            canonical = normalize_id(literal.value)
+            if canonical is None:
+                raise self.error(
+                    "INVALID_QUERY_FILTER_OPERATOR", literal.position, f"invalid ID field: {literal.value}"
+                )
+            return canonical
+        if definition.is_text:
+            return literal.value.lower()
+        return literal.value
+
+
+def _is_modstamp_bound(condition: Condition) -> bool:
+    return (
+        isinstance(condition, Comparison)
+        and condition.field.name.lower() == _MODSTAMP
+        and condition.value.kind is LiteralKind.DATETIME
+        and condition.operator != "!="
+    )
+
+
+def _case_folded(definition: FieldDef) -> bool:
+    # SOQL compares text case-insensitively; ids are canonicalized instead.
+    return definition.is_text and definition.type not in (FieldType.ID, FieldType.REFERENCE)
+
+
+def _comparison(position: int, definition: FieldDef, op: str, value: Any) -> Predicate:
+    compare = _OPERATORS[op]
+    # Unlike SQL, SOQL's != matches rows where the field is null.
+    null_matches = op == "!="
+    if _case_folded(definition):
+
+        def folded(row: Row) -> bool:
+            field = row[position]
+            return null_matches if field is None else compare(field.lower(), value)
+
+        return folded
+
+    def exact(row: Row) -> bool:
+        field = row[position]
+        return null_matches if field is None else compare(field, value)
+
+    return exact
+
+
+def _membership(position: int, definition: FieldDef, values: list[Any], negated: bool) -> Predicate:
+    wanted = {value for value in values if value is not None}
+    null_result = (None in values) != negated
+    fold = _case_folded(definition)
+
+    def member(row: Row) -> bool:
+        field = row[position]
+        if field is None:
+            return null_result
+        return ((field.lower() if fold else field) in wanted) != negated
+
+    return member
+
+
+def _is_null(position: int) -> Predicate:
+    return lambda row: row[position] is None
+
+
+def _is_not_null(position: int) -> Predicate:
+    return lambda row: row[position] is not None
+
+
+def _all_of(parts: Sequence[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    return lambda row: all(part(row) for part in parts)
+
+
+def _any_of(parts: Sequence[Predicate]) -> Predicate:
+    return lambda row: any(part(row) for part in parts)
+
+
+# ---- execution --------------------------------------------------------------------------------
+
+_BY_ID = SortKey(0, descending=False, never_null=True)
+
+
+def run(table: SObjectTable, query: CompiledQuery, *, include_deleted: bool) -> list[Row]:
+    """Every row the query selects, in its order. `include_deleted` is queryAll."""
+    sobject = query.sobject
+    by_modstamp = SortKey(sobject.modstamp_at, descending=False, never_null=True)
+    order = query.order_by
+    modstamp_order = bool(order) and order[0].position == sobject.modstamp_at
+    if query.modstamp_low or query.modstamp_high or modstamp_order:
+        low, high = query.modstamp_low, query.modstamp_high
+        rows = table.modstamp_range(
+            low[0] if low else None,
+            high[0] if high else None,
+            low_inclusive=bool(low and low[1]),
+            high_inclusive=bool(high and high[1]),
+        )
+        native: tuple[SortKey, ...] = (by_modstamp, _BY_ID)
+    else:
+        rows = list(table.rows.values())
+        native = (_BY_ID,)
+    rows = _filtered(rows, query.residual, None if include_deleted else sobject.deleted_at)
+    _sort(rows, order or (_BY_ID,), native)
+    return rows if query.limit is None else rows[: query.limit]
+
+
+def _filtered(rows: list[Row], predicate: Predicate | None, deleted_at: int | None) -> list[Row]:
+    if deleted_at is not None and predicate is not None:
+        return [row for row in rows if not row[deleted_at] and predicate(row)]
+    if deleted_at is not None:
+        return [row for row in rows if not row[deleted_at]]
+    if predicate is not None:
+        return [row for row in rows if predicate(row)]
+    return rows
+
+
+def _sort(rows: list[Row], order: tuple[SortKey, ...], native: tuple[SortKey, ...]) -> None:
+    """Sort in place unless the rows already come in the wanted order (a prefix of `native`,
+    or its exact reverse)."""
+    if _same_keys(order, native[: len(order)], reverse=False):
+        return
+    if _same_keys(order, native[: len(order)], reverse=True):
+        rows.reverse()
+        return
+    # Stable sorts from the last key to the first give a multi-key order with per-key directions.
+    for key in reversed(order):
+        rows.sort(key=_sort_key(key), reverse=key.descending)
+
+
+def _same_keys(order: tuple[SortKey, ...], native: tuple[SortKey, ...], *, reverse: bool) -> bool:
+    return len(order) == len(native) and all(
+        wanted.position == have.position and wanted.descending == (have.descending != reverse)
+        for wanted, have in zip(order, native, strict=True)
+    )
+
+
+def _sort_key(key: SortKey) -> Callable[[Row], Any]:
+    position = key.position
+    if key.never_null and not key.case_insensitive:
+        return itemgetter(position)
+    # Null rows get a rank below or above every value; `reverse` flips ranks too.
+    null_rank = (2,) if key.nulls_last != key.descending else (0,)
+    if key.case_insensitive:
+        return lambda row: null_rank if row[position] is None else (1, row[position].lower())
+    return lambda row: null_rank if row[position] is None else (1, row[position])
+
+
+# ---- rendering --------------------------------------------------------------------------------
+
+
+def record_renderer(
+    sobject: SObjectType, columns: Sequence[tuple[str, int]], api_root: str
+) -> Callable[[Row], dict[str, Any]]:
+    """Renders a row as a query record: `attributes` first, then the selected fields in order."""
+    names = tuple(name for name, _ in columns)
+    positions = [position for _, position in columns]
+    values = itemgetter(*positions) if len(positions) > 1 else (lambda row: (row[positions[0]],))
+    url_prefix = f"{api_root}/sobjects/{sobject.name}/"
+    type_name = sobject.name
+
+    def render(row: Row) -> dict[str, Any]:
+        record: dict[str, Any] = {"attributes": {"type": type_name, "url": url_prefix + row[0]}}
+        record.update(zip(names, values(row), strict=True))
+        return record
+
+    return render

@@ -1,0 +1,413 @@
+"""What the emulated org contains: its sObjects, their fields in describe order, key prefixes,
+picklists and custom (`__c`) fields. A record is stored as a list of values in field order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class FieldType(StrEnum):
+    ID = "id"
+    STRING = "string"
+    REFERENCE = "reference"
+    DATETIME = "datetime"
+    DATE = "date"
+    BOOLEAN = "boolean"
+    DOUBLE = "double"
+    CURRENCY = "currency"
+    PERCENT = "percent"
+    INT = "int"
+    PICKLIST = "picklist"
+    TEXTAREA = "textarea"
+    EMAIL = "email"
+    PHONE = "phone"
+    URL = "url"
+
+
+TEXT_TYPES = frozenset(
+    {
+        FieldType.ID,
+        FieldType.STRING,
+        FieldType.REFERENCE,
+        FieldType.PICKLIST,
+        FieldType.TEXTAREA,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+        FieldType.URL,
+    }
+)
+NUMBER_TYPES = frozenset({FieldType.DOUBLE, FieldType.CURRENCY, FieldType.PERCENT, FieldType.INT})
+LONG_TEXT_LENGTH = 32_000
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    label: str
+    type: FieldType
+    length: int = 0
+    createable: bool = True
+    updateable: bool = True
+    required: bool = False  # must be given on create: not nillable and no default
+    default: Any = None  # the value a create gets when the field is not given
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    precision: int = 0
+    scale: int = 0
+    name_field: bool = False
+    system: bool = False  # set by the platform on every write, never null
+    session_default: bool = False  # defaults to the user making the call (OwnerId)
+
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+    @property
+    def nillable(self) -> bool:
+        return not (
+            self.required
+            or self.system
+            or self.session_default
+            or self.type is FieldType.BOOLEAN
+            or self.default is not None
+        )
+
+    @property
+    def defaulted_on_create(self) -> bool:
+        return self.system or self.session_default or self.default is not None
+
+    @property
+    def filterable(self) -> bool:
+        # Long text areas can be neither filtered nor sorted in SOQL.
+        return not (self.type is FieldType.TEXTAREA and self.length > 255)
+
+    @property
+    def is_text(self) -> bool:
+        return self.type in TEXT_TYPES
+
+    @property
+    def is_number(self) -> bool:
+        return self.type in NUMBER_TYPES
+
+
+class SObjectType:
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        label_plural: str,
+        key_prefix: str,
+        fields: tuple[FieldDef, ...],
+        *,
+        deletable: bool = True,
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.label_plural = label_plural
+        self.key_prefix = key_prefix
+        self.fields = fields
+        self.deletable = deletable
+        self.positions = {f.name.lower(): i for i, f in enumerate(fields)}
+        self.field_names = tuple(f.name for f in fields)
+        self.modstamp_at = self.positions["systemmodstamp"]
+        self.deleted_at = self.positions.get("isdeleted")
+
+    def field(self, name: str) -> FieldDef | None:
+        position = self.positions.get(name.lower())
+        return None if position is None else self.fields[position]
+
+    def position(self, name: str) -> int:
+        return self.positions[name.lower()]
+
+
+def _field(name: str, label: str, kind: FieldType, length: int = 0, **options: Any) -> FieldDef:
+    if kind in (FieldType.ID, FieldType.REFERENCE):
+        length = 18
+    return FieldDef(name, label, kind, length, **options)
+
+
+def _text(name: str, label: str, length: int = 80, **options: Any) -> FieldDef:
+    return _field(name, label, FieldType.STRING, length, **options)
+
+
+def _picklist(name: str, label: str, values: tuple[str, ...], **options: Any) -> FieldDef:
+    return _field(name, label, FieldType.PICKLIST, 255, picklist=values, **options)
+
+
+def _reference(name: str, label: str, to: tuple[str, ...], relationship: str, **options: Any) -> FieldDef:
+    return _field(name, label, FieldType.REFERENCE, reference_to=to, relationship_name=relationship, **options)
+
+
+def _number(name: str, label: str, kind: FieldType = FieldType.DOUBLE, precision: int = 18, scale: int = 2) -> FieldDef:
+    return _field(name, label, kind, precision=precision, scale=scale)
+
+
+def _read_only(name: str, label: str, kind: FieldType, **options: Any) -> FieldDef:
+    return _field(name, label, kind, createable=False, updateable=False, **options)
+
+
+def _long_text(name: str, label: str) -> FieldDef:
+    return _field(name, label, FieldType.TEXTAREA, LONG_TEXT_LENGTH)
+
+
+def _head(deletable: bool = True) -> tuple[FieldDef, ...]:
+    record_id = _read_only("Id", "Record ID", FieldType.ID, system=True)
+    if not deletable:
+        return (record_id,)
+    return (record_id, _read_only("IsDeleted", "Deleted", FieldType.BOOLEAN, system=True))
+
+
+def _audit(owned: bool = True) -> tuple[FieldDef, ...]:
+    user = ("User",)
+    owner = (_reference("OwnerId", "Owner ID", user, "Owner", session_default=True),) if owned else ()
+    return (
+        *owner,
+        _read_only("CreatedDate", "Created Date", FieldType.DATETIME, system=True),
+        _reference("CreatedById", "Created By ID", user, "CreatedBy", createable=False, updateable=False, system=True),
+        _read_only("LastModifiedDate", "Last Modified Date", FieldType.DATETIME, system=True),
+        _reference(
+            "LastModifiedById",
+            "Last Modified By ID",
+            user,
+            "LastModifiedBy",
+            createable=False,
+            updateable=False,
+            system=True,
+        ),
+        _read_only("SystemModstamp", "System Modstamp", FieldType.DATETIME, system=True),
+    )
+
+
+def _person_name() -> FieldDef:
+    return _read_only("Name", "Full Name", FieldType.STRING, length=121, name_field=True)
+
+
+SALUTATIONS = ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+INDUSTRIES = (
+    "Agriculture",
+    "Banking",
+    "Biotechnology",
+    "Communications",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Finance",
+    "Healthcare",
+    "Insurance",
+    "Manufacturing",
+    "Media",
+    "Retail",
+    "Technology",
+    "Transportation",
+)
+ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller", "Other")
+REGIONS = ("North America", "EMEA", "APAC", "LATAM")
+LOYALTY_TIERS = ("Bronze", "Silver", "Gold", "Platinum")
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+RATINGS = ("Hot", "Warm", "Cold")
+# Stage and its default probability, as a new org ships them.
+STAGES = (
+    ("Prospecting", 10.0),
+    ("Qualification", 10.0),
+    ("Needs Analysis", 20.0),
+    ("Value Proposition", 50.0),
+    ("Id. Decision Makers", 60.0),
+    ("Perception Analysis", 70.0),
+    ("Proposal/Price Quote", 75.0),
+    ("Negotiation/Review", 90.0),
+    ("Closed Won", 100.0),
+    ("Closed Lost", 0.0),
+)
+STAGE_PROBABILITY = dict(STAGES)
+CLOSED_STAGES = frozenset({"Closed Won", "Closed Lost"})
+OPPORTUNITY_TYPES = ("New Customer", "Existing Customer - Upgrade", "Existing Customer - Replacement")
+DEAL_SOURCES = ("Inbound", "Outbound", "Partner", "Referral", "Event")
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+TASK_PRIORITIES = ("High", "Normal", "Low")
+TASK_TYPES = ("Call", "Email", "Meeting", "Other")
+TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo")
+
+USER = SObjectType(
+    "User",
+    "User",
+    "Users",
+    "005",
+    (
+        *_head(deletable=False),
+        _text("Username", "Username", required=True),
+        _text("LastName", "Last Name", required=True),
+        _text("FirstName", "First Name", 40),
+        _person_name(),
+        _text("Alias", "Alias", 8, required=True),
+        _field("Email", "Email", FieldType.EMAIL, 128, required=True),
+        _text("Title", "Title"),
+        _text("Department", "Department"),
+        _field("IsActive", "Active", FieldType.BOOLEAN, default=True),
+        _picklist("TimeZoneSidKey", "Time Zone", TIME_ZONES, required=True),
+        _picklist("LocaleSidKey", "Locale", ("en_US", "en_GB", "de_DE"), required=True),
+        _picklist("EmailEncodingKey", "Email Encoding", ("UTF-8", "ISO-8859-1"), required=True),
+        _picklist("LanguageLocaleKey", "Language", ("en_US", "de", "fr"), required=True),
+        _read_only("UserType", "User Type", FieldType.PICKLIST, picklist=("Standard",), default="Standard"),
+        *_audit(owned=False),
+    ),
+    deletable=False,
+)
+
+ACCOUNT = SObjectType(
+    "Account",
+    "Account",
+    "Accounts",
+    "001",
+    (
+        *_head(),
+        _text("Name", "Account Name", 255, required=True, name_field=True),
+        _picklist("Type", "Account Type", ACCOUNT_TYPES),
+        _picklist("Industry", "Industry", INDUSTRIES),
+        _field("Website", "Website", FieldType.URL, 255),
+        _field("Phone", "Account Phone", FieldType.PHONE, 40),
+        _text("BillingCity", "Billing City", 40),
+        _text("BillingCountry", "Billing Country"),
+        _number("AnnualRevenue", "Annual Revenue", FieldType.CURRENCY),
+        _field("NumberOfEmployees", "Employees", FieldType.INT, precision=8),
+        _long_text("Description", "Account Description"),
+        *_audit(),
+        _picklist("Region__c", "Region", REGIONS, restricted=True),
+        _field("Customer_Since__c", "Customer Since", FieldType.DATE),
+    ),
+)
+
+CONTACT = SObjectType(
+    "Contact",
+    "Contact",
+    "Contacts",
+    "003",
+    (
+        *_head(),
+        _reference("AccountId", "Account ID", ("Account",), "Account"),
+        _text("LastName", "Last Name", required=True),
+        _text("FirstName", "First Name", 40),
+        _picklist("Salutation", "Salutation", SALUTATIONS),
+        _person_name(),
+        _field("Email", "Email", FieldType.EMAIL, 80),
+        _field("Phone", "Business Phone", FieldType.PHONE, 40),
+        _field("MobilePhone", "Mobile Phone", FieldType.PHONE, 40),
+        _text("Title", "Title", 128),
+        _text("Department", "Department"),
+        _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
+        _text("MailingCity", "Mailing City", 40),
+        _text("MailingCountry", "Mailing Country"),
+        _field("Birthdate", "Birthdate", FieldType.DATE),
+        _long_text("Description", "Contact Description"),
+        _field("HasOptedOutOfEmail", "Email Opt Out", FieldType.BOOLEAN, default=False),
+        *_audit(),
+        _picklist("Loyalty_Tier__c", "Loyalty Tier", LOYALTY_TIERS, restricted=True),
+        _number("NPS_Score__c", "NPS Score", precision=3, scale=1),
+    ),
+)
+
+LEAD = SObjectType(
+    "Lead",
+    "Lead",
+    "Leads",
+    "00Q",
+    (
+        *_head(),
+        _text("LastName", "Last Name", required=True),
+        _text("FirstName", "First Name", 40),
+        _person_name(),
+        _text("Title", "Title", 128),
+        _text("Company", "Company", 255, required=True),
+        _field("Email", "Email", FieldType.EMAIL, 80),
+        _field("Phone", "Phone", FieldType.PHONE, 40),
+        _picklist("Status", "Lead Status", LEAD_STATUSES, default=LEAD_STATUSES[0]),
+        _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
+        _picklist("Industry", "Industry", INDUSTRIES),
+        _picklist("Rating", "Rating", RATINGS),
+        _text("City", "City", 40),
+        _text("Country", "Country"),
+        _read_only("IsConverted", "Converted", FieldType.BOOLEAN, default=False),
+        *_audit(),
+        _number("Lead_Score__c", "Lead Score", precision=5, scale=0),
+    ),
+)
+
+OPPORTUNITY = SObjectType(
+    "Opportunity",
+    "Opportunity",
+    "Opportunities",
+    "006",
+    (
+        *_head(),
+        _reference("AccountId", "Account ID", ("Account",), "Account"),
+        _text("Name", "Name", 120, required=True, name_field=True),
+        _long_text("Description", "Description"),
+        _picklist("StageName", "Stage", tuple(stage for stage, _ in STAGES), required=True),
+        _number("Amount", "Amount", FieldType.CURRENCY),
+        _number("Probability", "Probability (%)", FieldType.PERCENT, precision=3, scale=0),
+        _field("CloseDate", "Close Date", FieldType.DATE, required=True),
+        _picklist("Type", "Opportunity Type", OPPORTUNITY_TYPES),
+        _text("NextStep", "Next Step", 255),
+        _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
+        _read_only("IsClosed", "Closed", FieldType.BOOLEAN, default=False),
+        _read_only("IsWon", "Won", FieldType.BOOLEAN, default=False),
+        *_audit(),
+        _picklist("Deal_Source__c", "Deal Source", DEAL_SOURCES, restricted=True),
+        _number("Contract_Length_Months__c", "Contract Length (Months)", precision=3, scale=0),
+    ),
+)
+
+TASK = SObjectType(
+    "Task",
+    "Task",
+    "Tasks",
+    "00T",
+    (
+        *_head(),
+        _reference("WhoId", "Name ID", ("Contact", "Lead"), "Who"),
+        _reference("WhatId", "Related To ID", ("Account", "Opportunity"), "What"),
+        _text("Subject", "Subject", 255),
+        _field("ActivityDate", "Due Date Only", FieldType.DATE),
+        _picklist("Status", "Status", TASK_STATUSES, default=TASK_STATUSES[0]),
+        _picklist("Priority", "Priority", TASK_PRIORITIES, default="Normal"),
+        _picklist("Type", "Type", TASK_TYPES),
+        _long_text("Description", "Description"),
+        _read_only("IsClosed", "Closed", FieldType.BOOLEAN, default=False),
+        *_audit(),
+        _number("Effort_Hours__c", "Effort (Hours)", precision=4, scale=1),
+    ),
+)
+
+NOTE = SObjectType(
+    "Note",
+    "Note",
+    "Notes",
+    "002",
+    (
+        *_head(),
+        _reference("ParentId", "Parent ID", ("Account", "Contact", "Opportunity"), "Parent", required=True),
+        _text("Title", "Title", required=True, name_field=True),
+        _field("IsPrivate", "Private", FieldType.BOOLEAN, default=False),
+        _long_text("Body", "Body"),
+        *_audit(),
+    ),
+)
+
+SOBJECTS: dict[str, SObjectType] = {t.name: t for t in (ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE, USER)}
+_BY_LOWER_NAME = {name.lower(): t for name, t in SOBJECTS.items()}
+BY_KEY_PREFIX = {t.key_prefix: t for t in SOBJECTS.values()}
+
+
+def resolve_sobject(name: str) -> SObjectType | None:
+    """sObject names are case-insensitive in URLs and SOQL."""
+    return _BY_LOWER_NAME.get(name.lower())
+
+
+def sobject_of_id(record_id: str) -> SObjectType | None:
+    return BY_KEY_PREFIX.get(record_id[:3])

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -448,6 +448,16 @@ def retry_after_seconds(wait_s: float) -> str:
     return str(max(1, math.ceil(wait_s)))
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket; port 0 picks a free port."""
+    # The explicit IPPROTO_TCP matters: asyncio only disables Nagle on accepted sockets whose
+    # proto is TCP, and a keep-alive client otherwise waits ~40 ms on every response.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextmanager
 def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve `app` with uvicorn on a background thread and yield its base URL.
@@ -455,24 +465,35 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Ite
     Port 0 picks a free port; the socket is bound before the thread starts, so the URL is
     valid the moment it is yielded and two sandboxes never race for the same port.
     """
-    # The explicit IPPROTO_TCP matters: asyncio only disables Nagle on accepted sockets whose
-    # proto is TCP, and a keep-alive client otherwise waits ~40 ms on every response.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    with serve_apps_in_threads([(app, host, port)]) as urls:
+        yield urls[0]
+
+
+@contextmanager
+def serve_apps_in_threads(apps: Sequence[tuple[ASGIApp, str, int]]) -> Iterator[list[str]]:
+    """Serve several (app, host, port) at once, e.g. a provider's login and API hosts, and yield
+    their base URLs. They stop together, so shutting down costs one server's grace, not the sum."""
+    running: list[tuple[uvicorn.Server, threading.Thread, socket.socket]] = []
     try:
+        for app, host, port in apps:
+            sock = bind_socket(host, port)
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+            server = uvicorn.Server(config)
+            thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+            running.append((server, thread, sock))
+            thread.start()
         deadline = time.monotonic() + 10.0
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("sandbox server failed to start")
-            time.sleep(0.005)
-        yield f"http://{host}:{bound_port}"
+        for server, thread, _ in running:
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("sandbox server failed to start")
+                time.sleep(0.005)
+        yield [
+            f"http://{host}:{sock.getsockname()[1]}" for (_, host, _), (_, _, sock) in zip(apps, running, strict=True)
+        ]
     finally:
-        server.should_exit = True
-        thread.join(timeout=10.0)
-        sock.close()
+        for server, _, _ in running:
+            server.should_exit = True
+        for _, thread, sock in running:
+            thread.join(timeout=10.0)
+            sock.close()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import socket
 import time
 
 import uvicorn
 
+from connectors.kit.sandbox import bind_socket
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, create_instance_app, create_login_app
 from connectors.salesforce.sandbox.app import INSTANCE_HOST, LOGIN_HOST
 
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--login-port", type=int, default=8201)
     parser.add_argument("--instance-port", type=int, default=8202)
     parser.add_argument("--seed", type=int, default=42)
-    for size in dataclasses.fields(SalesforceSize):
-        parser.add_argument(f"--{size.name}", type=int, default=size.default, help=f"seeded {size.name}")
+    for count in dataclasses.fields(SalesforceSize):
+        parser.add_argument(f"--{count.name}", type=int, default=count.default, help=f"seeded {count.name}")
     parser.add_argument("--no-limits", action="store_true", help="never refuse a call for the daily API allocation")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
@@ -46,7 +46,7 @@ async def _serve(sandbox: SalesforceSandbox, login_port: int, instance_port: int
         uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off"))
         for app in (create_login_app(sandbox), create_instance_app(sandbox))
     ]
-    sockets = [_bound(LOGIN_HOST, login_port), _bound(INSTANCE_HOST, instance_port)]
+    sockets = [bind_socket(LOGIN_HOST, login_port), bind_socket(INSTANCE_HOST, instance_port)]
     running = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     # Each server installs its own signal handlers and the last one wins, so Ctrl+C stops one:
     # the other follows it.
@@ -54,14 +54,6 @@ async def _serve(sandbox: SalesforceSandbox, login_port: int, instance_port: int
     for server in servers:
         server.should_exit = True
     await asyncio.gather(*running)
-
-
-def _bound(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP so asyncio disables Nagle on accepted sockets (see kit.sandbox.serve_in_thread).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
 
 
 if __name__ == "__main__":

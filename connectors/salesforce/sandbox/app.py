@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware, serve_in_thread
+from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware, serve_apps_in_threads
 from connectors.salesforce.sandbox.api import RestApi
 from connectors.salesforce.sandbox.control import ControlRoutes
 from connectors.salesforce.sandbox.errors import (
@@ -84,8 +84,10 @@ def serve_sandbox(
 ) -> Iterator[tuple[str, str]]:
     """Serve the login host on `localhost` and the instance host on `127.0.0.1` (two host names,
     as on Salesforce) from background threads; yields (login_url, instance_url)."""
-    with serve_in_thread(create_login_app(sandbox), LOGIN_HOST, login_port) as login_url:
-        sandbox.login_url = login_url
-        with serve_in_thread(create_instance_app(sandbox), INSTANCE_HOST, instance_port) as instance_url:
-            sandbox.instance_url = instance_url
-            yield login_url, instance_url
+    apps = [
+        (create_login_app(sandbox), LOGIN_HOST, login_port),
+        (create_instance_app(sandbox), INSTANCE_HOST, instance_port),
+    ]
+    with serve_apps_in_threads(apps) as (login_url, instance_url):
+        sandbox.login_url, sandbox.instance_url = login_url, instance_url
+        yield login_url, instance_url

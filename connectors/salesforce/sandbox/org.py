@@ -4,6 +4,7 @@ REST API performs them. HTTP handlers and the Python control API both go through
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from connectors.salesforce.sandbox import query as soql_query
@@ -53,10 +54,17 @@ CASCADES: dict[str, tuple[tuple[SObjectType, str], ...]] = {
 
 
 class Org:
-    def __init__(self, tables: dict[str, SObjectTable], clock: WriteClock, cursors: CursorStore) -> None:
+    def __init__(
+        self,
+        tables: dict[str, SObjectTable],
+        clock: WriteClock,
+        cursors: CursorStore,
+        now: Callable[[], int] = now_ms,
+    ) -> None:
         self.tables = tables
         self.clock = clock
         self.cursors = cursors
+        self.now = now  # what "now" is to the replication feeds; tests move it forward
         self.lock = threading.RLock()
 
     def table(self, sobject: SObjectType) -> SObjectTable:
@@ -146,16 +154,14 @@ class Org:
     # ---- replication -------------------------------------------------------------------------
 
     def updated(self, sobject: SObjectType, start: str | None, end: str | None) -> dict[str, Any]:
-        window = replication_window(start, end, lookback_days=UPDATED_LOOKBACK_DAYS, now_ms=now_ms())
+        window = replication_window(start, end, lookback_days=UPDATED_LOOKBACK_DAYS, now_ms=self.now())
         with self.lock:
-            rows = self.table(sobject).modstamp_range(
-                window.start, window.latest_covered, low_inclusive=True, high_inclusive=False
-            )
+            rows = self.table(sobject).modstamp_range((window.start, True), (window.latest_covered, False))
             ids = [row[0] for row in rows if not _is_deleted(sobject, row)]
         return {"ids": ids, "latestDateCovered": window.latest_covered}
 
     def deleted(self, sobject: SObjectType, start: str | None, end: str | None) -> dict[str, Any]:
-        window = replication_window(start, end, lookback_days=DELETED_LOOKBACK_DAYS, now_ms=now_ms())
+        window = replication_window(start, end, lookback_days=DELETED_LOOKBACK_DAYS, now_ms=self.now())
         with self.lock:
             entries = self.table(sobject).deleted_between(window.start, window.latest_covered)
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from operator import itemgetter
 from typing import Any
 
@@ -27,10 +28,9 @@ from connectors.salesforce.sandbox.soql import (
     error_message,
     parse,
 )
-from connectors.salesforce.sandbox.store import Row, SObjectTable
+from connectors.salesforce.sandbox.store import Bound, Row, SObjectTable
 
 Predicate = Callable[[Row], bool]
-Bound = tuple[str, bool]  # (rendered SystemModstamp, inclusive)
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
@@ -50,7 +50,6 @@ _LITERAL_KINDS = {
     FieldType.INT: LiteralKind.NUMBER,
 }
 _TYPE_NAMES = {FieldType.DATETIME: "dateTime", FieldType.INT: "integer", FieldType.CURRENCY: "double"}
-_MODSTAMP = "systemmodstamp"
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,19 @@ class SortKey:
     never_null: bool = False
 
 
+class Index(StrEnum):
+    ID = "id"
+    MODSTAMP = "systemmodstamp"
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
     sobject: SObjectType
     columns: tuple[tuple[str, int], ...]  # (field name as described, row position)
-    residual: Predicate | None  # what the index does not already narrow
-    modstamp_low: Bound | None
-    modstamp_high: Bound | None
+    index: Index  # where the candidate rows come from, in that index's order
+    low: Bound | None  # bounds on the index's field
+    high: Bound | None
+    residual: Predicate | None  # what the index bounds do not already decide
     order_by: tuple[SortKey, ...]
     limit: int | None
 
@@ -138,33 +143,42 @@ class _Binder:
                     never_null=definition.system,
                 )
             )
-        low, high, residual = self.where(statement.where)
-        return CompiledQuery(self.sobject, tuple(columns), residual, low, high, tuple(order_by), statement.limit)
+        index, low, high, residual = self.where(statement.where, tuple(order_by))
+        return CompiledQuery(self.sobject, tuple(columns), index, low, high, residual, tuple(order_by), statement.limit)
 
-    def where(self, condition: Condition | None) -> tuple[Bound | None, Bound | None, Predicate | None]:
-        """Split the WHERE clause into SystemModstamp bounds (served by the index) and the rest."""
-        if condition is None:
-            return None, None, None
-        conjuncts = condition.operands if isinstance(condition, Junction) and condition.operator == "AND" else ()
-        if not conjuncts:
+    def where(
+        self, condition: Condition | None, order_by: tuple[SortKey, ...]
+    ) -> tuple[Index, Bound | None, Bound | None, Predicate | None]:
+        """Pick the index to read (SystemModstamp when the query bounds or orders by it, else Id),
+        turn the conditions on its field into bounds, and compile the rest into a predicate."""
+        conjuncts: tuple[Condition, ...] = ()
+        if isinstance(condition, Junction) and condition.operator == "AND":
+            conjuncts = condition.operands
+        elif condition is not None:
             conjuncts = (condition,)
+        compiled = [(part, self.condition(part)) for part in conjuncts]  # validates every part
+        ordered_by_modstamp = bool(order_by) and order_by[0].position == self.sobject.modstamp_at
+        if ordered_by_modstamp or any(_bounds(part, Index.MODSTAMP) for part, _ in compiled):
+            index = Index.MODSTAMP
+        else:
+            index = Index.ID
         lows: list[Bound] = []
         highs: list[Bound] = []
         rest: list[Predicate] = []
-        for part in conjuncts:
-            predicate = self.condition(part)  # validates every part, indexed or not
-            if _is_modstamp_bound(part):
+        for part, predicate in compiled:
+            if _bounds(part, index):
                 assert isinstance(part, Comparison)
+                value = self.literal(self.field(part.field.name, part.field.position), part.value)
                 if part.operator in ("=", ">", ">="):
-                    lows.append((part.value.value, part.operator != ">"))
+                    lows.append((value, part.operator != ">"))
                 if part.operator in ("=", "<", "<="):
-                    highs.append((part.value.value, part.operator != "<"))
-                continue
-            rest.append(predicate)
-        # The strictest bound wins; at one instant an exclusive bound is stricter than an inclusive one.
+                    highs.append((value, part.operator != "<"))
+            else:
+                rest.append(predicate)
+        # The strictest bound wins; at one value an exclusive bound is stricter than an inclusive one.
         low = max(lows, key=lambda bound: (bound[0], not bound[1])) if lows else None
         high = min(highs, key=lambda bound: (bound[0], bound[1])) if highs else None
-        return low, high, _all_of(rest) if rest else None
+        return index, low, high, _all_of(rest) if rest else None
 
     def condition(self, condition: Condition) -> Predicate:
         if isinstance(condition, Junction):
@@ -220,12 +234,13 @@ class _Binder:
         return literal.value
 
 
-def _is_modstamp_bound(condition: Condition) -> bool:
+def _bounds(condition: Condition, index: Index) -> bool:
+    """Whether `condition` is a range condition an index on `index`'s field can serve."""
     return (
         isinstance(condition, Comparison)
-        and condition.field.name.lower() == _MODSTAMP
-        and condition.value.kind is LiteralKind.DATETIME
+        and condition.field.name.lower() == index.value
         and condition.operator != "!="
+        and condition.value.kind is (LiteralKind.DATETIME if index is Index.MODSTAMP else LiteralKind.STRING)
     )
 
 
@@ -294,22 +309,14 @@ def run(table: SObjectTable, query: CompiledQuery, *, include_deleted: bool) -> 
     """Every row the query selects, in its order. `include_deleted` is queryAll."""
     sobject = query.sobject
     by_modstamp = SortKey(sobject.modstamp_at, descending=False, never_null=True)
-    order = query.order_by
-    modstamp_order = bool(order) and order[0].position == sobject.modstamp_at
-    if query.modstamp_low or query.modstamp_high or modstamp_order:
-        low, high = query.modstamp_low, query.modstamp_high
-        rows = table.modstamp_range(
-            low[0] if low else None,
-            high[0] if high else None,
-            low_inclusive=bool(low and low[1]),
-            high_inclusive=bool(high and high[1]),
-        )
+    if query.index is Index.MODSTAMP:
+        rows = table.modstamp_range(query.low, query.high)
         native: tuple[SortKey, ...] = (by_modstamp, _BY_ID)
     else:
-        rows = list(table.rows.values())
+        rows = table.id_range(query.low, query.high)
         native = (_BY_ID,)
     rows = _filtered(rows, query.residual, None if include_deleted else sobject.deleted_at)
-    _sort(rows, order or (_BY_ID,), native)
+    _sort(rows, query.order_by or (_BY_ID,), native)
     return rows if query.limit is None else rows[: query.limit]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors import get_connector
 from connectors.kit.declaration import Stream, StreamContext
-from connectors.kit.errors import ReauthRequired, XkitError
+from connectors.kit.errors import RateLimited, ReauthRequired, XkitError
 from connectors.kit.http import HttpKit, ProviderSession
 from connectors.kit.records import Page
 from sync.cache import StreamTarget, mark_deleted, upsert_records
@@ -122,6 +122,8 @@ class StreamRun:
         self.connection = connection
         self.state = state
         self.tally = RunTally()
+        # How long the provider asked us to stay away, when a run ends rate limited.
+        self.retry_after: float | None = None
         self.stream: Stream = get_connector(connection.provider).stream(state.stream)
         self.target = StreamTarget(
             platform_id=connection.platform_id,
@@ -162,6 +164,9 @@ class StreamRun:
         except ReauthRequired as exc:
             error = exc.message
             await set_status(self.store, self.connection.id, NEEDS_REAUTH, exc.message)
+        except RateLimited as exc:
+            error = _describe(exc)
+            self.retry_after = exc.retry_after
         except (XkitError, ValueError, KeyError, TypeError) as exc:
             error = _describe(exc)
         except Exception as exc:  # one broken stream must never stop the worker
@@ -254,7 +259,8 @@ class StreamRun:
             state_values |= {
                 "last_error": error,
                 "last_error_at": now,
-                "next_run_at": now + min(MAX_ERROR_BACKOFF, interval * 4),
+                "next_run_at": now
+                + max(min(MAX_ERROR_BACKOFF, interval * 4), timedelta(seconds=self.retry_after or 0)),
             }
         async with self.store.engine.begin() as conn:
             await conn.execute(

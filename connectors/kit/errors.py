@@ -55,6 +55,10 @@ class ProviderError(XkitError):
 class RateLimited(ProviderError):
     code = "RATE_LIMITED"
 
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, retryAfterSeconds=round(retry_after) if retry_after else None, **kwargs)
+        self.retry_after = retry_after
+
 
 class ProviderUnavailable(ProviderError):
     """5xx or network failures that outlasted every retry."""

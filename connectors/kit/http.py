@@ -75,6 +75,7 @@ class HttpKit:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         max_connections: int = 100,
+        max_inline_wait: float = 30.0,
     ) -> None:
         self.client = httpx2.AsyncClient(
             timeout=timeout,
@@ -85,6 +86,8 @@ class HttpKit:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        # A pause longer than this fails the request rather than holding a worker (and its lease).
+        self.max_inline_wait = max_inline_wait
         self._shared: dict[str, _Shared] = {}
 
     def session(self, access: ConnectionAccess) -> ProviderSession:
@@ -173,6 +176,11 @@ class ProviderSession:
         refreshed_on_401 = False
         attempt = 0
         while True:
+            paused_for = self.shared.limiter.paused_for()
+            if paused_for > self.kit.max_inline_wait:
+                raise RateLimited(
+                    f"the provider's limit holds this connection for {paused_for:.0f} s more", retry_after=paused_for
+                )
             await self.shared.limiter.acquire()
             await self._refresh_if_expiring()
             sent_token = self.credentials.access_token

@@ -40,6 +40,10 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
+    def paused_for(self) -> float:
+        """Seconds until this connection may send again because of a pause (0 when not paused)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
     async def acquire(self) -> None:
         async with self._lock:
             while True:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -18,6 +17,7 @@ from connectors.hubspot.sandbox import create_app as create_hubspot_sandbox
 from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
+from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection, reconnect
@@ -59,7 +59,7 @@ def _with_local_secrets(settings: Settings) -> Settings:
     return settings.model_copy(update=updates)
 
 
-def sandbox_size(contacts: int) -> SandboxSize:
+def hubspot_size(contacts: int) -> SandboxSize:
     return SandboxSize(
         contacts=contacts,
         companies=max(10, contacts // 8),
@@ -70,7 +70,30 @@ def sandbox_size(contacts: int) -> SandboxSize:
     )
 
 
-async def ensure_demo(store: Store, api_key: str, sandbox: HubSpotSandbox, sandbox_url: str) -> None:
+def salesforce_size(contacts: int) -> SalesforceSize:
+    return SalesforceSize(
+        contacts=contacts,
+        leads=max(10, contacts // 4),
+        accounts=max(10, contacts // 8),
+        opportunities=max(10, contacts // 4),
+        users=8,
+        tasks=max(10, contacts // 3),
+        notes=max(10, contacts // 4),
+    )
+
+
+@dataclass(frozen=True)
+class DemoConnection:
+    """One sandbox the demo end user is connected to."""
+
+    provider: str
+    app: OAuthApp
+    credentials: Credentials
+    base_url: str | None  # None when the token names the host (Salesforce's instance_url)
+    records: int
+
+
+async def ensure_demo(store: Store, api_key: str, demos: list[DemoConnection]) -> None:
     async with store.reader.connect() as conn:
         platform_id = (await conn.execute(select(platforms.c.id).where(platforms.c.name == DEMO_PLATFORM))).scalar()
     if platform_id is None:
@@ -81,43 +104,32 @@ async def ensure_demo(store: Store, api_key: str, sandbox: HubSpotSandbox, sandb
         ).first()
     if key_known is None:
         await create_api_key(store, platform_id, "dev", key=api_key)
-    await set_provider_app(
-        store,
-        platform_id,
-        "hubspot",
-        OAuthApp(
-            sandbox.client_id,
-            sandbox.client_secret,
-            authorize_url=f"{sandbox_url}/oauth/authorize",
-            base_url=sandbox_url,
-        ),
-    )
-    tokens = sandbox.mint_tokens()
-    credentials = Credentials.from_token_response(tokens)
-    async with store.reader.connect() as conn:
-        existing = (
-            await conn.execute(
-                select(connections.c.id)
-                .join(end_users, end_users.c.id == connections.c.end_user_id)
-                .where(
-                    connections.c.platform_id == platform_id,
-                    connections.c.provider == "hubspot",
-                    end_users.c.external_id == DEMO_END_USER,
+    for demo in demos:
+        await set_provider_app(store, platform_id, demo.provider, demo.app)
+        async with store.reader.connect() as conn:
+            existing = (
+                await conn.execute(
+                    select(connections.c.id)
+                    .join(end_users, end_users.c.id == connections.c.end_user_id)
+                    .where(
+                        connections.c.platform_id == platform_id,
+                        connections.c.provider == demo.provider,
+                        end_users.c.external_id == DEMO_END_USER,
+                    )
                 )
-            )
-        ).scalar()
-    if existing is not None:
-        # The sandbox is new on every start, so its tokens are too.
-        await reconnect(store, existing, credentials, sandbox_url)
-    else:
+            ).scalar()
+        if existing is not None:
+            # The sandboxes are new on every start, so their tokens are too.
+            await reconnect(store, existing, demo.credentials, demo.base_url)
+            continue
         await create_connection(
             store,
             NewConnection(
                 platform_id=platform_id,
-                provider="hubspot",
+                provider=demo.provider,
                 external_user_id=DEMO_END_USER,
-                credentials=credentials,
-                base_url=sandbox_url,
+                credentials=demo.credentials,
+                base_url=demo.base_url,
             ),
         )
 
@@ -125,7 +137,7 @@ async def ensure_demo(store: Store, api_key: str, sandbox: HubSpotSandbox, sandb
 async def _backfill_with_progress(runtime: Runtime, expected: int) -> None:
     assert runtime.worker is not None
     drain = asyncio.create_task(runtime.worker.drain())
-    with tqdm(total=expected, desc="Backfilling HubSpot sandbox", unit="rec") as bar:
+    with tqdm(total=expected, desc="Backfilling the sandboxes", unit="rec") as bar:
         while True:
             async with runtime.store.reader.connect() as conn:
                 count = (await conn.execute(select(func.count()).select_from(records))).scalar_one()
@@ -151,27 +163,42 @@ Try it:
 """
 
 
-@contextlib.contextmanager
-def _hubspot_sandbox(sandbox: HubSpotSandbox, port: int) -> Iterator[str]:
-    with serve_in_thread(create_hubspot_sandbox(sandbox), port=port) as url:
-        yield url
-
-
 def run_dev(settings: Settings, *, contacts: int) -> None:
     settings = _with_local_secrets(settings)
     assert settings.dev_api_key is not None
     api_key = settings.dev_api_key.get_secret_value()
-    size = sandbox_size(contacts)
-    sandbox = HubSpotSandbox(seed=SANDBOX_SEED, size=size)
-    with _hubspot_sandbox(sandbox, settings.port + 1) as sandbox_url:
-        print(f"HubSpot sandbox at {sandbox_url}")
+    hubspot = HubSpotSandbox(seed=SANDBOX_SEED, size=hubspot_size(contacts))
+    salesforce = SalesforceSandbox(seed=SANDBOX_SEED, size=salesforce_size(contacts))
+    port = settings.port
+    with (
+        serve_in_thread(create_hubspot_sandbox(hubspot), port=port + 1) as hubspot_url,
+        serve_sandbox(salesforce, login_port=port + 2, instance_port=port + 3) as (login_url, instance_url),
+    ):
+        print(f"HubSpot sandbox at {hubspot_url}")
+        print(f"Salesforce sandbox: login host {login_url}, instance {instance_url}")
+        hs, sf = hubspot.size, salesforce.size
+        demos = [
+            DemoConnection(
+                "hubspot",
+                OAuthApp(hubspot.client_id, hubspot.client_secret, f"{hubspot_url}/oauth/authorize", hubspot_url),
+                Credentials.from_token_response(hubspot.mint_tokens()),
+                hubspot_url,
+                hs.contacts + hs.companies + hs.deals + hs.owners + hs.notes + hs.tasks,
+            ),
+            DemoConnection(
+                "salesforce",
+                OAuthApp(salesforce.client_id, salesforce.client_secret, f"{login_url}/services/oauth2/authorize"),
+                Credentials.from_token_response(salesforce.mint_tokens()),
+                None,
+                sf.contacts + sf.leads + sf.accounts + sf.opportunities + sf.users + sf.tasks + sf.notes,
+            ),
+        ]
 
         async def main() -> None:
             runtime = Runtime.build(settings, run_worker=True)
             await upgrade(runtime.store.engine)
-            await ensure_demo(runtime.store, api_key, sandbox, sandbox_url)
-            expected = size.contacts + size.companies + size.deals + size.owners + size.notes + size.tasks
-            await _backfill_with_progress(runtime, expected)
+            await ensure_demo(runtime.store, api_key, demos)
+            await _backfill_with_progress(runtime, sum(demo.records for demo in demos))
             print(_banner(settings, api_key))
             config = uvicorn.Config(
                 create_app(runtime),

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 LEASE_TTL = timedelta(seconds=90)
 # Pages fetched ahead of the one being written: the provider and the database work at the same time.
 PREFETCH_PAGES = 6
+PREFETCH_RECORDS = 1000
 DELETION_SCAN_EVERY = timedelta(seconds=60)
 RUN_HISTORY = timedelta(days=7)
 MAX_ERROR_BACKOFF = timedelta(minutes=15)
@@ -51,36 +53,49 @@ async def prefetch(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
     """Fetch ahead while writing, and hand over every page fetched so far as one batch.
 
     A slow database thus gets fewer, bigger commits; a slow provider gets each page committed as it
-    arrives. Either way a batch commits with the cursor after its last page.
+    arrives. Either way a batch commits with the cursor after its last page. Fetching ahead stops at
+    PREFETCH_PAGES pages or PREFETCH_RECORDS records, whichever comes first, so memory stays flat whether
+    a provider pages by 100 or by 2,000.
     """
-    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=PREFETCH_PAGES)
+    queue: deque[Page] = deque()
+    queued_records = 0
+    finished = False
+    failure: Exception | None = None
+    changed = asyncio.Condition()
+
+    def room() -> bool:
+        return not queue or (len(queue) < PREFETCH_PAGES and queued_records < PREFETCH_RECORDS)
 
     async def produce() -> None:
+        nonlocal queued_records, finished, failure
         try:
-            async for item in pages:
-                await queue.put((True, item))
-            await queue.put((False, None))
+            async for page in pages:
+                async with changed:
+                    await changed.wait_for(room)
+                    queue.append(page)
+                    queued_records += len(page.records)
+                    changed.notify_all()
         except Exception as exc:
-            await queue.put((False, exc))
+            failure = exc
+        async with changed:
+            finished = True
+            changed.notify_all()
 
     task = asyncio.create_task(produce())
     try:
-        finished, error = False, None
-        while not finished:
-            batch: list[Page] = []
-            more, item = await queue.get()
-            while True:
-                if not more:
-                    finished, error = True, item
-                    break
-                batch.append(item)
-                if len(batch) >= PREFETCH_PAGES or queue.empty():
-                    break
-                more, item = queue.get_nowait()
+        while True:
+            async with changed:
+                await changed.wait_for(lambda: bool(queue) or finished)
+                batch = list(queue)
+                queue.clear()
+                queued_records = 0
+                changed.notify_all()
             if batch:
                 yield batch
-        if isinstance(error, Exception):
-            raise error
+            elif finished:
+                break
+        if failure is not None:
+            raise failure
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

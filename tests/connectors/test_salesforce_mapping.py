@@ -1,7 +1,11 @@
-"""Salesforce records map onto the common models; polymorphic lookups land on the right relation."""
+"""Salesforce mapping, errors and limit headers."""
 
 from __future__ import annotations
 
+import httpx2
+
+from connectors.kit.errors import RateLimited
+from connectors.salesforce.errors import parse_error, pause_near_daily_limit
 from connectors.salesforce.mapping import COMPANY_MAPPING, LEAD_MAPPING, NOTE_MAPPING, TASK_MAPPING
 
 
@@ -33,3 +37,24 @@ def test_leads_are_contacts_marked_as_leads() -> None:
 def test_company_domain_comes_from_the_website() -> None:
     for website, domain in (("https://www.acme.com/about", "acme.com"), ("acme.io", "acme.io"), (None, None)):
         assert COMPANY_MAPPING.to_common({"Name": "Acme", "Website": website})["domain"] == domain
+
+
+def test_the_sync_slows_down_near_the_daily_allowance() -> None:
+    assert pause_near_daily_limit({"sforce-limit-info": "api-usage=100/15000"}) is None
+    assert pause_near_daily_limit({"sforce-limit-info": "api-usage=13600/15000"}) == 10.0
+    assert pause_near_daily_limit({"sforce-limit-info": "api-usage=14900/15000, per-app-api-usage=5/250"}) == 600.0
+    assert pause_near_daily_limit({}) is None
+
+
+def test_errors_are_read_from_the_array_envelope() -> None:
+    limited = parse_error(
+        httpx2.Response(403, json=[{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+    )
+    assert isinstance(limited, RateLimited)
+    required = {"message": "Required fields are missing: [LastName]", "errorCode": "REQUIRED_FIELD_MISSING"}
+    missing = parse_error(httpx2.Response(400, json=[{**required, "fields": ["LastName"]}]))
+    assert (missing.provider_code, missing.field) == ("REQUIRED_FIELD_MISSING", "LastName")
+    refused = parse_error(
+        httpx2.Response(400, json={"error": "invalid_grant", "error_description": "expired access/refresh token"})
+    )
+    assert (refused.provider_code, refused.message) == ("invalid_grant", "expired access/refresh token")

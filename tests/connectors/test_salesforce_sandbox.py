@@ -19,6 +19,7 @@ import httpx2
 import pytest
 
 from connectors.salesforce.sandbox import SalesforceError, SalesforceSandbox, SalesforceSize, serve_sandbox
+from connectors.salesforce.sandbox.cursors import CursorStore
 from connectors.salesforce.sandbox.ids import to_18
 
 API = "/services/data/v60.0"
@@ -143,6 +144,16 @@ def test_query_all_pages_carry_query_locators_that_both_paths_serve(big: Org) ->
 def test_an_unknown_query_locator_is_invalid_query_locator(big: Org) -> None:
     error = error_of(big.api.get(f"{API}/query/01g8W0000000zzzQAA-2000"), 400)
     assert error["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_query_cursors_live_two_days() -> None:
+    now = [0.0]
+    cursors = CursorStore(clock=lambda: now[0])
+    opened = cursors.open([["0038W0000000001QAA"]], lambda row: {"Id": row[0]}, batch_size=200)
+    now[0] = 2 * 86_400 - 1
+    assert cursors.get(opened.locator) is opened
+    now[0] = 2 * 86_400 + 1
+    assert cursors.get(opened.locator) is None
 
 
 # ---- SOQL ---------------------------------------------------------------------------------------
@@ -524,6 +535,23 @@ def test_get_deleted_and_get_updated_cover_the_window_minute_by_minute(fresh: Or
     assert DATETIME.fullmatch(deleted["earliestDateAvailable"]) and DATETIME.fullmatch(deleted["latestDateCovered"])
     updated = fresh.api.get(f"{API}/sobjects/Lead/updated", params=window).json()
     assert updated["ids"] == [survivor] and DATETIME.fullmatch(updated["latestDateCovered"])
+
+
+def test_seeded_recycle_bin_rows_are_in_the_delete_log(org: Org) -> None:
+    in_bin = org.records("SELECT Id, SystemModstamp FROM Contact WHERE IsDeleted = true", "queryAll")
+    latest = max(in_bin, key=lambda r: r["SystemModstamp"])
+    deleted_at = datetime.strptime(latest["SystemModstamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    window = {
+        "start": (deleted_at - timedelta(days=1)).isoformat(),
+        "end": (deleted_at + timedelta(days=1)).isoformat(),
+    }
+    real_now = org.sandbox.org.now
+    org.sandbox.org.now = lambda: int((deleted_at + timedelta(days=2)).timestamp() * 1000)
+    try:
+        deleted = org.api.get(f"{API}/sobjects/Contact/deleted", params=window).json()["deletedRecords"]
+    finally:
+        org.sandbox.org.now = real_now
+    assert {"id": latest["Id"], "deletedDate": latest["SystemModstamp"]} in deleted
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,10 @@ def create_instance_app(sandbox: SalesforceSandbox) -> Starlette:
             return error_response(not_found())
         return error_response(SalesforceError(exc.status_code, "UNKNOWN_EXCEPTION", exc.detail))
 
+    async def crash(request: Request, exc: Exception) -> Response:
+        # Starlette still re-raises the exception after this answer, so the traceback is logged.
+        return error_response(SalesforceError(500, "UNKNOWN_EXCEPTION", f"An unexpected error occurred: {exc!r}"))
+
     return Starlette(
         routes=routes,
         middleware=[
@@ -74,7 +78,7 @@ def create_instance_app(sandbox: SalesforceSandbox) -> Starlette:
             ),
             Middleware(SessionGate, sandbox=sandbox),
         ],
-        exception_handlers={SalesforceError: salesforce_error, HTTPException: http_error},
+        exception_handlers={SalesforceError: salesforce_error, HTTPException: http_error, Exception: crash},
     )
 
 

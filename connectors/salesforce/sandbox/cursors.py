@@ -19,8 +19,9 @@ from connectors.salesforce.sandbox.ids import record_id
 from connectors.salesforce.sandbox.store import Row
 
 CURSOR_LIFETIME_S = 2 * 86_400.0
-# Not a Salesforce limit: it bounds the sandbox's memory when a client abandons queries.
-MAX_OPEN_CURSORS = 2_000
+# Not a Salesforce limit: it bounds the sandbox's memory (8 bytes a held row) when clients
+# abandon queries; the oldest cursors go first.
+MAX_HELD_ROWS = 5_000_000
 QUERY_LOCATOR_PREFIX = "01g"
 DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
@@ -39,18 +40,20 @@ class CursorStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._cursors: OrderedDict[str, QueryCursor] = OrderedDict()
+        self._held_rows = 0
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
 
     def open(self, rows: list[Row], render: Callable[[Row], dict[str, Any]], batch_size: int) -> QueryCursor:
         with self._lock:
             self._forget_expired()
-            while len(self._cursors) >= MAX_OPEN_CURSORS:
-                self._cursors.popitem(last=False)
+            while self._cursors and self._held_rows + len(rows) > MAX_HELD_ROWS:
+                self._forget_oldest()
             cursor = QueryCursor(
                 record_id(QUERY_LOCATOR_PREFIX, next(self._sequence)), rows, render, batch_size, self._clock()
             )
             self._cursors[cursor.locator] = cursor
+            self._held_rows += len(rows)
             return cursor
 
     def get(self, locator: str) -> QueryCursor | None:
@@ -60,11 +63,12 @@ class CursorStore:
 
     def _forget_expired(self) -> None:
         horizon = self._clock() - CURSOR_LIFETIME_S
-        while self._cursors:
-            oldest = next(iter(self._cursors.values()))
-            if oldest.opened_at > horizon:
-                break
-            self._cursors.popitem(last=False)
+        while self._cursors and next(iter(self._cursors.values())).opened_at <= horizon:
+            self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        _, cursor = self._cursors.popitem(last=False)
+        self._held_rows -= len(cursor.rows)
 
 
 def batch_size_from(header: str | None, default: int = DEFAULT_BATCH_SIZE) -> int:

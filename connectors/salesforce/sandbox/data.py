@@ -176,10 +176,11 @@ class _Seeder:
         """A complete row: `values` plus ids, audit fields and booleans; a few land in the Recycle Bin."""
         table = self.tables[sobject.name]
         rng = self.rng
+        # Seeded times are whole seconds, as Salesforce stores them.
         if created_ms is None:
-            created_ms = SEED_START_MS + int(rng.random() * (SEED_END_MS - DAY_MS - SEED_START_MS))
+            created_ms = SEED_START_MS + int(rng.random() * (SEED_END_MS - DAY_MS - SEED_START_MS)) // 1000 * 1000
         # Most records change soon after creation; a long tail is touched months later.
-        modified_ms = created_ms + int((SEED_END_MS - 1000 - created_ms) * rng.random() ** 3)
+        modified_ms = created_ms + int((SEED_END_MS - 1000 - created_ms) * rng.random() ** 3) // 1000 * 1000
         modstamp_ms = modified_ms
         if rng.random() < 0.1:  # a system update (a recalculation, a sharing change) moved only the modstamp
             modstamp_ms = min(modified_ms + rng.randrange(1, 3600) * 1000, SEED_END_MS - 1000)
@@ -187,15 +188,16 @@ class _Seeder:
         creator = self.pick(self.owner_ids) if self.owner_ids else None
         is_deleted = sobject.deleted_at is not None and rng.random() < DELETED_SHARE
         if is_deleted:
-            modified_ms = modstamp_ms = modstamp_ms + int((SEED_END_MS - 1000 - modstamp_ms) * rng.random())
-            self.deletions[sobject.name].append((format_datetime(modstamp_ms), record_id))
+            deleted_ms = modstamp_ms + int((SEED_END_MS - 1000 - modstamp_ms) * rng.random()) // 1000 * 1000
+            modified_ms = modstamp_ms = deleted_ms
+            self.deletions[sobject.name].append((format_datetime(deleted_ms), record_id))
         if sobject.deleted_at is not None:
             values["IsDeleted"] = is_deleted
         if "ownerid" in sobject.positions:
             values.setdefault("OwnerId", creator)
-        values["CreatedDate"] = format_datetime(created_ms - created_ms % 1000)
-        values["LastModifiedDate"] = format_datetime(modified_ms - modified_ms % 1000)
-        values["SystemModstamp"] = format_datetime(modstamp_ms - modstamp_ms % 1000)
+        values["CreatedDate"] = format_datetime(created_ms)
+        values["LastModifiedDate"] = format_datetime(modified_ms)
+        values["SystemModstamp"] = format_datetime(modstamp_ms)
         values["CreatedById"] = creator
         values["LastModifiedById"] = self.pick(self.owner_ids) if self.owner_ids else creator
         row = [values.get(name, default) for name, default in _DEFAULTS[sobject.name]]

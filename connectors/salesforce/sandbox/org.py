@@ -11,7 +11,6 @@ from connectors.salesforce.sandbox import query as soql_query
 from connectors.salesforce.sandbox.cursors import CursorStore, QueryCursor
 from connectors.salesforce.sandbox.derived import derive
 from connectors.salesforce.sandbox.errors import (
-    SalesforceError,
     bad_request,
     entity_is_deleted,
     method_not_allowed,
@@ -232,6 +231,3 @@ def _page(cursor: QueryCursor, offset: int, batch_size: int) -> dict[str, Any]:
         body["nextRecordsUrl"] = f"{API_ROOT}/query/{cursor.locator}-{next_offset}"
     body["records"] = [cursor.render(row) for row in chunk]
     return body
-
-
-__all__ = ["API_ROOT", "API_VERSION", "Org", "SalesforceError"]

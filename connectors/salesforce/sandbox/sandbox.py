@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.kit.sandbox import Grant, IssuedTokens, Knobs, RequestStats, TokenStore, UnknownToken
+from connectors.kit.sandbox import Grant, IssuedTokens, Knobs, RequestStats, TokenStore
 from connectors.salesforce.sandbox.cursors import CursorStore
 from connectors.salesforce.sandbox.data import SalesforceSize, seed_org
 from connectors.salesforce.sandbox.ids import BASE62, record_id
@@ -174,4 +174,4 @@ def _sobject(name: str) -> SObjectType:
     return sobject
 
 
-__all__ = ["DEFAULT_SCOPES", "ConnectedApp", "SalesforceFaults", "SalesforceSandbox", "SalesforceSize", "UnknownToken"]
+__all__ = ["DEFAULT_SCOPES", "ConnectedApp", "SalesforceFaults", "SalesforceSandbox", "SalesforceSize"]

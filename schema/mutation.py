@@ -1,15 +1,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
+from connectors.kit.errors import BadInput
 from connectors.kit.oauth import OAuthApp
 from resolvers import connections as resolve
 from resolvers.connections import CredentialsInput as Credentials
 from resolvers.ids import parse_connection_id
+from resolvers.passthrough import passthrough as run_passthrough
 from schema.connection import Connection
 from schema.context import Info
+from schema.scalars import RawJSON
+
+
+def _object(value: object, field: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise BadInput(f"{field} must be a JSON object", field=field)
 
 
 @strawberry.input(description="Existing tokens to import: OAuth tokens, or an API key for key-based providers.")
@@ -58,6 +68,25 @@ class DeletedConnection:
     id: strawberry.ID
 
 
+@strawberry.input(description="Any request to the connection's provider; xkit adds the credentials.")
+class PassthroughInput:
+    connection_id: strawberry.ID
+    method: str
+    path: str = strawberry.field(description="A path on the connection's API host, e.g. /crm/v3/objects/contacts.")
+    query: RawJSON | None = strawberry.field(default=None, description="Query parameters: name -> value or list.")
+    headers: RawJSON | None = strawberry.field(default=None, description="Extra headers: name -> value.")
+    body: RawJSON | None = strawberry.field(default=None, description="A JSON body.")
+    body_text: str | None = strawberry.field(default=None, description="A body sent as is (set Content-Type).")
+
+
+@strawberry.type(description="The provider's answer, as it gave it.")
+class PassthroughResponse:
+    status: int
+    headers: RawJSON
+    body: str
+    json: RawJSON | None = strawberry.field(description="The body as JSON, when it is JSON.")
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create a connection from existing credentials.")
@@ -91,6 +120,25 @@ class Mutation:
     async def delete_connection(self, info: Info, id: strawberry.ID) -> DeletedConnection:
         await resolve.delete_connection(info.context, parse_connection_id(id, field="id"))
         return DeletedConnection(id=id)
+
+    @strawberry.mutation(description="Send any request to the provider with the connection's credentials.")
+    async def passthrough(self, info: Info, input: PassthroughInput) -> PassthroughResponse:
+        result = await run_passthrough(
+            info.context,
+            parse_connection_id(input.connection_id),
+            method=input.method,
+            path=input.path,
+            query=_object(input.query, "query"),
+            headers=_object(input.headers, "headers"),
+            json_body=input.body,
+            text_body=input.body_text,
+        )
+        return PassthroughResponse(
+            status=result.status,
+            headers=RawJSON(result.headers),
+            body=result.text,
+            json=RawJSON(result.json_text) if result.json_text is not None else None,
+        )
 
     @strawberry.mutation(description="Run every stream of the connection now instead of at its next interval.")
     async def sync_now(self, info: Info, connection_id: strawberry.ID) -> Connection:

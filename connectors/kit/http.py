@@ -170,7 +170,13 @@ class ProviderSession:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        return_errors: bool = False,
     ) -> httpx2.Response:
+        """Send a request with the connection's credentials; typed errors for what retries cannot fix.
+
+        With `return_errors` (passthrough), the provider's own error answer is returned instead, after the
+        same refresh and retries.
+        """
         url = self.url(path)
         body = orjson.dumps(json) if json is not None else content
         refreshed_on_401 = False
@@ -203,6 +209,8 @@ class ProviderSession:
             error = self.access.parse_error(response)
             if response.status_code == 401 and isinstance(self.access.auth, OAuth2):
                 if refreshed_on_401:
+                    if return_errors:
+                        return response
                     raise ReauthRequired(
                         f"the provider still refuses the refreshed token: {error.message}",
                         status=401,
@@ -211,9 +219,11 @@ class ProviderSession:
                 await self._refresh(stale_token=sent_token)
                 refreshed_on_401 = True
                 continue
+            retryable = isinstance(error, RateLimited) or response.status_code == 429 or response.status_code >= 500
+            if return_errors and (not retryable or attempt >= self.kit.max_retries):
+                return response
             if response.status_code == 401:
                 raise ReauthRequired(f"the provider refused the API key: {error.message}", status=401)
-            retryable = isinstance(error, RateLimited) or response.status_code == 429 or response.status_code >= 500
             if not retryable:
                 raise error
             if attempt >= self.kit.max_retries:

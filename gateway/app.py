@@ -101,15 +101,15 @@ class XkitGraphQL(GraphQL[Caller, None]):
             return
         if scope["type"] == "http":
             request = Request(scope)
-            platform_id = await self.authenticator.platform_for(request)
-            if platform_id is None:
+            identity = await self.authenticator.identify(request)
+            if identity is None:
                 has_key = "authorization" in request.headers
                 message = (
                     "the API key is not valid" if has_key else "send your secret API key as Authorization: Bearer <key>"
                 )
                 await _unauthenticated(message)(scope, receive, send)
                 return
-            scope["xkit.platform_id"] = platform_id
+            scope["xkit.caller"] = identity
         await super().__call__(scope, receive, send)
 
     @staticmethod
@@ -120,7 +120,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
         return b"text/html" in accept
 
     async def get_context(self, request: Any, response: Any = None) -> Caller:
-        return Caller(self.runtime.services, request.scope["xkit.platform_id"])
+        identity = request.scope["xkit.caller"]
+        return Caller(self.runtime.services, identity.platform_id, api_key_id=identity.key_id)
 
 
 async def oauth_callback(request: Request) -> Response:

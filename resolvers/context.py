@@ -31,6 +31,8 @@ class Services:
 class Caller:
     services: Services
     platform_id: uuid.UUID
+    # The secret API key the request came with (None for internal callers); credential reads are logged with it.
+    api_key_id: uuid.UUID | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from resolvers import connections as resolve
+from resolvers.credentials import read_credentials, recent_reads
 from resolvers.ids import to_global_id
 from schema.context import Info
 from schema.relay import Node
@@ -44,6 +45,22 @@ class SyncRun:
     pages: int
     records: int
     error: str | None
+
+
+@strawberry.type(description="A connection's credentials, fresh; every read is recorded.")
+class ConnectionCredentials:
+    access_token: str | None
+    expires_at: datetime | None
+    scopes: list[str]
+    instance_url: str | None = strawberry.field(description="Where to call the provider (Salesforce).")
+    api_key: str | None
+
+
+@strawberry.type(description="A record of who read a connection's credentials.")
+class CredentialRead:
+    read_at: datetime
+    api_key_name: str | None
+    api_key_prefix: str | None = strawberry.field(description="The first characters of the key, never the key.")
 
 
 @strawberry.type(description="One authorized provider account of one end user.")
@@ -99,6 +116,25 @@ class Connection(Node):
             )
             for s in states
         ]
+
+    @strawberry.field(
+        description="Fresh credentials to call the provider directly (refreshed when near expiry). Secret API keys "
+        "only; every read is recorded in credentialReads."
+    )
+    async def credentials(self, info: Info) -> ConnectionCredentials:
+        issued = await read_credentials(info.context, self.connection_id)
+        return ConnectionCredentials(
+            access_token=issued.access_token,
+            expires_at=issued.expires_at,
+            scopes=issued.scopes,
+            instance_url=issued.instance_url,
+            api_key=issued.api_key,
+        )
+
+    @strawberry.field(description="Who read the credentials, newest first.")
+    async def credential_reads(self, info: Info, first: int = 20) -> list[CredentialRead]:
+        rows = await recent_reads(info.context, self.connection_id, first)
+        return [CredentialRead(read_at=r.read_at, api_key_name=r.name, api_key_prefix=r.prefix) for r in rows]
 
     @strawberry.field(description="The most recent sync runs, newest first.")
     async def sync_runs(self, info: Info, first: int = 20) -> list[SyncRun]:

@@ -176,3 +176,15 @@ oauth_states = Table(
     Column("code_verifier_encrypted", LargeBinary),
     Column("expires_at", UtcDateTime, nullable=False),
 )
+
+# Who read a connection's credentials, and when: the secret never appears here.
+credential_reads = Table(
+    "credential_reads",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _platform_fk(),
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    Column("api_key_id", Uuid),
+    Column("read_at", UtcDateTime, nullable=False),
+    Index(None, "connection_id", "read_at"),
+)

@@ -55,16 +55,24 @@ async def create_api_key(
     return IssuedKey(key_id, platform_id, key)
 
 
-async def platform_for_key(store: Store, key: str) -> uuid.UUID | None:
+@dataclass(frozen=True)
+class KeyIdentity:
+    """Who a secret API key speaks for."""
+
+    platform_id: uuid.UUID
+    key_id: uuid.UUID
+
+
+async def identify_key(store: Store, key: str) -> KeyIdentity | None:
     async with store.reader.connect() as conn:
         row = (
             await conn.execute(
-                select(api_keys.c.platform_id).where(
+                select(api_keys.c.platform_id, api_keys.c.id).where(
                     api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_(None)
                 )
             )
         ).first()
-    return row.platform_id if row else None
+    return KeyIdentity(row.platform_id, row.id) if row else None
 
 
 async def revoke_api_key(store: Store, platform_id: uuid.UUID, key_id: uuid.UUID) -> bool:

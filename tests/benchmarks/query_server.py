@@ -46,9 +46,10 @@ def build(database_url: str, secret_key: str) -> object:
     pool: list[asyncpg.Pool] = []
 
     async def raw_contacts(request: Request) -> Response:
-        platform_id = await authenticator.platform_for(request)
-        if platform_id is None:
+        identity = await authenticator.identify(request)
+        if identity is None:
             return Response(status_code=401)
+        platform_id = identity.platform_id
         if not pool:
             dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
             pool.append(await asyncpg.create_pool(dsn, min_size=2, max_size=10))

@@ -201,7 +201,8 @@ class ConnectorConformance:
         assert after == before
 
     async def test_resume_after_kill_loses_nothing(self, connected: Synced, database_url: str, secret_key: str) -> None:
-        connected.driver.latency(20)
+        # Slow enough that the kill lands mid-backfill even on a loaded machine.
+        connected.driver.latency(60)
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.kill_target", database_url, secret_key
         )

@@ -18,10 +18,10 @@ from connectors.hubspot.sandbox import search
 from connectors.hubspot.sandbox.crm import missing_records_error, read_properties
 from connectors.hubspot.sandbox.data import Owner
 from connectors.hubspot.sandbox.errors import api_error, validation_error
-from connectors.hubspot.sandbox.gate import json_response
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, PropertyDef, resolve_object_type
 from connectors.hubspot.sandbox.timestamps import iso_ms
+from connectors.kit.sandbox_support import json_response
 
 LIST_LIMIT = 100
 OWNER_LIMIT = 500

@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.hubspot.sandbox.api import CrmApi
-from connectors.hubspot.sandbox.control import ControlRoutes
 from connectors.hubspot.sandbox.errors import HubSpotError, server_error, ten_secondly_limit
-from connectors.hubspot.sandbox.gate import HubSpotApiGate, is_api_path, json_response
+from connectors.hubspot.sandbox.gate import HubSpotApiGate, is_api_path
 from connectors.hubspot.sandbox.oauth import OAuthRoutes
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware
+from connectors.kit.sandbox_support import ControlRoutes, json_response
 
 
 def create_app(sandbox: HubSpotSandbox) -> Starlette:
@@ -29,7 +29,11 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
         return json_response(exc.body, exc.status, exc.headers or None)
 
     return Starlette(
-        routes=[*CrmApi(sandbox).routes(), *OAuthRoutes(sandbox).routes(), *ControlRoutes(sandbox).routes()],
+        routes=[
+            *CrmApi(sandbox).routes(),
+            *OAuthRoutes(sandbox).routes(),
+            *ControlRoutes(sandbox, "expire-tokens", sandbox.expire_access_tokens).routes(),
+        ],
         middleware=[
             Middleware(RequestStatsMiddleware, stats=sandbox.stats),
             Middleware(

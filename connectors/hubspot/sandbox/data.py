@@ -36,6 +36,7 @@ from connectors.hubspot.sandbox.schema import (
 )
 from connectors.hubspot.sandbox.store import Record
 from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, ms_of
+from connectors.kit.sandbox_support import domain_for
 
 _T = TypeVar("_T")
 
@@ -227,7 +228,7 @@ class _Seeder:
         domains: set[str] = set()
         records = []
         for name in names:
-            domain = _domain_for(name, self.pick(TOP_LEVEL_DOMAINS), domains)
+            domain = domain_for(name, self.pick(TOP_LEVEL_DOMAINS), domains)
             props = {
                 "name": name,
                 "domain": domain,
@@ -409,18 +410,3 @@ def _unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
             seen.add(name)
             names.append(name)
     return names
-
-
-_DOMAIN_NOISE = {"and", "inc", "llc", "ltd", "plc", "group", "the"}
-
-
-def _domain_for(name: str, tld: str, taken: set[str]) -> str:
-    words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _DOMAIN_NOISE] or ["company"]
-    stem = "".join(words[:3])
-    domain = f"{stem}.{tld}"
-    suffix = 2
-    while domain in taken:
-        domain = f"{stem}{suffix}.{tld}"
-        suffix += 1
-    taken.add(domain)
-    return domain

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -13,6 +12,7 @@ from connectors.hubspot.sandbox.errors import correlation_id, secondly_limit, te
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.timestamps import iso_ms
 from connectors.kit.sandbox import ExpiredToken, UnknownToken, retry_after_seconds, with_headers
+from connectors.kit.sandbox_support import json_response
 
 API_PREFIX = "/crm/"
 TEN_SECONDS = 10.0
@@ -20,10 +20,6 @@ CREDENTIALS_NOT_FOUND = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
     "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def is_api_path(path: str) -> bool:

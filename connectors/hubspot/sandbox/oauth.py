@@ -11,9 +11,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from connectors.hubspot.sandbox.errors import correlation_id
-from connectors.hubspot.sandbox.gate import json_response
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox, OAuthApp
 from connectors.kit.sandbox import CodeRejected, CodeRejection, UnknownToken
+from connectors.kit.sandbox_support import json_response
 
 AUTHORIZE_FIELDS = (
     "client_id",

@@ -93,6 +93,9 @@ class HubSpotSandbox:
             "token_use": "access_token",
         }
 
+    def control_stats(self) -> dict[str, Any]:
+        return self.stats.snapshot()
+
     def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
         """Tokens for the seeded dev app, as if its OAuth flow had just completed."""
         return self.issue_tokens(self.grant(self.client_id, scopes or DEFAULT_SCOPES))

@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.kit.sandbox_support import json_response
 from connectors.salesforce.sandbox import describe
 from connectors.salesforce.sandbox.cursors import batch_size_from
 from connectors.salesforce.sandbox.errors import bad_request, not_found
 from connectors.salesforce.sandbox.org import API_ROOT, API_VERSION
-from connectors.salesforce.sandbox.responses import json_response
 from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
 from connectors.salesforce.sandbox.schema import SObjectType, resolve_sobject
 from connectors.salesforce.sandbox.writes import parse_body

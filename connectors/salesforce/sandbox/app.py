@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware, serve_apps_in_threads
+from connectors.kit.sandbox_support import ControlRoutes
 from connectors.salesforce.sandbox.api import RestApi
-from connectors.salesforce.sandbox.control import ControlRoutes
 from connectors.salesforce.sandbox.errors import (
     SalesforceError,
     method_not_allowed,
@@ -39,7 +39,7 @@ def create_login_app(sandbox: SalesforceSandbox) -> Starlette:
 
 
 def create_instance_app(sandbox: SalesforceSandbox) -> Starlette:
-    routes = [*RestApi(sandbox).routes(), *ControlRoutes(sandbox).routes()]
+    routes = [*RestApi(sandbox).routes(), *ControlRoutes(sandbox, "expire-sessions", sandbox.expire_sessions).routes()]
 
     async def salesforce_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SalesforceError)

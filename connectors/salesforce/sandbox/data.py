@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from faker import Faker
 
+from connectors.kit.sandbox_support import domain_for
 from connectors.salesforce.sandbox.derived import derive
 from connectors.salesforce.sandbox.schema import (
     ACCOUNT,
@@ -252,7 +253,7 @@ class _Seeder:
         rows = []
         taken_domains: set[str] = set()
         for name in _unique_company_names(self.pools.companies, self.size.accounts):
-            domain = _domain_for(name, self.pick(TOP_LEVEL_DOMAINS), taken_domains)
+            domain = domain_for(name, self.pick(TOP_LEVEL_DOMAINS), taken_domains)
             values: dict[str, Any] = {
                 "Name": name,
                 "Type": self.pick(ACCOUNT_TYPES),
@@ -311,7 +312,7 @@ class _Seeder:
         for _ in range(self.size.leads):
             first, last = self.person()
             company = self.pick(self.pools.companies)
-            domain = _domain_for(company, "com", set())
+            domain = domain_for(company, "com", set())
             status = self.pick(LEAD_STATUSES)
             values: dict[str, Any] = {
                 "FirstName": first,
@@ -437,18 +438,3 @@ def _unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
             seen.add(name)
             names.append(name)
     return names
-
-
-_DOMAIN_NOISE = {"and", "inc", "llc", "ltd", "plc", "group", "the"}
-
-
-def _domain_for(name: str, tld: str, taken: set[str]) -> str:
-    words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _DOMAIN_NOISE] or ["company"]
-    stem = "".join(words[:3])
-    domain = f"{stem}.{tld}"
-    suffix = 2
-    while domain in taken:
-        domain = f"{stem}{suffix}.{tld}"
-        suffix += 1
-    taken.add(domain)
-    return domain

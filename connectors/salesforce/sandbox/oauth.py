@@ -16,8 +16,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from connectors.kit.sandbox import CodeRejected, CodeRejection, ExpiredToken, UnknownToken
+from connectors.kit.sandbox_support import json_response
 from connectors.salesforce.sandbox.org import API_ROOT
-from connectors.salesforce.sandbox.responses import json_response
 from connectors.salesforce.sandbox.sandbox import DEFAULT_SCOPES, ConnectedApp, SalesforceSandbox
 from connectors.salesforce.sandbox.schema import USER
 

@@ -130,6 +130,9 @@ class SalesforceSandbox:
     def identity_url(self, grant: Grant) -> str:
         return f"{self.login_url}/id/{self.org_id}/{self.user_ids[grant.user_id]}"
 
+    def control_stats(self) -> dict[str, Any]:
+        return {**self.stats.snapshot(), "api_usage": self.usage.used()}
+
     def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
         """Tokens for the seeded connected app, as if its OAuth flow had just completed."""
         return self.issue_tokens(self.grant(self.client_id, scopes or DEFAULT_SCOPES))

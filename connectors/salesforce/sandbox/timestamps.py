@@ -5,29 +5,16 @@ fixed width), so comparing two rendered datetimes as strings compares them as in
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
+
+from connectors.kit.sandbox_support import WriteClock, millis_formatter
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 
 
-def format_datetime(ms: int) -> str:
-    # Seeding renders hundreds of thousands of these, so it is table lookups: the date part once
-    # per day, the clock and the milliseconds from precomputed strings.
-    seconds, millis = divmod(ms, 1000)
-    day, second_of_day = divmod(seconds, 86_400)
-    prefix = _DAY_PREFIXES.get(day)
-    if prefix is None:
-        prefix = _DAY_PREFIXES[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
-    return prefix + _CLOCK[second_of_day] + _MILLIS[millis]
-
-
-# Bounded in practice: an org's timestamps span a few thousand days at most.
-_DAY_PREFIXES: dict[int, str] = {}
-_CLOCK = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
-_MILLIS = tuple(f".{m:03d}+0000" for m in range(1000))
+format_datetime = millis_formatter("+0000")
 
 
 def format_date(ms: int) -> str:
@@ -91,15 +78,4 @@ def floor_to_minute(ms: int) -> int:
     return ms - ms % MINUTE_MS
 
 
-class WriteClock:
-    """Hands out write timestamps that strictly increase, so two writes in the same millisecond
-    still order correctly by SystemModstamp."""
-
-    def __init__(self, floor_ms: int = 0) -> None:
-        self._last = floor_ms
-        self._lock = threading.Lock()
-
-    def next_ms(self) -> int:
-        with self._lock:
-            self._last = max(now_ms(), self._last + 1)
-            return self._last
+__all__ = ["WriteClock", "format_date", "format_datetime", "ms_of", "now_ms", "parse_date", "parse_datetime"]

@@ -1,0 +1,129 @@
+"""Pieces every provider sandbox needs besides the HTTP machinery in connectors/kit/sandbox.py:
+strictly increasing write times, fast timestamp rendering, company domains, and the `/_sandbox/`
+control routes."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class WriteClock:
+    """Hands out write timestamps that strictly increase, so two writes in the same millisecond still
+    order correctly by their modification time."""
+
+    def __init__(self, floor_ms: int = 0) -> None:
+        self._last = floor_ms
+        self._lock = threading.Lock()
+
+    def next_ms(self) -> int:
+        with self._lock:
+            self._last = max(int(time.time() * 1000), self._last + 1)
+            return self._last
+
+
+# Bounded in practice: a sandbox's timestamps span a few thousand days at most.
+_DAY_PREFIXES: dict[int, str] = {}
+_CLOCK = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+
+
+def millis_formatter(zone_suffix: str) -> Callable[[int], str]:
+    """Render epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmm<zone_suffix>` in UTC.
+
+    Seeding renders hundreds of thousands of these, so it is table lookups: the date part once per day,
+    the clock and the milliseconds from precomputed strings."""
+    millis_parts = tuple(f".{m:03d}{zone_suffix}" for m in range(1000))
+
+    def render(ms: int) -> str:
+        seconds, millis = divmod(ms, 1000)
+        day, second_of_day = divmod(seconds, 86_400)
+        prefix = _DAY_PREFIXES.get(day)
+        if prefix is None:
+            prefix = _DAY_PREFIXES[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+        return prefix + _CLOCK[second_of_day] + millis_parts[millis]
+
+    return render
+
+
+_DOMAIN_NOISE = {"and", "inc", "llc", "ltd", "plc", "group", "the"}
+
+
+def domain_for(name: str, tld: str, taken: set[str]) -> str:
+    """A plausible, unique domain for a company name ("Pearson and Sons" -> "pearsonsons.com")."""
+    words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _DOMAIN_NOISE] or ["company"]
+    stem = "".join(words[:3])
+    domain = f"{stem}.{tld}"
+    suffix = 2
+    while domain in taken:
+        domain = f"{stem}{suffix}.{tld}"
+        suffix += 1
+    taken.add(domain)
+    return domain
+
+
+class Controllable(Protocol):
+    """What the `/_sandbox/` routes drive."""
+
+    @property
+    def faults(self) -> Any: ...
+
+    def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]: ...
+
+    def control_stats(self) -> dict[str, Any]: ...
+
+
+class ControlRoutes:
+    """`/_sandbox/`: the HTTP twin of a sandbox's Python control API, for tools in another process."""
+
+    def __init__(self, sandbox: Controllable, expire_route: str, expire: Callable[[], int]) -> None:
+        self.sandbox = sandbox
+        self.expire_route = expire_route
+        self.expire = expire
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_sandbox/faults", self.get_faults, methods=["GET"]),
+            Route("/_sandbox/faults", self.patch_faults, methods=["PATCH"]),
+            Route("/_sandbox/tokens", self.mint_tokens, methods=["POST"]),
+            Route("/_sandbox/stats", self.get_stats, methods=["GET"]),
+            Route(f"/_sandbox/{self.expire_route}", self.expire_credentials, methods=["POST"]),
+        ]
+
+    async def get_faults(self, request: Request) -> Response:
+        return json_response(self.sandbox.faults.as_dict())
+
+    async def patch_faults(self, request: Request) -> Response:
+        try:
+            changes = orjson.loads(await request.body())
+            if not isinstance(changes, dict):
+                raise ValueError("send a JSON object of knob names to values")
+            self.sandbox.faults.update(changes)
+        except (orjson.JSONDecodeError, ValueError) as problem:
+            return json_response({"message": str(problem)}, 400)
+        return json_response(self.sandbox.faults.as_dict())
+
+    async def mint_tokens(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            scopes = orjson.loads(raw).get("scopes") if raw.strip() else None
+        except (orjson.JSONDecodeError, AttributeError):
+            return json_response({"message": 'send nothing, or {"scopes": [...]}'}, 400)
+        return json_response(self.sandbox.mint_tokens(scopes))
+
+    async def get_stats(self, request: Request) -> Response:
+        return json_response(self.sandbox.control_stats())
+
+    async def expire_credentials(self, request: Request) -> Response:
+        return json_response({"expired": self.expire()})

@@ -44,6 +44,7 @@ class SyncRun:
     finished_at: datetime | None
     pages: int
     records: int
+    changed: int = strawberry.field(description="Records that were new, different or deleted.")
     error: str | None
 
 
@@ -149,6 +150,7 @@ class Connection(Node):
                 finished_at=r.finished_at,
                 pages=r.pages,
                 records=r.records,
+                changed=r.changed,
                 error=r.error,
             )
             for r in rows

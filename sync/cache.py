@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, or_, text, update
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -169,6 +169,23 @@ async def mark_deleted(
     """Flag cached records the provider reports deleted; ids we never cached are not worth storing."""
     if not tombstones:
         return 0
+    # Which of them are cached and still live: executemany row counts are not reliable on every driver,
+    # and the stream's lease keeps anyone else from changing these rows meanwhile.
+    live = set(
+        (
+            await conn.execute(
+                select(records.c.remote_id).where(
+                    records.c.connection_id == target.connection_id,
+                    records.c.stream == target.stream,
+                    records.c.remote_id.in_([t.remote_id for t in tombstones]),
+                    records.c.deleted.is_(False),
+                )
+            )
+        ).scalars()
+    )
+    tombstones = [t for t in tombstones if t.remote_id in live]
+    if not tombstones:
+        return 0
     stmt = (
         update(records)
         .where(
@@ -183,5 +200,5 @@ async def mark_deleted(
         .execution_options(synchronize_session=False)
     )
     params = [{"rid": t.remote_id, "deleted_at_value": t.deleted_at or now} for t in tombstones]
-    result = await conn.execute(stmt, params)
-    return max(result.rowcount, 0)
+    await conn.execute(stmt, params)
+    return len(tombstones)

@@ -298,6 +298,7 @@ class StreamRun:
                     finished_at=now,
                     pages=self.tally.pages,
                     records=self.tally.records,
+                    changed=self.tally.changed,
                     error=error,
                 )
             )

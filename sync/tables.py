@@ -161,6 +161,8 @@ sync_runs = Table(
     Column("finished_at", UtcDateTime),
     Column("pages", Integer, nullable=False, default=0),
     Column("records", Integer, nullable=False, default=0),
+    # Records whose content really changed (new, updated or deleted); the rest were already cached.
+    Column("changed", Integer, nullable=False, default=0, server_default="0"),
     Column("error", Text),
     Index(None, "connection_id", "started_at"),
 )

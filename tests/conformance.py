@@ -190,15 +190,32 @@ class ConnectorConformance:
             ).scalar_one()
         assert hash_after != hash_before
         assert await row_count(connected.store, connected.connection_id) == before + 1
+        async with connected.store.engine.connect() as conn:
+            changed = (
+                await conn.execute(
+                    select(sync_runs.c.changed).where(
+                        sync_runs.c.stream == driver.main_stream, sync_runs.c.phase == "incremental"
+                    )
+                )
+            ).scalars()
+            assert sum(changed) == 3  # one created, one updated, one deleted
 
     async def test_unchanged_records_are_not_rewritten(self, connected: Synced) -> None:
         await connected.run()
         async with connected.store.engine.connect() as conn:
             before = dict((await conn.execute(select(records.c.id, records.c.synced_at))).all())
+            first_runs = (await conn.execute(select(sync_runs.c.changed))).scalars().all()
         await connected.again()
         async with connected.store.engine.connect() as conn:
             after = dict((await conn.execute(select(records.c.id, records.c.synced_at))).all())
+            later_runs = (
+                (await conn.execute(select(sync_runs.c.changed).where(sync_runs.c.phase == "incremental")))
+                .scalars()
+                .all()
+            )
         assert after == before
+        assert sum(first_runs) == len(before)  # the backfill changed every record once
+        assert later_runs and sum(later_runs) == 0
 
     async def test_resume_after_kill_loses_nothing(self, connected: Synced, database_url: str, secret_key: str) -> None:
         # Slow enough that the kill lands mid-backfill even on a loaded machine.

@@ -4,13 +4,16 @@ control routes."""
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from faker import Faker
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -127,3 +130,49 @@ class ControlRoutes:
 
     async def expire_credentials(self, request: Request) -> Response:
         return json_response({"expired": self.expire()})
+
+
+@dataclass(frozen=True)
+class NamePools:
+    """Realistic names to combine with a seeded random: Faker runs once per seed, not once per record."""
+
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    companies: tuple[str, ...]
+    cities: tuple[str, ...]
+    job_titles: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=8)
+def name_pools(seed: int, company_pool_size: int) -> NamePools:
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    # Sets are sorted before use: string hashing is salted per process, set order is not.
+    return NamePools(
+        first_names=tuple(sorted({fake.first_name() for _ in range(600)})),
+        last_names=tuple(sorted({fake.last_name() for _ in range(600)})),
+        companies=tuple(sorted({fake.company() for _ in range(company_pool_size)})),
+        cities=tuple(sorted({fake.city() for _ in range(250)})),
+        job_titles=tuple(sorted({fake.job() for _ in range(300)})),
+    )
+
+
+COMPANY_SUFFIXES = ("Holdings", "Labs", "Partners", "International", "Systems", "Group")
+
+
+def unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
+    """`count` distinct names: the pool first, then the pool again with suffixes ("Acme Labs", ...)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    index = 0
+    while len(names) < count:
+        name = pool[index % len(pool)]
+        round_number = index // len(pool)
+        if round_number:
+            cycle, suffix = divmod(round_number - 1, len(COMPANY_SUFFIXES))
+            name = f"{name} {COMPANY_SUFFIXES[suffix]}" + (f" {cycle + 1}" if cycle else "")
+        index += 1
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names

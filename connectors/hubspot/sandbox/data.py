@@ -7,7 +7,6 @@ current time: records are created and modified between 2024-01-01 and 2026-01-01
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 from bisect import bisect_left
@@ -15,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TypeVar
-
-from faker import Faker
 
 from connectors.hubspot.sandbox.schema import (
     ACCOUNT_TIERS,
@@ -36,7 +33,7 @@ from connectors.hubspot.sandbox.schema import (
 )
 from connectors.hubspot.sandbox.store import Record
 from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, ms_of
-from connectors.kit.sandbox_support import domain_for
+from connectors.kit.sandbox_support import domain_for, name_pools, unique_company_names
 
 _T = TypeVar("_T")
 
@@ -68,7 +65,6 @@ COUNTRIES = (
     ("India", 2),
 )
 TOP_LEVEL_DOMAINS = ("com", "com", "com", "io", "co", "net")
-COMPANY_NAME_SUFFIXES = ("Holdings", "Labs", "Partners", "International", "Systems", "Group")
 DEAL_PRODUCTS = (
     "Annual subscription",
     "Platform expansion",
@@ -130,34 +126,11 @@ class SeedData:
     links: list[tuple[int, int, tuple[AssociationType, ...]]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Pools:
-    first_names: tuple[str, ...]
-    last_names: tuple[str, ...]
-    companies: tuple[str, ...]
-    cities: tuple[str, ...]
-    job_titles: tuple[str, ...]
-
-
-@functools.lru_cache(maxsize=8)
-def _pools(seed: int, company_pool_size: int) -> _Pools:
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
-    # Sets are sorted before use: string hashing is salted per process, set order is not.
-    return _Pools(
-        first_names=tuple(sorted({fake.first_name() for _ in range(600)})),
-        last_names=tuple(sorted({fake.last_name() for _ in range(600)})),
-        companies=tuple(sorted({fake.company() for _ in range(company_pool_size)})),
-        cities=tuple(sorted({fake.city() for _ in range(250)})),
-        job_titles=tuple(sorted({fake.job() for _ in range(300)})),
-    )
-
-
 class _Seeder:
     def __init__(self, seed: int, size: SandboxSize) -> None:
         self.rng = random.Random(seed)
         self.size = size
-        self.pools = _pools(seed, min(max(size.companies, 50), 400))
+        self.pools = name_pools(seed, min(max(size.companies, 50), 400))
         self.next_ids = dict(FIRST_IDS)
         self.links: list[tuple[int, int, tuple[AssociationType, ...]]] = []
         self.owner_ids: list[str] = []
@@ -224,7 +197,7 @@ class _Seeder:
         return owners
 
     def companies(self) -> list[Record]:
-        names = _unique_company_names(self.pools.companies, self.size.companies)
+        names = unique_company_names(self.pools.companies, self.size.companies)
         domains: set[str] = set()
         records = []
         for name in names:
@@ -390,23 +363,3 @@ def _unique_email(first: str, last: str, domain: str, used: dict[str, int]) -> s
     count = used.get(key, 0) + 1
     used[key] = count
     return key if count == 1 else f"{local}{count}@{domain}"
-
-
-def _unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
-    names: list[str] = []
-    seen: set[str] = set()
-    index = 0
-    while len(names) < count:
-        base = pool[index % len(pool)]
-        round_number = index // len(pool)
-        if round_number == 0:
-            name = base
-        else:
-            suffix = COMPANY_NAME_SUFFIXES[(round_number - 1) % len(COMPANY_NAME_SUFFIXES)]
-            cycle = (round_number - 1) // len(COMPANY_NAME_SUFFIXES)
-            name = f"{base} {suffix}" + (f" {cycle + 1}" if cycle else "")
-        index += 1
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-    return names

@@ -8,7 +8,6 @@ in the Recycle Bin (IsDeleted) with a delete-log entry.
 
 from __future__ import annotations
 
-import functools
 import gc
 import random
 import re
@@ -16,9 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from faker import Faker
-
-from connectors.kit.sandbox_support import domain_for
+from connectors.kit.sandbox_support import domain_for, name_pools, unique_company_names
 from connectors.salesforce.sandbox.derived import derive
 from connectors.salesforce.sandbox.schema import (
     ACCOUNT,
@@ -60,7 +57,6 @@ COUNTRIES = ("United States",) * 12 + ("United Kingdom", "Canada", "Germany", "F
 DEPARTMENTS = ("Sales", "Marketing", "Finance", "Operations", "Engineering", "Procurement", "IT", "Legal")
 FREE_MAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me")
 TOP_LEVEL_DOMAINS = ("com", "com", "com", "io", "co", "net")
-COMPANY_SUFFIXES = ("Holdings", "Labs", "Partners", "International", "Systems", "Group")
 PRODUCTS = ("Annual subscription", "Platform expansion", "Onboarding", "Enterprise upgrade", "Renewal", "Pilot")
 NEXT_STEPS = ("Send proposal", "Schedule demo", "Legal review", "Security questionnaire", "Executive sponsor call")
 TOPICS = (
@@ -94,29 +90,6 @@ class SalesforceSize:
     notes: int = 60
 
 
-@dataclass(frozen=True)
-class _Pools:
-    first_names: tuple[str, ...]
-    last_names: tuple[str, ...]
-    companies: tuple[str, ...]
-    cities: tuple[str, ...]
-    titles: tuple[str, ...]
-
-
-@functools.lru_cache(maxsize=8)
-def _pools(seed: int) -> _Pools:
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
-    # Sets are sorted before use: string hashing is salted per process, set order is not.
-    return _Pools(
-        first_names=tuple(sorted({fake.first_name() for _ in range(600)})),
-        last_names=tuple(sorted({fake.last_name() for _ in range(600)})),
-        companies=tuple(sorted({fake.company() for _ in range(400)})),
-        cities=tuple(sorted({fake.city() for _ in range(250)})),
-        titles=tuple(sorted({fake.job() for _ in range(300)})),
-    )
-
-
 def seed_org(seed: int, size: SalesforceSize) -> dict[str, SObjectTable]:
     # A large org is millions of small containers that live as long as the sandbox. Cyclic
     # collection passes would only rescan them (pausing a request for 100+ ms), so collection
@@ -136,7 +109,7 @@ class _Seeder:
     def __init__(self, seed: int, size: SalesforceSize) -> None:
         self.rng = random.Random(seed)
         self.size = size
-        self.pools = _pools(seed)
+        self.pools = name_pools(seed, 400)
         self.tables = {t.name: SObjectTable(t) for t in (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE)}
         self.deletions: dict[str, list[tuple[str, str]]] = {name: [] for name in self.tables}
         self.owner_ids: list[str] = []
@@ -252,7 +225,7 @@ class _Seeder:
     def accounts(self) -> list[Row]:
         rows = []
         taken_domains: set[str] = set()
-        for name in _unique_company_names(self.pools.companies, self.size.accounts):
+        for name in unique_company_names(self.pools.companies, self.size.accounts):
             domain = domain_for(name, self.pick(TOP_LEVEL_DOMAINS), taken_domains)
             values: dict[str, Any] = {
                 "Name": name,
@@ -290,7 +263,7 @@ class _Seeder:
                 "Email": self.email(first, last, domain),
                 "Phone": self.phone() if rng.random() < 0.8 else None,
                 "MobilePhone": self.phone() if rng.random() < 0.4 else None,
-                "Title": self.maybe(0.7, self.pools.titles),
+                "Title": self.maybe(0.7, self.pools.job_titles),
                 "Department": self.maybe(0.5, DEPARTMENTS),
                 "LeadSource": self.maybe(0.6, LEAD_SOURCES),
                 "MailingCity": self.maybe(0.6, self.pools.cities),
@@ -317,7 +290,7 @@ class _Seeder:
             values: dict[str, Any] = {
                 "FirstName": first,
                 "LastName": last,
-                "Title": self.maybe(0.7, self.pools.titles),
+                "Title": self.maybe(0.7, self.pools.job_titles),
                 "Company": company,
                 "Email": self.email(first, last, domain),
                 "Phone": self.phone() if rng.random() < 0.7 else None,
@@ -420,21 +393,3 @@ def _date_ms(rendered_datetime: str) -> int:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-def _unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
-    names: list[str] = []
-    seen: set[str] = set()
-    index = 0
-    while len(names) < count:
-        base = pool[index % len(pool)]
-        round_number = index // len(pool)
-        if round_number:
-            cycle, suffix = divmod(round_number - 1, len(COMPANY_SUFFIXES))
-            base = f"{base} {COMPANY_SUFFIXES[suffix]}" + (f" {cycle + 1}" if cycle else "")
-        name = base
-        index += 1
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-    return names

@@ -27,6 +27,7 @@ from resolvers.ids import CursorCodec
 from schema import schema
 from sync.crypto import Vault, parse_secret_key
 from sync.db import create_engine
+from sync.runner import DiscoveryCache
 from sync.scheduler import Worker, release_leases
 from sync.store import Store
 
@@ -52,6 +53,7 @@ class Runtime:
             cursors=CursorCodec(parse_secret_key(secret.get_secret_value())),
             public_url=self.settings.resolved_public_url,
             worker=self.worker,
+            discoveries=self.worker.discoveries if self.worker else DiscoveryCache(),
         )
 
     @classmethod

@@ -9,6 +9,7 @@ from typing import Protocol
 from connectors.kit.http import HttpKit
 from resolvers.ids import CursorCodec
 from resolvers.loaders import Loaders
+from sync.runner import DiscoveryCache
 from sync.store import Store
 
 
@@ -25,6 +26,8 @@ class Services:
     cursors: CursorCodec
     public_url: str
     worker: Waker | None = None
+    # What streams discover (e.g. every property name), shared with the in-process worker when there is one.
+    discoveries: DiscoveryCache = field(default_factory=DiscoveryCache)
 
 
 @dataclass

@@ -104,6 +104,8 @@ async def passthrough(
         content=text_body.encode() if text_body is not None else None,
         headers=request_headers,
         return_errors=True,
+        # A POST or PATCH that timed out may have been applied: the caller decides whether to send it again.
+        may_repeat=method in ("GET", "PUT", "DELETE"),
     )
     text = response.text
     json_text: str | None = None

@@ -7,6 +7,7 @@ from functools import partial
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import ParserCache
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.caching import ValidationByQueryText
@@ -16,6 +17,7 @@ from schema.mutation import Mutation
 from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
 from schema.scalars import SCALARS
+from schema.writes import WriteMutation
 
 
 class XkitSchema(Schema):
@@ -25,7 +27,7 @@ class XkitSchema(Schema):
 
 schema = XkitSchema(
     query=Query,
-    mutation=Mutation,
+    mutation=merge_types("Mutation", (Mutation, WriteMutation)),
     types=[Contact, Company, Deal, User, Note, Task, Record],
     scalar_overrides=SCALARS,
     execution_context_class=FastPlainFieldsExecutionContext,

@@ -85,7 +85,8 @@ def _row(target: StreamTarget, record: EncodedRecord, now: datetime) -> dict[str
 async def upsert_records(
     conn: AsyncConnection, target: StreamTarget, batch: Sequence[RemoteRecord], now: datetime
 ) -> int:
-    """Insert new records and rewrite changed ones; unchanged ones (same hash) are left alone.
+    """Insert new records and rewrite changed ones; unchanged ones (same hash) are left alone, and so are
+    ones we hold a newer copy of (a sync page fetched before a writeback stored the provider's answer).
 
     Returns how many rows really changed.
     """
@@ -117,7 +118,9 @@ _PG_UPSERT = text(
         common = excluded.common, raw = excluded.raw, content_hash = excluded.content_hash,
         remote_created_at = excluded.remote_created_at, remote_updated_at = excluded.remote_updated_at,
         deleted = false, deleted_at = NULL, synced_at = excluded.synced_at, model = excluded.model
-    WHERE records.content_hash <> excluded.content_hash OR records.deleted
+    WHERE (records.content_hash <> excluded.content_hash
+           AND (records.remote_updated_at IS NULL OR excluded.remote_updated_at >= records.remote_updated_at))
+       OR records.deleted
     RETURNING id
     """
 )
@@ -159,7 +162,16 @@ def _upsert_statement(dialect: str) -> Any:
             "synced_at": excluded.synced_at,
             "model": excluded.model,
         },
-        where=or_(records.c.content_hash != excluded.content_hash, records.c.deleted.is_(True)),
+        where=or_(
+            and_(
+                records.c.content_hash != excluded.content_hash,
+                or_(
+                    records.c.remote_updated_at.is_(None),
+                    excluded.remote_updated_at >= records.c.remote_updated_at,
+                ),
+            ),
+            records.c.deleted.is_(True),
+        ),
     ).returning(records.c.id)
 
 

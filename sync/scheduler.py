@@ -10,17 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from connectors.kit.http import HttpKit
 from sync.connections import ACTIVE
+from sync.idempotency import purge_expired
 from sync.runner import LEASE_TTL, DiscoveryCache, StreamRun, new_worker_id
 from sync.store import Store, utcnow
 from sync.tables import connections, stream_states
 
 log = logging.getLogger(__name__)
+
+# Expired idempotency keys are swept this often; a key past its 24 hours is ignored even before that.
+PURGE_EVERY_SECONDS = 600.0
 
 
 class Worker:
@@ -42,6 +47,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self.discoveries = DiscoveryCache()
+        self._next_purge = 0.0
 
     def wake(self) -> None:
         """Look for due work now rather than at the next poll (after syncNow, a new connection...)."""
@@ -51,6 +57,9 @@ class Worker:
         while not self._stopping:
             try:
                 await self.run_due()
+                if time.monotonic() >= self._next_purge:
+                    self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                    await purge_expired(self.store)
             except Exception:
                 log.exception("worker poll failed")
             self._wake.clear()

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -189,4 +190,19 @@ credential_reads = Table(
     Column("api_key_id", Uuid),
     Column("read_at", UtcDateTime, nullable=False),
     Index(None, "connection_id", "read_at"),
+)
+
+# Writes sent with an idempotency key: the first request's fingerprint and outcome, kept for 24 hours.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _platform_fk(),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # pending, done, unknown
+    Column("result", Text),  # the first result, as JSON
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("platform_id", "key"),
+    Index(None, "expires_at"),
 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from connectors.hubspot.errors import parse_error
 from connectors.hubspot.mapping import (
     COMPANY_MAPPING,
@@ -13,6 +16,7 @@ from connectors.hubspot.mapping import (
 )
 from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
 from connectors.hubspot.webhooks import HubSpotSignatureV3
+from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
 from connectors.kit.declaration import Connector, Stream
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
@@ -23,7 +27,14 @@ from connectors.kit.strategies import FullRefresh
 LIST_PAGE = CursorPagination(records="results", next_cursor="paging.next.after", page_size=100)
 
 
-def crm_object(object_type: str, mapping: ModelMapping, *, modified: str, associations: tuple[str, ...] = ()) -> Stream:
+def crm_object(
+    object_type: str,
+    mapping: ModelMapping,
+    *,
+    modified: str,
+    associations: tuple[str, ...] = (),
+    create_defaults: dict[str, Callable[[], Any]] | None = None,
+) -> Stream:
     return Stream(
         name=object_type,
         path=f"/crm/v3/objects/{object_type}",
@@ -36,6 +47,8 @@ def crm_object(object_type: str, mapping: ModelMapping, *, modified: str, associ
         created_at="createdAt",
         updated_at="updatedAt",
         deleted_at="archivedAt",
+        lookup=BatchRead(object_type),
+        writer=CrmObjectWriter.of(object_type, mapping, create_defaults),
     )
 
 
@@ -74,6 +87,8 @@ HUBSPOT = Connector(
             NOTE_MAPPING,
             modified="hs_lastmodifieddate",
             associations=("contacts", "companies", "deals"),
+            # A note is logged now unless the caller says when.
+            create_defaults={"hs_timestamp": now_iso},
         ),
         crm_object(
             "tasks",

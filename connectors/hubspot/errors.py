@@ -22,6 +22,12 @@ def parse_error(response: httpx2.Response) -> ProviderError:
     field = None
     if details and isinstance(details[0], dict):
         field = details[0].get("in") or (details[0].get("context") or {}).get("propertyName", [None])[0]
+        if field and details[0].get("message"):
+            # The top-level message of a property error is a JSON dump of every verdict; the first one reads better.
+            message = str(details[0]["message"])
+    missing = (body.get("context") or {}).get("properties") if isinstance(body.get("context"), dict) else None
+    if field is None and isinstance(missing, list) and missing:
+        field = str(missing[0])  # "Some required properties were not set", with their names in context
     return ProviderError(
         message,
         status=response.status_code,

@@ -1,12 +1,12 @@
 """A connector is a declaration: auth, base URL, streams, errors, webhook verification.
 
-Strategies (pagination, incremental, deletions) are small objects chosen per stream; the syncer drives
-them through `StreamReader` and never sees provider HTTP.
+Strategies (pagination, incremental, deletions, lookups, writes) are small objects chosen per stream;
+the syncer and the writeback drive them and never see provider HTTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import httpx2
 
 from connectors.kit.convert import parse_datetime
-from connectors.kit.errors import ProviderError
+from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, XkitError
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
 from connectors.kit.mapping import ModelMapping
@@ -55,6 +55,32 @@ class Discovery(Protocol):
     async def params(self, session: ProviderSession, stream: Stream) -> dict[str, Any]: ...
 
 
+class Lookup(Protocol):
+    """Read given records the way the incremental sync reads them (same fields, same shape), so the
+    cached copy of a write and the sync's later copy of it hash alike. Ids not found are left out."""
+
+    async def fetch(self, ctx: StreamContext, remote_ids: Sequence[str]) -> list[RemoteRecord]: ...
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a caller asked to write: the common members they set (None clears one; relations are remote
+    ids) and provider-native fields merged into the request as they are."""
+
+    values: Mapping[str, Any]
+    raw_fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Writer(Protocol):
+    async def create(self, ctx: StreamContext, draft: Draft) -> str:
+        """Create the record; its remote id."""
+        ...
+
+    async def update(self, ctx: StreamContext, remote_id: str, draft: Draft, current: RemoteRecord) -> None: ...
+
+    async def delete(self, ctx: StreamContext, remote_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Stream:
     name: str
@@ -69,6 +95,8 @@ class Stream:
     created_at: str | None = None  # dotted path of the remote creation time
     updated_at: str | None = None  # dotted path of the remote modification time
     deleted_at: str | None = None  # dotted path of the remote deletion time, on tombstones
+    lookup: Lookup | None = None
+    writer: Writer | None = None
 
     @property
     def model_name(self) -> str | None:
@@ -106,6 +134,8 @@ class Connector:
     webhook: WebhookVerifier | None = None
     # The token response names the API host (Salesforce: "instance_url"); used unless a connection overrides it.
     base_url_from_credentials: str | None = None
+    # Provider error codes that mean something more precise on a write than their HTTP status says.
+    write_error_codes: Mapping[str, type[XkitError]] = field(default_factory=dict)
 
     def stream(self, name: str) -> Stream:
         for stream in self.streams:
@@ -116,3 +146,40 @@ class Connector:
     @property
     def stream_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.streams)
+
+    def write_error(self, error: ProviderError, mapping: ModelMapping) -> XkitError:
+        """A provider's refusal of a write as the caller's error: which input field, in the API's words and
+        the provider's. Rate limits, expired auth and outages keep their own types."""
+        if type(error) is not ProviderError:
+            return error
+        kind = self.write_error_codes.get(error.provider_code or "") or _WRITE_ERRORS_BY_STATUS.get(error.status or 0)
+        if kind is None:
+            return error
+        member = mapping.member_for(error.field) if error.field else None
+        return kind(
+            error.message,
+            field=mapping.field_name(member) if member else (f"rawFields.{error.field}" if error.field else None),
+            providerField=error.field,
+            providerCode=error.provider_code,
+            status=error.status,
+        )
+
+    def writable_streams(self, model: str) -> tuple[Stream, ...]:
+        return tuple(s for s in self.streams if s.model_name == model and s.writer and s.lookup and s.mapping)
+
+    def stream_for_create(self, model: str, values: Mapping[str, Any]) -> Stream | None:
+        """The stream a new record of `model` with these values belongs to (a Salesforce lead or contact)."""
+        for stream in self.writable_streams(model):
+            assert stream.mapping is not None
+            if stream.mapping.accepts(values):
+                return stream
+        return None
+
+
+_WRITE_ERRORS_BY_STATUS: dict[int, type[XkitError]] = {
+    400: BadInput,
+    404: NotFound,
+    409: Conflict,
+    410: NotFound,
+    422: BadInput,
+}

@@ -157,8 +157,13 @@ class ProviderSession:
         response = await self.request("GET", path, params=params)
         return orjson.loads(response.content)
 
-    async def post_json(self, path: str, body: Any) -> Any:
-        response = await self.request("POST", path, json=body)
+    async def post_json(self, path: str, body: Any, *, may_repeat: bool = True) -> Any:
+        response = await self.request("POST", path, json=body, may_repeat=may_repeat)
+        return orjson.loads(response.content) if response.content else None
+
+    async def send_json(self, method: str, path: str, body: Any = None) -> Any:
+        """PATCH, PUT or DELETE with an optional JSON body; the answer's JSON, or None when it has none."""
+        response = await self.request(method, path, json=body)
         return orjson.loads(response.content) if response.content else None
 
     async def request(
@@ -171,11 +176,14 @@ class ProviderSession:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         return_errors: bool = False,
+        may_repeat: bool = True,
     ) -> httpx2.Response:
         """Send a request with the connection's credentials; typed errors for what retries cannot fix.
 
         With `return_errors` (passthrough), the provider's own error answer is returned instead, after the
-        same refresh and retries.
+        same refresh and retries. Without `may_repeat` (a create), the request is only sent again when the
+        provider surely did not act on it (refused connection, 429, 401): a timeout or a 5xx may have
+        created the record, so it ends in `ProviderUnavailable` with `outcomeUnknown`.
         """
         url = self.url(path)
         body = orjson.dumps(json) if json is not None else content
@@ -198,6 +206,12 @@ class ProviderSession:
                     method, url, params=params, content=body, headers=request_headers
                 )
             except httpx2.TransportError as exc:
+                never_sent = isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+                if not may_repeat and not never_sent:
+                    raise ProviderUnavailable(
+                        f"{method} {path} failed: {exc.__class__.__name__}; the provider may have acted on it",
+                        outcomeUnknown=True,
+                    ) from exc
                 if attempt >= self.kit.max_retries:
                     raise ProviderUnavailable(f"{method} {path} failed: {exc.__class__.__name__}") from exc
                 await asyncio.sleep(self.kit.backoff(attempt))
@@ -219,7 +233,14 @@ class ProviderSession:
                 await self._refresh(stale_token=sent_token)
                 refreshed_on_401 = True
                 continue
-            retryable = isinstance(error, RateLimited) or response.status_code == 429 or response.status_code >= 500
+            rate_limited = isinstance(error, RateLimited) or response.status_code == 429
+            if response.status_code >= 500 and not may_repeat and not return_errors:
+                raise ProviderUnavailable(
+                    f"{error.message}; the provider may have acted on it",
+                    status=response.status_code,
+                    outcomeUnknown=True,
+                )
+            retryable = rate_limited or (response.status_code >= 500 and may_repeat)
             if return_errors and (not retryable or attempt >= self.kit.max_retries):
                 return response
             if response.status_code == 401:
@@ -227,13 +248,13 @@ class ProviderSession:
             if not retryable:
                 raise error
             if attempt >= self.kit.max_retries:
-                if isinstance(error, RateLimited) or response.status_code == 429:
+                if rate_limited:
                     raise error if isinstance(error, RateLimited) else RateLimited(error.message, status=429)
                 raise ProviderUnavailable(error.message, status=response.status_code)
             delay = retry_after_seconds(response)
             if delay is None:
                 delay = self.kit.backoff(attempt)
-            if isinstance(error, RateLimited) or response.status_code == 429:
+            if rate_limited:
                 self.shared.limiter.pause(delay)
             else:
                 await asyncio.sleep(delay)

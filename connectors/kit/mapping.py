@@ -1,26 +1,47 @@
-"""Declarative mappings from a provider's raw record to a common model.
+"""Declarative mappings between a provider's raw record and a common model, both ways.
 
 A mapping is a table: common member name -> where the value lives in the raw record.
-Types come from the common model, so a mapping never restates them.
+Types come from the common model, so a mapping never restates them. Writing goes back through the
+same table: a `Path` is written where it is read, a `Computed` only when it says how.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from connectors.kit.convert import to_scalar
+from connectors.kit.convert import iso_millis, parse_datetime, to_scalar
+from connectors.kit.errors import BadInput
 from connectors.kit.jsonpath import dig, path_parts
-from connectors.kit.models import CommonModel, ScalarType
+from connectors.kit.models import CommonModel, ScalarType, graphql_name
+
+Encoder = Callable[[Any], Any]
+
+
+def default_encode(value: Any) -> Any:
+    """Common values as JSON providers take them: instants in ISO 8601 UTC with milliseconds."""
+    if isinstance(value, datetime):
+        return iso_millis(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return value
+
+
+def date_only(value: Any) -> Any:
+    """For provider fields that hold a calendar date (Salesforce CloseDate): the UTC date of the instant."""
+    moment = parse_datetime(value) if value is not None else None
+    return moment.astimezone(UTC).date().isoformat() if moment else None
 
 
 @dataclass(frozen=True)
 class Path:
-    """A value at a dotted path in the raw record, e.g. `Path("properties.email")`."""
+    """A value at a dotted path in the raw record, e.g. `Path("properties.email")`; written back to the
+    same path unless `writable` is False (system fields, derived lookups)."""
 
     path: str
+    writable: bool = True
+    encode: Encoder = default_encode
 
     def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
         value: Any = raw
@@ -33,9 +54,11 @@ class Path:
 
 @dataclass(frozen=True)
 class Computed:
-    """A value computed from the whole raw record, for the rare field no path can express."""
+    """A value computed from the whole raw record, for the rare field no path can express. `write`, when
+    given, turns a common value back into provider fields ({path: value}); without it the member is read-only."""
 
     compute: Callable[[dict[str, Any]], Any]
+    write: Callable[[Any], dict[str, Any]] | None = None
 
     def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
         value = self.compute(raw)
@@ -72,6 +95,13 @@ class Ids:
 Source = Path | Computed | Constant | Ids
 
 
+def remote_ids(value: Any) -> list[str]:
+    """A relation's value (one remote id, a list of them or None) as a list."""
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
 @dataclass(frozen=True)
 class ModelMapping:
     model: CommonModel
@@ -97,3 +127,65 @@ class ModelMapping:
             value = source.read(raw, target) if source is not None else None
             common[name] = (list(absent) if absent == () else absent) if value is None else value
         return common
+
+    def provider_values(self, values: Mapping[str, Any], *, handled: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The provider fields ({dotted path: value}) for the common members a caller set.
+
+        None clears a field. Members in `handled` are written by the connector's writer itself (associations,
+        polymorphic lookups). A member the mapping cannot write is refused, never silently dropped.
+        """
+        provider: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in handled:
+                continue
+            source = self.members.get(name)
+            if isinstance(source, Constant) and source.value is not None:
+                if value is not None and value != source.value:
+                    raise BadInput(
+                        f"{self.field_name(name)} is always {source.value!r} for this kind of {self.model.name}",
+                        field=self.field_name(name),
+                    )
+                continue
+            if isinstance(source, Path) and source.writable:
+                provider[source.path] = None if value is None else source.encode(value)
+            elif isinstance(source, Computed) and source.write is not None:
+                provider.update(source.write(value))
+            else:
+                raise BadInput(
+                    f"{self.field_name(name)} cannot be written to this provider's {self.model.name}",
+                    field=self.field_name(name),
+                )
+        return provider
+
+    def accepts(self, values: Mapping[str, Any]) -> bool:
+        """Whether a record with these values belongs to this mapping's stream: every constant agrees
+        (a Salesforce Contact with isLead true is a Lead)."""
+        return all(
+            values.get(name) in (None, source.value)
+            for name, source in self.members.items()
+            if isinstance(source, Constant)
+        )
+
+    def field_name(self, member: str) -> str:
+        """The input field a caller set a member through, as GraphQL spells it."""
+        return graphql_name(self.model.input_name(member))
+
+    def member_for(self, provider_field: str) -> str | None:
+        """The common member read from a provider field, for naming the field in a provider's error."""
+        for name, source in self.members.items():
+            if isinstance(source, Path) and source.path.rsplit(".", 1)[-1] == provider_field:
+                return name
+        return None
+
+    def merge_raw_fields(self, fields: dict[str, Any], raw_fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Provider-native fields over the mapped ones (keyed by the provider's field name); a raw field that
+        contradicts a common value set in the same input is refused rather than silently winning."""
+        for name, value in raw_fields.items():
+            if name in fields and fields[name] != value:
+                member = self.member_for(name)
+                raise BadInput(
+                    f"rawFields.{name} contradicts {self.field_name(member) if member else name} set in the input",
+                    field=f"rawFields.{name}",
+                )
+            fields[name] = value
+        return fields

@@ -46,6 +46,13 @@ class CommonModel:
                 return relation
         raise KeyError(f"{self.name} has no relation {name!r}")
 
+    def input_name(self, member: str) -> str:
+        """A member's name in write inputs: relations take remote ids (`company_remote_id`, `contact_remote_ids`)."""
+        for relation in self.relations:
+            if relation.name == member:
+                return f"{relation.target.lower()}_remote_ids" if relation.many else f"{member}_remote_id"
+        return member
+
     @property
     def member_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields) | frozenset(r.name for r in self.relations)
@@ -72,6 +79,12 @@ class CommonModel:
                     raise TypeError(f"{self.name}.{relation.name} must be a list of remote ids")
             elif not isinstance(value, str):
                 raise TypeError(f"{self.name}.{relation.name} must be a remote id")
+
+
+def graphql_name(member: str) -> str:
+    """A member's name in the GraphQL API: `first_name` -> `firstName`."""
+    head, *rest = member.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 def _is_instance(value: object, expected: ScalarType) -> bool:

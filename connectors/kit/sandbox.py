@@ -229,6 +229,13 @@ class TokenStore:
             del self._refresh[refresh_token]
         return self._issue_access(grant, self._new_refresh_token(grant), lifetime_s)
 
+    def revoke_all_refresh_tokens(self) -> int:
+        """As when the user uninstalls the app: every refresh token stops working; returns how many."""
+        with self._lock:
+            count = len(self._refresh)
+            self._refresh.clear()
+        return count
+
     def _new_refresh_token(self, grant: Grant) -> str:
         refresh_token = self._refresh_prefix + secrets.token_urlsafe(24)
         with self._lock:

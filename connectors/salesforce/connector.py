@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.kit.declaration import Connector, Stream
+from connectors.kit.errors import Conflict, NotFound
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.ratelimit import RateLimit
@@ -17,9 +18,10 @@ from connectors.salesforce.mapping import (
     USER_MAPPING,
 )
 from connectors.salesforce.query import API, DescribeFields, SoqlBackfill, SoqlIncremental
+from connectors.salesforce.writes import OneOf, SObjectWriter, SoqlLookup, note_title
 
 
-def sobject(name: str, sobject_type: str, mapping: ModelMapping) -> Stream:
+def sobject(name: str, sobject_type: str, mapping: ModelMapping, writer: SObjectWriter | None = None) -> Stream:
     return Stream(
         name=name,
         path=f"{API}/sobjects/{sobject_type}",
@@ -31,6 +33,8 @@ def sobject(name: str, sobject_type: str, mapping: ModelMapping) -> Stream:
         created_at="CreatedDate",
         updated_at="LastModifiedDate",
         deleted_at="SystemModstamp",
+        lookup=SoqlLookup(sobject_type),
+        writer=writer,
     )
 
 
@@ -50,13 +54,46 @@ SALESFORCE = Connector(
     # No per-second limit, but a daily org-wide allowance: pace politely, slow down near the allowance.
     rate_limit=RateLimit(requests=25, per_seconds=1, pause_when=pause_near_daily_limit),
     parse_error=parse_error,
+    write_error_codes={
+        "DUPLICATES_DETECTED": Conflict,
+        "DUPLICATE_VALUE": Conflict,
+        "ENTITY_IS_DELETED": NotFound,
+        "NOT_FOUND": NotFound,
+    },
     streams=(
-        sobject("contacts", "Contact", CONTACT_MAPPING),
-        sobject("leads", "Lead", LEAD_MAPPING),
-        sobject("accounts", "Account", COMPANY_MAPPING),
-        sobject("opportunities", "Opportunity", DEAL_MAPPING),
+        sobject("contacts", "Contact", CONTACT_MAPPING, SObjectWriter("Contact", CONTACT_MAPPING)),
+        sobject("leads", "Lead", LEAD_MAPPING, SObjectWriter("Lead", LEAD_MAPPING)),
+        sobject("accounts", "Account", COMPANY_MAPPING, SObjectWriter("Account", COMPANY_MAPPING)),
+        sobject(
+            "opportunities",
+            "Opportunity",
+            DEAL_MAPPING,
+            SObjectWriter(
+                "Opportunity",
+                DEAL_MAPPING,
+                lookups=(OneOf("ContactId", ("contacts",)),),
+                create_only=frozenset({"contacts"}),
+            ),
+        ),
         sobject("users", "User", USER_MAPPING),
-        sobject("tasks", "Task", TASK_MAPPING),
-        sobject("notes", "Note", NOTE_MAPPING),
+        sobject(
+            "tasks",
+            "Task",
+            TASK_MAPPING,
+            SObjectWriter(
+                "Task", TASK_MAPPING, lookups=(OneOf("WhoId", ("contacts",)), OneOf("WhatId", ("deals", "companies")))
+            ),
+        ),
+        sobject(
+            "notes",
+            "Note",
+            NOTE_MAPPING,
+            SObjectWriter(
+                "Note",
+                NOTE_MAPPING,
+                lookups=(OneOf("ParentId", ("contacts", "companies", "deals"), required=True),),
+                create_defaults=note_title,
+            ),
+        ),
     ),
 )

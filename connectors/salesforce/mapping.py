@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.kit.mapping import Computed, Constant, ModelMapping, Path, Source
+from connectors.kit.mapping import Computed, Constant, ModelMapping, Path, Source, date_only
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
 
 ACCOUNT, CONTACT_ID, LEAD, OPPORTUNITY = "001", "003", "00Q", "006"
@@ -20,10 +20,6 @@ def ids_with_prefix(*fields: str, prefixes: tuple[str, ...]) -> Computed:
     return Computed(pick)
 
 
-def one(field: str) -> Computed:
-    return Computed(lambda raw: raw.get(field) or None)
-
-
 def _domain(raw: dict[str, Any]) -> str | None:
     website = raw.get("Website")
     if not website:
@@ -32,7 +28,7 @@ def _domain(raw: dict[str, Any]) -> str | None:
     return host.removeprefix("www.") or None
 
 
-OWNER = one("OwnerId")
+OWNER = Path("OwnerId")
 
 PERSON: dict[str, Source] = {
     "first_name": Path("FirstName"),
@@ -44,19 +40,24 @@ PERSON: dict[str, Source] = {
 }
 
 CONTACT_MAPPING = ModelMapping(
-    CONTACT, {**PERSON, "is_lead": Constant(False), "lifecycle_stage": Constant(None), "company": one("AccountId")}
+    CONTACT, {**PERSON, "is_lead": Constant(False), "lifecycle_stage": Constant(None), "company": Path("AccountId")}
 )
 
 LEAD_MAPPING = ModelMapping(
     CONTACT,
-    {**PERSON, "is_lead": Constant(True), "lifecycle_stage": Path("Status"), "company": one("ConvertedAccountId")},
+    {
+        **PERSON,
+        "is_lead": Constant(True),
+        "lifecycle_stage": Path("Status"),
+        "company": Path("ConvertedAccountId", writable=False),
+    },
 )
 
 COMPANY_MAPPING = ModelMapping(
     COMPANY,
     {
         "name": Path("Name"),
-        "domain": Computed(_domain),
+        "domain": Computed(_domain, write=lambda domain: {"Website": domain}),
         "industry": Path("Industry"),
         "phone": Path("Phone"),
         "city": Path("BillingCity"),
@@ -74,8 +75,9 @@ DEAL_MAPPING = ModelMapping(
         "amount": Path("Amount"),
         "stage": Path("StageName"),
         "pipeline": Path("ForecastCategoryName"),
-        "close_date": Path("CloseDate"),
-        "company": one("AccountId"),
+        "close_date": Path("CloseDate", encode=date_only),
+        "company": Path("AccountId"),
+        # The primary contact: Salesforce takes it on create and keeps the rest as contact roles.
         "contacts": ids_with_prefix("ContactId", prefixes=(CONTACT_ID,)),
         "owner": OWNER,
     },
@@ -108,13 +110,13 @@ TASK_MAPPING = ModelMapping(
         "body": Path("Description"),
         "status": Path("Status"),
         "priority": Path("Priority"),
-        "task_type": Path("TaskSubtype"),
-        "due_at": Path("ActivityDate"),
+        "task_type": Path("TaskSubtype", writable=False),
+        "due_at": Path("ActivityDate", encode=date_only),
         **parents("WhoId", "WhatId"),
     },
 )
 
 NOTE_MAPPING = ModelMapping(
     NOTE,
-    {"body": Path("Body"), "timestamp": Path("CreatedDate"), **parents("ParentId")},
+    {"body": Path("Body"), "timestamp": Path("CreatedDate", writable=False), **parents("ParentId")},
 )

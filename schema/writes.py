@@ -1,0 +1,176 @@
+"""Writeback mutations, derived from the common models: for each model that connectors write,
+`create<Model>`, `update<Model>` and `delete<Model>`, a `<Model>Input` of its fields and relations
+(related records by remote id), and a `<Model>Payload` holding the stored object.
+
+They are built from `connectors/kit/models.py` rather than written out, so a field added to a model
+is writable everywhere its connectors map it, with no schema edit.
+"""
+
+# No `from __future__ import annotations`: the generated resolvers carry real classes as annotations.
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+import strawberry
+from strawberry.types.unset import UnsetType
+
+from connectors import CONNECTORS
+from connectors.kit.models import COMMON_MODELS, CommonModel
+from resolvers import writeback
+from schema.context import Info
+from schema.objects import OBJECT_TYPES, CommonObject
+from schema.scalars import RawJSON
+
+WRITABLE_MODELS = tuple(
+    name for name in COMMON_MODELS if any(connector.writable_streams(name) for connector in CONNECTORS.values())
+)
+
+RAW_FIELDS = "Provider-native fields merged into the provider's request as they are (custom fields included)."
+IDEMPOTENCY_KEY = (
+    "Retries with the same key within 24 hours return the first result without writing again; "
+    "the same key with different arguments is a CONFLICT."
+)
+IF_UPDATED_AT = "Refuse the write with CONFLICT (and the current record) if the record changed after this instant."
+RAW_FIELDS_ARGUMENT = Annotated[Optional[RawJSON], strawberry.argument(description=RAW_FIELDS)]  # noqa: UP045
+IDEMPOTENCY_KEY_ARGUMENT = Annotated[Optional[str], strawberry.argument(description=IDEMPOTENCY_KEY)]  # noqa: UP045
+IF_UPDATED_AT_ARGUMENT = Annotated[Optional[datetime], strawberry.argument(description=IF_UPDATED_AT)]  # noqa: UP045
+
+
+def _input_type(model: CommonModel) -> type:
+    annotations: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for field in model.fields:
+        annotations[field.name] = Optional[field.type]  # noqa: UP045 - built at run time from a type object
+        defaults[field.name] = strawberry.UNSET
+    for relation in model.relations:
+        name = model.input_name(relation.name)
+        annotations[name] = Optional[list[str]] if relation.many else Optional[str]  # noqa: UP045
+        defaults[name] = strawberry.field(
+            default=strawberry.UNSET,
+            description=f"Remote id{'s' if relation.many else ''} of the related {relation.target}"
+            f"{' records' if relation.many else ''}; null clears.",
+        )
+    namespace = {"__annotations__": annotations, **defaults}
+    return strawberry.input(
+        type(f"{model.name}Input", (), namespace),
+        description=f"{model.name} fields to write. Fields left out are not changed; null clears a field.",
+    )
+
+
+def _payload_type(model: CommonModel, object_type: type[CommonObject]) -> type:
+    field = model.name[0].lower() + model.name[1:]
+    namespace = {
+        "__annotations__": {field: object_type, "replayed": bool},
+        "replayed": strawberry.field(description="True when answered from an earlier request with the same key."),
+    }
+    return strawberry.type(
+        type(f"{model.name}Payload", (), namespace),
+        description=f"The {model.name} as stored after the write (deletedAt is set after a delete).",
+    )
+
+
+def _values(model: CommonModel, given: Any) -> dict[str, Any]:
+    """The members the caller set (left-out fields are UNSET), by common member name."""
+    values: dict[str, Any] = {}
+    if given is None:
+        return values
+    for member in model.member_names:
+        value = getattr(given, model.input_name(member))
+        if not isinstance(value, UnsetType):
+            values[member] = value
+    return values
+
+
+def _mutations(model_name: str) -> dict[str, Any]:
+    model = COMMON_MODELS[model_name]
+    object_type = OBJECT_TYPES[model_name]
+    input_type = _input_type(model)
+    payload_type = _payload_type(model, object_type)
+    field = model.name[0].lower() + model.name[1:]
+
+    def payload(result: writeback.WriteResult) -> Any:
+        return payload_type(**{field: object_type.build(result.row), "replayed": result.replayed})
+
+    async def create(
+        info: Info, connection_id: strawberry.ID, input: Any, raw_fields: Any = None, idempotency_key: Any = None
+    ) -> Any:
+        return payload(
+            await writeback.create_record(
+                info.context, model_name, connection_id, _values(model, input), raw_fields, idempotency_key
+            )
+        )
+
+    async def update(
+        info: Info,
+        input: Any = None,
+        id: Any = None,
+        connection_id: Any = None,
+        remote_id: Any = None,
+        raw_fields: Any = None,
+        if_updated_at: Any = None,
+        idempotency_key: Any = None,
+    ) -> Any:
+        target = writeback.Target(id, connection_id, remote_id)
+        return payload(
+            await writeback.update_record(
+                info.context, model_name, target, _values(model, input), raw_fields, if_updated_at, idempotency_key
+            )
+        )
+
+    async def delete(
+        info: Info,
+        id: Any = None,
+        connection_id: Any = None,
+        remote_id: Any = None,
+        if_updated_at: Any = None,
+        idempotency_key: Any = None,
+    ) -> Any:
+        target = writeback.Target(id, connection_id, remote_id)
+        return payload(await writeback.delete_record(info.context, model_name, target, if_updated_at, idempotency_key))
+
+    target_arguments: dict[str, Any] = {
+        "id": Optional[strawberry.ID],  # noqa: UP045
+        "connection_id": Optional[strawberry.ID],  # noqa: UP045
+        "remote_id": Optional[str],  # noqa: UP045
+    }
+    create.__annotations__ = {
+        "info": Info,
+        "connection_id": strawberry.ID,
+        "input": input_type,
+        "raw_fields": RAW_FIELDS_ARGUMENT,
+        "idempotency_key": IDEMPOTENCY_KEY_ARGUMENT,
+        "return": payload_type,
+    }
+    update.__annotations__ = {
+        "info": Info,
+        "input": Optional[input_type],  # noqa: UP045
+        **target_arguments,
+        "raw_fields": RAW_FIELDS_ARGUMENT,
+        "if_updated_at": IF_UPDATED_AT_ARGUMENT,
+        "idempotency_key": IDEMPOTENCY_KEY_ARGUMENT,
+        "return": payload_type,
+    }
+    delete.__annotations__ = {
+        "info": Info,
+        **target_arguments,
+        "if_updated_at": IF_UPDATED_AT_ARGUMENT,
+        "idempotency_key": IDEMPOTENCY_KEY_ARGUMENT,
+        "return": payload_type,
+    }
+    which = "by its id, or by connectionId and remoteId"
+    return {
+        f"create_{field}": _mutation(create, f"Create a {model.name} at the connection's provider."),
+        f"update_{field}": _mutation(update, f"Update a {model.name} at its provider, {which}."),
+        f"delete_{field}": _mutation(delete, f"Delete a {model.name} at its provider, {which}."),
+    }
+
+
+def _mutation(resolver: Callable[..., Any], description: str) -> Any:
+    return strawberry.mutation(resolver=resolver, description=description)
+
+
+WriteMutation = strawberry.type(
+    type("WriteMutation", (), {k: v for name in WRITABLE_MODELS for k, v in _mutations(name).items()}),
+    name="WriteMutation",
+)

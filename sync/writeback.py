@@ -1,0 +1,219 @@
+"""Writes to a connection's provider, with the provider's answer stored in the cache in the same request.
+
+After every write the record is read back the way the incremental sync reads it (the stream's
+`lookup`), so the cached copy is exactly what the sync will see next: its content hash matches and the
+sync's echo of our own write changes nothing. A write the provider refuses changes nothing here either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+
+from connectors import get_connector
+from connectors.kit.declaration import Connector, Draft, Stream, StreamContext
+from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, ReauthRequired, Unauthenticated
+from connectors.kit.http import HttpKit
+from connectors.kit.records import RemoteRecord
+from sync.cache import StreamTarget, mark_deleted, upsert_records
+from sync.connections import ACTIVE, NEEDS_REAUTH, connection_access, set_status
+from sync.runner import DiscoveryCache
+from sync.store import Store, utcnow
+from sync.tables import records
+
+
+class StaleWrite(Conflict):
+    """`ifUpdatedAt` is older than the record: someone changed it since the caller read it."""
+
+    def __init__(self, message: str, record_id: int) -> None:
+        super().__init__(message)
+        self.record_id = record_id
+
+
+@dataclass(frozen=True)
+class Written:
+    record_id: int  # the cache row now holding the provider's copy (a tombstone after a delete)
+    remote_id: str
+
+
+class Writeback:
+    """Creates, updates and deletes of one common model on one connection."""
+
+    def __init__(self, store: Store, kit: HttpKit, discoveries: DiscoveryCache, connection: Row[Any], model: str):
+        if connection.status != ACTIVE:
+            raise Unauthenticated(
+                f"the connection is {connection.status}: the end user must reconnect before writes go through",
+                connectionStatus=connection.status,
+            )
+        self.store = store
+        self.kit = kit
+        self.discoveries = discoveries
+        self.connection = connection
+        self.connector: Connector = get_connector(connection.provider)
+        self.model = model
+        if not self.connector.writable_streams(model):
+            raise BadInput(f"{self.connector.display_name} connections cannot write {model} records")
+
+    # ---- the three writes --------------------------------------------------------------------
+
+    async def create(self, draft: Draft) -> Written:
+        stream = self.connector.stream_for_create(self.model, draft.values)
+        if stream is None:
+            # Say which value no stream takes (HubSpot has no separate leads: isLead must be false).
+            mapping = self.connector.writable_streams(self.model)[0].mapping
+            assert mapping is not None
+            mapping.provider_values(draft.values)
+            raise BadInput(f"no {self.connector.display_name} object takes a {self.model} with these values")
+        ctx = await self._context(stream)
+        assert stream.writer is not None
+        remote_id = await self._provider(stream, stream.writer.create(ctx, draft))
+        return await self._refresh(ctx, remote_id)
+
+    async def update(self, remote_id: str, draft: Draft, if_updated_at: datetime | None) -> Written:
+        stream, current = await self._locate(remote_id)
+        ctx = await self._context(stream)
+        if current is None or if_updated_at is not None:
+            # A conditional write compares against the provider's copy, not a cache that may lag behind.
+            current = await self._refresh_current(ctx, remote_id)
+            self._check_unchanged(current, if_updated_at)
+        assert stream.writer is not None
+        await self._provider(stream, stream.writer.update(ctx, remote_id, draft, current.record))
+        return await self._refresh(ctx, remote_id)
+
+    async def delete(self, remote_id: str, if_updated_at: datetime | None) -> Written:
+        stream, current = await self._locate(remote_id)
+        ctx = await self._context(stream)
+        if if_updated_at is not None:
+            current = await self._refresh_current(ctx, remote_id)
+            self._check_unchanged(current, if_updated_at)
+        assert stream.writer is not None
+        await self._provider(stream, stream.writer.delete(ctx, remote_id))
+        now = utcnow()
+        target = self._target(stream)
+        async with self.store.engine.begin() as conn:
+            await mark_deleted(conn, target, [RemoteRecord(remote_id, {}, deleted=True, deleted_at=now)], now)
+            record_id = await _record_id(conn, target, remote_id)
+        if record_id is None:  # deleted before we ever cached it: nothing to show but the remote id
+            raise NotFound(f"{self.model} {remote_id} was deleted but was never cached", remoteId=remote_id)
+        return Written(record_id, remote_id)
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    async def _context(self, stream: Stream) -> StreamContext:
+        session = self.kit.session(await connection_access(self.store, self.connection))
+        ctx = StreamContext(session, stream)
+        if stream.discovery is not None:
+            ctx.discovered_params = await self._provider(
+                stream, self.discoveries.params(session, stream, self.connection.id)
+            )
+        return ctx
+
+    async def _provider(self, stream: Stream, call: Any) -> Any:
+        """Await a provider call, turning its refusal into the caller's typed error."""
+        try:
+            return await call
+        except ReauthRequired as exc:
+            await set_status(self.store, self.connection.id, NEEDS_REAUTH, exc.message)
+            exc.extensions["connectionStatus"] = NEEDS_REAUTH
+            raise
+        except ProviderError as exc:
+            assert stream.mapping is not None
+            raise self.connector.write_error(exc, stream.mapping) from exc
+
+    async def _locate(self, remote_id: str) -> tuple[Stream, _Current | None]:
+        """The stream a record lives in, and its cached copy: from the cache, else by asking each stream."""
+        async with self.store.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(records.c.id, records.c.stream, records.c.raw, records.c.common, records.c.remote_updated_at)
+                    .where(
+                        records.c.connection_id == self.connection.id,
+                        records.c.model == self.model,
+                        records.c.remote_id == remote_id,
+                        records.c.deleted.is_(False),
+                    )
+                    .limit(1)
+                )
+            ).first()
+        if row is not None:
+            stream = self.connector.stream(row.stream)
+            if stream.writer is not None:
+                record = RemoteRecord(remote_id, orjson.loads(row.raw), row.common, updated_at=row.remote_updated_at)
+                return stream, _Current(row.id, record)
+        for stream in self.connector.writable_streams(self.model):
+            ctx = await self._context(stream)
+            assert stream.lookup is not None
+            found = await self._provider(stream, stream.lookup.fetch(ctx, [remote_id]))
+            if found:
+                return stream, None
+        raise NotFound(f"{self.connector.display_name} has no {self.model} {remote_id}", remoteId=remote_id)
+
+    async def _refresh_current(self, ctx: StreamContext, remote_id: str) -> _Current:
+        written = await self._refresh(ctx, remote_id)
+        async with self.store.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(records.c.raw, records.c.common, records.c.remote_updated_at).where(
+                        records.c.id == written.record_id
+                    )
+                )
+            ).one()
+        record = RemoteRecord(remote_id, orjson.loads(row.raw), row.common, updated_at=row.remote_updated_at)
+        return _Current(written.record_id, record)
+
+    def _check_unchanged(self, current: _Current, if_updated_at: datetime | None) -> None:
+        if if_updated_at is None or current.record.updated_at is None:
+            return
+        expected = if_updated_at if if_updated_at.tzinfo else if_updated_at.replace(tzinfo=UTC)
+        if current.record.updated_at > expected:
+            raise StaleWrite(
+                f"the {self.model} changed at {current.record.updated_at.isoformat()}, after ifUpdatedAt "
+                f"{expected.isoformat()}; read it again and retry",
+                current.record_id,
+            )
+
+    async def _refresh(self, ctx: StreamContext, remote_id: str) -> Written:
+        """Read the record back as the sync would and store it: the read-your-writes copy."""
+        assert ctx.stream.lookup is not None
+        found = await self._provider(ctx.stream, ctx.stream.lookup.fetch(ctx, [remote_id]))
+        if not found:
+            raise NotFound(f"{self.connector.display_name} has no {self.model} {remote_id}", remoteId=remote_id)
+        now = utcnow()
+        target = self._target(ctx.stream)
+        async with self.store.engine.begin() as conn:
+            await upsert_records(conn, target, found, now)
+            record_id = await _record_id(conn, target, remote_id)
+        assert record_id is not None
+        return Written(record_id, remote_id)
+
+    def _target(self, stream: Stream) -> StreamTarget:
+        return StreamTarget(
+            platform_id=self.connection.platform_id,
+            connection_id=self.connection.id,
+            end_user_id=self.connection.end_user_id,
+            stream=stream.name,
+            model=stream.model_name,
+        )
+
+
+@dataclass(frozen=True)
+class _Current:
+    record_id: int
+    record: RemoteRecord
+
+
+async def _record_id(conn: Any, target: StreamTarget, remote_id: str) -> int | None:
+    result = await conn.execute(
+        select(records.c.id).where(
+            records.c.connection_id == target.connection_id,
+            records.c.stream == target.stream,
+            records.c.remote_id == remote_id,
+        )
+    )
+    value = result.scalar()
+    return int(value) if value is not None else None

@@ -1,0 +1,722 @@
+"""Two-way sync: every writeback mutation on every connector, against its sandbox, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx2
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from connectors import get_connector
+from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors.kit.credentials import Credentials
+from connectors.kit.http import HttpKit
+from connectors.kit.oauth import OAuthApp
+from connectors.kit.sandbox import serve_in_thread
+from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
+from resolvers.ids import to_global_id
+from sync.connections import NewConnection, create_connection
+from sync.store import Store
+from sync.tables import connections, sync_runs
+from sync.tenancy import set_provider_app
+from tests.support import (
+    Gateway,
+    Tenant,
+    cached_ids,
+    connect_hubspot,
+    data,
+    error_codes,
+    gateway,
+    make_streams_due,
+    new_tenant,
+    run_everything_due,
+)
+
+MODELS = ("Contact", "Company", "Deal", "Note", "Task")
+# Input fields naming related records, and the GraphQL field that reads them back.
+RELATIONS = {
+    "companyRemoteId": "company",
+    "ownerRemoteId": "owner",
+    "contactRemoteIds": "contacts",
+    "companyRemoteIds": "companies",
+    "dealRemoteIds": "deals",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model's writes on one provider: what to create, a custom field, what to change."""
+
+    create: dict[str, Any]
+    raw_fields: dict[str, Any]
+    custom_field: str  # where the raw field lands in the provider's record
+    update: dict[str, Any]
+
+
+class Provider:
+    """What the tests need from a provider's sandbox."""
+
+    name: str
+    objects: dict[str, str]  # common model -> the sandbox's object name
+    stream: dict[str, str]  # common model -> the connector's stream the writes land in
+
+    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None: ...
+
+    def deleted(self, model: str, remote_id: str) -> bool: ...
+
+    def change(self, model: str, remote_id: str) -> None: ...
+
+    def count(self, model: str) -> int: ...
+
+    def cases(self) -> dict[str, Case]: ...
+
+    def rate_limit(self, on: bool) -> None: ...
+
+    def expire_and_revoke(self) -> None: ...
+
+    def latency(self, milliseconds: int) -> None: ...
+
+
+@dataclass
+class HubSpot(Provider):
+    sandbox: HubSpotSandbox
+    name: str = "hubspot"
+    objects: dict[str, str] = field(
+        default_factory=lambda: {
+            m: s for m, s in zip(MODELS, ("contacts", "companies", "deals", "notes", "tasks"), strict=True)
+        }
+    )
+
+    def __post_init__(self) -> None:
+        self.stream = self.objects
+
+    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None:
+        if remote_id not in self.sandbox.all_ids(self.objects[model]):
+            return None
+        return self.sandbox.get(self.objects[model], remote_id)
+
+    def deleted(self, model: str, remote_id: str) -> bool:
+        return remote_id in self.sandbox.all_ids(self.objects[model], archived=True)
+
+    def change(self, model: str, remote_id: str) -> None:
+        properties = {"Contact": {"jobtitle": "Changed in HubSpot"}, "Company": {"city": "Changed"}}
+        self.sandbox.update(self.objects[model], remote_id, properties.get(model, {"hubspot_owner_id": ""}))
+
+    def count(self, model: str) -> int:
+        return len(self.sandbox.all_ids(self.objects[model]))
+
+    def cases(self) -> dict[str, Case]:
+        company = min(self.sandbox.all_ids("companies"), key=int)
+        contact = min(self.sandbox.all_ids("contacts"), key=int)
+        deal = min(self.sandbox.all_ids("deals"), key=int)
+        return {
+            "Contact": Case(
+                {
+                    "firstName": "Ada",
+                    "lastName": "Lovelace",
+                    "email": f"ada.{uuid.uuid4().hex[:8]}@engines.example",
+                    "jobTitle": "Engineer",
+                    "companyRemoteId": company,
+                },
+                {"favorite_color": "blue"},
+                "properties.favorite_color",
+                {"jobTitle": "CTO", "phone": "+44 20 7946 0000"},
+            ),
+            "Company": Case(
+                {"name": "Analytical Engines", "domain": "engines.example", "employeeCount": 12},
+                {"account_tier": "tier_1"},
+                "properties.account_tier",
+                {"city": "London", "annualRevenue": 2500000.0},
+            ),
+            "Deal": Case(
+                {
+                    "name": "Engine order",
+                    "amount": 1234.5,
+                    "stage": "qualifiedtobuy",
+                    "closeDate": "2027-01-15T00:00:00+00:00",
+                    "companyRemoteId": company,
+                    "contactRemoteIds": [contact],
+                },
+                {"deal_source": "partner"},
+                "properties.deal_source",
+                {"stage": "closedwon", "amount": 2000.0},
+            ),
+            "Note": Case(
+                {"body": "Called about the engine order", "contactRemoteIds": [contact]},
+                {"note_sentiment": "positive"},
+                "properties.note_sentiment",
+                {"body": "Called twice about the engine order", "dealRemoteIds": [deal]},
+            ),
+            "Task": Case(
+                {
+                    "subject": "Send the quote",
+                    "status": "NOT_STARTED",
+                    "priority": "HIGH",
+                    "dueAt": "2027-01-10T09:00:00+00:00",
+                    "dealRemoteIds": [deal],
+                },
+                {"task_source": "manual"},
+                "properties.task_source",
+                {"status": "COMPLETED", "contactRemoteIds": [contact]},
+            ),
+        }
+
+    def rate_limit(self, on: bool) -> None:
+        self.sandbox.faults.rate_429 = 1.0 if on else 0.0
+
+    def expire_and_revoke(self) -> None:
+        self.sandbox.tokens.revoke_all_refresh_tokens()
+        self.sandbox.expire_access_tokens()
+
+    def latency(self, milliseconds: int) -> None:
+        self.sandbox.faults.latency_ms = milliseconds
+
+
+@dataclass
+class Salesforce(Provider):
+    sandbox: SalesforceSandbox
+    name: str = "salesforce"
+    objects: dict[str, str] = field(
+        default_factory=lambda: {
+            m: s for m, s in zip(MODELS, ("Contact", "Account", "Opportunity", "Note", "Task"), strict=True)
+        }
+    )
+    stream: dict[str, str] = field(
+        default_factory=lambda: {
+            m: s for m, s in zip(MODELS, ("contacts", "accounts", "opportunities", "notes", "tasks"), strict=True)
+        }
+    )
+
+    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None:
+        if remote_id not in self.sandbox.all_ids(self.objects[model]):
+            return None
+        return self.sandbox.get(self.objects[model], remote_id)
+
+    def deleted(self, model: str, remote_id: str) -> bool:
+        return remote_id in self.sandbox.all_ids(self.objects[model], deleted=True)
+
+    def change(self, model: str, remote_id: str) -> None:
+        fields = {"Contact": {"Title": "Changed in Salesforce"}, "Company": {"BillingCity": "Changed"}}
+        self.sandbox.update(self.objects[model], remote_id, fields.get(model, {"Description": "Changed"}))
+
+    def count(self, model: str) -> int:
+        return len(self.sandbox.all_ids(self.objects[model]))
+
+    def cases(self) -> dict[str, Case]:
+        account = min(self.sandbox.all_ids("Account"))
+        contact = min(self.sandbox.all_ids("Contact"))
+        opportunity = min(self.sandbox.all_ids("Opportunity"))
+        return {
+            "Contact": Case(
+                {
+                    "firstName": "Ada",
+                    "lastName": "Lovelace",
+                    "email": f"ada.{uuid.uuid4().hex[:8]}@engines.example",
+                    "jobTitle": "Engineer",
+                    "companyRemoteId": account,
+                },
+                {"Loyalty_Tier__c": "Gold"},
+                "Loyalty_Tier__c",
+                {"jobTitle": "CTO", "phone": "+44 20 7946 0000"},
+            ),
+            "Company": Case(
+                {"name": "Analytical Engines", "domain": "engines.example", "employeeCount": 12},
+                {"Region__c": "EMEA"},
+                "Region__c",
+                {"city": "London", "annualRevenue": 2500000.0},
+            ),
+            "Deal": Case(
+                {
+                    "name": "Engine order",
+                    "amount": 1234.5,
+                    "stage": "Prospecting",
+                    "closeDate": "2027-01-15T00:00:00+00:00",
+                    "companyRemoteId": account,
+                    "contactRemoteIds": [contact],
+                },
+                {"Deal_Source__c": "Partner"},
+                "Deal_Source__c",
+                {"stage": "Closed Won", "amount": 2000.0},
+            ),
+            "Note": Case(
+                {"body": "Called about the engine order", "contactRemoteIds": [contact]},
+                {"IsPrivate": True},
+                "IsPrivate",
+                {"body": "Called twice about the engine order", "dealRemoteIds": [opportunity]},
+            ),
+            "Task": Case(
+                {
+                    "subject": "Send the quote",
+                    "status": "Not Started",
+                    "priority": "High",
+                    "dueAt": "2027-01-10T00:00:00+00:00",
+                    "dealRemoteIds": [opportunity],
+                },
+                {"Effort_Hours__c": 1.5},
+                "Effort_Hours__c",
+                {"status": "Completed", "contactRemoteIds": [contact]},
+            ),
+        }
+
+    def rate_limit(self, on: bool) -> None:
+        self.sandbox.faults.rate_403 = 1.0 if on else 0.0
+
+    def expire_and_revoke(self) -> None:
+        self.sandbox.tokens.revoke_all_refresh_tokens()
+        self.sandbox.expire_sessions()
+
+    def latency(self, milliseconds: int) -> None:
+        self.sandbox.faults.latency_ms = milliseconds
+
+
+@dataclass
+class Harness:
+    provider: Provider
+    api: Gateway
+    tenant: Tenant
+    connection_id: uuid.UUID
+    store: Store
+    kit: HttpKit
+
+    @property
+    def connection(self) -> str:
+        return to_global_id("Connection", self.connection_id)
+
+    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        return await self.api.graphql(query, self.tenant.api_key, **variables)
+
+    async def create(self, model: str, input: dict[str, Any], **arguments: Any) -> dict[str, Any]:
+        return await self.graphql(
+            f"""mutation($connectionId: ID!, $input: {model}Input!, $rawFields: JSON, $idempotencyKey: String) {{
+                  create{model}(connectionId: $connectionId, input: $input, rawFields: $rawFields,
+                                idempotencyKey: $idempotencyKey) {{
+                    replayed {_field(model)} {{ {selection(model, input)} }}
+                  }}
+                }}""",
+            connectionId=self.connection,
+            input=input,
+            **arguments,
+        )
+
+    async def update(self, model: str, id: str, input: dict[str, Any] | None, **arguments: Any) -> dict[str, Any]:
+        return await self.graphql(
+            f"""mutation($id: ID, $input: {model}Input, $rawFields: JSON, $ifUpdatedAt: DateTime,
+                         $idempotencyKey: String) {{
+                  update{model}(id: $id, input: $input, rawFields: $rawFields, ifUpdatedAt: $ifUpdatedAt,
+                                idempotencyKey: $idempotencyKey) {{
+                    replayed {_field(model)} {{ {selection(model, input or {})} }}
+                  }}
+                }}""",
+            id=id,
+            input=input,
+            **arguments,
+        )
+
+    async def delete(self, model: str, id: str, **arguments: Any) -> dict[str, Any]:
+        return await self.graphql(
+            f"""mutation($id: ID, $ifUpdatedAt: DateTime, $idempotencyKey: String) {{
+                  delete{model}(id: $id, ifUpdatedAt: $ifUpdatedAt, idempotencyKey: $idempotencyKey) {{
+                    replayed {_field(model)} {{ id remoteId deletedAt }}
+                  }}
+                }}""",
+            id=id,
+            **arguments,
+        )
+
+    async def node(self, model: str, id: str, input: dict[str, Any]) -> dict[str, Any]:
+        body = await self.graphql(
+            f"query($id: ID!) {{ node(id: $id) {{ ... on {model} {{ {selection(model, input)} }} }} }}", id=id
+        )
+        node: dict[str, Any] = data(body)["node"]
+        return node
+
+
+def _field(model: str) -> str:
+    return model[0].lower() + model[1:]
+
+
+def selection(model: str, input: dict[str, Any]) -> str:
+    fields = ["id", "remoteId", "updatedAt", "deletedAt", "raw"]
+    for name in input:
+        relation = RELATIONS.get(name)
+        fields.append(f"{relation} {{ remoteId }}" if relation else name)
+    return " ".join(dict.fromkeys(fields))
+
+
+def assert_matches(node: dict[str, Any], input: dict[str, Any]) -> None:
+    for name, expected in input.items():
+        relation = RELATIONS.get(name)
+        if relation is None:
+            actual = node[name]
+            if isinstance(expected, str) and name in ("closeDate", "dueAt"):
+                assert datetime.fromisoformat(actual) == datetime.fromisoformat(expected), name
+            else:
+                assert actual == expected, name
+        elif isinstance(expected, list):
+            assert sorted(r["remoteId"] for r in node[relation]) == sorted(expected), name
+        else:
+            assert (node[relation] or {}).get("remoteId") == expected, name
+
+
+def dig(raw: dict[str, Any], path: str) -> Any:
+    value: Any = raw
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["hubspot", "salesforce"])
+def provider_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def served(provider_name: str) -> Iterator[tuple[Provider, str, OAuthApp]]:
+    if provider_name == "hubspot":
+        hubspot = HubSpotSandbox(
+            seed=11, size=SandboxSize(contacts=40, companies=10, deals=10, owners=3, notes=10, tasks=10)
+        )
+        hubspot.faults.rate_limit_enabled = False
+        with serve_in_thread(create_app(hubspot)) as url:
+            yield HubSpot(hubspot), url, OAuthApp(hubspot.client_id, hubspot.client_secret)
+        return
+    org = SalesforceSandbox(
+        seed=11, size=SalesforceSize(contacts=30, leads=5, accounts=6, opportunities=6, users=2, tasks=6, notes=6)
+    )
+    org.faults.daily_limit_enabled = False
+    with serve_sandbox(org) as (login_url, _instance_url):
+        app = OAuthApp(org.client_id, org.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
+        yield Salesforce(org), login_url, app
+
+
+@pytest_asyncio.fixture
+async def harness(
+    served: tuple[Provider, str, OAuthApp], store: Store, kit: HttpKit, secret_key: str
+) -> AsyncIterator[Harness]:
+    provider, url, app = served
+    tenant = await new_tenant(store)
+    if isinstance(provider, HubSpot):
+        connection_id = await connect_hubspot(store, tenant, provider.sandbox, url)
+    else:
+        assert isinstance(provider, Salesforce)
+        await set_provider_app(store, tenant.platform_id, "salesforce", app)
+        connection_id = await create_connection(
+            store,
+            NewConnection(
+                platform_id=tenant.platform_id,
+                provider="salesforce",
+                external_user_id="org-admin",
+                credentials=Credentials.from_token_response(provider.sandbox.mint_tokens()),
+            ),
+        )
+    # The seeded records are cached first, as in use: relations of what we write resolve to them.
+    await run_everything_due(store, kit)
+    async with gateway(store, kit, secret_key) as api:
+        yield Harness(provider, api, tenant, connection_id, store, kit)
+
+
+# ---- round trips -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_create_update_delete_round_trip(harness: Harness, model: str) -> None:
+    case = harness.provider.cases()[model]
+    created = data(await harness.create(model, case.create, rawFields=case.raw_fields))[f"create{model}"]
+    node = created[_field(model)]
+    assert created["replayed"] is False
+    assert_matches(node, case.create)
+    # The custom field went to the provider and came back in the cached raw payload.
+    assert dig(node["raw"], case.custom_field) == next(iter(case.raw_fields.values()))
+
+    # Read your writes: the cache answers at once with what the provider stored.
+    assert_matches(await harness.node(model, node["id"], case.create), case.create)
+    remote = harness.provider.remote(model, node["remoteId"])
+    assert remote is not None
+    assert dig(remote, case.custom_field) == next(iter(case.raw_fields.values()))
+    mapping = get_connector(harness.provider.name).stream(harness.provider.stream[model]).mapping
+    assert mapping is not None
+    remote_common = mapping.to_common(remote)
+    for name, value in case.create.items():
+        if name in ("name", "subject", "body", "amount", "employeeCount", "firstName", "lastName"):
+            assert remote_common[_snake(name)] == value, name
+
+    updated = data(await harness.update(model, node["id"], case.update))[f"update{model}"][_field(model)]
+    assert_matches(updated, case.update)
+    assert_matches(await harness.node(model, node["id"], case.update), case.update)
+    untouched = {k: v for k, v in case.create.items() if k not in case.update and k not in RELATIONS}
+    assert_matches(await harness.node(model, node["id"], untouched), untouched)
+
+    deleted = data(await harness.delete(model, node["id"]))[f"delete{model}"][_field(model)]
+    assert deleted["deletedAt"] is not None
+    assert harness.provider.remote(model, node["remoteId"]) is None
+    assert harness.provider.deleted(model, node["remoteId"])
+    assert (await harness.node(model, node["id"], {}))["deletedAt"] is not None
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+async def test_an_update_by_connection_and_remote_id_reaches_records_not_yet_cached(harness: Harness) -> None:
+    remote_id = min(harness.provider.cases()["Deal"].create["contactRemoteIds"])
+    body = await harness.graphql(
+        """mutation($c: ID!, $r: String!) {
+             updateContact(connectionId: $c, remoteId: $r, input: {jobTitle: "Head of Engines"}) {
+               contact { remoteId jobTitle }
+             }
+           }""",
+        c=harness.connection,
+        r=remote_id,
+    )
+    assert data(body)["updateContact"]["contact"] == {"remoteId": remote_id, "jobTitle": "Head of Engines"}
+    assert remote_id in await cached_ids(harness.store, harness.connection_id, "contacts")
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+
+async def test_provider_validation_names_the_field(harness: Harness) -> None:
+    if harness.provider.name == "hubspot":
+        input, raw_fields, field, provider_field = (
+            {"lastName": "X", "lifecycleStage": "bogus"},
+            None,
+            "lifecycleStage",
+            "lifecyclestage",
+        )
+    else:
+        input, raw_fields, field, provider_field = {"firstName": "No last name"}, None, "lastName", "LastName"
+    before = harness.provider.count("Contact")
+    cached = await cached_ids(harness.store, harness.connection_id, "contacts")
+    body = await harness.create("Contact", input, rawFields=raw_fields)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    extensions = body["errors"][0]["extensions"]
+    assert (extensions["field"], extensions["providerField"]) == (field, provider_field)
+    assert harness.provider.count("Contact") == before
+    assert await cached_ids(harness.store, harness.connection_id, "contacts") == cached
+
+
+async def test_a_bad_custom_field_is_reported_under_raw_fields(harness: Harness) -> None:
+    case = harness.provider.cases()["Contact"]
+    name = next(iter(case.raw_fields))
+    body = await harness.create("Contact", case.create, rawFields={name: "not-an-option"})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == f"rawFields.{name}"
+
+
+async def test_a_duplicate_is_a_conflict(harness: Harness) -> None:
+    case = harness.provider.cases()["Contact"]
+    data(await harness.create("Contact", case.create))
+    again = await harness.create("Contact", {**case.create, "firstName": "Other"})
+    assert error_codes(again) == ["CONFLICT"]
+
+
+async def test_writing_what_the_provider_cannot_hold_is_refused_before_any_request(harness: Harness) -> None:
+    before = harness.provider.count("Contact")
+    body = await harness.create(
+        "Contact",
+        {"lastName": "Lead", "isLead": True}
+        if harness.provider.name == "hubspot"
+        else {"lastName": "X", "lifecycleStage": "hot"},
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] in ("isLead", "lifecycleStage")
+    assert harness.provider.count("Contact") == before
+
+
+async def test_raw_fields_that_contradict_the_input_are_refused(harness: Harness) -> None:
+    provider_field = "lastname" if harness.provider.name == "hubspot" else "LastName"
+    body = await harness.create("Contact", {"lastName": "One"}, rawFields={provider_field: "Two"})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == f"rawFields.{provider_field}"
+
+
+async def test_a_missing_record_is_not_found(harness: Harness) -> None:
+    missing = "999999999" if harness.provider.name == "hubspot" else "003000000000000AAA"
+    body = await harness.graphql(
+        """mutation($c: ID!, $r: String!) { updateContact(connectionId: $c, remoteId: $r, input: {jobTitle: "x"}) {
+             contact { id } } }""",
+        c=harness.connection,
+        r=missing,
+    )
+    assert error_codes(body) == ["NOT_FOUND"]
+
+
+async def test_rate_limits_are_typed_and_write_nothing(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    stream = harness.provider.stream["Company"]
+    cached = await cached_ids(harness.store, harness.connection_id, stream)
+    before = harness.provider.count("Company")
+    harness.provider.rate_limit(True)
+    body = await harness.create("Company", case.create)
+    harness.provider.rate_limit(False)
+    assert error_codes(body) == ["RATE_LIMITED"]
+    assert harness.provider.count("Company") == before
+    assert await cached_ids(harness.store, harness.connection_id, stream) == cached
+
+
+async def test_refused_credentials_mark_the_connection_for_reauth(harness: Harness) -> None:
+    harness.provider.expire_and_revoke()
+    body = await harness.create("Company", harness.provider.cases()["Company"].create)
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+    assert body["errors"][0]["extensions"]["connectionStatus"] == "needs_reauth"
+    async with harness.store.engine.connect() as conn:
+        status = (
+            await conn.execute(select(connections.c.status).where(connections.c.id == harness.connection_id))
+        ).scalar_one()
+    assert status == "needs_reauth"
+    again = await harness.create("Company", harness.provider.cases()["Company"].create)
+    assert error_codes(again) == ["UNAUTHENTICATED"]
+
+
+async def test_another_platforms_connection_is_not_found(harness: Harness) -> None:
+    other = await new_tenant(harness.store, "other")
+    body = await harness.api.graphql(
+        """mutation($c: ID!) { createCompany(connectionId: $c, input: {name: "Intruder"}) { company { id } } }""",
+        other.api_key,
+        c=harness.connection,
+    )
+    assert error_codes(body) == ["NOT_FOUND"]
+
+
+# ---- idempotency -----------------------------------------------------------------------------------
+
+
+async def test_a_retried_create_returns_the_first_result(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    before = harness.provider.count("Company")
+    first = data(await harness.create("Company", case.create, idempotencyKey="order-1"))["createCompany"]
+    again = data(await harness.create("Company", case.create, idempotencyKey="order-1"))["createCompany"]
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert again["company"] == first["company"]
+    assert harness.provider.count("Company") == before + 1
+
+
+async def test_concurrent_retries_make_one_record(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    before = harness.provider.count("Company")
+    harness.provider.latency(150)
+    answers = await asyncio.gather(*(harness.create("Company", case.create, idempotencyKey="burst") for _ in range(6)))
+    harness.provider.latency(0)
+    results = [data(a)["createCompany"] for a in answers]
+    assert len({r["company"]["remoteId"] for r in results}) == 1
+    assert sorted(r["replayed"] for r in results) == [False] + [True] * 5
+    assert harness.provider.count("Company") == before + 1
+
+
+async def test_a_retry_after_a_client_timeout_makes_no_second_record(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    before = harness.provider.count("Company")
+    harness.provider.latency(800)
+    query = """mutation($c: ID!, $input: CompanyInput!) {
+                 createCompany(connectionId: $c, input: $input, idempotencyKey: "slow") {
+                   replayed company { remoteId }
+                 }
+               }"""
+    payload = {"query": query, "variables": {"c": harness.connection, "input": case.create}}
+    headers = {"Authorization": f"Bearer {harness.tenant.api_key}"}
+    async with httpx2.AsyncClient(timeout=0.2) as impatient:
+        with pytest.raises(httpx2.TimeoutException):
+            await impatient.post(f"{harness.api.url}/graphql", json=payload, headers=headers)
+    harness.provider.latency(0)
+    retried = data(await harness.create("Company", case.create, idempotencyKey="slow"))["createCompany"]
+    assert retried["replayed"] is True
+    assert harness.provider.count("Company") == before + 1
+
+
+async def test_a_key_reused_for_another_write_is_a_conflict(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    data(await harness.create("Company", case.create, idempotencyKey="k"))
+    other = await harness.create("Company", {**case.create, "name": "Something else"}, idempotencyKey="k")
+    assert error_codes(other) == ["CONFLICT"]
+    assert other["errors"][0]["extensions"]["field"] == "idempotencyKey"
+
+
+async def test_a_failed_write_frees_its_key(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    harness.provider.rate_limit(True)
+    assert error_codes(await harness.create("Company", case.create, idempotencyKey="again")) == ["RATE_LIMITED"]
+    harness.provider.rate_limit(False)
+    retried = data(await harness.create("Company", case.create, idempotencyKey="again"))["createCompany"]
+    assert retried["replayed"] is False
+
+
+async def test_updates_and_deletes_are_idempotent_too(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    node = data(await harness.create("Company", case.create))["createCompany"]["company"]
+    first = data(await harness.update("Company", node["id"], {"city": "Paris"}, idempotencyKey="u"))
+    again = data(await harness.update("Company", node["id"], {"city": "Paris"}, idempotencyKey="u"))
+    assert again["updateCompany"] == {**first["updateCompany"], "replayed": True}
+    gone = data(await harness.delete("Company", node["id"], idempotencyKey="d"))["deleteCompany"]
+    gone_again = data(await harness.delete("Company", node["id"], idempotencyKey="d"))["deleteCompany"]
+    assert gone_again == {**gone, "replayed": True}
+
+
+# ---- conflicts -------------------------------------------------------------------------------------
+
+
+async def test_a_stale_update_is_refused_with_the_current_record(harness: Harness) -> None:
+    case = harness.provider.cases()["Contact"]
+    node = data(await harness.create("Contact", case.create))["createContact"]["contact"]
+    await asyncio.sleep(0.01)  # the provider's clock moves on before someone edits the record
+    harness.provider.change("Contact", node["remoteId"])
+    body = await harness.update("Contact", node["id"], {"jobTitle": "Mine"}, ifUpdatedAt=node["updatedAt"])
+    assert error_codes(body) == ["CONFLICT"]
+    current = body["errors"][0]["extensions"]["current"]
+    assert current["remoteId"] == node["remoteId"]
+    assert datetime.fromisoformat(current["updatedAt"]) > datetime.fromisoformat(node["updatedAt"])
+    assert current["fields"]["job_title"].startswith("Changed in")
+    # Nothing was written, and the cache now holds the provider's newer copy.
+    remote = harness.provider.remote("Contact", node["remoteId"])
+    assert remote is not None and "Mine" not in str(remote)
+    fresh = await harness.node("Contact", node["id"], {"jobTitle": None})
+    assert fresh["jobTitle"].startswith("Changed in")
+    # With the current updatedAt the write goes through.
+    ok = await harness.update("Contact", node["id"], {"jobTitle": "Mine"}, ifUpdatedAt=fresh["updatedAt"])
+    assert data(ok)["updateContact"]["contact"]["jobTitle"] == "Mine"
+
+
+async def test_a_stale_delete_is_refused(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    node = data(await harness.create("Company", case.create))["createCompany"]["company"]
+    await asyncio.sleep(0.01)
+    harness.provider.change("Company", node["remoteId"])
+    body = await harness.delete("Company", node["id"], ifUpdatedAt=node["updatedAt"])
+    assert error_codes(body) == ["CONFLICT"]
+    assert harness.provider.remote("Company", node["remoteId"]) is not None
+
+
+# ---- echo suppression ------------------------------------------------------------------------------
+
+
+async def test_the_sync_sees_our_own_writes_as_no_change(harness: Harness) -> None:
+    cases = harness.provider.cases()
+    for model in MODELS:
+        node = data(await harness.create(model, cases[model].create, rawFields=cases[model].raw_fields))
+        record = node[f"create{model}"][_field(model)]
+        data(await harness.update(model, record["id"], cases[model].update))
+    await make_streams_due(harness.store, harness.connection_id)
+    await run_everything_due(harness.store, harness.kit)
+    async with harness.store.engine.connect() as conn:
+        runs = (
+            await conn.execute(
+                select(sync_runs.c.stream, sync_runs.c.records, sync_runs.c.changed, sync_runs.c.error)
+                .where(sync_runs.c.connection_id == harness.connection_id)
+                .order_by(sync_runs.c.id)
+            )
+        ).all()
+    latest = {run.stream: run for run in runs}
+    for model in MODELS:
+        run = latest[harness.provider.stream[model]]
+        assert run.error is None, run.error
+        assert run.records >= 1, f"the incremental run of {run.stream} did not see our write"
+        assert run.changed == 0, f"{run.stream}: our own write came back as {run.changed} change(s)"

@@ -163,7 +163,8 @@ class ModelMapping:
         return all(
             values.get(name) in (None, source.value)
             for name, source in self.members.items()
-            if isinstance(source, Constant)
+            # Constant(None) means "this stream has no such field", which says nothing about where a record goes.
+            if isinstance(source, Constant) and source.value is not None
         )
 
     def field_name(self, member: str) -> str:

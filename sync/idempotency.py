@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.kit.errors import Conflict
+from connectors.kit.errors import BadInput, Conflict
 from sync.store import Store, utcnow
 from sync.tables import idempotency_keys
 
@@ -35,12 +35,11 @@ PENDING, DONE, UNKNOWN = "pending", "done", "unknown"
 
 def fingerprint(operation: str, arguments: dict[str, Any]) -> str:
     """The same operation with the same arguments, however its JSON was ordered."""
-    return hashlib.sha256(orjson.dumps([operation, arguments], option=orjson.OPT_SORT_KEYS)).hexdigest()
+    canonical = orjson.dumps([operation, arguments], option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def check_key(key: str) -> str:
-    from connectors.kit.errors import BadInput
-
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise BadInput(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} printable characters", field="idempotencyKey")
     return key

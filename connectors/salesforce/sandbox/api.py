@@ -10,6 +10,7 @@ from starlette.routing import Route
 from connectors.kit.sandbox_support import json_response
 from connectors.salesforce.sandbox import describe
 from connectors.salesforce.sandbox.cursors import batch_size_from
+from connectors.salesforce.sandbox.duplicates import DUPLICATE_RULE_HEADER, allows_save
 from connectors.salesforce.sandbox.errors import bad_request, not_found
 from connectors.salesforce.sandbox.org import API_ROOT, API_VERSION
 from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
@@ -101,13 +102,18 @@ class RestApi:
     async def create(self, request: Request) -> Response:
         sobject = _sobject(request)
         raw = await request.body()
-        record_id = self.org.create(sobject, parse_body(raw), request.state.user_id, raw)
+        record_id = self.org.create(
+            sobject, parse_body(raw), request.state.user_id, raw, allow_duplicates=_allows_duplicates(request)
+        )
         return json_response({"id": record_id, "success": True, "errors": []}, 201)
 
     async def update(self, request: Request) -> Response:
         sobject = _sobject(request)
         raw = await request.body()
-        self.org.update(sobject, request.path_params["record_id"], parse_body(raw), request.state.user_id, raw)
+        record_id = request.path_params["record_id"]
+        user_id = request.state.user_id
+        allow_duplicates = _allows_duplicates(request)
+        self.org.update(sobject, record_id, parse_body(raw), user_id, raw, allow_duplicates=allow_duplicates)
         return Response(status_code=204)
 
     async def delete(self, request: Request) -> Response:
@@ -123,6 +129,10 @@ class RestApi:
     async def deleted(self, request: Request) -> Response:
         params = request.query_params
         return json_response(self.org.deleted(_sobject(request), params.get("start"), params.get("end")))
+
+
+def _allows_duplicates(request: Request) -> bool:
+    return allows_save(request.headers.get(DUPLICATE_RULE_HEADER))
 
 
 def _sobject(request: Request) -> SObjectType:

@@ -52,6 +52,7 @@ SEED_START_MS = ms_of(2024, 1, 1)
 SEED_END_MS = ms_of(2026, 1, 1)
 USERS_CREATED_MS = ms_of(2023, 6, 1)
 DELETED_SHARE = 0.03
+PRIMARY_CONTACT_SHARE = 0.7  # of the opportunities whose account has live contacts
 
 COUNTRIES = ("United States",) * 12 + ("United Kingdom", "Canada", "Germany", "France", "Australia", "Japan")
 DEPARTMENTS = ("Sales", "Marketing", "Finance", "Operations", "Engineering", "Procurement", "IT", "Legal")
@@ -108,6 +109,9 @@ def seed_org(seed: int, size: SalesforceSize) -> dict[str, SObjectTable]:
 class _Seeder:
     def __init__(self, seed: int, size: SalesforceSize) -> None:
         self.rng = random.Random(seed)
+        # Opportunity.ContactId came after the rest, so it draws from its own stream and leaves
+        # every other seeded value as it was.
+        self.contact_rng = random.Random(f"salesforce-sandbox:{seed}:opportunity-contacts")
         self.size = size
         self.pools = name_pools(seed, 400)
         self.tables = {t.name: SObjectTable(t) for t in (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE)}
@@ -120,7 +124,7 @@ class _Seeder:
         accounts = self.accounts()
         contacts = self.contacts(accounts)
         leads = self.leads()
-        opportunities = self.opportunities(accounts)
+        opportunities = self.opportunities(accounts, contacts)
         tasks = self.tasks(contacts, leads, opportunities)
         notes = self.notes(contacts, accounts, opportunities)
         seeded = {
@@ -306,10 +310,15 @@ class _Seeder:
             rows.append(self.row(LEAD, values))
         return rows
 
-    def opportunities(self, accounts: list[Row]) -> list[Row]:
+    def opportunities(self, accounts: list[Row], contacts: list[Row]) -> list[Row]:
         rows = []
         rng = self.rng
         account_name = ACCOUNT.position("Name")
+        contacts_of: dict[str, list[str]] = {}
+        contact_account, contact_deleted = CONTACT.position("AccountId"), CONTACT.deleted_at
+        for contact in contacts:
+            if contact[contact_account] and not (contact_deleted is not None and contact[contact_deleted]):
+                contacts_of.setdefault(contact[contact_account], []).append(contact[0])
         close_date = OPPORTUNITY.position("CloseDate")
         created_date = OPPORTUNITY.position("CreatedDate")
         for _ in range(self.size.opportunities):
@@ -328,6 +337,9 @@ class _Seeder:
                 "Deal_Source__c": self.maybe(0.6, DEAL_SOURCES),
                 "Contract_Length_Months__c": self.maybe(0.4, (12.0, 24.0, 36.0)),
             }
+            candidates = contacts_of.get(account[0], []) if account else []
+            if candidates and self.contact_rng.random() < PRIMARY_CONTACT_SHARE:
+                values["ContactId"] = candidates[int(self.contact_rng.random() * len(candidates))]
             row = self.row(OPPORTUNITY, values)
             created = _date_ms(row[created_date])
             row[close_date] = format_date(created + rng.randrange(10, 180) * DAY_MS)

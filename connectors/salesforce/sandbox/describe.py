@@ -144,7 +144,7 @@ def _child_relationships(parent: SObjectType) -> list[dict[str, Any]]:
             if parent.name in definition.reference_to and definition.name not in ("CreatedById", "LastModifiedById"):
                 relationships.append(
                     {
-                        "cascadeDelete": definition.name != "OwnerId",
+                        "cascadeDelete": definition.cascade_delete and definition.name != "OwnerId",
                         "childSObject": child.name,
                         "deprecatedAndHidden": False,
                         "field": definition.name,

@@ -11,17 +11,26 @@ RESOURCE_MISSING = "The requested resource does not exist"
 
 
 class SalesforceError(Exception):
-    def __init__(self, status: int, error_code: str, message: str, fields: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        fields: Sequence[str] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{error_code}: {message}")
         self.status = status
         self.error_code = error_code
         self.message = message
         self.fields = list(fields) if fields is not None else None
+        self.details = details or {}  # further keys of the error object (`duplicateResult`)
 
     def body(self) -> list[dict[str, Any]]:
         error: dict[str, Any] = {"message": self.message, "errorCode": self.error_code}
         if self.fields is not None:
             error["fields"] = self.fields
+        error.update(self.details)
         return [error]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from connectors.salesforce.sandbox import query as soql_query
 from connectors.salesforce.sandbox.cursors import CursorStore, QueryCursor
 from connectors.salesforce.sandbox.derived import derive
+from connectors.salesforce.sandbox.duplicates import DuplicateRules
 from connectors.salesforce.sandbox.errors import (
     bad_request,
     entity_is_deleted,
@@ -65,6 +66,7 @@ class Org:
         self.cursors = cursors
         self.now = now  # what "now" is to the replication feeds; tests move it forward
         self.lock = threading.RLock()
+        self.duplicates = DuplicateRules(tables)
 
     def table(self, sobject: SObjectType) -> SObjectTable:
         return self.tables[sobject.name]
@@ -111,13 +113,24 @@ class Org:
                 raise not_found()
         return soql_query.record_renderer(sobject, columns, API_ROOT)(row)
 
-    def create(self, sobject: SObjectType, body: dict[str, Any], user_id: str, raw: bytes = b"") -> str:
+    def create(
+        self,
+        sobject: SObjectType,
+        body: dict[str, Any],
+        user_id: str,
+        raw: bytes = b"",
+        *,
+        allow_duplicates: bool = False,
+    ) -> str:
+        """`allow_duplicates` is `Sforce-Duplicate-Rule-Header: allowSave=true`."""
         with self.lock:
             changes = validate_write(sobject, body, creating=True, lookup=self._lookup, raw=raw)
             table = self.table(sobject)
-            stamp = format_datetime(self.clock.next_ms())
             row: Row = [False if f.type is FieldType.BOOLEAN else f.default for f in sobject.fields]
             self._apply(sobject, row, changes)
+            if not allow_duplicates:
+                self.duplicates.check(sobject, row, API_ROOT)
+            stamp = format_datetime(self.clock.next_ms())
             row[0] = table.allocate_id()
             if "ownerid" in sobject.positions and changes.get("OwnerId") is None:
                 row[sobject.position("OwnerId")] = user_id
@@ -125,16 +138,28 @@ class Org:
             row[sobject.position("CreatedById")] = user_id
             self._touch(sobject, row, stamp, user_id)
             table.insert(row)
+            self.duplicates.stored(sobject, None, row)
             return str(row[0])
 
-    def update(self, sobject: SObjectType, raw_id: str, body: dict[str, Any], user_id: str, raw: bytes = b"") -> None:
+    def update(
+        self,
+        sobject: SObjectType,
+        raw_id: str,
+        body: dict[str, Any],
+        user_id: str,
+        raw: bytes = b"",
+        *,
+        allow_duplicates: bool = False,
+    ) -> None:
         with self.lock:
             old = self._writable(sobject, raw_id)
             changes = validate_write(sobject, body, creating=False, lookup=self._lookup, raw=raw)
             row = list(old)
             self._apply(sobject, row, changes)
+            if not allow_duplicates:
+                self.duplicates.check(sobject, row, API_ROOT)
             self._touch(sobject, row, format_datetime(self.clock.next_ms()), user_id)
-            self.table(sobject).replace(old, row)
+            self._replace(sobject, old, row)
 
     def delete(self, sobject: SObjectType, raw_id: str, user_id: str) -> None:
         if sobject.deleted_at is None:
@@ -196,6 +221,10 @@ class Org:
         if sobject is OPPORTUNITY and "StageName" in changes and "Probability" not in changes:
             row[sobject.position("Probability")] = STAGE_PROBABILITY.get(changes["StageName"])
 
+    def _replace(self, sobject: SObjectType, old: Row, new: Row) -> None:
+        self.table(sobject).replace(old, new)
+        self.duplicates.stored(sobject, old, new)
+
     def _touch(self, sobject: SObjectType, row: Row, stamp: str, user_id: str) -> None:
         row[sobject.position("LastModifiedDate")] = row[sobject.modstamp_at] = stamp
         row[sobject.position("LastModifiedById")] = user_id
@@ -206,9 +235,8 @@ class Org:
         row = list(old)
         row[sobject.deleted_at] = True
         self._touch(sobject, row, stamp, user_id)
-        table = self.table(sobject)
-        table.replace(old, row)
-        table.log_deletion(stamp, row[0])
+        self._replace(sobject, old, row)
+        self.table(sobject).log_deletion(stamp, row[0])
         for child, field in CASCADES.get(sobject.name, ()):
             position = child.position(field)
             children = [

@@ -153,12 +153,14 @@ class SalesforceSandbox:
     def admin_user_id(self) -> str:
         return self.user_ids[0]
 
-    def create(self, sobject: str, fields: dict[str, Any]) -> str:
-        """Same effect as `POST /sobjects/{sobject}`; raises SalesforceError as that call would answer."""
-        return self.org.create(_sobject(sobject), fields, self.admin_user_id)
+    def create(self, sobject: str, fields: dict[str, Any], *, allow_duplicates: bool = False) -> str:
+        """Same effect as `POST /sobjects/{sobject}`; raises SalesforceError as that call would answer.
+        `allow_duplicates` saves past the duplicate rules, as `Sforce-Duplicate-Rule-Header: allowSave=true`."""
+        return self.org.create(_sobject(sobject), fields, self.admin_user_id, allow_duplicates=allow_duplicates)
 
-    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        self.org.update(_sobject(sobject), record_id, fields, self.admin_user_id)
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any], *, allow_duplicates: bool = False) -> None:
+        """Same effect as `PATCH /sobjects/{sobject}/{record_id}`; `allow_duplicates` as for `create`."""
+        self.org.update(_sobject(sobject), record_id, fields, self.admin_user_id, allow_duplicates=allow_duplicates)
 
     def delete(self, sobject: str, record_id: str) -> None:
         self.org.delete(_sobject(sobject), record_id, self.admin_user_id)

@@ -61,6 +61,7 @@ class FieldDef:
     name_field: bool = False
     system: bool = False  # set by the platform on every write, never null
     session_default: bool = False  # defaults to the user making the call (OwnerId)
+    cascade_delete: bool = True  # for a reference: deleting the record it points at deletes this one
 
     @property
     def custom(self) -> bool:
@@ -346,6 +347,8 @@ OPPORTUNITY = SObjectType(
     (
         *_head(),
         _reference("AccountId", "Account ID", ("Account",), "Account"),
+        # The primary contact (API v46+): set on create only, and deleting the contact keeps the deal.
+        _reference("ContactId", "Contact ID", ("Contact",), "Contact", updateable=False, cascade_delete=False),
         _text("Name", "Name", 120, required=True, name_field=True),
         _long_text("Description", "Description"),
         _picklist("StageName", "Stage", tuple(stage for stage, _ in STAGES), required=True),

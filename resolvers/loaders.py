@@ -11,7 +11,8 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
-from resolvers.records import RECORD_COLUMNS, RecordRow
+from resolvers.records import RecordRow
+from sync.cache import RECORD_COLUMNS
 from sync.store import Store
 from sync.tables import connections, end_users, records, stream_states
 

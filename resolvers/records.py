@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.ids import Position
+from sync.cache import RECORD_COLUMNS
 from sync.tables import connections, end_users, records
 
 if TYPE_CHECKING:
@@ -20,19 +21,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MAX_PAGE = 100
-
-RECORD_COLUMNS = (
-    records.c.id,
-    records.c.connection_id,
-    records.c.stream,
-    records.c.model,
-    records.c.remote_id,
-    records.c.common,
-    records.c.raw,
-    records.c.remote_created_at,
-    records.c.remote_updated_at,
-    records.c.deleted_at,
-)
 
 
 class RecordRow(NamedTuple):

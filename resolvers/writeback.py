@@ -20,7 +20,7 @@ from resolvers.context import Caller
 from resolvers.ids import from_global_id, parse_connection_id, to_global_id
 from resolvers.records import RecordRow, get_record
 from sync import idempotency
-from sync.writeback import StaleWrite, Writeback, Written
+from sync.writeback import StaleWrite, Writeback
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ async def create_record(
 
     async def write() -> RecordRow:
         writeback = await _writeback(caller, connection, model)
-        return await _stored(caller, model, await writeback.create(draft))
+        return RecordRow._make(await writeback.create(draft))
 
     return await _once(caller, idempotency_key, f"create{model}", arguments, write)
 
@@ -66,7 +66,7 @@ async def update_record(
     if_updated_at: datetime | None,
     idempotency_key: str | None,
 ) -> WriteResult:
-    connection, remote_id = await _resolve(caller, model, target)
+    connection, remote_id, cached = await _resolve(caller, model, target)
     draft = Draft(dict(values), _raw_fields(raw_fields))
     if not draft.values and not draft.raw_fields:
         raise BadInput("nothing to update: set at least one field of input or rawFields", field="input")
@@ -80,9 +80,7 @@ async def update_record(
 
     async def write() -> RecordRow:
         writeback = await _writeback(caller, connection, model)
-        return await _stored(
-            caller, model, await _explained(caller, model, writeback.update(remote_id, draft, if_updated_at))
-        )
+        return await _explained(model, writeback.update(remote_id, draft, if_updated_at, cached))
 
     return await _once(caller, idempotency_key, f"update{model}", arguments, write)
 
@@ -90,12 +88,12 @@ async def update_record(
 async def delete_record(
     caller: Caller, model: str, target: Target, if_updated_at: datetime | None, idempotency_key: str | None
 ) -> WriteResult:
-    connection, remote_id = await _resolve(caller, model, target)
+    connection, remote_id, cached = await _resolve(caller, model, target)
     arguments = {"connection": connection, "remoteId": remote_id, "ifUpdatedAt": if_updated_at}
 
     async def write() -> RecordRow:
         writeback = await _writeback(caller, connection, model)
-        return await _stored(caller, model, await _explained(caller, model, writeback.delete(remote_id, if_updated_at)))
+        return await _explained(model, writeback.delete(remote_id, if_updated_at, cached))
 
     return await _once(caller, idempotency_key, f"delete{model}", arguments, write)
 
@@ -109,7 +107,8 @@ async def _writeback(caller: Caller, connection_id: uuid.UUID, model: str) -> Wr
     return Writeback(services.store, services.kit, services.discoveries, row, model)
 
 
-async def _resolve(caller: Caller, model: str, target: Target) -> tuple[uuid.UUID, str]:
+async def _resolve(caller: Caller, model: str, target: Target) -> tuple[uuid.UUID, str, RecordRow | None]:
+    """The record's connection and remote id, and its cache row when the caller named it by id."""
     if target.id is not None:
         if target.connection_id is not None or target.remote_id is not None:
             raise BadInput("give either id, or connectionId and remoteId, not both", field="id")
@@ -119,10 +118,10 @@ async def _resolve(caller: Caller, model: str, target: Target) -> tuple[uuid.UUI
         row = await get_record(caller, int(local_id), model)
         if row is None:
             raise NotFound(f"no {model} with that id", field="id")
-        return row.connection_id, row.remote_id
+        return row.connection_id, row.remote_id, row
     if target.connection_id is None or not target.remote_id:
         raise BadInput("give the record's id, or its connectionId and remoteId", field="id")
-    return parse_connection_id(target.connection_id), target.remote_id
+    return parse_connection_id(target.connection_id), target.remote_id, None
 
 
 def _raw_fields(raw_fields: Any) -> dict[str, Any]:
@@ -133,26 +132,18 @@ def _raw_fields(raw_fields: Any) -> dict[str, Any]:
     return raw_fields
 
 
-async def _stored(caller: Caller, model: str, written: Written) -> RecordRow:
-    row = await get_record(caller, written.record_id, model)
-    assert row is not None  # just written, in this platform
-    return row
-
-
-async def _explained(caller: Caller, model: str, write: Awaitable[Written]) -> Written:
-    """A stale write refused with the record as it is now, so the caller can merge and retry."""
+async def _explained(model: str, write: Awaitable[Any]) -> RecordRow:
+    """The stored record; a stale write is refused with the record as it is now, so the caller can merge."""
     try:
-        return await write
+        return RecordRow._make(await write)
     except StaleWrite as stale:
-        row = await get_record(caller, stale.record_id, model)
-        current = None
-        if row is not None:
-            current = {
-                "id": to_global_id(model, row.id),
-                "remoteId": row.remote_id,
-                "updatedAt": row.remote_updated_at.isoformat() if row.remote_updated_at else None,
-                "fields": row.common,
-            }
+        row = stale.current
+        current = {
+            "id": to_global_id(model, row.id),
+            "remoteId": row.remote_id,
+            "updatedAt": row.remote_updated_at.isoformat() if row.remote_updated_at else None,
+            "fields": row.common,
+        }
         raise Conflict(stale.message, field="ifUpdatedAt", current=current) from None
 
 

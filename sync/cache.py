@@ -8,15 +8,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.kit.records import RemoteRecord
 from sync.tables import records
+
+# What a reader of the cache gets for a record (resolvers build their rows from exactly these).
+RECORD_COLUMNS = (
+    records.c.id,
+    records.c.connection_id,
+    records.c.stream,
+    records.c.model,
+    records.c.remote_id,
+    records.c.common,
+    records.c.raw,
+    records.c.remote_created_at,
+    records.c.remote_updated_at,
+    records.c.deleted_at,
+)
 
 
 @dataclass(frozen=True)
@@ -214,3 +229,15 @@ async def mark_deleted(
     params = [{"rid": t.remote_id, "deleted_at_value": t.deleted_at or now} for t in tombstones]
     await conn.execute(stmt, params)
     return len(tombstones)
+
+
+async def read_record(conn: AsyncConnection, target: StreamTarget, remote_id: str) -> Row[Any] | None:
+    """One cached record with RECORD_COLUMNS, deleted or not."""
+    result = await conn.execute(
+        select(*RECORD_COLUMNS).where(
+            records.c.connection_id == target.connection_id,
+            records.c.stream == target.stream,
+            records.c.remote_id == remote_id,
+        )
+    )
+    return cast("Row[Any] | None", result.first())

@@ -20,7 +20,7 @@ from connectors.kit.declaration import Connector, Draft, Stream, StreamContext
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, ReauthRequired, Unauthenticated
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
-from sync.cache import StreamTarget, mark_deleted, upsert_records
+from sync.cache import RECORD_COLUMNS, StreamTarget, mark_deleted, read_record, upsert_records
 from sync.connections import ACTIVE, NEEDS_REAUTH, connection_access, set_status
 from sync.runner import DiscoveryCache
 from sync.store import Store, utcnow
@@ -30,19 +30,14 @@ from sync.tables import records
 class StaleWrite(Conflict):
     """`ifUpdatedAt` is older than the record: someone changed it since the caller read it."""
 
-    def __init__(self, message: str, record_id: int) -> None:
+    def __init__(self, message: str, current: Any) -> None:
         super().__init__(message)
-        self.record_id = record_id
-
-
-@dataclass(frozen=True)
-class Written:
-    record_id: int  # the cache row now holding the provider's copy (a tombstone after a delete)
-    remote_id: str
+        self.current = current
 
 
 class Writeback:
-    """Creates, updates and deletes of one common model on one connection."""
+    """Creates, updates and deletes of one common model on one connection. Each write returns the cached
+    record after it (RECORD_COLUMNS; a tombstone after a delete)."""
 
     def __init__(self, store: Store, kit: HttpKit, discoveries: DiscoveryCache, connection: Row[Any], model: str):
         if connection.status != ACTIVE:
@@ -61,7 +56,7 @@ class Writeback:
 
     # ---- the three writes --------------------------------------------------------------------
 
-    async def create(self, draft: Draft) -> Written:
+    async def create(self, draft: Draft) -> Row[Any]:
         stream = self.connector.stream_for_create(self.model, draft.values)
         if stream is None:
             # Say which value no stream takes (HubSpot has no separate leads: isLead must be false).
@@ -74,22 +69,25 @@ class Writeback:
         remote_id = await self._provider(stream, stream.writer.create(ctx, draft))
         return await self._refresh(ctx, remote_id)
 
-    async def update(self, remote_id: str, draft: Draft, if_updated_at: datetime | None) -> Written:
-        stream, current = await self._locate(remote_id)
+    async def update(
+        self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None
+    ) -> Row[Any]:
+        """`cached` is the record's cache row (RECORD_COLUMNS) when the caller has already read it."""
+        stream, current = await self._locate(remote_id, cached)
         ctx = await self._context(stream)
         if current is None or if_updated_at is not None:
             # A conditional write compares against the provider's copy, not a cache that may lag behind.
-            current = await self._refresh_current(ctx, remote_id)
+            current = _remote(await self._refresh(ctx, remote_id))
             self._check_unchanged(current, if_updated_at)
         assert stream.writer is not None
         await self._provider(stream, stream.writer.update(ctx, remote_id, draft, current.record))
         return await self._refresh(ctx, remote_id)
 
-    async def delete(self, remote_id: str, if_updated_at: datetime | None) -> Written:
-        stream, current = await self._locate(remote_id)
+    async def delete(self, remote_id: str, if_updated_at: datetime | None, cached: Any = None) -> Row[Any]:
+        stream, current = await self._locate(remote_id, cached)
         ctx = await self._context(stream)
         if if_updated_at is not None:
-            current = await self._refresh_current(ctx, remote_id)
+            current = _remote(await self._refresh(ctx, remote_id))
             self._check_unchanged(current, if_updated_at)
         assert stream.writer is not None
         await self._provider(stream, stream.writer.delete(ctx, remote_id))
@@ -97,10 +95,10 @@ class Writeback:
         target = self._target(stream)
         async with self.store.engine.begin() as conn:
             await mark_deleted(conn, target, [RemoteRecord(remote_id, {}, deleted=True, deleted_at=now)], now)
-            record_id = await _record_id(conn, target, remote_id)
-        if record_id is None:  # deleted before we ever cached it: nothing to show but the remote id
+            row = await read_record(conn, target, remote_id)
+        if row is None:  # deleted before we ever cached it: nothing to show but the remote id
             raise NotFound(f"{self.model} {remote_id} was deleted but was never cached", remoteId=remote_id)
-        return Written(record_id, remote_id)
+        return row
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -125,26 +123,26 @@ class Writeback:
             assert stream.mapping is not None
             raise self.connector.write_error(exc, stream.mapping) from exc
 
-    async def _locate(self, remote_id: str) -> tuple[Stream, _Current | None]:
+    async def _locate(self, remote_id: str, cached: Any) -> tuple[Stream, _Current | None]:
         """The stream a record lives in, and its cached copy: from the cache, else by asking each stream."""
-        async with self.store.reader.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(records.c.id, records.c.stream, records.c.raw, records.c.common, records.c.remote_updated_at)
-                    .where(
-                        records.c.connection_id == self.connection.id,
-                        records.c.model == self.model,
-                        records.c.remote_id == remote_id,
-                        records.c.deleted.is_(False),
+        if cached is None:
+            async with self.store.reader.connect() as conn:
+                cached = (
+                    await conn.execute(
+                        select(*RECORD_COLUMNS)
+                        .where(
+                            records.c.connection_id == self.connection.id,
+                            records.c.model == self.model,
+                            records.c.remote_id == remote_id,
+                            records.c.deleted.is_(False),
+                        )
+                        .limit(1)
                     )
-                    .limit(1)
-                )
-            ).first()
-        if row is not None:
-            stream = self.connector.stream(row.stream)
+                ).first()
+        if cached is not None and cached.deleted_at is None:
+            stream = self.connector.stream(cached.stream)
             if stream.writer is not None:
-                record = RemoteRecord(remote_id, orjson.loads(row.raw), row.common, updated_at=row.remote_updated_at)
-                return stream, _Current(row.id, record)
+                return stream, _remote(cached)
         for stream in self.connector.writable_streams(self.model):
             ctx = await self._context(stream)
             assert stream.lookup is not None
@@ -152,19 +150,6 @@ class Writeback:
             if found:
                 return stream, None
         raise NotFound(f"{self.connector.display_name} has no {self.model} {remote_id}", remoteId=remote_id)
-
-    async def _refresh_current(self, ctx: StreamContext, remote_id: str) -> _Current:
-        written = await self._refresh(ctx, remote_id)
-        async with self.store.reader.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(records.c.raw, records.c.common, records.c.remote_updated_at).where(
-                        records.c.id == written.record_id
-                    )
-                )
-            ).one()
-        record = RemoteRecord(remote_id, orjson.loads(row.raw), row.common, updated_at=row.remote_updated_at)
-        return _Current(written.record_id, record)
 
     def _check_unchanged(self, current: _Current, if_updated_at: datetime | None) -> None:
         if if_updated_at is None or current.record.updated_at is None:
@@ -174,10 +159,10 @@ class Writeback:
             raise StaleWrite(
                 f"the {self.model} changed at {current.record.updated_at.isoformat()}, after ifUpdatedAt "
                 f"{expected.isoformat()}; read it again and retry",
-                current.record_id,
+                current.row,
             )
 
-    async def _refresh(self, ctx: StreamContext, remote_id: str) -> Written:
+    async def _refresh(self, ctx: StreamContext, remote_id: str) -> Row[Any]:
         """Read the record back as the sync would and store it: the read-your-writes copy."""
         assert ctx.stream.lookup is not None
         found = await self._provider(ctx.stream, ctx.stream.lookup.fetch(ctx, [remote_id]))
@@ -187,9 +172,9 @@ class Writeback:
         target = self._target(ctx.stream)
         async with self.store.engine.begin() as conn:
             await upsert_records(conn, target, found, now)
-            record_id = await _record_id(conn, target, remote_id)
-        assert record_id is not None
-        return Written(record_id, remote_id)
+            row = await read_record(conn, target, remote_id)
+        assert row is not None
+        return row
 
     def _target(self, stream: Stream) -> StreamTarget:
         return StreamTarget(
@@ -203,17 +188,10 @@ class Writeback:
 
 @dataclass(frozen=True)
 class _Current:
-    record_id: int
+    row: Any  # RECORD_COLUMNS
     record: RemoteRecord
 
 
-async def _record_id(conn: Any, target: StreamTarget, remote_id: str) -> int | None:
-    result = await conn.execute(
-        select(records.c.id).where(
-            records.c.connection_id == target.connection_id,
-            records.c.stream == target.stream,
-            records.c.remote_id == remote_id,
-        )
-    )
-    value = result.scalar()
-    return int(value) if value is not None else None
+def _remote(row: Any) -> _Current:
+    raw = orjson.loads(row.raw)
+    return _Current(row, RemoteRecord(row.remote_id, raw, row.common, updated_at=row.remote_updated_at))

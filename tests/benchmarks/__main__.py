@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-BENCHMARKS = ("query", "ingest", "ingest-salesforce")
+BENCHMARKS = ("query", "ingest", "ingest-salesforce", "writeback")
 
 
 def run_one(name: str) -> dict[str, object]:
@@ -15,6 +15,10 @@ def run_one(name: str) -> dict[str, object]:
         from tests.benchmarks.query import run_query
 
         return asyncio.run(run_query())
+    if name == "writeback":
+        from tests.benchmarks.writeback import run_writeback
+
+        return asyncio.run(run_writeback())
     from tests.benchmarks.ingest import run_ingest
 
     return asyncio.run(run_ingest("salesforce" if name == "ingest-salesforce" else "hubspot"))

@@ -720,3 +720,49 @@ async def test_the_sync_sees_our_own_writes_as_no_change(harness: Harness) -> No
         assert run.error is None, run.error
         assert run.records >= 1, f"the incremental run of {run.stream} did not see our write"
         assert run.changed == 0, f"{run.stream}: our own write came back as {run.changed} change(s)"
+
+
+# ---- relations ---------------------------------------------------------------------------------------
+
+
+async def test_a_contacts_company_can_change(harness: Harness) -> None:
+    case = harness.provider.cases()["Contact"]
+    node = data(await harness.create("Contact", case.create))["createContact"]["contact"]
+    other = next(
+        remote_id
+        for remote_id in sorted(
+            await cached_ids(harness.store, harness.connection_id, harness.provider.stream["Company"])
+        )
+        if remote_id != case.create["companyRemoteId"]
+    )
+    moved = data(await harness.update("Contact", node["id"], {"companyRemoteId": other}))
+    assert moved["updateContact"]["contact"]["company"]["remoteId"] == other
+    cleared = data(await harness.update("Contact", node["id"], {"companyRemoteId": None}))
+    assert cleared["updateContact"]["contact"]["company"] is None
+
+
+async def test_an_unknown_related_id_is_refused_and_nothing_is_created(harness: Harness) -> None:
+    case = harness.provider.cases()["Contact"]
+    before = harness.provider.count("Contact")
+    missing = "999999999" if harness.provider.name == "hubspot" else "001000000000000AAA"
+    body = await harness.create("Contact", {**case.create, "companyRemoteId": missing})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert harness.provider.count("Contact") == before
+
+
+async def test_a_deals_contacts_change_where_the_provider_allows(harness: Harness) -> None:
+    case = harness.provider.cases()["Deal"]
+    node = data(await harness.create("Deal", case.create))["createDeal"]["deal"]
+    others = sorted(await cached_ids(harness.store, harness.connection_id, "contacts"))
+    body = await harness.update("Deal", node["id"], {"contactRemoteIds": [others[-1]]})
+    if harness.provider.name == "hubspot":  # associations: replaced freely
+        assert [c["remoteId"] for c in data(body)["updateDeal"]["deal"]["contacts"]] == [others[-1]]
+        return
+    # Salesforce takes an opportunity's primary contact on create only.
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == "contactRemoteIds"
+    # Setting the same contacts again is no change, so the rest of the update goes through.
+    same = await harness.update(
+        "Deal", node["id"], {"contactRemoteIds": case.create["contactRemoteIds"], "amount": 5.0}
+    )
+    assert data(same)["updateDeal"]["deal"]["amount"] == 5.0

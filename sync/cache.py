@@ -112,7 +112,8 @@ async def upsert_records(
     if conn.dialect.name == "postgresql":
         result = await conn.execute(_PG_UPSERT, _pg_params(target, latest, now))
     else:
-        result = await conn.execute(_upsert_statement(conn.dialect.name), [_row(target, r, now) for r in latest])
+        statement = _upsert_statement(conn.dialect.name, (records.c.id,))
+        result = await conn.execute(statement, [_row(target, r, now) for r in latest])
     return len(result.all())
 
 
@@ -159,7 +160,7 @@ def _pg_params(target: StreamTarget, page: list[EncodedRecord], now: datetime) -
 
 
 @cache
-def _upsert_statement(dialect: str) -> Any:
+def _upsert_statement(dialect: str, returning: tuple[Any, ...]) -> Any:
     """Built once per dialect: the statement has no values of its own (rows come as executemany)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     base = insert(records)
@@ -187,7 +188,20 @@ def _upsert_statement(dialect: str) -> Any:
             ),
             records.c.deleted.is_(True),
         ),
-    ).returning(records.c.id)
+    ).returning(*returning)
+
+
+async def store_record(conn: AsyncConnection, target: StreamTarget, record: RemoteRecord, now: datetime) -> Row[Any]:
+    """Upsert one record and return its cached row (RECORD_COLUMNS), in one statement when it changed.
+
+    A single statement is atomic on its own, so a caller in autocommit mode needs no BEGIN and COMMIT.
+    """
+    statement = _upsert_statement(conn.dialect.name, RECORD_COLUMNS)
+    row = (await conn.execute(statement, _row(target, encode(record, now), now))).first()
+    if row is None:  # unchanged, or we already hold a newer copy
+        row = await read_record(conn, target, record.remote_id)
+    assert row is not None
+    return row
 
 
 async def mark_deleted(

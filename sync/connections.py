@@ -19,7 +19,7 @@ from connectors.kit.http import ConnectionAccess
 from connectors.kit.ratelimit import RateLimit
 from sync.store import Store, utcnow
 from sync.tables import connections, records, stream_states
-from sync.tenancy import ensure_end_user, get_provider_app
+from sync.tenancy import cached_provider_app, ensure_end_user
 
 ACTIVE = "active"
 NEEDS_REAUTH = "needs_reauth"
@@ -139,8 +139,7 @@ def effective_rate_limit(connector: Connector, override: dict[str, Any] | None) 
 async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
     """Decrypt a connection's credentials and gather what the HTTP kit needs to call its provider."""
     connector = get_connector(row.provider)
-    async with store.reader.connect() as conn:
-        app = await get_provider_app(store, conn, row.platform_id, row.provider)
+    app = await cached_provider_app(store, row.platform_id, row.provider)
     connection_id: uuid.UUID = row.id
 
     async def persist(credentials: Credentials) -> None:

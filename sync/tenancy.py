@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -107,6 +108,7 @@ async def set_provider_app(
     app: OAuthApp,
 ) -> None:
     row_key = f"{platform_id}:{provider}"
+    _recent_apps.pop((platform_id, provider), None)
     values = {
         "client_id": app.client_id,
         "client_secret_encrypted": store.vault.encrypt(app.client_secret.encode(), bound_to=row_key),
@@ -125,6 +127,23 @@ async def set_provider_app(
                     id=uuid.uuid4(), platform_id=platform_id, provider=provider, created_at=utcnow(), **values
                 )
             )
+
+
+# Provider apps change rarely and every provider call needs one: each process keeps them this long.
+# A change made here applies at once; one made through another process, within this many seconds.
+PROVIDER_APP_CACHE_SECONDS = 10.0
+_recent_apps: dict[tuple[uuid.UUID, str], tuple[float, OAuthApp | None]] = {}
+
+
+async def cached_provider_app(store: Store, platform_id: uuid.UUID, provider: str) -> OAuthApp | None:
+    key = (platform_id, provider)
+    cached = _recent_apps.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    async with store.reader.connect() as conn:
+        app = await get_provider_app(store, conn, platform_id, provider)
+    _recent_apps[key] = (time.monotonic() + PROVIDER_APP_CACHE_SECONDS, app)
+    return app
 
 
 async def get_provider_app(

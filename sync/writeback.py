@@ -20,7 +20,7 @@ from connectors.kit.declaration import Connector, Draft, Stream, StreamContext
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, ReauthRequired, Unauthenticated
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
-from sync.cache import RECORD_COLUMNS, StreamTarget, mark_deleted, read_record, upsert_records
+from sync.cache import RECORD_COLUMNS, StreamTarget, mark_deleted, read_record, store_record
 from sync.connections import ACTIVE, NEEDS_REAUTH, connection_access, set_status
 from sync.runner import DiscoveryCache
 from sync.store import Store, utcnow
@@ -168,13 +168,8 @@ class Writeback:
         found = await self._provider(ctx.stream, ctx.stream.lookup.fetch(ctx, [remote_id]))
         if not found:
             raise NotFound(f"{self.connector.display_name} has no {self.model} {remote_id}", remoteId=remote_id)
-        now = utcnow()
-        target = self._target(ctx.stream)
-        async with self.store.engine.begin() as conn:
-            await upsert_records(conn, target, found, now)
-            row = await read_record(conn, target, remote_id)
-        assert row is not None
-        return row
+        async with self.store.reader.connect() as conn:
+            return await store_record(conn, self._target(ctx.stream), found[0], utcnow())
 
     def _target(self, stream: Stream) -> StreamTarget:
         return StreamTarget(

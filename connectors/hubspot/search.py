@@ -3,6 +3,7 @@ deletions, the properties API for custom fields and the v4 associations API for 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,22 +94,38 @@ class SearchIncremental:
 async def attach_associations(ctx: StreamContext, object_type: str, results: list[dict[str, Any]]) -> None:
     """Search results carry no associations; read them in one batch per target type and put them where
     the list API puts them, so `raw` and the mapping look the same whichever API fetched the record."""
+    put_associations(object_type, results, await read_associations(ctx, object_type, [raw["id"] for raw in results]))
+
+
+Linked = dict[str, dict[str, list[str]]]  # target type -> record id -> associated ids
+
+
+async def read_associations(ctx: StreamContext, object_type: str, ids: list[Any]) -> Linked:
+    """The stream's associations of these records, one v4 batch read per target type, concurrently."""
     targets = [t for t in str(ctx.stream.params.get("associations", "")).split(",") if t]
-    if not results or not targets:
-        return
-    inputs = [{"id": raw["id"]} for raw in results]
-    for target in targets:
+    if not ids or not targets:
+        return {}
+    inputs = [{"id": str(i)} for i in ids]
+
+    async def read(target: str) -> dict[str, list[str]]:
         body = await ctx.session.post_json(
             f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
         )
-        linked = {
+        return {
             str(item["from"]["id"]): [str(to["toObjectId"]) for to in item.get("to", [])]
             for item in body.get("results", [])
         }
+
+    found = await asyncio.gather(*(read(target) for target in targets))
+    return dict(zip(targets, found, strict=True))
+
+
+def put_associations(object_type: str, results: list[dict[str, Any]], linked: Linked) -> None:
+    for target, by_record in linked.items():
+        association_type = f"{object_type.rstrip('s')}_to_{target.rstrip('s')}"
         for raw in results:
-            ids = linked.get(str(raw["id"]))
+            ids = by_record.get(str(raw["id"]))
             if ids:
-                association_type = f"{object_type.rstrip('s')}_to_{target.rstrip('s')}"
                 raw.setdefault("associations", {})[target] = {
                     "results": [{"id": i, "type": association_type} for i in ids]
                 }

@@ -8,12 +8,13 @@ incremental sync reads, so a write and the sync's later copy of it hash alike.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.hubspot.search import attach_associations
+from connectors.hubspot.search import put_associations, read_associations
 from connectors.kit.convert import iso_millis
 from connectors.kit.declaration import Draft, StreamContext
 from connectors.kit.errors import BadInput
@@ -51,15 +52,21 @@ class BatchRead:
     async def fetch(self, ctx: StreamContext, remote_ids: Sequence[str]) -> list[RemoteRecord]:
         found: list[dict[str, Any]] = []
         for start in range(0, len(remote_ids), BATCH_READ_LIMIT):
-            body = await ctx.session.post_json(
-                f"/crm/v3/objects/{self.object_type}/batch/read",
-                {
-                    "properties": ctx.discovered_params.get("properties", []),
-                    "inputs": [{"id": remote_id} for remote_id in remote_ids[start : start + BATCH_READ_LIMIT]],
-                },
+            chunk = list(remote_ids[start : start + BATCH_READ_LIMIT])
+            # The ids are known, so associations are read alongside the records rather than after them.
+            body, linked = await asyncio.gather(
+                ctx.session.post_json(
+                    f"/crm/v3/objects/{self.object_type}/batch/read",
+                    {
+                        "properties": ctx.discovered_params.get("properties", []),
+                        "inputs": [{"id": remote_id} for remote_id in chunk],
+                    },
+                ),
+                read_associations(ctx, self.object_type, chunk),
             )
-            found.extend(body.get("results", []))
-        await attach_associations(ctx, self.object_type, found)
+            results = body.get("results", [])
+            put_associations(self.object_type, results, linked)
+            found.extend(results)
         return [ctx.stream.to_record(raw) for raw in found]
 
 

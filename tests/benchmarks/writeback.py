@@ -1,14 +1,15 @@
 """Writeback overhead: what a mutation costs beyond the provider calls it has to make.
 
 Each `createContact` / `updateContact` through /graphql is paired with the same provider calls sent
-straight to the sandbox (the write, then the read-back the sync would do: batch read with every
-property and the v4 associations read). Overhead = mutation latency - those calls' latency, one pair
-at a time, interleaved so both see the same machine. The gateway runs in its own process on
+straight to the sandbox the same way (the write, then the read-back the sync would do: batch read with
+every property and, alongside it, the v4 associations read). Overhead = mutation latency - those calls'
+latency, one pair at a time, interleaved so both see the same machine. The gateway runs in its own process on
 PostgreSQL; the sandbox answers from a thread of this one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 import uuid
@@ -97,20 +98,28 @@ async def _measure(
     limits = httpx2.Limits(max_connections=1)
     async with (
         httpx2.AsyncClient(base_url=gateway_url, headers=gateway_headers, limits=limits, timeout=30) as api,
-        httpx2.AsyncClient(base_url=sandbox_url, headers=provider_headers, limits=limits, timeout=30) as provider,
+        httpx2.AsyncClient(
+            base_url=sandbox_url, headers=provider_headers, limits=httpx2.Limits(max_connections=2), timeout=30
+        ) as provider,
     ):
 
         async def graphql(query: str, **variables: Any) -> dict[str, Any]:
             response = await api.post("/graphql", content=orjson.dumps({"query": query, "variables": variables}))
             body: dict[str, Any] = orjson.loads(response.content)
             assert not body.get("errors"), body
-            return body["data"]
+            data: dict[str, Any] = body["data"]
+            return data
 
         async def read_back(remote_id: str) -> None:
+            # As the writeback does it: the record and its associations at the same time.
             batch = {"properties": properties, "inputs": [{"id": remote_id}]}
-            (await provider.post("/crm/v3/objects/contacts/batch/read", json=batch)).raise_for_status()
             links = {"inputs": [{"id": remote_id}]}
-            (await provider.post("/crm/v4/associations/contacts/companies/batch/read", json=links)).raise_for_status()
+            answers = await asyncio.gather(
+                provider.post("/crm/v3/objects/contacts/batch/read", json=batch),
+                provider.post("/crm/v4/associations/contacts/companies/batch/read", json=links),
+            )
+            for answer in answers:
+                answer.raise_for_status()
 
         async def direct_create() -> None:
             body = {"properties": {"firstname": "Bench", "email": f"direct.{uuid.uuid4().hex}@bench.example"}}

@@ -1,6 +1,9 @@
 """A sync worker in its own process, for the test that kills one mid-backfill.
 
 Usage: python -m tests.kill_target DATABASE_URL SECRET_KEY
+
+Streams run one at a time, so a kill after the first commit always leaves work undone even when a
+provider answers a whole stream in one page (Salesforce batches of 2,000).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sync.store import Store
 async def main(database_url: str, secret_key: str) -> None:
     store = Store(create_engine(database_url), Vault(parse_secret_key(secret_key)))
     kit = HttpKit()
-    await Worker(store, kit, concurrency=8).drain()
+    await Worker(store, kit, concurrency=1).drain()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
+from connectors.salesforce.sandbox import SalesforceSandbox
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection
@@ -61,6 +62,23 @@ async def connect_hubspot(
             credentials=credentials,
             base_url=base_url,
             rate_limit=rate_limit,
+        ),
+    )
+
+
+async def connect_salesforce(
+    store: Store, tenant: Tenant, sandbox: SalesforceSandbox, login_url: str, *, external_user_id: str = "org-admin"
+) -> uuid.UUID:
+    """No base URL: the token response names the org's instance, as on Salesforce."""
+    app = OAuthApp(sandbox.client_id, sandbox.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
+    await set_provider_app(store, tenant.platform_id, "salesforce", app)
+    return await create_connection(
+        store,
+        NewConnection(
+            platform_id=tenant.platform_id,
+            provider="salesforce",
+            external_user_id=external_user_id,
+            credentials=Credentials.from_token_response(sandbox.mint_tokens()),
         ),
     )
 

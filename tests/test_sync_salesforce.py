@@ -7,15 +7,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select, update
 
-from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
-from connectors.kit.oauth import OAuthApp
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
-from sync.connections import NewConnection, create_connection
 from sync.store import Store
 from sync.tables import connections, stream_states
-from sync.tenancy import set_provider_app
-from tests.support import cached_ids, new_tenant, run_everything_due, stream_errors
+from tests.support import cached_ids, connect_salesforce, new_tenant, run_everything_due, stream_errors
 
 HOSTILE = "x' OR Name != '"
 
@@ -31,18 +27,7 @@ def org() -> Iterator[tuple[SalesforceSandbox, str]]:
 
 async def connect(store: Store, sandbox: SalesforceSandbox, login_url: str) -> tuple[object, object]:
     tenant = await new_tenant(store)
-    app = OAuthApp(sandbox.client_id, sandbox.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
-    await set_provider_app(store, tenant.platform_id, "salesforce", app)
-    connection_id = await create_connection(
-        store,
-        NewConnection(
-            platform_id=tenant.platform_id,
-            provider="salesforce",
-            external_user_id="org-admin",
-            credentials=Credentials.from_token_response(sandbox.mint_tokens()),
-        ),
-    )
-    return tenant, connection_id
+    return tenant, await connect_salesforce(store, tenant, sandbox, login_url)
 
 
 async def test_a_hostile_cursor_value_stays_a_literal(

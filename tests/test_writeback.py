@@ -16,21 +16,18 @@ from sqlalchemy import select
 
 from connectors import get_connector
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
-from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
-from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
 from resolvers.ids import to_global_id
-from sync.connections import NewConnection, create_connection
 from sync.store import Store
 from sync.tables import connections, sync_runs
-from sync.tenancy import set_provider_app
 from tests.support import (
     Gateway,
     Tenant,
     cached_ids,
     connect_hubspot,
+    connect_salesforce,
     data,
     error_codes,
     gateway,
@@ -67,13 +64,20 @@ class Provider:
     objects: dict[str, str]  # common model -> the sandbox's object name
     stream: dict[str, str]  # common model -> the connector's stream the writes land in
 
-    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None: ...
+    def ids(self, model: str, *, deleted: bool = False) -> set[str]: ...
 
-    def deleted(self, model: str, remote_id: str) -> bool: ...
+    def get(self, model: str, remote_id: str) -> dict[str, Any]: ...
+
+    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None:
+        return self.get(model, remote_id) if remote_id in self.ids(model) else None
+
+    def deleted(self, model: str, remote_id: str) -> bool:
+        return remote_id in self.ids(model, deleted=True)
+
+    def count(self, model: str) -> int:
+        return len(self.ids(model))
 
     def change(self, model: str, remote_id: str) -> None: ...
-
-    def count(self, model: str) -> int: ...
 
     def cases(self) -> dict[str, Case]: ...
 
@@ -97,25 +101,18 @@ class HubSpot(Provider):
     def __post_init__(self) -> None:
         self.stream = self.objects
 
-    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None:
-        if remote_id not in self.sandbox.all_ids(self.objects[model]):
-            return None
-        return self.sandbox.get(self.objects[model], remote_id)
+    def ids(self, model: str, *, deleted: bool = False) -> set[str]:
+        return self.sandbox.all_ids(self.objects[model], archived=deleted)
 
-    def deleted(self, model: str, remote_id: str) -> bool:
-        return remote_id in self.sandbox.all_ids(self.objects[model], archived=True)
+    def get(self, model: str, remote_id: str) -> dict[str, Any]:
+        return self.sandbox.get(self.objects[model], remote_id)
 
     def change(self, model: str, remote_id: str) -> None:
         properties = {"Contact": {"jobtitle": "Changed in HubSpot"}, "Company": {"city": "Changed"}}
         self.sandbox.update(self.objects[model], remote_id, properties.get(model, {"hubspot_owner_id": ""}))
 
-    def count(self, model: str) -> int:
-        return len(self.sandbox.all_ids(self.objects[model]))
-
     def cases(self) -> dict[str, Case]:
-        company = min(self.sandbox.all_ids("companies"), key=int)
-        contact = min(self.sandbox.all_ids("contacts"), key=int)
-        deal = min(self.sandbox.all_ids("deals"), key=int)
+        company, contact, deal = (min(self.ids(model), key=int) for model in ("Company", "Contact", "Deal"))
         return {
             "Contact": Case(
                 {
@@ -194,25 +191,18 @@ class Salesforce(Provider):
         }
     )
 
-    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None:
-        if remote_id not in self.sandbox.all_ids(self.objects[model]):
-            return None
-        return self.sandbox.get(self.objects[model], remote_id)
+    def ids(self, model: str, *, deleted: bool = False) -> set[str]:
+        return self.sandbox.all_ids(self.objects[model], deleted=deleted)
 
-    def deleted(self, model: str, remote_id: str) -> bool:
-        return remote_id in self.sandbox.all_ids(self.objects[model], deleted=True)
+    def get(self, model: str, remote_id: str) -> dict[str, Any]:
+        return self.sandbox.get(self.objects[model], remote_id)
 
     def change(self, model: str, remote_id: str) -> None:
         fields = {"Contact": {"Title": "Changed in Salesforce"}, "Company": {"BillingCity": "Changed"}}
         self.sandbox.update(self.objects[model], remote_id, fields.get(model, {"Description": "Changed"}))
 
-    def count(self, model: str) -> int:
-        return len(self.sandbox.all_ids(self.objects[model]))
-
     def cases(self) -> dict[str, Case]:
-        account = min(self.sandbox.all_ids("Account"))
-        contact = min(self.sandbox.all_ids("Contact"))
-        opportunity = min(self.sandbox.all_ids("Opportunity"))
+        account, contact, opportunity = (min(self.ids(model)) for model in ("Company", "Contact", "Deal"))
         return {
             "Contact": Case(
                 {
@@ -381,44 +371,32 @@ def provider_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def served(provider_name: str) -> Iterator[tuple[Provider, str, OAuthApp]]:
+def served(provider_name: str) -> Iterator[tuple[Provider, str]]:
     if provider_name == "hubspot":
         hubspot = HubSpotSandbox(
             seed=11, size=SandboxSize(contacts=40, companies=10, deals=10, owners=3, notes=10, tasks=10)
         )
         hubspot.faults.rate_limit_enabled = False
         with serve_in_thread(create_app(hubspot)) as url:
-            yield HubSpot(hubspot), url, OAuthApp(hubspot.client_id, hubspot.client_secret)
+            yield HubSpot(hubspot), url
         return
     org = SalesforceSandbox(
         seed=11, size=SalesforceSize(contacts=30, leads=5, accounts=6, opportunities=6, users=2, tasks=6, notes=6)
     )
     org.faults.daily_limit_enabled = False
     with serve_sandbox(org) as (login_url, _instance_url):
-        app = OAuthApp(org.client_id, org.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
-        yield Salesforce(org), login_url, app
+        yield Salesforce(org), login_url
 
 
 @pytest_asyncio.fixture
-async def harness(
-    served: tuple[Provider, str, OAuthApp], store: Store, kit: HttpKit, secret_key: str
-) -> AsyncIterator[Harness]:
-    provider, url, app = served
+async def harness(served: tuple[Provider, str], store: Store, kit: HttpKit, secret_key: str) -> AsyncIterator[Harness]:
+    provider, url = served
     tenant = await new_tenant(store)
     if isinstance(provider, HubSpot):
         connection_id = await connect_hubspot(store, tenant, provider.sandbox, url)
     else:
         assert isinstance(provider, Salesforce)
-        await set_provider_app(store, tenant.platform_id, "salesforce", app)
-        connection_id = await create_connection(
-            store,
-            NewConnection(
-                platform_id=tenant.platform_id,
-                provider="salesforce",
-                external_user_id="org-admin",
-                credentials=Credentials.from_token_response(provider.sandbox.mint_tokens()),
-            ),
-        )
+        connection_id = await connect_salesforce(store, tenant, provider.sandbox, url)
     # The seeded records are cached first, as in use: relations of what we write resolve to them.
     await run_everything_due(store, kit)
     async with gateway(store, kit, secret_key) as api:

@@ -10,8 +10,19 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import asyncpg
+
+from connectors.hubspot.sandbox import HubSpotSandbox, create_app
+from connectors.kit.http import HttpKit
+from connectors.kit.sandbox import serve_in_thread
+from sync.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.db import create_engine
+from sync.migrate import upgrade
+from sync.scheduler import Worker
+from sync.store import Store
+from tests.support import connect_hubspot, new_tenant
 
 PG_ADMIN_DSN = os.environ.get("XKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -53,3 +64,34 @@ async def fresh_postgres(prefix: str) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@dataclass(frozen=True)
+class SyncedGateway:
+    """A PostgreSQL database holding a backfilled HubSpot sandbox, and xkit serving it from its own process."""
+
+    url: str
+    api_key: str
+    connection_id: uuid.UUID
+    sandbox_url: str
+
+
+@contextlib.asynccontextmanager
+async def synced_hubspot_gateway(prefix: str, sandbox: HubSpotSandbox) -> AsyncIterator[SyncedGateway]:
+    secret = generate_secret_key()
+    sandbox.faults.rate_limit_enabled = False
+    async with fresh_postgres(prefix) as database_url:
+        engine = create_engine(database_url)
+        await upgrade(engine)
+        store = Store(engine, Vault(parse_secret_key(secret)))
+        with serve_in_thread(create_app(sandbox)) as sandbox_url:
+            tenant = await new_tenant(store)
+            connection_id = await connect_hubspot(store, tenant, sandbox, sandbox_url, rate_limit={"requests": 0})
+            kit = HttpKit()
+            await Worker(store, kit).drain()
+            await kit.aclose()
+            await engine.dispose()
+            port = free_port()
+            server = ["-m", "tests.benchmarks.query_server", "--database-url", database_url, "--secret-key", secret]
+            with subprocess_running([*server, "--port", str(port)], port):
+                yield SyncedGateway(f"http://127.0.0.1:{port}", tenant.api_key, connection_id, sandbox_url)

@@ -12,16 +12,8 @@ from typing import Any
 import httpx2
 import orjson
 
-from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
-from connectors.kit.http import HttpKit
-from connectors.kit.sandbox import serve_in_thread
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.scheduler import Worker
-from sync.store import Store
-from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
-from tests.support import connect_hubspot, new_tenant
+from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize
+from tests.benchmarks.common import synced_hubspot_gateway
 
 QUERY = """{ contacts(first: 100) { edges { cursor node {
   id remoteId createdAt updatedAt firstName lastName email phone jobTitle lifecycleStage raw
@@ -55,42 +47,27 @@ async def measure(url: str, method: str, body: bytes | None, headers: dict[str, 
 
 
 async def run_query(seconds: float = 20.0) -> dict[str, Any]:
-    secret = generate_secret_key()
     sandbox = HubSpotSandbox(
         seed=11, size=SandboxSize(contacts=500, companies=60, deals=10, owners=4, notes=10, tasks=10)
     )
-    sandbox.faults.rate_limit_enabled = False
-    async with fresh_postgres("xkit_bench_query") as url:
-        engine = create_engine(url)
-        await upgrade(engine)
-        store = Store(engine, Vault(parse_secret_key(secret)))
-        with serve_in_thread(create_app(sandbox)) as sandbox_url:
-            tenant = await new_tenant(store)
-            await connect_hubspot(store, tenant, sandbox, sandbox_url, rate_limit={"requests": 0})
-            kit = HttpKit()
-            await Worker(store, kit).drain()
-            await kit.aclose()
-        await engine.dispose()
-        port = free_port()
-        server = ["-m", "tests.benchmarks.query_server", "--database-url", url, "--secret-key", secret]
-        with subprocess_running([*server, "--port", str(port)], port):
-            base = f"http://127.0.0.1:{port}"
-            headers = {"Authorization": f"Bearer {tenant.api_key}", "Content-Type": "application/json"}
-            graphql_body = orjson.dumps({"query": QUERY})
-            async with httpx2.AsyncClient() as client:
-                via_graphql = (await client.post(f"{base}/graphql", content=graphql_body, headers=headers)).json()
-                via_raw = (await client.get(f"{base}/raw/contacts", headers=headers)).json()
-            assert via_graphql == via_raw, "both endpoints must return the same page"
-            assert len(via_graphql["data"]["contacts"]["edges"]) == 100
-            graphql = (f"{base}/graphql", "POST", graphql_body, headers)
-            raw = (f"{base}/raw/contacts", "GET", None, headers)
-            await measure(*graphql, 1.5)  # warm up both
-            await measure(*raw, 1.5)
-            # Interleaved rounds, medians: a noisy neighbour then hits both endpoints alike.
-            graphql_runs, raw_runs = [], []
-            for _ in range(ROUNDS):
-                graphql_runs.append(await measure(*graphql, seconds / ROUNDS))
-                raw_runs.append(await measure(*raw, seconds / ROUNDS))
+    async with synced_hubspot_gateway("xkit_bench_query", sandbox) as gateway:
+        base = gateway.url
+        headers = {"Authorization": f"Bearer {gateway.api_key}", "Content-Type": "application/json"}
+        graphql_body = orjson.dumps({"query": QUERY})
+        async with httpx2.AsyncClient() as client:
+            via_graphql = (await client.post(f"{base}/graphql", content=graphql_body, headers=headers)).json()
+            via_raw = (await client.get(f"{base}/raw/contacts", headers=headers)).json()
+        assert via_graphql == via_raw, "both endpoints must return the same page"
+        assert len(via_graphql["data"]["contacts"]["edges"]) == 100
+        graphql = (f"{base}/graphql", "POST", graphql_body, headers)
+        raw = (f"{base}/raw/contacts", "GET", None, headers)
+        await measure(*graphql, 1.5)  # warm up both
+        await measure(*raw, 1.5)
+        # Interleaved rounds, medians: a noisy neighbour then hits both endpoints alike.
+        graphql_runs, raw_runs = [], []
+        for _ in range(ROUNDS):
+            graphql_runs.append(await measure(*graphql, seconds / ROUNDS))
+            raw_runs.append(await measure(*raw, seconds / ROUNDS))
     graphql_rps, raw_rps = statistics.median(graphql_runs), statistics.median(raw_runs)
     return {
         "graphql_requests_per_second": round(graphql_rps, 1),

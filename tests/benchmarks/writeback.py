@@ -19,17 +19,9 @@ from typing import Any
 import httpx2
 import orjson
 
-from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
-from connectors.kit.http import HttpKit
-from connectors.kit.sandbox import serve_in_thread
+from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize
 from resolvers.ids import to_global_id
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.scheduler import Worker
-from sync.store import Store
-from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
-from tests.support import connect_hubspot, new_tenant
+from tests.benchmarks.common import synced_hubspot_gateway
 
 CREATE = """mutation($c: ID!, $input: ContactInput!) {
   createContact(connectionId: $c, input: $input) { contact { id remoteId updatedAt firstName email } }
@@ -64,24 +56,9 @@ async def _timed(call: Callable[[], Awaitable[Any]]) -> float:
 
 
 async def run_writeback() -> dict[str, Any]:
-    secret = generate_secret_key()
     sandbox = HubSpotSandbox(seed=5, size=SandboxSize(contacts=200, companies=20, deals=5, owners=3, notes=5, tasks=5))
-    sandbox.faults.rate_limit_enabled = False
-    async with fresh_postgres("xkit_bench_writeback") as url:
-        engine = create_engine(url)
-        await upgrade(engine)
-        store = Store(engine, Vault(parse_secret_key(secret)))
-        with serve_in_thread(create_app(sandbox)) as sandbox_url:
-            tenant = await new_tenant(store)
-            connection_id = await connect_hubspot(store, tenant, sandbox, sandbox_url, rate_limit={"requests": 0})
-            kit = HttpKit()
-            await Worker(store, kit).drain()
-            await kit.aclose()
-            await engine.dispose()
-            port = free_port()
-            server = ["-m", "tests.benchmarks.query_server", "--database-url", url, "--secret-key", secret]
-            with subprocess_running([*server, "--port", str(port)], port):
-                return await _measure(f"http://127.0.0.1:{port}", sandbox, sandbox_url, tenant.api_key, connection_id)
+    async with synced_hubspot_gateway("xkit_bench_writeback", sandbox) as gateway:
+        return await _measure(gateway.url, sandbox, gateway.sandbox_url, gateway.api_key, gateway.connection_id)
 
 
 async def _measure(

@@ -61,6 +61,7 @@ class Provider:
     """What the tests need from a provider's sandbox."""
 
     name: str
+    sandbox: HubSpotSandbox | SalesforceSandbox
     objects: dict[str, str]  # common model -> the sandbox's object name
     stream: dict[str, str]  # common model -> the connector's stream the writes land in
 
@@ -85,7 +86,14 @@ class Provider:
 
     def expire_and_revoke(self) -> None: ...
 
-    def latency(self, milliseconds: int) -> None: ...
+    def latency(self, milliseconds: int) -> None:
+        self.sandbox.faults.latency_ms = milliseconds
+
+    def server_errors(self, on: bool) -> None:
+        self.sandbox.faults.rate_5xx = 1.0 if on else 0.0
+
+    def answered(self) -> int:
+        return sum(self.sandbox.stats.responses_by_status.values())
 
 
 @dataclass
@@ -171,9 +179,6 @@ class HubSpot(Provider):
     def expire_and_revoke(self) -> None:
         self.sandbox.tokens.revoke_all_refresh_tokens()
         self.sandbox.expire_access_tokens()
-
-    def latency(self, milliseconds: int) -> None:
-        self.sandbox.faults.latency_ms = milliseconds
 
 
 @dataclass
@@ -261,9 +266,6 @@ class Salesforce(Provider):
     def expire_and_revoke(self) -> None:
         self.sandbox.tokens.revoke_all_refresh_tokens()
         self.sandbox.expire_sessions()
-
-    def latency(self, milliseconds: int) -> None:
-        self.sandbox.faults.latency_ms = milliseconds
 
 
 @dataclass
@@ -609,6 +611,25 @@ async def test_a_retry_after_a_client_timeout_makes_no_second_record(harness: Ha
     retried = data(await harness.create("Company", case.create, idempotencyKey="slow"))["createCompany"]
     assert retried["replayed"] is True
     assert harness.provider.count("Company") == before + 1
+
+
+async def test_a_create_of_unknown_outcome_is_never_sent_twice(harness: Harness) -> None:
+    case = harness.provider.cases()["Company"]
+    data(await harness.create("Company", {"name": "Warm-up"}))  # what the stream discovers is known now
+    before = harness.provider.count("Company")
+    answered = harness.provider.answered()
+    harness.provider.server_errors(True)
+    body = await harness.create("Company", case.create, idempotencyKey="unsure")
+    harness.provider.server_errors(False)
+    assert error_codes(body) == ["PROVIDER_ERROR"]
+    assert body["errors"][0]["extensions"]["outcomeUnknown"] is True
+    # One POST, no blind retry: a 5xx may come after the provider created the record.
+    assert harness.provider.answered() - answered == 1
+    # The key remembers that the outcome is unknown rather than risking a second record.
+    again = await harness.create("Company", case.create, idempotencyKey="unsure")
+    assert error_codes(again) == ["CONFLICT"]
+    assert again["errors"][0]["extensions"]["outcomeUnknown"] is True
+    assert harness.provider.count("Company") == before
 
 
 async def test_a_key_reused_for_another_write_is_a_conflict(harness: Harness) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from connectors.kit.errors import XkitError
 from connectors.kit.http import HttpKit
@@ -27,6 +30,7 @@ from resolvers.ids import CursorCodec
 from schema import schema
 from sync.crypto import Vault, parse_secret_key
 from sync.db import create_engine
+from sync.listen import change_listener
 from sync.runner import DiscoveryCache
 from sync.scheduler import Worker, release_leases
 from sync.store import Store
@@ -90,8 +94,9 @@ class XkitGraphQL(GraphQL[Caller, None]):
         self.runtime = runtime
         self.authenticator = ApiKeyAuthenticator(runtime.store)
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: WebSocket subscribers must get text frames (graphql-ws protocols require them).
+        return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
@@ -122,8 +127,30 @@ class XkitGraphQL(GraphQL[Caller, None]):
         return b"text/html" in accept
 
     async def get_context(self, request: Any, response: Any = None) -> Caller:
-        identity = request.scope["xkit.caller"]
+        identity = request.scope.get("xkit.caller")
+        if identity is None:  # a WebSocket: the key comes in connection_init (see on_ws_connect)
+            return Caller(self.runtime.services, NO_PLATFORM)
         return Caller(self.runtime.services, identity.platform_id, api_key_id=identity.key_id)
+
+    async def on_ws_connect(self, context: Caller) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket with the same key as HTTP, sent in the connection_init payload as
+        `Authorization: "Bearer <key>"` (or `apiKey`). Refused: graphql-transport-ws closes with 4403,
+        graphql-ws answers connection_error and closes."""
+        params = context.connection_params or {}
+        given = params.get("Authorization") or params.get("authorization") or params.get("apiKey") or ""
+        scheme, _, key = str(given).partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else str(given).strip()
+        identity = await self.authenticator.identify_key(key) if key else None
+        if identity is None:
+            reason = "the API key is not valid" if key else "send your secret API key in the connection_init payload"
+            raise ConnectionRejectionError({"message": reason, "extensions": {"code": "UNAUTHENTICATED"}})
+        context.platform_id = identity.platform_id
+        context.api_key_id = identity.key_id
+        return cast("UnsetType", UNSET)  # acknowledge without a payload
+
+
+# The platform of a WebSocket that has not sent its key yet: owns nothing, so every read finds nothing.
+NO_PLATFORM = uuid.UUID(int=0)
 
 
 async def oauth_callback(request: Request) -> Response:
@@ -154,7 +181,8 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(runtime.worker.run_forever()) if runtime.worker else None
         try:
-            yield
+            async with change_listener(runtime.store):
+                yield
         finally:
             if task is not None:
                 task.cancel()
@@ -166,6 +194,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
             Route("/oauth/callback", oauth_callback),
             Route("/healthz", health),
         ],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -294,3 +296,32 @@ async def complete_connect(services: Services, state: str, code: str | None, err
     )
     wake(services)
     return CallbackOutcome(_with_query(row.redirect_uri, connection_id=to_global_id("Connection", connection_id)))
+
+
+RUN_POLL_SECONDS = 0.5
+
+
+async def watch_runs(caller: Caller, connection_id: uuid.UUID) -> AsyncIterator[Row[Any]]:
+    """Sync runs of a connection as they start, advance (pages and records) and finish."""
+    await get_connection(caller, connection_id)
+    seen: dict[int, tuple[Any, ...]] = {}
+    since = utcnow()
+    while True:
+        async with caller.store.reader.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(sync_runs)
+                    .where(
+                        sync_runs.c.platform_id == caller.platform_id,
+                        sync_runs.c.connection_id == connection_id,
+                        (sync_runs.c.status == "running") | (sync_runs.c.started_at >= since),
+                    )
+                    .order_by(sync_runs.c.id)
+                )
+            ).all()
+        for row in rows:
+            state = (row.status, row.pages, row.records, row.changed)
+            if seen.get(row.id) != state:
+                seen[row.id] = state
+                yield row
+        await asyncio.sleep(RUN_POLL_SECONDS)

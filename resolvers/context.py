@@ -36,6 +36,8 @@ class Caller:
     platform_id: uuid.UUID
     # The secret API key the request came with (None for internal callers); credential reads are logged with it.
     api_key_id: uuid.UUID | None = None
+    # A WebSocket's connection_init payload (strawberry sets it; it carries the API key).
+    connection_params: dict[str, object] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

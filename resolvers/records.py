@@ -12,8 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.ids import Position
-from sync.cache import RECORD_COLUMNS
-from sync.tables import connections, end_users, records
+from sync.tables import RECORD_COLUMNS, connections, end_users, records
 
 if TYPE_CHECKING:
     from resolvers.context import Caller

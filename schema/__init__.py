@@ -17,6 +17,7 @@ from schema.mutation import Mutation
 from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
 from schema.scalars import SCALARS
+from schema.subscription import Subscription
 from schema.writes import WriteMutation
 
 
@@ -28,6 +29,7 @@ class XkitSchema(Schema):
 schema = XkitSchema(
     query=Query,
     mutation=merge_types("Mutation", (Mutation, WriteMutation)),
+    subscription=Subscription,
     types=[Contact, Company, Deal, User, Note, Task, Record],
     scalar_overrides=SCALARS,
     execution_context_class=FastPlainFieldsExecutionContext,

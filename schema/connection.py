@@ -47,6 +47,21 @@ class SyncRun:
     changed: int = strawberry.field(description="Records that were new, different or deleted.")
     error: str | None
 
+    @classmethod
+    def build(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=strawberry.ID(to_global_id("SyncRun", row.id)),
+            stream=row.stream,
+            phase=row.phase,
+            status=row.status,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            pages=row.pages,
+            records=row.records,
+            changed=row.changed,
+            error=row.error,
+        )
+
 
 @strawberry.type(description="A connection's credentials, fresh; every read is recorded.")
 class ConnectionCredentials:
@@ -139,19 +154,4 @@ class Connection(Node):
 
     @strawberry.field(description="The most recent sync runs, newest first.")
     async def sync_runs(self, info: Info, first: int = 20) -> list[SyncRun]:
-        rows = await resolve.recent_runs(info.context, self.connection_id, first)
-        return [
-            SyncRun(
-                id=strawberry.ID(to_global_id("SyncRun", r.id)),
-                stream=r.stream,
-                phase=r.phase,
-                status=r.status,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                pages=r.pages,
-                records=r.records,
-                changed=r.changed,
-                error=r.error,
-            )
-            for r in rows
-        ]
+        return [SyncRun.build(r) for r in await resolve.recent_runs(info.context, self.connection_id, first)]

@@ -17,21 +17,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.kit.records import RemoteRecord
-from sync.tables import records
-
-# What a reader of the cache gets for a record (resolvers build their rows from exactly these).
-RECORD_COLUMNS = (
-    records.c.id,
-    records.c.connection_id,
-    records.c.stream,
-    records.c.model,
-    records.c.remote_id,
-    records.c.common,
-    records.c.raw,
-    records.c.remote_created_at,
-    records.c.remote_updated_at,
-    records.c.deleted_at,
-)
+from sync import changes
+from sync.changes import CREATED, DELETED, UPDATED, Change, changed_fields
+from sync.tables import RECORD_COLUMNS, records
 
 
 @dataclass(frozen=True)
@@ -102,19 +90,64 @@ async def upsert_records(
 ) -> int:
     """Insert new records and rewrite changed ones; unchanged ones (same hash) are left alone, and so are
     ones we hold a newer copy of (a sync page fetched before a writeback stored the provider's answer).
+    Every row that really changed is appended to the change log in the same transaction.
 
     Returns how many rows really changed.
     """
     if not batch:
         return 0
     # One statement may not touch a row twice, and a page can repeat an id (search restarts overlap).
-    latest = [encode(record, now) for record in {record.remote_id: record for record in batch}.values()]
+    latest = {record.remote_id: encode(record, now) for record in batch}
+    before = await _previous(conn, target, list(latest))
     if conn.dialect.name == "postgresql":
-        result = await conn.execute(_PG_UPSERT, _pg_params(target, latest, now))
+        result = await conn.execute(_PG_UPSERT, _pg_params(target, list(latest.values()), now))
     else:
-        statement = _upsert_statement(conn.dialect.name, (records.c.id,))
-        result = await conn.execute(statement, [_row(target, r, now) for r in latest])
-    return len(result.all())
+        statement = _upsert_statement(conn.dialect.name, (records.c.id, records.c.remote_id))
+        result = await conn.execute(statement, [_row(target, r, now) for r in latest.values()])
+    written = result.all()
+    await _log(conn, target, [(row.id, latest[row.remote_id], before.get(row.remote_id)) for row in written], now)
+    return len(written)
+
+
+async def _previous(conn: AsyncConnection, target: StreamTarget, remote_ids: list[str]) -> dict[str, Any]:
+    """The cached state of these records before a write: what the change log compares against."""
+    rows = await conn.execute(
+        select(records.c.remote_id, records.c.common, records.c.deleted).where(
+            records.c.connection_id == target.connection_id,
+            records.c.stream == target.stream,
+            records.c.remote_id.in_(remote_ids),
+        )
+    )
+    return {row.remote_id: row for row in rows}
+
+
+async def _log(
+    conn: AsyncConnection,
+    target: StreamTarget,
+    written: list[tuple[int, EncodedRecord, Any]],
+    now: datetime,
+) -> None:
+    batch = []
+    for record_id, record, old in written:
+        new_common = orjson.loads(record.common_json)
+        if old is None or old.deleted:
+            batch.append(Change(record_id, record.remote_id, CREATED, changed_fields(None, new_common)))
+        else:
+            batch.append(Change(record_id, record.remote_id, UPDATED, changed_fields(old.common, new_common)))
+    await append_changes(conn, target, batch, now)
+
+
+async def append_changes(conn: AsyncConnection, target: StreamTarget, batch: list[Change], now: datetime) -> None:
+    await changes.append(
+        conn,
+        platform_id=target.platform_id,
+        connection_id=target.connection_id,
+        end_user_id=target.end_user_id,
+        model=target.model,
+        stream=target.stream,
+        batch=batch,
+        now=now,
+    )
 
 
 # PostgreSQL takes the page as a handful of arrays: one statement with sixteen parameters instead of
@@ -137,7 +170,7 @@ _PG_UPSERT = text(
     WHERE (records.content_hash <> excluded.content_hash
            AND (records.remote_updated_at IS NULL OR excluded.remote_updated_at >= records.remote_updated_at))
        OR records.deleted
-    RETURNING id
+    RETURNING id, remote_id
     """
 )
 
@@ -192,15 +225,15 @@ def _upsert_statement(dialect: str, returning: tuple[Any, ...]) -> Any:
 
 
 async def store_record(conn: AsyncConnection, target: StreamTarget, record: RemoteRecord, now: datetime) -> Row[Any]:
-    """Upsert one record and return its cached row (RECORD_COLUMNS), in one statement when it changed.
-
-    A single statement is atomic on its own, so a caller in autocommit mode needs no BEGIN and COMMIT.
-    """
-    statement = _upsert_statement(conn.dialect.name, RECORD_COLUMNS)
-    row = (await conn.execute(statement, _row(target, encode(record, now), now))).first()
+    """Upsert one record, log the change if it is one, and return its cached row (RECORD_COLUMNS)."""
+    encoded = encode(record, now)
+    before = await _previous(conn, target, [record.remote_id])
+    row = (await conn.execute(_upsert_statement(conn.dialect.name, RECORD_COLUMNS), _row(target, encoded, now))).first()
     if row is None:  # unchanged, or we already hold a newer copy
         row = await read_record(conn, target, record.remote_id)
-    assert row is not None
+        assert row is not None
+        return row
+    await _log(conn, target, [(row.id, encoded, before.get(record.remote_id))], now)
     return row
 
 
@@ -212,18 +245,15 @@ async def mark_deleted(
         return 0
     # Which of them are cached and still live: executemany row counts are not reliable on every driver,
     # and the stream's lease keeps anyone else from changing these rows meanwhile.
-    live = set(
-        (
-            await conn.execute(
-                select(records.c.remote_id).where(
-                    records.c.connection_id == target.connection_id,
-                    records.c.stream == target.stream,
-                    records.c.remote_id.in_([t.remote_id for t in tombstones]),
-                    records.c.deleted.is_(False),
-                )
-            )
-        ).scalars()
+    found = await conn.execute(
+        select(records.c.remote_id, records.c.id).where(
+            records.c.connection_id == target.connection_id,
+            records.c.stream == target.stream,
+            records.c.remote_id.in_([t.remote_id for t in tombstones]),
+            records.c.deleted.is_(False),
+        )
     )
+    live: dict[str, int] = {remote_id: record_id for remote_id, record_id in found}
     tombstones = [t for t in tombstones if t.remote_id in live]
     if not tombstones:
         return 0
@@ -242,6 +272,7 @@ async def mark_deleted(
     )
     params = [{"rid": t.remote_id, "deleted_at_value": t.deleted_at or now} for t in tombstones]
     await conn.execute(stmt, params)
+    await append_changes(conn, target, [Change(live[t.remote_id], t.remote_id, DELETED, []) for t in tombstones], now)
     return len(tombstones)
 
 

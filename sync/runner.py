@@ -139,6 +139,7 @@ class StreamRun:
         self.tally = RunTally()
         # How long the provider asked us to stay away, when a run ends rate limited.
         self.retry_after: float | None = None
+        self.run_id: int | None = None
         self.stream: Stream = get_connector(connection.provider).stream(state.stream)
         self.target = StreamTarget(
             platform_id=connection.platform_id,
@@ -150,7 +151,7 @@ class StreamRun:
 
     async def execute(self) -> None:
         try:
-            run_id = await self._start_run()
+            run_id = self.run_id = await self._start_run()
         except SQLAlchemyError:  # e.g. the connection was deleted after the claim
             log.info("%s/%s: could not start a run", self.connection.id, self.stream.name, exc_info=True)
             return
@@ -233,9 +234,17 @@ class StreamRun:
             await self._renew_lease(conn, now, state_changes)
             changed = await upsert_records(conn, self.target, live, now)
             changed += await mark_deleted(conn, self.target, tombstones, now)
-        self.tally.pages += len(batch)
-        self.tally.records += len(live) + len(tombstones)
-        self.tally.changed += changed
+            self.tally.pages += len(batch)
+            self.tally.records += len(live) + len(tombstones)
+            self.tally.changed += changed
+            if self.run_id is not None and batch:  # progress, for syncProgress subscribers
+                await conn.execute(
+                    update(sync_runs)
+                    .where(sync_runs.c.id == self.run_id)
+                    .values(pages=self.tally.pages, records=self.tally.records, changed=self.tally.changed)
+                )
+        if changed:
+            self.store.changes_appended.notify()
 
     async def _renew_lease(self, conn: AsyncConnection, now: datetime, changes: dict[str, Any]) -> None:
         result = await conn.execute(

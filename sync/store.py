@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sync.bus import ChangeBus
 from sync.crypto import Vault
 
 
@@ -15,6 +16,8 @@ class Store:
 
     engine: AsyncEngine
     vault: Vault
+    # Wakes this process's readers of the change log after a commit that appended to it.
+    changes_appended: ChangeBus = field(default_factory=lambda: ChangeBus(), compare=False)
 
     @cached_property
     def reader(self) -> AsyncEngine:

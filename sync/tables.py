@@ -149,6 +149,20 @@ records = Table(
     Index(None, "connection_id", "model", "remote_id"),
 )
 
+# What a reader of the cache gets for a record (resolvers build their rows from exactly these).
+RECORD_COLUMNS = (
+    records.c.id,
+    records.c.connection_id,
+    records.c.stream,
+    records.c.model,
+    records.c.remote_id,
+    records.c.common,
+    records.c.raw,
+    records.c.remote_created_at,
+    records.c.remote_updated_at,
+    records.c.deleted_at,
+)
+
 sync_runs = Table(
     "sync_runs",
     metadata,
@@ -205,4 +219,33 @@ idempotency_keys = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("platform_id", "key"),
     Index(None, "expires_at"),
+)
+
+# The change log: one row per real change applied to the cache, in commit order (see sync/changes.py).
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    _platform_fk(),
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    Column("end_user_id", Uuid, nullable=False),
+    Column("model", String(50)),
+    Column("stream", String(100), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("remote_id", String(255), nullable=False),
+    Column("op", String(8), nullable=False),  # CREATED, UPDATED, DELETED
+    Column("changed_fields", Json, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Index(None, "platform_id", "seq"),
+    Index(None, "occurred_at"),
+    # Never reuse a sequence number, even once retention has pruned every row.
+    sqlite_autoincrement=True,
+)
+
+# How far retention has pruned the change log: a cursor before this is gone.
+change_log_horizon = Table(
+    "change_log_horizon",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pruned_through", BigInteger, nullable=False),
 )

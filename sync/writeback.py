@@ -20,11 +20,11 @@ from connectors.kit.declaration import Connector, Draft, Stream, StreamContext
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, ReauthRequired, Unauthenticated
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
-from sync.cache import RECORD_COLUMNS, StreamTarget, mark_deleted, read_record, store_record
+from sync.cache import StreamTarget, mark_deleted, read_record, store_record
 from sync.connections import ACTIVE, NEEDS_REAUTH, connection_access, set_status
 from sync.runner import DiscoveryCache
 from sync.store import Store, utcnow
-from sync.tables import records
+from sync.tables import RECORD_COLUMNS, records
 
 
 class StaleWrite(Conflict):
@@ -96,6 +96,7 @@ class Writeback:
         async with self.store.engine.begin() as conn:
             await mark_deleted(conn, target, [RemoteRecord(remote_id, {}, deleted=True, deleted_at=now)], now)
             row = await read_record(conn, target, remote_id)
+        self.store.changes_appended.notify()
         if row is None:  # deleted before we ever cached it: nothing to show but the remote id
             raise NotFound(f"{self.model} {remote_id} was deleted but was never cached", remoteId=remote_id)
         return row
@@ -168,8 +169,10 @@ class Writeback:
         found = await self._provider(ctx.stream, ctx.stream.lookup.fetch(ctx, [remote_id]))
         if not found:
             raise NotFound(f"{self.connector.display_name} has no {self.model} {remote_id}", remoteId=remote_id)
-        async with self.store.reader.connect() as conn:
-            return await store_record(conn, self._target(ctx.stream), found[0], utcnow())
+        async with self.store.engine.begin() as conn:  # the record and its change commit together
+            row = await store_record(conn, self._target(ctx.stream), found[0], utcnow())
+        self.store.changes_appended.notify()
+        return row
 
     def _target(self, stream: Stream) -> StreamTarget:
         return StreamTarget(

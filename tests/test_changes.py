@@ -1,0 +1,321 @@
+"""The change log and the subscriptions that follow it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from gql import Client
+from gql.graphql_request import GraphQLRequest
+from gql.transport.exceptions import TransportError, TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+from sqlalchemy import select, update
+from websockets.exceptions import ConnectionClosed
+
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.kit.credentials import Credentials
+from connectors.kit.http import HttpKit
+from connectors.kit.records import RemoteRecord
+from resolvers.ids import to_global_id
+from sync import changes
+from sync.cache import StreamTarget, upsert_records
+from sync.changes import ChangeFilter
+from sync.connections import NewConnection, create_connection
+from sync.store import Store, utcnow
+from sync.tables import changes as change_table
+from sync.tables import connections, records, stream_states
+from tests.support import (
+    Gateway,
+    Tenant,
+    connect_hubspot,
+    data,
+    gateway,
+    make_streams_due,
+    new_tenant,
+    run_everything_due,
+)
+
+PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
+
+CHANGES = """subscription($after: String, $objects: [ObjectType!], $connectionIds: [ID!]) {
+  changes(after: $after, objects: $objects, connectionIds: $connectionIds) {
+    cursor op object remoteId changedFields occurredAt
+    connection { id provider }
+    node { remoteId deletedAt ... on Contact { email jobTitle } }
+  }
+}"""
+
+UPDATE_CONTACT = """mutation($c: ID!, $r: String!, $title: String!) {
+  updateContact(connectionId: $c, remoteId: $r, input: {jobTitle: $title}) { contact { remoteId jobTitle } }
+}"""
+
+
+class Setup:
+    def __init__(self, api: Gateway, tenant: Tenant, connection_id: uuid.UUID, sandbox: HubSpotSandbox, store: Store):
+        self.api, self.tenant, self.connection_id, self.sandbox, self.store = api, tenant, connection_id, sandbox, store
+
+    @property
+    def connection(self) -> str:
+        return to_global_id("Connection", self.connection_id)
+
+    @property
+    def ws_url(self) -> str:
+        return self.api.url.replace("http://", "ws://") + "/graphql"
+
+    def transport(self, protocol: str, key: str | None = "own") -> WebsocketsTransport:
+        payload = {"Authorization": f"Bearer {self.tenant.api_key if key == 'own' else key}"} if key else {}
+        return WebsocketsTransport(url=self.ws_url, init_payload=payload, subprotocols=[protocol], ack_timeout=5)
+
+    async def retitle(self, remote_id: str, title: str) -> None:
+        body = await self.api.graphql(UPDATE_CONTACT, self.tenant.api_key, c=self.connection, r=remote_id, title=title)
+        data(body)
+
+    def contacts(self, n: int) -> list[str]:
+        return sorted(self.sandbox.all_ids("contacts"), key=int)[:n]
+
+
+@pytest_asyncio.fixture
+async def setup(
+    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
+) -> AsyncIterator[Setup]:
+    hubspot.faults.rate_limit_enabled = False
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
+    await run_everything_due(store, kit)
+    async with gateway(store, kit, secret_key) as api:
+        yield Setup(api, tenant, connection_id, hubspot, store)
+
+
+async def collect(session: Any, request: GraphQLRequest, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        async for result in session.subscribe(request):
+            got.append(result["changes"])
+            if len(got) == count:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return got
+
+
+# ---- the log ---------------------------------------------------------------------------------------
+
+
+async def test_the_backfill_logs_one_creation_per_record(setup: Setup) -> None:
+    async with setup.store.engine.connect() as conn:
+        logged = (await conn.execute(select(change_table.c.op, change_table.c.record_id))).all()
+        cached = set((await conn.execute(select(records.c.id))).scalars())
+    assert {op for op, _ in logged} == {"CREATED"}
+    assert sorted(record_id for _, record_id in logged) == sorted(cached)
+
+
+async def test_only_real_changes_are_logged(setup: Setup, kit: HttpKit) -> None:
+    async with setup.store.engine.connect() as conn:
+        before = await changes.latest(conn)
+    contact = setup.contacts(1)[0]
+    setup.sandbox.update("contacts", contact, {"jobtitle": "Changed upstream"})
+    await make_streams_due(setup.store, setup.connection_id)
+    await run_everything_due(setup.store, kit)
+    await make_streams_due(setup.store, setup.connection_id)
+    await run_everything_due(setup.store, kit)  # the overlap window reads it again: no second change
+    async with setup.store.engine.connect() as conn:
+        logged = await changes.read(conn, setup.tenant.platform_id, before, 100, ChangeFilter())
+    assert [(row.op, row.remote_id, row.changed_fields) for row in logged] == [("UPDATED", contact, ["job_title"])]
+
+    setup.sandbox.archive("contacts", contact)
+    await make_streams_due(setup.store, setup.connection_id)
+    async with setup.store.engine.begin() as conn:  # the deletion scan runs at most once a minute
+        await conn.execute(update(stream_states).values(deletions_checked_at=None))
+    await run_everything_due(setup.store, kit)
+    async with setup.store.engine.connect() as conn:
+        logged = await changes.read(conn, setup.tenant.platform_id, logged[-1].seq, 100, ChangeFilter())
+    assert [(row.op, row.remote_id) for row in logged] == [("DELETED", contact)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_concurrent_writers_leave_no_gap_for_a_reader(store: Store) -> None:
+    """Writers commit out of order (random pauses after appending); a reader polling `seq > N` the whole
+    time must still see every change exactly once, in order."""
+    tenant = await new_tenant(store)
+    connection_id = await create_connection(
+        store, NewConnection(tenant.platform_id, "hubspot", "u", Credentials(access_token="x"))
+    )
+    async with store.engine.connect() as conn:
+        end_user = (
+            await conn.execute(select(connections.c.end_user_id).where(connections.c.id == connection_id))
+        ).scalar_one()
+    target = StreamTarget(tenant.platform_id, connection_id, end_user, "contacts", "Contact")
+    writers, per_writer = 6, 25
+    done = asyncio.Event()
+
+    async def write(writer: int) -> None:
+        for i in range(per_writer):
+            async with store.engine.begin() as conn:
+                record = RemoteRecord(f"{writer}-{i}", {"n": i}, {"first_name": str(i)})
+                await upsert_records(conn, target, [record], utcnow())
+                await asyncio.sleep(random.uniform(0, 0.01))  # the commit comes late, after others' appends
+
+    seen: list[int] = []
+
+    async def read() -> None:
+        position = 0
+        while True:
+            finished = done.is_set()
+            async with store.reader.connect() as conn:
+                rows = await changes.read(conn, tenant.platform_id, position, 1000, ChangeFilter())
+            for row in rows:
+                seen.append(row.seq)
+                position = row.seq
+            if finished and not rows:
+                return
+            await asyncio.sleep(0.001)
+
+    reader = asyncio.create_task(read())
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    done.set()
+    await reader
+    async with store.engine.connect() as conn:
+        everything = list((await conn.execute(select(change_table.c.seq).order_by(change_table.c.seq))).scalars())
+    assert len(everything) == writers * per_writer
+    assert seen == everything  # nothing skipped, nothing twice, in order
+
+
+# ---- subscriptions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_subscriber_receives_live_changes(setup: Setup, protocol: str) -> None:
+    contact = setup.contacts(1)[0]
+    async with Client(transport=setup.transport(protocol)) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"objects": ["CONTACT"]})
+        listening = asyncio.create_task(collect(session, request, 1))
+        await asyncio.sleep(0.3)  # subscribed
+        await setup.retitle(contact, "Live")
+        (change,) = await listening
+    assert change["op"] == "UPDATED" and change["object"] == "Contact" and change["remoteId"] == contact
+    assert change["changedFields"] == ["jobTitle"]
+    assert change["node"]["jobTitle"] == "Live"
+    assert change["connection"] == {"id": setup.connection, "provider": "hubspot"}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_resuming_from_a_cursor_replays_then_continues_without_gap_or_repeat(setup: Setup, protocol: str) -> None:
+    first, second, third, fourth = setup.contacts(4)
+    async with setup.store.engine.connect() as conn:
+        start = await changes.latest(conn)
+    await setup.retitle(first, "one")
+    await setup.retitle(second, "two")
+    cursor = to_global_id("Change", start)
+    async with Client(transport=setup.transport(protocol)) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"after": cursor, "objects": ["CONTACT"]})
+        seen = await collect(session, request, 2)
+    assert [c["remoteId"] for c in seen] == [first, second]
+
+    # Offline for a while: changes pile up; the client resumes from its last cursor.
+    await setup.retitle(third, "three")
+    async with Client(transport=setup.transport(protocol)) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"after": seen[-1]["cursor"], "objects": ["CONTACT"]})
+        listening = asyncio.create_task(collect(session, request, 2))
+        await asyncio.sleep(0.3)
+        await setup.retitle(fourth, "four")  # live, right after the replay
+        resumed = await listening
+    assert [c["remoteId"] for c in resumed] == [third, fourth]
+    assert [c["node"]["jobTitle"] for c in resumed] == ["three", "four"]
+
+
+async def test_filters_by_connection_and_object(setup: Setup) -> None:
+    protocol = PROTOCOLS[0]
+    async with setup.store.engine.connect() as conn:
+        start = await changes.latest(conn)
+    contact = setup.contacts(1)[0]
+    await setup.retitle(contact, "filtered")
+    cursor = to_global_id("Change", start)
+    async with Client(transport=setup.transport(protocol)) as session:
+        other = to_global_id("Connection", uuid.uuid4())
+        request = GraphQLRequest(CHANGES, variable_values={"after": cursor, "connectionIds": [other]})
+        with pytest.raises(TimeoutError):
+            await collect(session, request, 1, timeout=1.0)
+    async with Client(transport=setup.transport(protocol)) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"after": cursor, "objects": ["DEAL"]})
+        with pytest.raises(TimeoutError):
+            await collect(session, request, 1, timeout=1.0)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("key", [None, "xk_not_a_key"])
+async def test_a_websocket_without_a_valid_key_is_refused(setup: Setup, protocol: str, key: str | None) -> None:
+    with pytest.raises(TransportError) as refused:
+        async with Client(transport=setup.transport(protocol, key)) as session:
+            await collect(session, GraphQLRequest(CHANGES), 1, timeout=3.0)
+    if protocol == WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL:
+        assert _close_code(refused.value) == 4403  # graphql-transport-ws: Forbidden
+    else:
+        assert "UNAUTHENTICATED" in str(refused.value)  # graphql-ws: connection_error with our reason
+
+
+def _close_code(error: BaseException | None) -> int | None:
+    while error is not None:
+        if isinstance(error, ConnectionClosed) and error.rcvd is not None:
+            return int(error.rcvd.code)
+        error = error.__cause__ or error.__context__
+    return None
+
+
+async def test_another_platform_sees_none_of_these_changes(setup: Setup) -> None:
+    other = await new_tenant(setup.store, "other")
+    async with setup.store.engine.connect() as conn:
+        start = await changes.latest(conn)
+    await setup.retitle(setup.contacts(1)[0], "private")
+    transport = setup.transport(PROTOCOLS[0], other.api_key)
+    async with Client(transport=transport) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"after": to_global_id("Change", start)})
+        with pytest.raises(TimeoutError):
+            await collect(session, request, 1, timeout=1.0)
+
+
+async def test_a_cursor_older_than_retention_says_to_read_again(setup: Setup) -> None:
+    async with setup.store.engine.connect() as conn:
+        old = await changes.latest(conn)
+    await setup.retitle(setup.contacts(1)[0], "pruned soon")
+    assert await changes.prune(setup.store, retention=timedelta(seconds=-1)) > 0
+    async with Client(transport=setup.transport(PROTOCOLS[0])) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"after": to_global_id("Change", old - 1)})
+        with pytest.raises(TransportQueryError) as expired:
+            await collect(session, request, 1, timeout=3.0)
+    assert expired.value.errors and expired.value.errors[0]["extensions"]["code"] == "CURSOR_EXPIRED"
+
+
+async def test_sync_progress_streams_runs_as_they_start_and_finish(setup: Setup, kit: HttpKit) -> None:
+    query = """subscription($c: ID!) { syncProgress(connectionId: $c) { stream status pages records } }"""
+    async with Client(transport=setup.transport(PROTOCOLS[0])) as session:
+        request = GraphQLRequest(query, variable_values={"c": setup.connection})
+        updates: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            async for result in session.subscribe(request):
+                updates.append(result["syncProgress"])
+                finished = {u["stream"] for u in updates if u["status"] != "running"}
+                if "contacts" in finished:
+                    return
+
+        watching = asyncio.create_task(watch())
+        await asyncio.sleep(0.3)
+        await make_streams_due(setup.store, setup.connection_id)
+        await run_everything_due(setup.store, kit)
+        await asyncio.wait_for(watching, 10)
+    contacts = [u for u in updates if u["stream"] == "contacts"]
+    assert contacts[-1]["status"] == "succeeded"
+
+
+async def test_a_bad_after_is_a_clear_error(setup: Setup) -> None:
+    async with Client(transport=setup.transport(PROTOCOLS[0])) as session:
+        with pytest.raises(TransportQueryError) as bad:
+            await collect(session, GraphQLRequest(CHANGES, variable_values={"after": "nonsense"}), 1, timeout=3.0)
+    assert bad.value.errors and bad.value.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"

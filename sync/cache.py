@@ -111,14 +111,31 @@ async def upsert_records(
 
 async def _previous(conn: AsyncConnection, target: StreamTarget, remote_ids: list[str]) -> dict[str, Any]:
     """The cached state of these records before a write: what the change log compares against."""
-    rows = await conn.execute(
-        select(records.c.remote_id, records.c.common, records.c.deleted).where(
-            records.c.connection_id == target.connection_id,
-            records.c.stream == target.stream,
-            records.c.remote_id.in_(remote_ids),
+    if conn.dialect.name == "postgresql":
+        # A table being backfilled grows faster than its statistics, so the generic plan PostgreSQL
+        # caches after a few runs (a sequential scan, chosen while the table was small) would be kept at a
+        # hundred thousand rows. This lookup alone is planned each time; the big upserts keep their plans.
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.execute(_PG_PREVIOUS, {"c": target.connection_id, "s": target.stream, "ids": remote_ids})
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
+    else:
+        rows = await conn.execute(
+            select(records.c.remote_id, records.c.common, records.c.deleted).where(
+                records.c.connection_id == target.connection_id,
+                records.c.stream == target.stream,
+                records.c.remote_id.in_(remote_ids),
+            )
         )
-    )
     return {row.remote_id: row for row in rows}
+
+
+_PG_PREVIOUS = text(
+    """
+    SELECT remote_id, common, deleted FROM records
+    WHERE connection_id = CAST(:c AS uuid) AND stream = CAST(:s AS varchar)
+      AND remote_id = ANY(CAST(:ids AS text[]))
+    """
+).columns(records.c.remote_id, records.c.common, records.c.deleted)
 
 
 async def _log(
@@ -129,10 +146,11 @@ async def _log(
 ) -> None:
     batch = []
     for record_id, record, old in written:
-        new_common = orjson.loads(record.common_json)
         if old is None or old.deleted:
-            batch.append(Change(record_id, record.remote_id, CREATED, changed_fields(None, new_common)))
+            batch.append(Change(record_id, record.remote_id, CREATED, changed_fields(None, record.common)))
         else:
+            # Compared as stored (JSON: instants as ISO text), as the old copy was read back.
+            new_common = orjson.loads(record.common_json)
             batch.append(Change(record_id, record.remote_id, UPDATED, changed_fields(old.common, new_common)))
     await append_changes(conn, target, batch, now)
 

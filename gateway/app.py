@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 import orjson
@@ -69,7 +70,13 @@ class Runtime:
         kit = HttpKit(timeout=settings.http_timeout_seconds)
         worker_wanted = settings.run_worker if run_worker is None else run_worker
         worker = (
-            Worker(store, kit, concurrency=settings.worker_concurrency, poll_interval=settings.worker_poll_seconds)
+            Worker(
+                store,
+                kit,
+                concurrency=settings.worker_concurrency,
+                poll_interval=settings.worker_poll_seconds,
+                change_retention=timedelta(days=settings.change_retention_days),
+            )
             if worker_wanted
             else None
         )

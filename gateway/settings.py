@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     run_worker: bool = True
     http_timeout_seconds: float = 30.0
+    # How long the change log keeps changes; a subscriber resuming from an older cursor is told to re-read.
+    change_retention_days: float = 30.0
     log_level: str = "info"
 
     @property

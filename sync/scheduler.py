@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from connectors.kit.http import HttpKit
+from sync import changes
 from sync.connections import ACTIVE
 from sync.idempotency import purge_expired
 from sync.runner import LEASE_TTL, DiscoveryCache, StreamRun, new_worker_id
@@ -24,7 +26,7 @@ from sync.tables import connections, stream_states
 
 log = logging.getLogger(__name__)
 
-# Expired idempotency keys are swept this often; a key past its 24 hours is ignored even before that.
+# Expired idempotency keys and changes past retention are swept this often.
 PURGE_EVERY_SECONDS = 600.0
 
 
@@ -37,6 +39,7 @@ class Worker:
         concurrency: int = 8,
         poll_interval: float = 1.0,
         worker_id: str | None = None,
+        change_retention: timedelta = changes.DEFAULT_RETENTION,
     ) -> None:
         self.store = store
         self.kit = kit
@@ -47,6 +50,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self.discoveries = DiscoveryCache()
+        self.change_retention = change_retention
         self._next_purge = 0.0
 
     def wake(self) -> None:
@@ -60,6 +64,7 @@ class Worker:
                 if time.monotonic() >= self._next_purge:
                     self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     await purge_expired(self.store)
+                    await changes.prune(self.store, self.change_retention)
             except Exception:
                 log.exception("worker poll failed")
             self._wake.clear()

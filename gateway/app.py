@@ -21,8 +21,9 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from connectors.kit.errors import XkitError
+from connectors.kit.errors import NotFound, ProviderError, XkitError
 from connectors.kit.http import HttpKit
+from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRequest
 from gateway.auth import ApiKeyAuthenticator
 from gateway.settings import Settings
 from resolvers.connections import complete_connect
@@ -31,6 +32,7 @@ from resolvers.ids import CursorCodec
 from schema import schema
 from sync.crypto import Vault, parse_secret_key
 from sync.db import create_engine
+from sync.intake import receive
 from sync.listen import change_listener
 from sync.runner import DiscoveryCache
 from sync.scheduler import Worker, release_leases
@@ -160,6 +162,43 @@ class XkitGraphQL(GraphQL[Caller, None]):
 NO_PLATFORM = uuid.UUID(int=0)
 
 
+async def provider_webhook(request: Request) -> Response:
+    """`POST /webhooks/{provider}`: 401 for a bad signature or a stale timestamp (nothing changes), 404 for a
+    provider without webhooks, 200 once the changed records are in the cache, 503 when the provider could
+    not be read (the provider retries; polling catches up meanwhile)."""
+    runtime: Runtime = request.app.state.runtime
+    body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    query = f"?{request.url.query}" if request.url.query else ""
+    # Signed over the URL the provider was given: as it reached us, or behind a proxy the public one.
+    addresses = [str(request.url), f"{runtime.settings.resolved_public_url}{request.url.path}{query}"]
+    last: XkitError | None = None
+    for address in dict.fromkeys(addresses):
+        webhook = WebhookRequest(request.method, address, headers, body)
+        try:
+            result = await receive(
+                runtime.store, runtime.kit, runtime.services.discoveries, request.path_params["provider"], webhook
+            )
+        except WebhookRejected as rejected:
+            last = rejected
+            continue
+        except NotFound as missing:
+            return _error(404, missing)
+        except WebhookMalformed as malformed:
+            return _error(400, malformed)
+        except ProviderError as failed:
+            log.warning("webhook from %s: %s", request.path_params["provider"], failed.message)
+            return _error(503, failed)
+        return JSONResponse({"events": result.events, "fetched": result.fetched, "deleted": result.deleted})
+    assert last is not None
+    return _error(401, last)
+
+
+def _error(status: int, error: XkitError) -> Response:
+    body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
 async def oauth_callback(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     params = request.query_params
@@ -203,6 +242,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/oauth/callback", oauth_callback),
+            Route("/webhooks/{provider}", provider_webhook, methods=["POST"]),
             Route("/healthz", health),
         ],
         lifespan=lifespan,

@@ -15,7 +15,7 @@ from connectors.hubspot.mapping import (
     USER_MAPPING,
 )
 from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
-from connectors.hubspot.webhooks import HubSpotSignatureV3
+from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
 from connectors.kit.declaration import Connector, Stream
 from connectors.kit.mapping import ModelMapping
@@ -78,6 +78,8 @@ HUBSPOT = Connector(
     ),
     parse_error=parse_error,
     webhook=HubSpotSignatureV3(),
+    webhook_events=HubSpotEvents(),
+    webhook_account_key="hub_id",
     streams=(
         crm_object("contacts", CONTACT_MAPPING, modified="lastmodifieddate", associations=("companies",)),
         crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate"),

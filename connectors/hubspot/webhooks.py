@@ -7,8 +7,11 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
-from connectors.kit.webhooks import WebhookRejected, WebhookRequest
+import orjson
+
+from connectors.kit.webhooks import WebhookEvent, WebhookMalformed, WebhookRejected, WebhookRequest
 
 MAX_AGE_SECONDS = 300
 
@@ -30,3 +33,46 @@ class HubSpotSignatureV3:
         expected = signature_v3(secret, request.method.upper(), request.url, request.body, timestamp)
         if not hmac.compare_digest(expected, signature):
             raise WebhookRejected("the webhook signature does not match")
+
+
+# subscriptionType prefix -> the connector's stream
+STREAMS = {"contact": "contacts", "company": "companies", "deal": "deals"}
+GONE = frozenset({"deletion", "privacyDeletion"})
+
+
+@dataclass(frozen=True)
+class HubSpotEvents:
+    """A delivery is a JSON array of events. Deletions say the record is gone; anything else (creation,
+    propertyChange, restore, associationChange, merge) means "read it again": events carry one property
+    at a time, so the record itself is fetched rather than patched from them."""
+
+    def parse(self, body: bytes) -> list[WebhookEvent]:
+        try:
+            events = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise WebhookMalformed("the webhook body is not JSON") from None
+        if not isinstance(events, list):
+            raise WebhookMalformed("a HubSpot webhook body is a JSON array of events")
+        found: list[WebhookEvent] = []
+        for event in events:
+            if isinstance(event, dict):
+                found.extend(self._one(event))
+        return found
+
+    @staticmethod
+    def _one(event: dict[str, Any]) -> list[WebhookEvent]:
+        kind, _, action = str(event.get("subscriptionType", "")).partition(".")
+        stream, account = STREAMS.get(kind), str(event.get("portalId", ""))
+        if stream is None or not account:
+            return []
+        ids = [event.get("objectId"), event.get("primaryObjectId")]
+        if action == "associationChange":  # both ends of the link changed
+            ids += [event.get("fromObjectId")]
+            target = STREAMS.get(str(event.get("associationType", "")).split("_TO_")[-1].lower())
+            to_id = event.get("toObjectId")
+            extra = [WebhookEvent(account, target, str(to_id))] if target and to_id else []
+        else:
+            extra = []
+        merged = [WebhookEvent(account, stream, str(i), deleted=True) for i in event.get("mergedObjectIds") or []]
+        seen = [WebhookEvent(account, stream, str(i), deleted=action in GONE) for i in ids if i not in (None, "")]
+        return seen + merged + extra

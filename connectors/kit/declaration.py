@@ -21,7 +21,7 @@ from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import Auth
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.records import Page, RemoteRecord
-from connectors.kit.webhooks import WebhookVerifier
+from connectors.kit.webhooks import WebhookEvents, WebhookVerifier
 
 Cursor = dict[str, Any]
 
@@ -132,6 +132,9 @@ class Connector:
     parse_error: Callable[[httpx2.Response], ProviderError] = default_error
     default_headers: Mapping[str, str] = field(default_factory=dict)
     webhook: WebhookVerifier | None = None
+    webhook_events: WebhookEvents | None = None
+    # Where the credentials name the provider account that webhooks refer to (HubSpot: "hub_id").
+    webhook_account_key: str | None = None
     # The token response names the API host (Salesforce: "instance_url"); used unless a connection overrides it.
     base_url_from_credentials: str | None = None
     # Provider error codes that mean something more precise on a write than their HTTP status says.

@@ -24,3 +24,23 @@ class WebhookRequest:
 class WebhookVerifier(Protocol):
     def verify(self, request: WebhookRequest, secret: str, *, now: float) -> None:
         """Raise WebhookRejected unless the request is signed with `secret` and fresh."""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What a provider's webhook says happened: which account, which stream's record, and whether it is gone."""
+
+    account: str  # the provider account the event is about (HubSpot's portalId)
+    stream: str
+    remote_id: str
+    deleted: bool = False
+
+
+class WebhookEvents(Protocol):
+    def parse(self, body: bytes) -> list[WebhookEvent]:
+        """The events of one delivery; raise WebhookMalformed when the body is not the provider's shape."""
+        ...
+
+
+class WebhookMalformed(XkitError):
+    code = "BAD_USER_INPUT"

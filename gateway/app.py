@@ -189,6 +189,8 @@ async def provider_webhook(request: Request) -> Response:
         except ProviderError as failed:
             log.warning("webhook from %s: %s", request.path_params["provider"], failed.message)
             return _error(503, failed)
+        except XkitError as refused:
+            return _error(400, refused)
         return JSONResponse({"events": result.events, "fetched": result.fetched, "deleted": result.deleted})
     assert last is not None
     return _error(401, last)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from connectors import get_connector
 from connectors.kit.declaration import Connector, StreamContext
-from connectors.kit.errors import NotFound
+from connectors.kit.errors import BadInput, NotFound
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
 from connectors.kit.webhooks import WebhookEvent, WebhookRejected, WebhookRequest
@@ -45,8 +45,8 @@ async def receive(
 ) -> IntakeResult:
     try:
         connector = get_connector(provider)
-    except KeyError:
-        raise NotFound(f"no connector named {provider!r}") from None
+    except BadInput as unknown:
+        raise NotFound(unknown.message) from None
     if connector.webhook is None or connector.webhook_events is None or connector.webhook_account_key is None:
         raise NotFound(f"{connector.display_name} sends no webhooks xkit listens to")
     platforms = await _signing_platforms(store, connector, request)

@@ -1,0 +1,157 @@
+"""Provider webhooks in: signatures (good, bad, stale, replayed) and the changes they bring."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import orjson
+import pytest_asyncio
+
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.hubspot.webhooks import signature_v3
+from connectors.kit.http import HttpKit
+from connectors.kit.oauth import OAuthApp
+from sync import changes
+from sync.changes import ChangeFilter
+from sync.store import Store
+from sync.tenancy import set_provider_app
+from tests.support import Gateway, Tenant, cached_ids, connect_hubspot, gateway, new_tenant, run_everything_due
+
+
+@dataclass
+class Setup:
+    api: Gateway
+    tenant: Tenant
+    connection_id: uuid.UUID
+    sandbox: HubSpotSandbox
+    store: Store
+
+    @property
+    def url(self) -> str:
+        return f"{self.api.url}/webhooks/hubspot"
+
+    def events(self, *events: dict[str, Any]) -> bytes:
+        base = {"portalId": self.sandbox.hub_id, "appId": 1, "subscriptionId": 1, "attemptNumber": 0}
+        stamped = [{**base, "eventId": i, "occurredAt": int(time.time() * 1000), **e} for i, e in enumerate(events)]
+        return orjson.dumps(stamped)
+
+    async def post(
+        self, body: bytes, *, secret: str | None = None, timestamp: int | None = None, url: str | None = None
+    ) -> httpx2.Response:
+        stamp = str(timestamp if timestamp is not None else int(time.time() * 1000))
+        signature = signature_v3(secret or self.sandbox.client_secret, "POST", url or self.url, body, stamp)
+        headers = {
+            "Content-Type": "application/json",
+            "X-HubSpot-Signature-v3": signature,
+            "X-HubSpot-Request-Timestamp": stamp,
+        }
+        async with httpx2.AsyncClient() as client:
+            return await client.post(self.url, content=body, headers=headers)
+
+    async def logged(self, after: int) -> list[Any]:
+        async with self.store.engine.connect() as conn:
+            return await changes.read(conn, self.tenant.platform_id, after, 1000, ChangeFilter())
+
+    async def position(self) -> int:
+        async with self.store.engine.connect() as conn:
+            return await changes.latest(conn)
+
+
+@pytest_asyncio.fixture
+async def setup(
+    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
+) -> AsyncIterator[Setup]:
+    hubspot.faults.rate_limit_enabled = False
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
+    await run_everything_due(store, kit)
+    async with gateway(store, kit, secret_key) as api:
+        yield Setup(api, tenant, connection_id, hubspot, store)
+
+
+async def test_a_signed_event_brings_the_change_at_once(setup: Setup) -> None:
+    contact = min(setup.sandbox.all_ids("contacts"), key=int)
+    setup.sandbox.update("contacts", contact, {"jobtitle": "Told by webhook"})
+    start = await setup.position()
+    body = setup.events(
+        {"subscriptionType": "contact.propertyChange", "objectId": int(contact), "propertyName": "jobtitle"}
+    )
+    answer = await setup.post(body)
+    assert answer.status_code == 200, answer.text
+    logged = await setup.logged(start)
+    assert [(c.op, c.remote_id, c.changed_fields) for c in logged] == [("UPDATED", contact, ["job_title"])]
+
+
+async def test_creation_and_deletion_events(setup: Setup) -> None:
+    created = setup.sandbox.create("contacts", {"email": "hooked@example.org", "lastname": "Hooked"})["id"]
+    doomed = max(setup.sandbox.all_ids("contacts") - {created}, key=int)
+    setup.sandbox.archive("contacts", doomed)
+    start = await setup.position()
+    body = setup.events(
+        {"subscriptionType": "contact.creation", "objectId": int(created)},
+        {"subscriptionType": "contact.deletion", "objectId": int(doomed)},
+    )
+    assert (await setup.post(body)).status_code == 200
+    assert sorted((c.op, c.remote_id) for c in await setup.logged(start)) == sorted(
+        [("CREATED", created), ("DELETED", doomed)]
+    )
+    assert created in await cached_ids(setup.store, setup.connection_id, "contacts")
+    assert doomed in await cached_ids(setup.store, setup.connection_id, "contacts", deleted=True)
+
+
+async def test_a_bad_signature_is_refused_and_changes_nothing(setup: Setup) -> None:
+    contact = min(setup.sandbox.all_ids("contacts"), key=int)
+    setup.sandbox.update("contacts", contact, {"jobtitle": "Forged"})
+    start = await setup.position()
+    body = setup.events({"subscriptionType": "contact.propertyChange", "objectId": int(contact)})
+    forged = await setup.post(body, secret="not-the-app-secret")
+    assert forged.status_code == 401
+    assert forged.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    tampered_url = await setup.post(body, url=setup.url + "?x=1")
+    assert tampered_url.status_code == 401
+    assert await setup.logged(start) == []
+
+
+async def test_a_stale_timestamp_is_refused(setup: Setup) -> None:
+    contact = min(setup.sandbox.all_ids("contacts"), key=int)
+    body = setup.events({"subscriptionType": "contact.propertyChange", "objectId": int(contact)})
+    start = await setup.position()
+    six_minutes_ago = int((time.time() - 360) * 1000)
+    stale = await setup.post(body, timestamp=six_minutes_ago)
+    assert stale.status_code == 401
+    assert "five minutes" in stale.json()["errors"][0]["message"]
+    assert await setup.logged(start) == []
+
+
+async def test_a_replayed_delivery_changes_nothing_twice(setup: Setup) -> None:
+    contact = min(setup.sandbox.all_ids("contacts"), key=int)
+    setup.sandbox.update("contacts", contact, {"jobtitle": "Once"})
+    start = await setup.position()
+    body = setup.events({"subscriptionType": "contact.propertyChange", "objectId": int(contact)})
+    stamp = int(time.time() * 1000)
+    assert (await setup.post(body, timestamp=stamp)).status_code == 200
+    assert (await setup.post(body, timestamp=stamp)).status_code == 200  # the same request, again
+    assert len(await setup.logged(start)) == 1
+
+
+async def test_another_platforms_app_cannot_touch_these_connections(setup: Setup) -> None:
+    intruder = await new_tenant(setup.store, "intruder")
+    await set_provider_app(setup.store, intruder.platform_id, "hubspot", OAuthApp("other-client", "other-secret"))
+    contact = min(setup.sandbox.all_ids("contacts"), key=int)
+    setup.sandbox.update("contacts", contact, {"jobtitle": "Intruded"})
+    start = await setup.position()
+    body = setup.events({"subscriptionType": "contact.propertyChange", "objectId": int(contact)})
+    answer = await setup.post(body, secret="other-secret")  # valid for the intruder's own app
+    assert answer.status_code == 200 and answer.json()["fetched"] == 0
+    assert await setup.logged(start) == []
+
+
+async def test_unknown_providers_and_malformed_bodies(setup: Setup) -> None:
+    async with httpx2.AsyncClient() as client:
+        assert (await client.post(f"{setup.api.url}/webhooks/nope", content=b"[]")).status_code == 404
+    assert (await setup.post(b'{"not": "an array"}')).status_code == 400

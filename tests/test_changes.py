@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx2
 import pytest
 import pytest_asyncio
 from gql import Client
@@ -30,6 +31,7 @@ from sync.connections import NewConnection, create_connection
 from sync.store import Store, utcnow
 from sync.tables import changes as change_table
 from sync.tables import connections, records, stream_states
+from tests.benchmarks.common import free_port, subprocess_running
 from tests.support import (
     Gateway,
     Tenant,
@@ -319,3 +321,37 @@ async def test_a_bad_after_is_a_clear_error(setup: Setup) -> None:
         with pytest.raises(TransportQueryError) as bad:
             await collect(session, GraphQLRequest(CHANGES, variable_values={"after": "nonsense"}), 1, timeout=3.0)
     assert bad.value.errors and bad.value.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_write_through_one_process_reaches_a_subscriber_on_another(
+    setup: Setup, database_url: str, secret_key: str
+) -> None:
+    """Two gateway processes share one PostgreSQL: LISTEN/NOTIFY carries the wake-up between them."""
+    ports = [free_port(), free_port()]
+    command = ["-m", "tests.benchmarks.query_server", "--database-url", database_url, "--secret-key", secret_key]
+    servers = [[*command, "--port", str(port)] for port in ports]
+    contact = setup.contacts(1)[0]
+    with subprocess_running(servers[0], ports[0]), subprocess_running(servers[1], ports[1]):
+        transport = WebsocketsTransport(
+            url=f"ws://127.0.0.1:{ports[1]}/graphql",
+            init_payload={"Authorization": f"Bearer {setup.tenant.api_key}"},
+            subprotocols=[PROTOCOLS[0]],
+        )
+        async with Client(transport=transport) as session:
+            listening = asyncio.create_task(
+                collect(session, GraphQLRequest(CHANGES, variable_values={"objects": ["CONTACT"]}), 1)
+            )
+            await asyncio.sleep(0.5)
+            async with httpx2.AsyncClient(timeout=30) as client:
+                answer = await client.post(
+                    f"http://127.0.0.1:{ports[0]}/graphql",
+                    json={
+                        "query": UPDATE_CONTACT,
+                        "variables": {"c": setup.connection, "r": contact, "title": "Across processes"},
+                    },
+                    headers={"Authorization": f"Bearer {setup.tenant.api_key}"},
+                )
+            assert not answer.json().get("errors"), answer.text
+            (change,) = await listening
+    assert change["remoteId"] == contact and change["node"]["jobTitle"] == "Across processes"

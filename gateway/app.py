@@ -235,6 +235,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            await runtime.services.feed.close()
             if own_resources:
                 await runtime.close()
 

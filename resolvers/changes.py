@@ -1,8 +1,8 @@
 """Following the change log: replay from a cursor, then live, with no gap or repeat at the seam.
 
-One loop does both: read everything after the position, advance the position with each change
-handed out, and when the log has nothing newer, wait for a wake-up (or a short timeout, so a lost
-notification only delays). Replay and live are the same reads, so the seam cannot drop or repeat.
+The reader keeps one position, the last sequence number it handed out. Replay reads the log after it
+up to where the reader joined the process's feed (`sync/feed.py`); everything later arrives through
+the feed's queue, and anything at or below the position is skipped: no gap, no repeat.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from resolvers.ids import from_global_id, to_global_id
 from resolvers.records import RecordRow
 from sync import changes
 from sync.changes import ChangeFilter
+from sync.feed import OVERFLOW
 
 BATCH = 500
-# Without a notification (one lost, or a writer in a process that does not notify), readers look anyway.
-IDLE_RECHECK_SECONDS = 2.0
 
 
 class CursorExpired(XkitError):
@@ -72,19 +71,34 @@ async def start_position(caller: Caller, after: str | None) -> int:
 
 
 async def follow(caller: Caller, position: int, where: ChangeFilter) -> AsyncIterator[ChangeEvent]:
-    bus = caller.store.changes_appended
+    """Every change after `position`, forever: from the log until caught up with this process's feed,
+    then from the feed; back to the log whenever the feed drops us for being slow."""
+    feed = caller.services.feed
     while True:
-        ticket = bus.ticket()
-        async with caller.store.reader.connect() as conn:
-            rows = await changes.read(conn, caller.platform_id, position, BATCH, where)
-            cached = await changes.record_rows(conn, [row.record_id for row in rows])
-        for row in rows:
-            position = row.seq
-            yield _event(row, cached.get(row.record_id))
-        if len(rows) < BATCH:
-            await bus.wait(ticket, IDLE_RECHECK_SECONDS)
-        else:
-            await asyncio.sleep(0)  # a long replay still lets other subscribers run
+        listener = await feed.join(caller.platform_id, where.accepts)
+        try:
+            while position < listener.joined_at:  # replay, straight from the log
+                async with caller.store.reader.connect() as conn:
+                    rows = await changes.read(
+                        conn, caller.platform_id, position, BATCH, where, through=listener.joined_at
+                    )
+                    cached = await changes.record_rows(conn, [row.record_id for row in rows])
+                for row in rows:
+                    position = row.seq
+                    yield _event(row, cached.get(row.record_id))
+                if len(rows) < BATCH:
+                    break
+                await asyncio.sleep(0)  # a long replay still lets other subscribers run
+            while True:  # live
+                item = await listener.queue.get()
+                if item is OVERFLOW:
+                    break
+                if item.change.seq <= position:
+                    continue
+                position = item.change.seq
+                yield _event(item.change, item.record)
+        finally:
+            feed.leave(listener)
 
 
 def _event(row: Any, record: Any) -> ChangeEvent:

@@ -9,6 +9,7 @@ from typing import Protocol
 from connectors.kit.http import HttpKit
 from resolvers.ids import CursorCodec
 from resolvers.loaders import Loaders
+from sync.feed import ChangeFeed
 from sync.runner import DiscoveryCache
 from sync.store import Store
 
@@ -28,6 +29,11 @@ class Services:
     worker: Waker | None = None
     # What streams discover (e.g. every property name), shared with the in-process worker when there is one.
     discoveries: DiscoveryCache = field(default_factory=DiscoveryCache)
+    # This process's one reader of the change log, shared by every subscriber.
+    feed: ChangeFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "feed", ChangeFeed(self.store))
 
 
 @dataclass

@@ -130,6 +130,14 @@ class ChangeFilter:
     connection_ids: tuple[uuid.UUID, ...] | None = None
     external_user_ids: tuple[str, ...] | None = None
 
+    def accepts(self, row: Any) -> bool:
+        """The same test as `read` applies in SQL, for a row that also carries `external_id`."""
+        return (
+            (self.models is None or row.model in self.models)
+            and (self.connection_ids is None or row.connection_id in self.connection_ids)
+            and (self.external_user_ids is None or row.external_id in self.external_user_ids)
+        )
+
 
 CHANGE_COLUMNS = (
     changes.c.seq,
@@ -144,9 +152,19 @@ CHANGE_COLUMNS = (
 )
 
 
-async def read(conn: AsyncConnection, platform_id: uuid.UUID, after: int, limit: int, where: ChangeFilter) -> list[Any]:
-    """Changes of a platform after `after`, oldest first (rows of CHANGE_COLUMNS)."""
+async def read(
+    conn: AsyncConnection,
+    platform_id: uuid.UUID,
+    after: int,
+    limit: int,
+    where: ChangeFilter,
+    *,
+    through: int | None = None,
+) -> list[Any]:
+    """Changes of a platform after `after` (and up to `through`), oldest first (rows of CHANGE_COLUMNS)."""
     stmt = select(*CHANGE_COLUMNS).where(changes.c.platform_id == platform_id, changes.c.seq > after)
+    if through is not None:
+        stmt = stmt.where(changes.c.seq <= through)
     if where.models is not None:
         stmt = stmt.where(changes.c.model.in_(where.models))
     if where.connection_ids is not None:

@@ -23,8 +23,11 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
+from resolvers import changes as resolve_changes
+from resolvers.context import Caller
 from resolvers.ids import to_global_id
 from sync import changes
+from sync import feed as feed_module
 from sync.cache import StreamTarget, upsert_records
 from sync.changes import ChangeFilter
 from sync.connections import NewConnection, create_connection
@@ -355,3 +358,23 @@ async def test_a_write_through_one_process_reaches_a_subscriber_on_another(
             assert not answer.json().get("errors"), answer.text
             (change,) = await listening
     assert change["remoteId"] == contact and change["node"]["jobTitle"] == "Across processes"
+
+
+async def test_a_subscriber_too_slow_for_the_feed_still_gets_everything_in_order(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed_module, "QUEUE_LIMIT", 3)
+    caller = Caller(setup.api.runtime.services, setup.tenant.platform_id)
+    start = await resolve_changes.start_position(caller, None)
+    stream = resolve_changes.follow(caller, start, ChangeFilter(models=("Contact",)))
+    first = asyncio.ensure_future(stream.__anext__())
+    await asyncio.sleep(0.2)  # joined the feed, waiting
+    contacts = setup.contacts(12)
+    for i, contact in enumerate(contacts):  # twelve changes while the subscriber reads none
+        await setup.retitle(contact, f"slow {i}")
+    received = [await asyncio.wait_for(first, 5)]
+    while len(received) < len(contacts):
+        received.append(await asyncio.wait_for(stream.__anext__(), 5))
+    await stream.aclose()
+    assert [e.remote_id for e in received] == contacts
+    assert [e.seq for e in received] == sorted({e.seq for e in received})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -12,6 +15,7 @@ from connectors.hubspot.sandbox.errors import HubSpotError, server_error, ten_se
 from connectors.hubspot.sandbox.gate import HubSpotApiGate, is_api_path
 from connectors.hubspot.sandbox.oauth import OAuthRoutes
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
+from connectors.hubspot.sandbox.webhooks import WebhookControlRoutes
 from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware
 from connectors.kit.sandbox_support import ControlRoutes, json_response
 
@@ -28,11 +32,19 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
         assert isinstance(exc, HubSpotError)
         return json_response(exc.body, exc.status, exc.headers or None)
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Runs only where the server runs lifespan events (uvicorn.run does, serve_in_thread does
+        # not: there the delivery thread ends by itself once idle, or with sandbox.close()).
+        yield
+        sandbox.close()
+
     return Starlette(
         routes=[
             *CrmApi(sandbox).routes(),
             *OAuthRoutes(sandbox).routes(),
             *ControlRoutes(sandbox, "expire-tokens", sandbox.expire_access_tokens).routes(),
+            *WebhookControlRoutes(sandbox).routes(),
         ],
         middleware=[
             Middleware(RequestStatsMiddleware, stats=sandbox.stats),
@@ -47,4 +59,5 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
             Middleware(HubSpotApiGate, sandbox=sandbox),
         ],
         exception_handlers={HubSpotError: hubspot_error},
+        lifespan=lifespan,
     )

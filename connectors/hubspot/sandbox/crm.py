@@ -4,8 +4,10 @@ HubSpot API does. HTTP handlers and the Python control API both go through here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from connectors.hubspot.sandbox import search
 from connectors.hubspot.sandbox.associations import AssociationGraph
@@ -33,11 +35,39 @@ from connectors.hubspot.sandbox.writes import (
 ASSOCIATION_PAGE_SIZE = 500
 MAX_BATCH_INPUTS = 1000
 
+# Who made a change, as webhooks report it: the REST API, or the facade standing in for a user.
+ChangeSource = Literal["API", "CRM_UI"]
+ChangeKind = Literal["creation", "propertyChange", "deletion", "associationChange"]
+
+
+@dataclass(frozen=True)
+class CrmChange:
+    """One change to the CRM, seen from one record: what a webhook event is built from.
+
+    An association change is reported from both ends, as two changes."""
+
+    kind: ChangeKind
+    object_type: str  # "contacts"
+    object_id: int
+    occurred_ms: int
+    source: ChangeSource
+    property_name: str | None = None
+    property_value: str | None = None  # the new value; None when the property was cleared
+    to_type: str | None = None
+    to_id: int | None = None
+    association_removed: bool = False
+    primary: bool = False
+
+
+ChangeListener = Callable[[list[CrmChange]], None]
+
 
 class Crm:
     def __init__(self, seed: SeedData, clock: WriteClock) -> None:
         self.clock = clock
         self.lock = threading.RLock()
+        # Told of every write, in order, while the lock is held: it must return at once.
+        self.on_change: ChangeListener | None = None
         self.owners: list[Owner] = seed.owners
         self.stores = {name: ObjectStore(t, FIRST_IDS[name]) for name, t in OBJECT_TYPES.items()}
         for name, records in seed.records.items():
@@ -102,7 +132,14 @@ class Crm:
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def create(self, object_type: ObjectType, raw_properties: Any, raw_associations: Any = None) -> dict[str, Any]:
+    def create(
+        self,
+        object_type: ObjectType,
+        raw_properties: Any,
+        raw_associations: Any = None,
+        *,
+        change_source: ChangeSource = "API",
+    ) -> dict[str, Any]:
         changes = validate_properties(object_type, raw_properties)
         require_on_create(object_type, changes)
         with self.lock:
@@ -115,16 +152,34 @@ class Crm:
             store.insert(record)
             for to_id, association_type in links:
                 self.graph.link(record.id, to_id, (association_type,))
+            if self.on_change is not None:
+                created = [CrmChange("creation", object_type.name, record.id, now, change_source)]
+                linked: dict[tuple[str, int], bool] = {}
+                for to_id, association_type in links:
+                    key = (association_type.to_type, to_id)
+                    linked[key] = linked.get(key, False) or association_type.primary
+                for (to_type, to_id), primary in linked.items():
+                    created += _association_changes(
+                        object_type.name, record.id, to_type, to_id, now, change_source, primary
+                    )
+                self.on_change(created)
             return self.render(object_type, record, written_properties(object_type, record), ())
 
     def update(
-        self, object_type: ObjectType, raw_id: str, raw_properties: Any, *, id_property: str | None = None
+        self,
+        object_type: ObjectType,
+        raw_id: str,
+        raw_properties: Any,
+        *,
+        id_property: str | None = None,
+        change_source: ChangeSource = "API",
     ) -> dict[str, Any]:
         changes = validate_properties(object_type, raw_properties)
         with self.lock:
             store = self.stores[object_type.name]
             record = self._find(object_type, raw_id, id_property=id_property)
             self._refuse_duplicate_email(store, changes, record.id)
+            before = {name: record.properties.get(name) for name in changes}
             for name, value in changes.items():
                 if name == "email":
                     store.set_email(record, value)
@@ -132,16 +187,37 @@ class Crm:
                     record.properties.pop(name, None)
                 else:
                     record.properties[name] = value
-            store.touch(record, self.clock.next_ms())
+            now = self.clock.next_ms()
+            store.touch(record, now)
+            if self.on_change is not None:
+                # Only values that really changed are reported; writing the same value again is silent.
+                changed = [
+                    CrmChange(
+                        "propertyChange",
+                        object_type.name,
+                        record.id,
+                        now,
+                        change_source,
+                        property_name=name,
+                        property_value=record.properties.get(name),
+                    )
+                    for name, old in before.items()
+                    if record.properties.get(name) != old
+                ]
+                if changed:
+                    self.on_change(changed)
             return self.render(object_type, record, written_properties(object_type, record), ())
 
-    def archive(self, object_type: ObjectType, raw_id: str) -> None:
+    def archive(self, object_type: ObjectType, raw_id: str, *, change_source: ChangeSource = "API") -> None:
         with self.lock:
             store = self.stores[object_type.name]
             if self._lookup(object_type, raw_id, archived=True) is not None:
                 return  # archiving twice is a no-op, not an error
             record = self._find(object_type, raw_id)
-            store.archive(record, self.clock.next_ms())
+            now = self.clock.next_ms()
+            store.archive(record, now)
+            if self.on_change is not None:
+                self.on_change([CrmChange("deletion", object_type.name, record.id, now, change_source)])
 
     def _refuse_duplicate_email(self, store: ObjectStore, changes: PropertyChanges, own_id: int | None) -> None:
         email = changes.get("email")
@@ -233,7 +309,13 @@ class Crm:
             return rows, page[limit][0] if len(page) > limit else None
 
     def associate_default(
-        self, from_type: ObjectType, raw_from: str, to_type: ObjectType, raw_to: str
+        self,
+        from_type: ObjectType,
+        raw_from: str,
+        to_type: ObjectType,
+        raw_to: str,
+        *,
+        change_source: ChangeSource = "API",
     ) -> list[dict[str, Any]]:
         association_type = unlabeled_type(from_type.name, to_type.name)
         if association_type is None:
@@ -241,17 +323,45 @@ class Crm:
         with self.lock:
             source = self._find(from_type, raw_from)
             target = self._find(to_type, raw_to)
+            existing = self.graph.targets(from_type.name, source.id, to_type.name).get(target.id, ())
             self.graph.link(source.id, target.id, (association_type,))
+            if self.on_change is not None and association_type.type_id not in existing:
+                self.on_change(
+                    _association_changes(
+                        from_type.name, source.id, to_type.name, target.id, _now_ms(), change_source, False
+                    )
+                )
         return [
             _default_result(source.id_str, target.id_str, association_type),
             _default_result(target.id_str, source.id_str, inverse_type(association_type)),
         ]
 
-    def unassociate(self, from_type: ObjectType, raw_from: str, to_type: ObjectType, raw_to: str) -> None:
+    def unassociate(
+        self,
+        from_type: ObjectType,
+        raw_from: str,
+        to_type: ObjectType,
+        raw_to: str,
+        *,
+        change_source: ChangeSource = "API",
+    ) -> None:
         with self.lock:
             source = self._find(from_type, raw_from)
             target = self._find(to_type, raw_to)
-            self.graph.unlink(from_type.name, source.id, to_type.name, target.id)
+            removed = self.graph.unlink(from_type.name, source.id, to_type.name, target.id)
+            if self.on_change is not None and removed:
+                self.on_change(
+                    _association_changes(
+                        from_type.name,
+                        source.id,
+                        to_type.name,
+                        target.id,
+                        _now_ms(),
+                        change_source,
+                        False,
+                        removed=True,
+                    )
+                )
 
     def _live_targets(
         self, from_type: ObjectType, raw_id: str, to_type: ObjectType
@@ -335,6 +445,38 @@ def read_properties(object_type: ObjectType, requested: list[str] | None) -> lis
 
 def written_properties(object_type: ObjectType, record: Record) -> list[str]:
     return sorted({*record.properties, *object_type.system_properties})
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _association_changes(
+    from_type: str,
+    from_id: int,
+    to_type: str,
+    to_id: int,
+    occurred_ms: int,
+    source: ChangeSource,
+    primary: bool,
+    *,
+    removed: bool = False,
+) -> list[CrmChange]:
+    """An association seen from both of its ends, as HubSpot fires one event per side."""
+    return [
+        CrmChange(
+            "associationChange",
+            a_type,
+            a_id,
+            occurred_ms,
+            source,
+            to_type=b_type,
+            to_id=b_id,
+            association_removed=removed,
+            primary=primary,
+        )
+        for a_type, a_id, b_type, b_id in ((from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id))
+    ]
 
 
 def _int_or(value: Any, default: int) -> int:

@@ -1,5 +1,5 @@
-"""`HubSpotSandbox`: one emulated HubSpot portal with its OAuth apps, tokens, fault knobs and
-counters, and the Python control API tests use beside HTTP."""
+"""`HubSpotSandbox`: one emulated HubSpot portal with its OAuth apps, tokens, fault knobs,
+counters and webhooks, and the Python control API tests use beside HTTP."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from connectors.hubspot.connector import HUBSPOT
@@ -14,6 +15,7 @@ from connectors.hubspot.sandbox.crm import Crm
 from connectors.hubspot.sandbox.data import FIRST_USER_ID, SEED_END_MS, SandboxSize, seed_portal
 from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, resolve_object_type, unlabeled_type
 from connectors.hubspot.sandbox.timestamps import WriteClock
+from connectors.hubspot.sandbox.webhooks import WebhookConfig, WebhookDispatcher, WebhookStats
 from connectors.kit.oauth import OAuth2
 from connectors.kit.sandbox import (
     FaultKnobs,
@@ -27,6 +29,11 @@ from connectors.kit.sandbox import (
 
 # The dev app is granted what the connector asks for.
 DEFAULT_SCOPES = HUBSPOT.auth.scopes if isinstance(HUBSPOT.auth, OAuth2) else ()
+
+
+@dataclass
+class HubSpotFaultKnobs(FaultKnobs):
+    webhook_latency_ms: int = 0  # extra wait before a batch of webhook events is sent
 
 
 @dataclass(frozen=True)
@@ -53,14 +60,18 @@ class HubSpotSandbox:
         self.hub_id = 20_000_000 + identity.randrange(1_000_000)
         self.client_id = str(uuid.UUID(int=identity.getrandbits(128), version=4))
         self.client_secret = str(uuid.UUID(int=identity.getrandbits(128), version=4))
+        # Drawn apart from the identity above, so adding it changed no existing credential.
+        self.app_id = 1_000_000 + random.Random(f"hubspot-sandbox-app:{seed}").randrange(9_000_000)
         self.user_id = self.crm.owners[0].user_id if self.crm.owners else FIRST_USER_ID
         self.apps: dict[str, OAuthApp] = {}
         self.register_app(self.client_id, self.client_secret)
-        self.faults = FaultKnobs()
+        self.faults = HubSpotFaultKnobs()
         self.stats = RequestStats()
         self.tokens = TokenStore(access_prefix="C", refresh_prefix="na1-")
         self.rate_limiter = RollingWindowLimiter()
         self.fault_rng = random.Random(seed)
+        self.webhook_stats = WebhookStats()
+        self.webhooks = WebhookDispatcher(self.webhook_stats, latency_ms=lambda: self.faults.webhook_latency_ms)
 
     # ---- OAuth apps and tokens ---------------------------------------------------------------
 
@@ -94,7 +105,7 @@ class HubSpotSandbox:
         }
 
     def control_stats(self) -> dict[str, Any]:
-        return self.stats.snapshot()
+        return {**self.stats.snapshot(), "webhooks": self.webhook_stats.snapshot()}
 
     def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
         """Tokens for the seeded dev app, as if its OAuth flow had just completed."""
@@ -106,7 +117,62 @@ class HubSpotSandbox:
     def expire_access_tokens(self) -> int:
         return self.tokens.expire_access_tokens()
 
+    # ---- webhooks ----------------------------------------------------------------------------
+
+    def configure_webhooks(
+        self,
+        target_url: str,
+        *,
+        client_secret: str | None = None,
+        app_id: int | None = None,
+        portal_id: int | None = None,
+        batch_window_ms: int = 50,
+        max_batch: int = 100,
+    ) -> None:
+        """Send every later change to contacts, companies and deals to `target_url`, as HubSpot
+        sends an app's webhooks: batched, signed (v3) with `client_secret` (default: the seeded dev
+        app's) and retried. `app_id` defaults to `self.app_id`, `portal_id` to `self.hub_id`, the
+        `hub_id` of the sandbox's tokens. Calling it again retargets delivery; queued events stay.
+        Raises ValueError for a target that is not an absolute http(s) URL."""
+        config = WebhookConfig(
+            target_url,
+            client_secret=client_secret if client_secret is not None else self.client_secret,
+            app_id=app_id if app_id is not None else self.app_id,
+            portal_id=portal_id if portal_id is not None else self.hub_id,
+            batch_window_ms=batch_window_ms,
+            max_batch=max_batch,
+        )
+        with self.crm.lock:
+            self.webhooks.configure(config)
+            self.crm.on_change = self.webhooks.publish
+
+    def disable_webhooks(self) -> None:
+        """Stop sending webhooks; events not delivered yet are dropped."""
+        with self.crm.lock:
+            self.crm.on_change = None
+            self.webhooks.configure(None)
+
+    def flush_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until every event so far was delivered or given up; False when `timeout` ran out."""
+        return self.webhooks.flush(timeout)
+
+    def close(self) -> None:
+        """Stop background work (webhook delivery) and join its thread. Webhooks stay off until
+        configured again."""
+        with self.crm.lock:
+            self.crm.on_change = None
+        self.webhooks.close()
+
+    def __enter__(self) -> HubSpotSandbox:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
     # ---- records -----------------------------------------------------------------------------
+    # Changes made here are reported by webhooks with changeSource "CRM_UI", as a user's would be.
 
     def create(
         self,
@@ -117,13 +183,26 @@ class HubSpotSandbox:
         """Same effect as `POST /crm/v3/objects/{object_type}`; raises HubSpotError like it would
         answer. `associations` maps an object type to ids linked with the default type."""
         kind = _object_type(object_type)
-        return self.crm.create(kind, properties, _default_association_inputs(kind, associations or {}))
+        inputs = _default_association_inputs(kind, associations or {})
+        return self.crm.create(kind, properties, inputs, change_source="CRM_UI")
 
     def update(self, object_type: str, record_id: str, properties: dict[str, Any]) -> dict[str, Any]:
-        return self.crm.update(_object_type(object_type), str(record_id), properties)
+        return self.crm.update(_object_type(object_type), str(record_id), properties, change_source="CRM_UI")
 
     def archive(self, object_type: str, record_id: str) -> None:
-        self.crm.archive(_object_type(object_type), str(record_id))
+        self.crm.archive(_object_type(object_type), str(record_id), change_source="CRM_UI")
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """Link two records with the default (unlabeled) association type, both ways."""
+        self.crm.associate_default(
+            _object_type(from_type), str(from_id), _object_type(to_type), str(to_id), change_source="CRM_UI"
+        )
+
+    def unassociate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """Remove every association between two records."""
+        self.crm.unassociate(
+            _object_type(from_type), str(from_id), _object_type(to_type), str(to_id), change_source="CRM_UI"
+        )
 
     def get(self, object_type: str, record_id: str, *, archived: bool = False) -> dict[str, Any]:
         kind = _object_type(object_type)
@@ -156,4 +235,4 @@ def _default_association_inputs(kind: ObjectType, associations: dict[str, list[s
     return inputs
 
 
-__all__ = ["DEFAULT_SCOPES", "HubSpotSandbox", "OAuthApp", "SandboxSize", "UnknownToken"]
+__all__ = ["DEFAULT_SCOPES", "HubSpotFaultKnobs", "HubSpotSandbox", "OAuthApp", "SandboxSize", "UnknownToken"]

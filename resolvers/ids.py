@@ -11,18 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.kit.errors import BadInput
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+from sync.ids import b64 as _b64
+from sync.ids import to_global_id as to_global_id
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def to_global_id(type_name: str, local_id: object) -> str:
-    return _b64(f"{type_name}:{local_id}".encode())
 
 
 def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, str]:

@@ -18,6 +18,7 @@ from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
 from schema.scalars import SCALARS
 from schema.subscription import Subscription
+from schema.webhooks import WebhookMutation, WebhookQuery
 from schema.writes import WriteMutation
 
 
@@ -27,8 +28,8 @@ class XkitSchema(Schema):
 
 
 schema = XkitSchema(
-    query=Query,
-    mutation=merge_types("Mutation", (Mutation, WriteMutation)),
+    query=merge_types("Query", (Query, WebhookQuery)),
+    mutation=merge_types("Mutation", (Mutation, WriteMutation, WebhookMutation)),
     subscription=Subscription,
     types=[Contact, Company, Deal, User, Note, Task, Record],
     scalar_overrides=SCALARS,

@@ -8,7 +8,6 @@ that dies loses its leases when they expire.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -17,9 +16,10 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from connectors.kit.http import HttpKit
-from sync import changes
+from sync import changes, outbound
 from sync.connections import ACTIVE
 from sync.idempotency import purge_expired
+from sync.outbound import Outbound
 from sync.runner import LEASE_TTL, DiscoveryCache, StreamRun, new_worker_id
 from sync.store import Store, utcnow
 from sync.tables import connections, stream_states
@@ -40,6 +40,7 @@ class Worker:
         poll_interval: float = 1.0,
         worker_id: str | None = None,
         change_retention: timedelta = changes.DEFAULT_RETENTION,
+        webhooks: outbound.Tunables | None = None,
     ) -> None:
         self.store = store
         self.kit = kit
@@ -52,6 +53,8 @@ class Worker:
         self.discoveries = DiscoveryCache()
         self.change_retention = change_retention
         self._next_purge = 0.0
+        # Outbound webhooks: enqueued and sent from this loop, attempts running beside it.
+        self.outbound = Outbound(store, webhooks or outbound.Tunables(), wake=self.wake)
 
     def wake(self) -> None:
         """Look for due work now rather than at the next poll (after syncNow, a new connection...)."""
@@ -59,17 +62,34 @@ class Worker:
 
     async def run_forever(self) -> None:
         while not self._stopping:
+            # Cleared before the work, so a wake-up that comes during it is not lost.
+            self._wake.clear()
+            appended = self.store.changes_appended.ticket()
             try:
                 await self.run_due()
                 if time.monotonic() >= self._next_purge:
                     self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     await purge_expired(self.store)
                     await changes.prune(self.store, self.change_retention)
+                    await outbound.purge(self.store)
             except Exception:
                 log.exception("worker poll failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            try:
+                await self.outbound.run()  # cheap when nothing is due; never waits for a receiver
+            except Exception:
+                log.exception("outbound webhooks failed")
+            await self._idle(appended)
+
+    async def _idle(self, appended: asyncio.Event) -> None:
+        """Until woken, a change is appended (when there are webhooks to send it to) or the poll interval passes."""
+        waits = [asyncio.ensure_future(self._wake.wait())]
+        if self.outbound.has_destinations:
+            waits.append(asyncio.ensure_future(appended.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     async def run_due(self) -> int:
         """Claim and start every due stream this worker has room for; returns how many it started."""
@@ -134,6 +154,7 @@ class Worker:
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        await self.outbound.aclose()
 
 
 async def release_leases(store: Store, worker_id: str) -> None:

@@ -249,3 +249,46 @@ change_log_horizon = Table(
     Column("id", Integer, primary_key=True),
     Column("pruned_through", BigInteger, nullable=False),
 )
+
+# Outbound webhooks: where a platform wants its changes POSTed, signed (see sync/outbound.py).
+webhook_destinations = Table(
+    "webhook_destinations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("url", Text, nullable=False),
+    Column("secret_encrypted", LargeBinary, nullable=False),
+    # Filters, as the change log reads them; None: everything.
+    Column("models", Json),
+    Column("connection_ids", Json),
+    Column("external_user_ids", Json),
+    Column("enabled", Boolean, nullable=False, default=True),
+    # The last change sequence number handed to deliveries: the next enqueue reads after it.
+    Column("cursor", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "platform_id", "created_at"),
+)
+
+# One change to send to one destination: its attempts, its outcome, and when to try again.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("destination_id", Uuid, ForeignKey("webhook_destinations.id", ondelete="CASCADE"), nullable=False),
+    Column("platform_id", Uuid, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    # connection_id/stream/remote_id: deliveries of one record go out one at a time, in order.
+    Column("record_key", String(400), nullable=False),
+    Column("event_id", String(64), nullable=False),  # the same for every attempt (and replay) of the change
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    # When a pending delivery may be tried next; a claimed one is leased until then. None once settled.
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "destination_id", "record_key", "change_seq"),
+    Index(None, "destination_id", "id"),
+)

@@ -1,0 +1,611 @@
+"""Outbound webhooks: the changes a platform's destination asks for, POSTed to its URL and signed.
+
+**Enqueue.** Each enabled destination keeps a cursor, the last change sequence number handed to its
+deliveries. Enqueueing reads the change log after the cursor (with the destination's filters), inserts
+one delivery per change and advances the cursor, in one transaction: a crash leaves either both or
+neither. On PostgreSQL the destination row is locked `FOR UPDATE SKIP LOCKED`, so several workers
+never enqueue the same changes twice (one takes the destination, the others pass it by); on SQLite the
+transaction starts with a write, which serializes it. The log is gap-free (`sync/changes.py`), so a
+reader that advances its cursor to what it has seen never skips a change committed later.
+
+**Deliver.** A delivery is due when it is pending, its `next_attempt_at` has passed and no earlier
+pending delivery of the same record to the same destination exists: one record's events go out one at
+a time, in order, while other records go in parallel (bounded). A worker claims due deliveries by
+moving `next_attempt_at` a lease ahead and counting the attempt, in one statement; the attempt count is
+the claim's token, so the outcome of a claim whose lease ran out and was taken over is discarded. A
+worker that dies mid-send leaves the delivery to be tried again when the lease ends: at least once.
+
+A 2xx answer delivers; anything else, a timeout or a connection error schedules the next attempt after
+an exponential backoff with full jitter. A delivery gives up (`failed`) when its next attempt would come
+later than `give_up_after` from its creation; a failed delivery no longer holds back the record's later
+ones. Replaying a destination moves its cursor back: the changes are enqueued again as new deliveries
+with the same event ids.
+
+**Signature.** `X-Xkit-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>` with the
+timestamp sent in `X-Xkit-Timestamp` (unix seconds); README, "Webhooks to your API", shows how to check it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx2
+import orjson
+from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.kit.models import COMMON_MODELS, graphql_name
+from sync import changes
+from sync.changes import ChangeFilter
+from sync.crypto import SecretKeyError
+from sync.ids import change_cursor, to_global_id
+from sync.store import Store, utcnow
+from sync.tables import changes as change_table
+from sync.tables import webhook_deliveries, webhook_destinations
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+STATUSES = (PENDING, DELIVERED, FAILED)
+EVENT_TYPE = "record.changed"
+SECRET_PREFIX = "whsec_"
+USER_AGENT = "xkit-webhooks/1"
+# Settled deliveries are kept this long for the API, then swept by the workers.
+DELIVERY_RETENTION = timedelta(days=30)
+# How much of a refusing receiver's answer is kept in last_error.
+ERROR_BODY_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class Tunables:
+    """Timings of delivery (tests shrink them)."""
+
+    backoff_base: float = 2.0  # seconds: the first retry comes within this, then the ceiling doubles
+    backoff_cap: float = 3600.0  # the ceiling stops doubling here
+    give_up_after: timedelta = timedelta(days=3)  # from a delivery's creation
+    timeout: float = 10.0  # a whole attempt: connect, send, answer
+    lease: float = 60.0  # seconds a claimed delivery is reserved for its worker; longer than an attempt
+    concurrency: int = 16  # attempts in flight per worker
+    batch: int = 500  # changes enqueued per transaction
+
+    def __post_init__(self) -> None:
+        if self.lease <= self.timeout:
+            raise ValueError("the lease must outlast an attempt (lease > timeout)")
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def event_id(destination_id: uuid.UUID, seq: int) -> str:
+    """Stable per destination and change: every attempt and replay of an event carries the same id."""
+    return f"evt_{uuid.uuid5(destination_id, str(seq)).hex}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def backoff(attempts: int, tunables: Tunables, rng: Callable[[], float] = random.random) -> float:
+    """Seconds before the next try after `attempts` failed ones: full jitter under a doubling ceiling."""
+    ceiling = min(tunables.backoff_cap, tunables.backoff_base * 2.0 ** max(attempts - 1, 0))
+    return rng() * ceiling
+
+
+def _bound_to(destination_id: uuid.UUID) -> str:
+    return f"webhook_destination:{destination_id}"
+
+
+def _filter(destination: Any) -> ChangeFilter:
+    return ChangeFilter(
+        models=tuple(destination.models) if destination.models is not None else None,
+        connection_ids=tuple(uuid.UUID(c) for c in destination.connection_ids)
+        if destination.connection_ids is not None
+        else None,
+        external_user_ids=tuple(destination.external_user_ids) if destination.external_user_ids is not None else None,
+    )
+
+
+# ---- destinations ----------------------------------------------------------------------------------
+
+
+def _by_id(destination_id: uuid.UUID) -> Select[tuple[Any, ...]]:
+    return select(webhook_destinations).where(webhook_destinations.c.id == destination_id)
+
+
+@dataclass(frozen=True)
+class NewDestination:
+    platform_id: uuid.UUID
+    url: str
+    secret: str
+    cursor: int  # deliver the changes after this one
+    models: list[str] | None = None
+    connection_ids: list[uuid.UUID] | None = None
+    external_user_ids: list[str] | None = None
+
+
+async def create_destination(store: Store, new: NewDestination) -> Row[Any]:
+    destination_id = uuid.uuid4()
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            insert(webhook_destinations).values(
+                id=destination_id,
+                platform_id=new.platform_id,
+                url=new.url,
+                secret_encrypted=store.vault.encrypt(new.secret.encode(), bound_to=_bound_to(destination_id)),
+                models=new.models,
+                connection_ids=[str(c) for c in new.connection_ids] if new.connection_ids is not None else None,
+                external_user_ids=new.external_user_ids,
+                enabled=True,
+                cursor=new.cursor,
+                created_at=utcnow(),
+            )
+        )
+        row: Row[Any] = (await conn.execute(_by_id(destination_id))).one()
+        return row
+
+
+async def list_destinations(store: Store, platform_id: uuid.UUID) -> list[Row[Any]]:
+    async with store.reader.connect() as conn:
+        rows = await conn.execute(
+            select(webhook_destinations)
+            .where(webhook_destinations.c.platform_id == platform_id)
+            .order_by(webhook_destinations.c.created_at, webhook_destinations.c.id)
+        )
+        return list(rows.all())
+
+
+async def get_destination(store: Store, platform_id: uuid.UUID, destination_id: uuid.UUID) -> Row[Any] | None:
+    async with store.reader.connect() as conn:
+        return (
+            await conn.execute(
+                select(webhook_destinations).where(
+                    webhook_destinations.c.id == destination_id, webhook_destinations.c.platform_id == platform_id
+                )
+            )
+        ).first()
+
+
+async def delete_destination(store: Store, platform_id: uuid.UUID, destination_id: uuid.UUID) -> bool:
+    """Delete a destination and its deliveries; an attempt in flight finishes and is forgotten."""
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            delete(webhook_destinations).where(
+                webhook_destinations.c.id == destination_id, webhook_destinations.c.platform_id == platform_id
+            )
+        )
+        if result.rowcount:
+            # Explicitly as well as by cascade: SQLite cascades only with its foreign-keys pragma on.
+            await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.destination_id == destination_id))
+    return bool(result.rowcount)
+
+
+async def replay_destination(
+    store: Store, platform_id: uuid.UUID, destination_id: uuid.UUID, after: int
+) -> Row[Any] | None:
+    """Send every change after `after` again (new deliveries, same event ids), then carry on live."""
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            update(webhook_destinations)
+            .where(webhook_destinations.c.id == destination_id, webhook_destinations.c.platform_id == platform_id)
+            .values(cursor=after)
+        )
+        if not result.rowcount:
+            return None
+        row: Row[Any] = (await conn.execute(_by_id(destination_id))).one()
+        return row
+
+
+async def list_deliveries(
+    store: Store, platform_id: uuid.UUID, destination_id: uuid.UUID, first: int, status: str | None
+) -> list[Row[Any]]:
+    """A destination's deliveries, newest first."""
+    stmt = select(webhook_deliveries).where(
+        webhook_deliveries.c.destination_id == destination_id, webhook_deliveries.c.platform_id == platform_id
+    )
+    if status is not None:
+        stmt = stmt.where(webhook_deliveries.c.status == status)
+    async with store.reader.connect() as conn:
+        rows = await conn.execute(stmt.order_by(webhook_deliveries.c.id.desc()).limit(first))
+        return list(rows.all())
+
+
+async def purge(store: Store, retention: timedelta = DELIVERY_RETENTION) -> int:
+    """Forget settled deliveries older than the retention (pending ones stay, whatever their age)."""
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            delete(webhook_deliveries).where(
+                webhook_deliveries.c.status != PENDING, webhook_deliveries.c.created_at < utcnow() - retention
+            )
+        )
+    return int(result.rowcount or 0)
+
+
+# ---- the event ---------------------------------------------------------------------------------------
+
+
+def _data(model_name: str | None, common: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The common fields under their GraphQL names; relations as remote ids (`companyRemoteId`)."""
+    if common is None:
+        return None
+    model = COMMON_MODELS.get(model_name or "")
+    return {graphql_name(model.input_name(k) if model else k): v for k, v in common.items()}
+
+
+def event_body(event: str, change: Any, record: Any) -> bytes:
+    """The JSON body of one event: the change (a row of CHANGE_COLUMNS) and its record as cached now."""
+    payload = {
+        "id": event,
+        "type": EVENT_TYPE,
+        "cursor": change_cursor(change.seq),
+        "op": change.op,
+        "object": change.model or change.stream,
+        "connectionId": to_global_id("Connection", change.connection_id),
+        "remoteId": change.remote_id,
+        "changedFields": [graphql_name(name) for name in change.changed_fields or []],
+        "occurredAt": change.occurred_at,
+        "data": _data(change.model, record.common) if record is not None else None,
+        # Stored as JSON text: embedded as it is, never parsed.
+        "raw": orjson.Fragment(record.raw) if record is not None else None,
+    }
+    return orjson.dumps(payload)
+
+
+# ---- the delivery engine -------------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """A claimed delivery, ready to send."""
+
+    delivery_id: int
+    attempts: int  # the claim's token
+    created_at: datetime
+    event_id: str
+    url: str | None = None
+    secret: str | None = None
+    body: bytes | None = None
+    error: str | None = None  # set when it cannot be sent now
+    final: bool = False  # and never will be
+
+
+@dataclass
+class Result:
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class Outbound:
+    """Enqueues and delivers every destination's events. One per worker; tests drive it step by step."""
+
+    store: Store
+    tunables: Tunables = field(default_factory=Tunables)
+    clock: Callable[[], datetime] = utcnow
+    rng: Callable[[], float] = random.random
+    # Called when an attempt started by `run` finishes (the worker looks for due work again).
+    wake: Callable[[], None] | None = None
+    # Whether any destination was enabled at the last enqueue (the worker then wakes on every append).
+    has_destinations: bool = field(default=False, init=False)
+    _client: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def client(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                timeout=self.tunables.timeout,
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                limits=httpx2.Limits(max_connections=self.tunables.concurrency * 2),
+            )
+        return self._client
+
+    async def __aenter__(self) -> Outbound:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- what the worker and the tests call
+
+    async def run(self) -> None:
+        """One turn of the worker loop: enqueue, then start due attempts in the free slots without waiting
+        for them (a slow receiver never holds up the worker). Never raises for a destination's sake."""
+        try:
+            await self.enqueue()
+        except Exception:
+            log.exception("enqueueing webhook deliveries failed")
+        room = self.tunables.concurrency - len(self._inflight)
+        if room <= 0:
+            return
+        for attempt in await self.prepare(await self.claim(room)):
+            task = asyncio.create_task(self._attempt(attempt))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self.wake is not None:
+            self.wake()  # a freed slot, and perhaps the record's next event is due now
+
+    async def step(self) -> int:
+        """Enqueue, then send everything due now and wait for it; returns the attempts made."""
+        await self.enqueue()
+        return await self.deliver_due()
+
+    async def deliver_due(self, rounds: int = 1000) -> int:
+        """Claim and send due deliveries until none is due (at most `rounds` claims); returns the attempts."""
+        made = 0
+        for _ in range(rounds):
+            claimed = await self.claim(self.tunables.concurrency)
+            if not claimed:
+                break
+            await asyncio.gather(*(self._attempt(a) for a in await self.prepare(claimed)))
+            made += len(claimed)
+        return made
+
+    # -- enqueue
+
+    async def enqueue(self) -> int:
+        """Hand the new changes of every enabled destination to deliveries; returns how many were created."""
+        async with self.store.reader.connect() as conn:
+            latest = await changes.latest(conn)
+            behind = (
+                await conn.execute(
+                    select(webhook_destinations.c.id).where(
+                        webhook_destinations.c.enabled.is_(True), webhook_destinations.c.cursor < latest
+                    )
+                )
+            ).scalars()
+            destination_ids = list(behind)
+            self.has_destinations = bool(destination_ids) or bool(
+                (await conn.execute(select(exists().where(webhook_destinations.c.enabled.is_(True))))).scalar()
+            )
+        created = 0
+        for destination_id in destination_ids:
+            try:
+                created += await self._enqueue_destination(destination_id)
+            except Exception:
+                log.exception("enqueueing deliveries for webhook destination %s failed", destination_id)
+        return created
+
+    async def _enqueue_destination(self, destination_id: uuid.UUID) -> int:
+        created = 0
+        while True:
+            async with self.store.engine.begin() as conn:
+                destination = await self._lock(conn, destination_id)
+                if destination is None:
+                    return created  # gone, disabled, or another worker has it
+                # Everything up to `latest` is committed (the log is a gap-free prefix), so the read below
+                # sees all of it: with less than a batch found, the cursor may skip to there.
+                latest = await changes.latest(conn)
+                rows = await changes.read(
+                    conn, destination.platform_id, destination.cursor, self.tunables.batch, _filter(destination)
+                )
+                if rows:
+                    await self._insert(conn, destination, rows)
+                full = len(rows) == self.tunables.batch
+                cursor = rows[-1].seq if full else max(latest, destination.cursor, rows[-1].seq if rows else 0)
+                if cursor != destination.cursor:
+                    await conn.execute(
+                        update(webhook_destinations)
+                        .where(webhook_destinations.c.id == destination_id)
+                        .values(cursor=cursor)
+                    )
+            created += len(rows)
+            if not full:
+                return created
+
+    @staticmethod
+    async def _lock(conn: AsyncConnection, destination_id: uuid.UUID) -> Any:
+        mine = and_(webhook_destinations.c.id == destination_id, webhook_destinations.c.enabled.is_(True))
+        stmt = select(webhook_destinations).where(mine)
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        else:
+            # Write first: SQLite then holds its one write lock for the whole transaction.
+            await conn.execute(update(webhook_destinations).where(mine).values(cursor=webhook_destinations.c.cursor))
+        return (await conn.execute(stmt)).first()
+
+    async def _insert(self, conn: AsyncConnection, destination: Any, rows: Sequence[Any]) -> None:
+        now = self.clock()
+        await conn.execute(
+            insert(webhook_deliveries),
+            [
+                {
+                    "destination_id": destination.id,
+                    "platform_id": destination.platform_id,
+                    "change_seq": row.seq,
+                    "record_key": f"{row.connection_id}/{row.stream}/{row.remote_id}",
+                    "event_id": event_id(destination.id, row.seq),
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for row in rows
+            ],
+        )
+
+    # -- deliver
+
+    async def claim(self, limit: int) -> list[Row[Any]]:
+        """Lease up to `limit` due deliveries whose record has no earlier pending one."""
+        if limit <= 0:
+            return []
+        now = self.clock()
+        deliveries = webhook_deliveries.c
+        # Aliases, so that the candidates subquery keeps its own FROM inside the UPDATE (no correlation).
+        candidate, earlier = webhook_deliveries.alias("candidate"), webhook_deliveries.alias("earlier")
+        held_back = exists().where(
+            earlier.c.destination_id == candidate.c.destination_id,
+            earlier.c.record_key == candidate.c.record_key,
+            earlier.c.status == PENDING,
+            or_(
+                earlier.c.change_seq < candidate.c.change_seq,
+                and_(earlier.c.change_seq == candidate.c.change_seq, earlier.c.id < candidate.c.id),
+            ),
+        )
+        due = (
+            select(candidate.c.id)
+            .where(candidate.c.status == PENDING, candidate.c.next_attempt_at <= now, ~held_back)
+            .order_by(candidate.c.next_attempt_at, candidate.c.id)
+            .limit(limit)
+        )
+        async with self.store.reader.connect() as conn:
+            # A read first: the worker calls this every poll, and an UPDATE would take SQLite's write lock.
+            anything_due = select(deliveries.id).where(deliveries.status == PENDING, deliveries.next_attempt_at <= now)
+            if (await conn.execute(anything_due.limit(1))).first() is None:
+                return []
+        async with self.store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            result = await conn.execute(
+                update(webhook_deliveries)
+                .where(
+                    deliveries.id.in_(due.scalar_subquery()),
+                    deliveries.status == PENDING,
+                    deliveries.next_attempt_at <= now,
+                )
+                .values(attempts=deliveries.attempts + 1, next_attempt_at=now + timedelta(seconds=self.tunables.lease))
+                .returning(
+                    deliveries.id,
+                    deliveries.destination_id,
+                    deliveries.change_seq,
+                    deliveries.event_id,
+                    deliveries.attempts,
+                    deliveries.created_at,
+                )
+            )
+            return sorted(result.all(), key=lambda row: row.id)
+
+    async def prepare(self, claimed: Sequence[Row[Any]]) -> list[Attempt]:
+        """Build the requests of claimed deliveries: their destination, change and record, read at once."""
+        if not claimed:
+            return []
+        async with self.store.reader.connect() as conn:
+            destinations = {
+                row.id: row
+                for row in await conn.execute(
+                    select(
+                        webhook_destinations.c.id, webhook_destinations.c.url, webhook_destinations.c.secret_encrypted
+                    ).where(webhook_destinations.c.id.in_({c.destination_id for c in claimed}))
+                )
+            }
+            logged = {
+                row.seq: row
+                for row in await conn.execute(
+                    select(*changes.CHANGE_COLUMNS).where(change_table.c.seq.in_({c.change_seq for c in claimed}))
+                )
+            }
+            cached = await changes.record_rows(conn, [row.record_id for row in logged.values()])
+        secrets_by_destination: dict[uuid.UUID, str] = {}
+        attempts: list[Attempt] = []
+        for claim in claimed:
+            attempt = Attempt(claim.id, claim.attempts, claim.created_at, claim.event_id)
+            attempts.append(attempt)
+            destination = destinations.get(claim.destination_id)
+            change = logged.get(claim.change_seq)
+            if destination is None:
+                attempt.error, attempt.final = "the destination was deleted", True
+                continue
+            if change is None:
+                attempt.error = "the change is no longer in the change log (retention, or its connection was deleted)"
+                attempt.final = True
+                continue
+            if claim.destination_id not in secrets_by_destination:
+                try:
+                    sealed = destination.secret_encrypted
+                    secret = self.store.vault.decrypt(sealed, bound_to=_bound_to(claim.destination_id)).decode()
+                except SecretKeyError:
+                    attempt.error = "the destination's secret cannot be decrypted: was XKIT_SECRET_KEY changed?"
+                    continue
+                secrets_by_destination[claim.destination_id] = secret
+            attempt.url = destination.url
+            attempt.secret = secrets_by_destination[claim.destination_id]
+            attempt.body = event_body(claim.event_id, change, cached.get(change.record_id))
+        return attempts
+
+    async def _attempt(self, attempt: Attempt) -> None:
+        """Send once and record the outcome; errors are logged, never raised."""
+        try:
+            if attempt.error is not None:
+                await self.settle(attempt, Result(False, error=attempt.error), final=attempt.final)
+                return
+            result = await self._send(attempt)
+            await self.settle(attempt, result)
+        except Exception:
+            # The lease runs out and the delivery is tried again.
+            log.exception("webhook delivery %s failed unexpectedly", attempt.delivery_id)
+
+    async def _send(self, attempt: Attempt) -> Result:
+        assert attempt.url is not None and attempt.secret is not None and attempt.body is not None
+        timestamp = int(self.clock().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Xkit-Event-Id": attempt.event_id,
+            "X-Xkit-Timestamp": str(timestamp),
+            "X-Xkit-Signature": sign(attempt.secret, timestamp, attempt.body),
+        }
+        try:
+            async with asyncio.timeout(self.tunables.timeout):
+                async with self.client.stream("POST", attempt.url, content=attempt.body, headers=headers) as response:
+                    if 200 <= response.status_code < 300:
+                        return Result(True, response.status_code)
+                    head = b""
+                    async for chunk in response.aiter_bytes():
+                        head += chunk
+                        if len(head) >= ERROR_BODY_LIMIT:
+                            break
+        except (TimeoutError, httpx2.TimeoutException):
+            return Result(False, error=f"no answer within {self.tunables.timeout:g} s")
+        except httpx2.HTTPError as exc:
+            return Result(False, error=f"{type(exc).__name__}: {exc}"[:ERROR_BODY_LIMIT])
+        text = head[:ERROR_BODY_LIMIT].decode(errors="replace").strip()
+        message = f"HTTP {response.status_code}" + (f": {text}" if text else "")
+        return Result(False, response.status_code, message)
+
+    async def settle(self, attempt: Attempt, result: Result, *, final: bool = False) -> None:
+        now = self.clock()
+        values: dict[str, Any] = {"last_status_code": result.status_code, "last_error": result.error}
+        if result.delivered:
+            values.update(status=DELIVERED, delivered_at=now, next_attempt_at=None)
+        else:
+            retry_at = now + timedelta(seconds=backoff(attempt.attempts, self.tunables, self.rng))
+            if final or retry_at > attempt.created_at + self.tunables.give_up_after:
+                values.update(status=FAILED, next_attempt_at=None)
+            else:
+                values.update(next_attempt_at=retry_at)
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                update(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.id == attempt.delivery_id,
+                    webhook_deliveries.c.status == PENDING,
+                    # Still our claim: a lease that ran out and was taken over leaves its outcome to the other.
+                    webhook_deliveries.c.attempts == attempt.attempts,
+                )
+                .values(**values)
+            )

@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from gateway.app import Runtime
+    from sync.listen import change_listener
 
     settings = _settings(args)
     _configure_logging(settings)
@@ -68,7 +69,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
         runtime = Runtime.build(settings, run_worker=True)
         assert runtime.worker is not None
         try:
-            await runtime.worker.run_forever()
+            # Woken by appends from every process (webhook intake, writebacks), not only at its next poll.
+            async with change_listener(runtime.store):
+                await runtime.worker.run_forever()
         finally:
             await runtime.close()
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-BENCHMARKS = ("query", "ingest", "ingest-salesforce", "writeback")
+BENCHMARKS = ("query", "ingest", "ingest-salesforce", "writeback", "fanout", "freshness")
 
 
 def run_one(name: str) -> dict[str, object]:
@@ -15,6 +15,14 @@ def run_one(name: str) -> dict[str, object]:
         from tests.benchmarks.query import run_query
 
         return asyncio.run(run_query())
+    if name == "freshness":
+        from tests.benchmarks.freshness import run_freshness
+
+        return asyncio.run(run_freshness())
+    if name == "fanout":
+        from tests.benchmarks.fanout import run_fanout
+
+        return asyncio.run(run_fanout())
     if name == "writeback":
         from tests.benchmarks.writeback import run_writeback
 

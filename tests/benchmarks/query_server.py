@@ -1,5 +1,6 @@
-"""The server for the query benchmark: xkit's /graphql and a minimal hand-written endpoint that
-returns the same page (asyncpg + orjson), in one uvicorn process."""
+"""The server the benchmarks run against: xkit's app (optionally with its syncer) plus, for the query
+benchmark, a minimal hand-written endpoint that returns the same page (asyncpg + orjson), in one
+uvicorn process."""
 
 from __future__ import annotations
 
@@ -37,9 +38,15 @@ CAMEL = {
 }
 
 
-def build(database_url: str, secret_key: str) -> object:
-    settings = Settings(database_url=database_url, secret_key=SecretStr(secret_key), run_worker=False)
-    runtime = Runtime.build(settings, run_worker=False)
+def build(database_url: str, secret_key: str, *, worker: bool = False, port: int = 8000) -> object:
+    settings = Settings(
+        database_url=database_url,
+        secret_key=SecretStr(secret_key),
+        run_worker=worker,
+        worker_poll_seconds=0.2,
+        port=port,
+    )
+    runtime = Runtime.build(settings, run_worker=worker)
     app = create_app(runtime)
     authenticator = ApiKeyAuthenticator(runtime.store)
     codec = CursorCodec(parse_secret_key(secret_key))
@@ -80,8 +87,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--secret-key", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--worker", action="store_true", help="also run the syncer (freshness benchmark)")
     args = parser.parse_args()
-    app = build(args.database_url, args.secret_key)
+    app = build(args.database_url, args.secret_key, worker=args.worker, port=args.port)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)  # type: ignore[arg-type]
 
 

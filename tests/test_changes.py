@@ -251,6 +251,16 @@ async def test_filters_by_connection_and_object(setup: Setup) -> None:
         request = GraphQLRequest(CHANGES, variable_values={"after": cursor, "objects": ["DEAL"]})
         with pytest.raises(TimeoutError):
             await collect(session, request, 1, timeout=1.0)
+    by_user = """subscription($after: String, $users: [String!]) {
+      changes(after: $after, externalUserIds: $users) { remoteId }
+    }"""
+    async with Client(transport=setup.transport(protocol)) as session:
+        request = GraphQLRequest(by_user, variable_values={"after": cursor, "users": ["someone-else"]})
+        with pytest.raises(TimeoutError):
+            await collect(session, request, 1, timeout=1.0)
+    async with Client(transport=setup.transport(protocol)) as session:
+        request = GraphQLRequest(by_user, variable_values={"after": cursor, "users": ["user-1"]})
+        assert [c["remoteId"] for c in await collect(session, request, 1)] == [contact]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

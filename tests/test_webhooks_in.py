@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -155,3 +156,21 @@ async def test_unknown_providers_and_malformed_bodies(setup: Setup) -> None:
     async with httpx2.AsyncClient() as client:
         assert (await client.post(f"{setup.api.url}/webhooks/nope", content=b"[]")).status_code == 404
     assert (await setup.post(b'{"not": "an array"}')).status_code == 400
+
+
+async def test_the_sandbox_webhooks_reach_the_log_without_a_sync(setup: Setup) -> None:
+    """End to end: HubSpot (the sandbox) signs and sends its own batched events to our endpoint."""
+    setup.sandbox.configure_webhooks(setup.url)
+    try:
+        contact = min(setup.sandbox.all_ids("contacts"), key=int)
+        start = await setup.position()
+        setup.sandbox.update("contacts", contact, {"jobtitle": "Pushed by HubSpot"})
+        deadline = time.monotonic() + 10
+        logged: list[Any] = []
+        while not logged and time.monotonic() < deadline:
+            logged = await setup.logged(start)
+            await asyncio.sleep(0.05)
+        assert [(c.op, c.remote_id, c.changed_fields) for c in logged] == [("UPDATED", contact, ["job_title"])]
+        assert setup.sandbox.webhook_stats.events_delivered >= 1
+    finally:
+        setup.sandbox.close()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
 from connectors.kit.errors import NotFound, ProviderError, XkitError
@@ -97,15 +99,26 @@ def _unauthenticated(message: str) -> Response:
     return Response(orjson.dumps(body), status_code=401, media_type="application/json")
 
 
+class TextFramesWebSocket(ASGIWebSocketAdapter):
+    """GraphQL over WebSocket is text frames; HTTP responses stay bytes (no decode of big pages)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class XkitGraphQL(GraphQL[Caller, None]):
+    websocket_adapter_class = TextFramesWebSocket
+
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.runtime = runtime
         self.authenticator = ApiKeyAuthenticator(runtime.store)
 
-    def encode_json(self, data: object) -> str:
-        # Text, not bytes: WebSocket subscribers must get text frames (graphql-ws protocols require them).
-        return orjson.dumps(data).decode()
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from functools import cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy import Boolean, and_, bindparam, column, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -242,17 +243,67 @@ def _upsert_statement(dialect: str, returning: tuple[Any, ...]) -> Any:
     ).returning(*returning)
 
 
-async def store_record(conn: AsyncConnection, target: StreamTarget, record: RemoteRecord, now: datetime) -> Row[Any]:
-    """Upsert one record, log the change if it is one, and return its cached row (RECORD_COLUMNS)."""
+async def store_record(conn: AsyncConnection, target: StreamTarget, record: RemoteRecord, now: datetime) -> Any:
+    """Upsert one record, log the change if it is one, and return its cached row (RECORD_COLUMNS).
+
+    A writeback waits on this, so on PostgreSQL the previous state and the upsert are one statement (both
+    see the table as it was before the write) and the append another.
+    """
     encoded = encode(record, now)
-    before = await _previous(conn, target, [record.remote_id])
-    row = (await conn.execute(_upsert_statement(conn.dialect.name, RECORD_COLUMNS), _row(target, encoded, now))).first()
+    if conn.dialect.name == "postgresql":
+        stored = (await conn.execute(_PG_STORE_ONE, _pg_params(target, [encoded], now))).first()
+        before = _Previous(stored.old_common, stored.old_deleted) if stored is not None and stored.existed else None
+        # Callers get the record's columns only, as from every other read.
+        row = read_columns(stored) if stored is not None else None
+    else:
+        old = (await _previous(conn, target, [record.remote_id])).get(record.remote_id)
+        before = _Previous(old.common, old.deleted) if old is not None else None
+        statement = _upsert_statement(conn.dialect.name, RECORD_COLUMNS)
+        row = (await conn.execute(statement, _row(target, encoded, now))).first()
     if row is None:  # unchanged, or we already hold a newer copy
         row = await read_record(conn, target, record.remote_id)
         assert row is not None
         return row
-    await _log(conn, target, [(row.id, encoded, before.get(record.remote_id))], now)
+    await _log(conn, target, [(row.id, encoded, before)], now)
     return row
+
+
+def read_columns(row: Any) -> Any:
+    """The RECORD_COLUMNS part of a wider row, still readable by column name."""
+    return _CachedRecord._make(tuple(row)[: len(RECORD_COLUMNS)])
+
+
+_CachedRecord = namedtuple("_CachedRecord", [c.name for c in RECORD_COLUMNS])  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class _Previous:
+    common: dict[str, Any] | None
+    deleted: bool
+
+
+# The single-record upsert, returning the stored row and what it held before (same snapshot). Built from
+# the page upsert above, so the two cannot drift apart.
+_STORE_ONE_TEMPLATE = """
+    WITH old AS (
+        SELECT records.common, records.deleted FROM records
+        WHERE connection_id = CAST(:connection_id AS uuid) AND stream = CAST(:stream AS varchar)
+          AND remote_id = (CAST(:remote_ids AS text[]))[1]
+    ), up AS (UPSERT)
+    SELECT up.*, (SELECT common FROM old) AS old_common, (SELECT deleted FROM old) AS old_deleted,
+           EXISTS (SELECT 1 FROM old) AS existed
+    FROM up
+"""
+_STORE_ONE_SQL = _STORE_ONE_TEMPLATE.replace(
+    "UPSERT",
+    _PG_UPSERT.text.replace("RETURNING id, remote_id", "RETURNING " + ", ".join(c.name for c in RECORD_COLUMNS)),
+)
+_PG_STORE_ONE = text(_STORE_ONE_SQL).columns(
+    *RECORD_COLUMNS,
+    column("old_common", records.c.common.type),
+    column("old_deleted", Boolean()),
+    column("existed", Boolean()),
+)
 
 
 async def mark_deleted(

@@ -89,10 +89,11 @@ async def append(
             ],
         )
         return
-    await conn.execute(_PG_LOCK, {"key": APPEND_LOCK})
     await conn.execute(
         _PG_APPEND,
         {
+            "key": APPEND_LOCK,
+            "channel": CHANNEL,
             "platform_id": platform_id,
             "connection_id": connection_id,
             "end_user_id": end_user_id,
@@ -105,20 +106,19 @@ async def append(
             "fields": [orjson.dumps(c.changed_fields).decode() for c in batch],
         },
     )
-    await conn.execute(_PG_NOTIFY, {"channel": CHANNEL})
 
 
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_PG_NOTIFY = text("SELECT pg_notify(:channel, '')")
-# A batch as a few arrays, like the records upsert: one statement, encoded by the driver.
 _PG_APPEND = text(
     """
+    WITH held AS (SELECT pg_advisory_xact_lock(:key)),
+         told AS (SELECT pg_notify(:channel, ''))
     INSERT INTO changes (platform_id, connection_id, end_user_id, model, stream, record_id, remote_id, op,
                          changed_fields, occurred_at)
     SELECT CAST(:platform_id AS uuid), CAST(:connection_id AS uuid), CAST(:end_user_id AS uuid),
            CAST(:model AS varchar), CAST(:stream AS varchar), batch.record_id, batch.remote_id, batch.op,
            CAST(batch.fields AS jsonb), CAST(:occurred_at AS timestamptz)
-    FROM unnest(CAST(:record_ids AS bigint[]), CAST(:remote_ids AS text[]), CAST(:ops AS text[]),
+    FROM held, told,
+         unnest(CAST(:record_ids AS bigint[]), CAST(:remote_ids AS text[]), CAST(:ops AS text[]),
                 CAST(:fields AS text[])) AS batch(record_id, remote_id, op, fields)
     """
 )

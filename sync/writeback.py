@@ -56,7 +56,7 @@ class Writeback:
 
     # ---- the three writes --------------------------------------------------------------------
 
-    async def create(self, draft: Draft) -> Row[Any]:
+    async def create(self, draft: Draft) -> Any:
         stream = self.connector.stream_for_create(self.model, draft.values)
         if stream is None:
             # Say which value no stream takes (HubSpot has no separate leads: isLead must be false).
@@ -71,7 +71,7 @@ class Writeback:
 
     async def update(
         self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None
-    ) -> Row[Any]:
+    ) -> Any:
         """`cached` is the record's cache row (RECORD_COLUMNS) when the caller has already read it."""
         stream, current = await self._locate(remote_id, cached)
         ctx = await self._context(stream)
@@ -163,7 +163,7 @@ class Writeback:
                 current.row,
             )
 
-    async def _refresh(self, ctx: StreamContext, remote_id: str) -> Row[Any]:
+    async def _refresh(self, ctx: StreamContext, remote_id: str) -> Any:
         """Read the record back as the sync would and store it: the read-your-writes copy."""
         assert ctx.stream.lookup is not None
         found = await self._provider(ctx.stream, ctx.stream.lookup.fetch(ctx, [remote_id]))

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Boolean, and_, bindparam, column, or_, select, text, update
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -246,25 +246,25 @@ def _upsert_statement(dialect: str, returning: tuple[Any, ...]) -> Any:
 async def store_record(conn: AsyncConnection, target: StreamTarget, record: RemoteRecord, now: datetime) -> Any:
     """Upsert one record, log the change if it is one, and return its cached row (RECORD_COLUMNS).
 
-    A writeback waits on this, so on PostgreSQL the previous state and the upsert are one statement (both
-    see the table as it was before the write) and the append another.
+    A writeback waits on this. On PostgreSQL it is one statement: the previous state, the upsert and the
+    change-log append (lock, NOTIFY, changed fields computed in SQL) all in one round trip, so a caller
+    may run it in autocommit: the statement is its own transaction.
     """
     encoded = encode(record, now)
     if conn.dialect.name == "postgresql":
-        stored = (await conn.execute(_PG_STORE_ONE, _pg_params(target, [encoded], now))).first()
-        before = _Previous(stored.old_common, stored.old_deleted) if stored is not None and stored.existed else None
-        # Callers get the record's columns only, as from every other read.
-        row = read_columns(stored) if stored is not None else None
+        params = {**_pg_params(target, [encoded], now), "key": changes.APPEND_LOCK, "channel": changes.CHANNEL}
+        stored = (await conn.execute(_PG_STORE_ONE, params)).first()
+        if stored is not None:
+            return read_columns(stored)  # callers get the record's columns, as from every other read
     else:
         old = (await _previous(conn, target, [record.remote_id])).get(record.remote_id)
-        before = _Previous(old.common, old.deleted) if old is not None else None
         statement = _upsert_statement(conn.dialect.name, RECORD_COLUMNS)
         row = (await conn.execute(statement, _row(target, encoded, now))).first()
-    if row is None:  # unchanged, or we already hold a newer copy
-        row = await read_record(conn, target, record.remote_id)
-        assert row is not None
-        return row
-    await _log(conn, target, [(row.id, encoded, before)], now)
+        if row is not None:
+            await _log(conn, target, [(row.id, encoded, old)], now)
+            return row
+    row = await read_record(conn, target, record.remote_id)  # unchanged, or we hold a newer copy
+    assert row is not None
     return row
 
 
@@ -276,34 +276,46 @@ def read_columns(row: Any) -> Any:
 _CachedRecord = namedtuple("_CachedRecord", [c.name for c in RECORD_COLUMNS])  # type: ignore[misc]
 
 
-@dataclass(frozen=True, slots=True)
-class _Previous:
-    common: dict[str, Any] | None
-    deleted: bool
-
-
-# The single-record upsert, returning the stored row and what it held before (same snapshot). Built from
-# the page upsert above, so the two cannot drift apart.
+# The single-record write for PostgreSQL, built from the page upsert above so the two cannot drift apart.
+# Every CTE sees the table as it was before the statement, so `old` is the previous state. The change is
+# logged only if the upsert wrote a row; its rows come out of a join with the advisory lock (see
+# sync/changes.py, "No holes"), and the changed fields follow `changes.changed_fields`.
 _STORE_ONE_TEMPLATE = """
     WITH old AS (
         SELECT records.common, records.deleted FROM records
         WHERE connection_id = CAST(:connection_id AS uuid) AND stream = CAST(:stream AS varchar)
           AND remote_id = (CAST(:remote_ids AS text[]))[1]
-    ), up AS (UPSERT)
-    SELECT up.*, (SELECT common FROM old) AS old_common, (SELECT deleted FROM old) AS old_deleted,
-           EXISTS (SELECT 1 FROM old) AS existed
-    FROM up
+    ), up AS (UPSERT),
+    held AS (SELECT pg_advisory_xact_lock(:key) FROM up),
+    told AS (SELECT pg_notify(:channel, '') FROM held),
+    logged AS (
+        INSERT INTO changes (platform_id, connection_id, end_user_id, model, stream, record_id, remote_id, op,
+                             changed_fields, occurred_at)
+        SELECT CAST(:platform_id AS uuid), up.connection_id, CAST(:end_user_id AS uuid), up.model, up.stream,
+               up.id, up.remote_id,
+               CASE WHEN before.deleted IS NULL OR before.deleted THEN 'CREATED' ELSE 'UPDATED' END,
+               CASE WHEN before.deleted IS NULL OR before.deleted THEN
+                   (SELECT coalesce(jsonb_agg(n.key ORDER BY n.key COLLATE "C"), '[]'::jsonb)
+                    FROM jsonb_each(up.common) AS n
+                    WHERE n.value NOT IN ('null'::jsonb, '[]'::jsonb, '""'::jsonb))
+               ELSE
+                   (SELECT coalesce(jsonb_agg(d.key ORDER BY d.key COLLATE "C"), '[]'::jsonb)
+                    FROM (SELECT coalesce(n.key, o.key) AS key
+                          FROM jsonb_each(up.common) AS n
+                          FULL JOIN jsonb_each(before.common) AS o ON n.key = o.key
+                          WHERE n.value IS DISTINCT FROM o.value) AS d)
+               END,
+               CAST(:synced_at AS timestamptz)
+        FROM up CROSS JOIN held CROSS JOIN told LEFT JOIN old AS before ON true
+        RETURNING seq
+    )
+    SELECT up.*, (SELECT count(*) FROM logged) AS logged FROM up
 """
 _STORE_ONE_SQL = _STORE_ONE_TEMPLATE.replace(
     "UPSERT",
     _PG_UPSERT.text.replace("RETURNING id, remote_id", "RETURNING " + ", ".join(c.name for c in RECORD_COLUMNS)),
 )
-_PG_STORE_ONE = text(_STORE_ONE_SQL).columns(
-    *RECORD_COLUMNS,
-    column("old_common", records.c.common.type),
-    column("old_deleted", Boolean()),
-    column("existed", Boolean()),
-)
+_PG_STORE_ONE = text(_STORE_ONE_SQL).columns(*RECORD_COLUMNS)
 
 
 async def mark_deleted(

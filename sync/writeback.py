@@ -69,9 +69,7 @@ class Writeback:
         remote_id = await self._provider(stream, stream.writer.create(ctx, draft))
         return await self._refresh(ctx, remote_id)
 
-    async def update(
-        self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None
-    ) -> Any:
+    async def update(self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None) -> Any:
         """`cached` is the record's cache row (RECORD_COLUMNS) when the caller has already read it."""
         stream, current = await self._locate(remote_id, cached)
         ctx = await self._context(stream)
@@ -169,7 +167,10 @@ class Writeback:
         found = await self._provider(ctx.stream, ctx.stream.lookup.fetch(ctx, [remote_id]))
         if not found:
             raise NotFound(f"{self.connector.display_name} has no {self.model} {remote_id}", remoteId=remote_id)
-        async with self.store.engine.begin() as conn:  # the record and its change commit together
+        # The record and its change commit together: on PostgreSQL store_record is one statement (its own
+        # transaction, no BEGIN/COMMIT round trips); elsewhere it needs one around it.
+        postgres = self.store.engine.dialect.name == "postgresql"
+        async with self.store.reader.connect() if postgres else self.store.engine.begin() as conn:
             row = await store_record(conn, self._target(ctx.stream), found[0], utcnow())
         self.store.changes_appended.notify()
         return row

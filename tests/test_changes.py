@@ -388,3 +388,22 @@ async def test_a_subscriber_too_slow_for_the_feed_still_gets_everything_in_order
     await stream.aclose()
     assert [e.remote_id for e in received] == contacts
     assert [e.seq for e in received] == sorted({e.seq for e in received})
+
+
+async def test_a_writeback_is_logged_like_any_other_change(setup: Setup) -> None:
+    async with setup.store.engine.connect() as conn:
+        start = await changes.latest(conn)
+    create = """mutation($c: ID!) { createContact(connectionId: $c, input: {firstName: "Log", lastName: "Me",
+                email: "log.me@example.org"}) { contact { remoteId } } }"""
+    remote_id = data(await setup.api.graphql(create, setup.tenant.api_key, c=setup.connection))["createContact"][
+        "contact"
+    ]["remoteId"]
+    await setup.retitle(remote_id, "Logged")
+    async with setup.store.engine.connect() as conn:
+        logged = await changes.read(conn, setup.tenant.platform_id, start, 10, ChangeFilter())
+        common = (await conn.execute(select(records.c.common).where(records.c.remote_id == remote_id))).scalar_one()
+    assert [(c.op, c.remote_id) for c in logged] == [("CREATED", remote_id), ("UPDATED", remote_id)]
+    created_fields = changes.changed_fields(None, {**common, "job_title": None})
+    assert logged[0].changed_fields == created_fields
+    assert {"email", "first_name", "last_name"} <= set(created_fields)
+    assert logged[1].changed_fields == ["job_title"]

@@ -177,3 +177,16 @@ async def stream_errors(store: Store, connection_id: uuid.UUID) -> dict[str, str
             )
         )
         return {row.stream: row.last_error for row in rows}
+
+
+@contextlib.asynccontextmanager
+async def synced_hubspot(
+    store: Store, kit: HttpKit, sandbox: HubSpotSandbox, sandbox_url: str, secret_key: str
+) -> AsyncIterator[tuple[Gateway, Tenant, uuid.UUID]]:
+    """A tenant with one HubSpot connection, backfilled, and the gateway serving it."""
+    sandbox.faults.rate_limit_enabled = False
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, sandbox, sandbox_url)
+    await run_everything_due(store, kit)
+    async with gateway(store, kit, secret_key) as api:
+        yield api, tenant, connection_id

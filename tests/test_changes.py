@@ -38,12 +38,11 @@ from tests.benchmarks.common import free_port, subprocess_running
 from tests.support import (
     Gateway,
     Tenant,
-    connect_hubspot,
     data,
-    gateway,
     make_streams_due,
     new_tenant,
     run_everything_due,
+    synced_hubspot,
 )
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
@@ -89,11 +88,7 @@ class Setup:
 async def setup(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> AsyncIterator[Setup]:
-    hubspot.faults.rate_limit_enabled = False
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
-    await run_everything_due(store, kit)
-    async with gateway(store, kit, secret_key) as api:
+    async with synced_hubspot(store, kit, hubspot, hubspot_url, secret_key) as (api, tenant, connection_id):
         yield Setup(api, tenant, connection_id, hubspot, store)
 
 

@@ -21,7 +21,7 @@ from sync import changes
 from sync.changes import ChangeFilter
 from sync.store import Store
 from sync.tenancy import set_provider_app
-from tests.support import Gateway, Tenant, cached_ids, connect_hubspot, gateway, new_tenant, run_everything_due
+from tests.support import Gateway, Tenant, cached_ids, new_tenant, synced_hubspot
 
 
 @dataclass
@@ -67,11 +67,7 @@ class Setup:
 async def setup(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> AsyncIterator[Setup]:
-    hubspot.faults.rate_limit_enabled = False
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
-    await run_everything_due(store, kit)
-    async with gateway(store, kit, secret_key) as api:
+    async with synced_hubspot(store, kit, hubspot, hubspot_url, secret_key) as (api, tenant, connection_id):
         yield Setup(api, tenant, connection_id, hubspot, store)
 
 

@@ -199,6 +199,8 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
             await upgrade(runtime.store.engine)
             await ensure_demo(runtime.store, api_key, demos)
             await _backfill_with_progress(runtime, sum(demo.records for demo in demos))
+            # The HubSpot sandbox pushes its changes here, signed, as HubSpot would: edits show up at once.
+            hubspot.configure_webhooks(f"{settings.resolved_public_url}/webhooks/hubspot")
             print(_banner(settings, api_key))
             config = uvicorn.Config(
                 create_app(runtime),

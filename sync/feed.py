@@ -77,8 +77,13 @@ class ChangeFeed:
 
     async def _run(self) -> None:
         bus = self.store.changes_appended
-        async with self.store.reader.connect() as conn:
-            self.position = await changes.latest(conn)
+        while self.position is None:
+            try:
+                async with self.store.reader.connect() as conn:
+                    self.position = await changes.latest(conn)
+            except Exception:  # the database is not reachable yet: subscribers wait rather than fail
+                log.warning("the change feed cannot read the log yet", exc_info=True)
+                await asyncio.sleep(1.0)
         self._started.set()
         while True:
             ticket = bus.ticket()

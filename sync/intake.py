@@ -29,8 +29,9 @@ from sync.runner import DiscoveryCache
 from sync.store import Store, utcnow
 from sync.tables import connections, provider_apps
 
-# Connection id -> the provider account its credentials belong to: it never changes for a connection.
-_accounts: dict[uuid.UUID, str | None] = {}
+# (connection id, when its row last changed) -> the provider account its credentials belong to. A
+# reconnect updates the row, so a connection moved to another account is looked at again.
+_accounts: dict[tuple[uuid.UUID, Any], str | None] = {}
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ async def receive(
         by_account[event.account].append(event)
     fetched = deleted = 0
     for row in await _connections(store, connector, platforms, set(by_account)):
-        f, d = await _apply(store, kit, discoveries, connector, row, by_account[_accounts[row.id] or ""])
+        f, d = await _apply(
+            store, kit, discoveries, connector, row, by_account[_accounts[(row.id, row.updated_at)] or ""]
+        )
         fetched, deleted = fetched + f, deleted + d
     return IntakeResult(len(events), fetched, deleted)
 
@@ -102,10 +105,10 @@ async def _connections(store: Store, connector: Connector, platforms: list[uuid.
     key = connector.webhook_account_key
     assert key is not None
     for row in rows:
-        if row.id not in _accounts:
+        if (row.id, row.updated_at) not in _accounts:
             account = unseal(store, row.id, row.credentials_encrypted).extra.get(key)
-            _accounts[row.id] = str(account) if account is not None else None
-    return [row for row in rows if _accounts[row.id] in accounts]
+            _accounts[(row.id, row.updated_at)] = str(account) if account is not None else None
+    return [row for row in rows if _accounts[(row.id, row.updated_at)] in accounts]
 
 
 async def _apply(

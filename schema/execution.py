@@ -12,10 +12,11 @@ non-null field, a serializer error), so errors are reported exactly as the spec 
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
+    DirectiveNode,
     GraphQLID,
     GraphQLList,
     GraphQLNonNull,
@@ -25,6 +26,7 @@ from graphql import (
     get_named_type,
     is_leaf_type,
 )
+from graphql.language import Node
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -34,6 +36,23 @@ Step = tuple[int, str, str, bool, Any]
 Builder = Callable[[Any], dict[str, Any]]
 
 _BUILDERS: dict[tuple[Step, ...], Builder] = {}
+_PLANS: dict[tuple[str, tuple[str, ...], tuple[int, ...]], tuple[tuple[Any, ...], Builder | None]] = {}
+_DIRECTIVE_FREE: dict[int, tuple[Any, bool]] = {}
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    """Every AST node below `node` (selection sets, fields, fragments, their directives)."""
+    yield node
+    for key in node.keys:
+        value = getattr(node, key, None)
+        if isinstance(value, Node):
+            yield from _walk(value)
+        elif isinstance(value, tuple | list):
+            for item in value:
+                if isinstance(item, Node):
+                    yield from _walk(item)
+
+
 MAX_BUILDERS = 2048
 
 
@@ -99,9 +118,41 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._plans.get(id(grouped_field_set))
         if cached is not None and cached[0] is grouped_field_set:
             return cached[1]
-        plan = self._compile(parent_type, grouped_field_set)
+        # Across requests: the parser cache hands every request with the same text the same field nodes,
+        # so a selection is recognised by its nodes (held in the entry, so their ids cannot be reused).
+        if not self._reusable():
+            plan = self._compile(parent_type, grouped_field_set)
+            self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
+            return plan
+        nodes = tuple(details[0].node for details in grouped_field_set.values())
+        key = (parent_type.name, tuple(grouped_field_set), tuple(map(id, nodes)))
+        shared = _PLANS.get(key)
+        if shared is not None and all(a is b for a, b in zip(shared[0], nodes, strict=True)):
+            plan = shared[1]
+        else:
+            plan = self._compile(parent_type, grouped_field_set)
+            if len(_PLANS) >= MAX_BUILDERS:
+                _PLANS.clear()
+            _PLANS[key] = (nodes, plan)
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
+
+    def _reusable(self) -> bool:
+        """Whether plans may serve other requests: not when a directive (@include(if: $v), ...) could make
+        the same nodes collect different fields under other variables."""
+        operation = self.operation
+        cached = _DIRECTIVE_FREE.get(id(operation))
+        if cached is not None and cached[0] is operation:
+            return cached[1]
+        free = not any(
+            isinstance(node, DirectiveNode)
+            for root in (operation, *(getattr(f, "definition", f) for f in self.fragments.values()))
+            for node in _walk(root)
+        )
+        if len(_DIRECTIVE_FREE) >= MAX_BUILDERS:
+            _DIRECTIVE_FREE.clear()
+        _DIRECTIVE_FREE[id(operation)] = (operation, free)
+        return free
 
     def _compile(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Builder | None:
         steps: list[Step] = []

@@ -74,3 +74,19 @@ def test_a_null_in_a_non_null_field_is_reported() -> None:
     data, errors = outcome(fast, "{ broken { leaf { name } } }")
     assert data is None
     assert errors and errors[0][1] == ["broken", "leaf", "name"]
+
+
+def test_a_plan_reused_across_requests_follows_each_requests_variables() -> None:
+    """The same text runs again and again (plans are shared between requests by their nodes); a directive
+    on a variable must still decide per request which fields appear."""
+    query = "query($with: Boolean!) { holder { leaf { name nickname @include(if: $with) } many { name } } }"
+    for flag in (True, False, True, False):
+        fast_result = fast.execute_sync(query, variable_values={"with": flag})
+        plain_result = plain.execute_sync(query, variable_values={"with": flag})
+        assert fast_result.data == plain_result.data
+        assert ("nickname" in fast_result.data["holder"]["leaf"]) is flag  # type: ignore[index]
+
+
+def test_the_same_text_twice_gives_the_same_answer() -> None:
+    query = QUERIES[0]
+    assert outcome(fast, query) == outcome(fast, query) == outcome(plain, query)

@@ -16,11 +16,12 @@ from typing import Any
 
 from connectors.kit.errors import BadInput, XkitError
 from resolvers.context import Caller
-from resolvers.ids import from_global_id, to_global_id
+from resolvers.ids import from_global_id
 from resolvers.records import RecordRow
 from sync import changes
 from sync.changes import ChangeFilter
 from sync.feed import OVERFLOW
+from sync.ids import change_cursor
 
 BATCH = 500
 
@@ -44,29 +45,33 @@ class ChangeEvent:
 
 
 def encode_cursor(seq: int) -> str:
-    return to_global_id("Change", seq)
+    return change_cursor(seq)  # the same encoding outbound webhooks put in their payloads
 
 
-def decode_cursor(cursor: str) -> int:
-    type_name, local_id = from_global_id(cursor, field="after")
+def decode_cursor(cursor: str, *, field: str = "after") -> int:
+    type_name, local_id = from_global_id(cursor, field=field)
     if type_name != "Change" or not local_id.isdigit():
-        raise BadInput(f"{cursor!r} is not a change cursor", field="after")
+        raise BadInput(f"{cursor!r} is not a change cursor", field=field)
     return int(local_id)
 
 
-async def start_position(caller: Caller, after: str | None) -> int:
-    """Where a reader starts: after its cursor, or at the log's end (live only)."""
+async def start_position(caller: Caller, after: str | None, *, field: str = "after", issued_only: bool = False) -> int:
+    """Where a reader starts: after its cursor, or at the log's end (live only). A cursor older than the
+    log's retention is refused; with `issued_only`, so is one beyond the newest change."""
     async with caller.store.reader.connect() as conn:
+        latest = await changes.latest(conn)
         if after is None:
-            return await changes.latest(conn)
-        position = decode_cursor(after)
+            return latest
+        position = decode_cursor(after, field=field)
         pruned = await changes.horizon(conn)
     if position < pruned:
         raise CursorExpired(
             "this cursor is older than the change log keeps; read the current state again (queries), "
             "then subscribe without `after`",
-            field="after",
+            field=field,
         )
+    if issued_only and position > latest:
+        raise BadInput(f"{after!r} is not a change cursor this API issued", field=field)
     return position
 
 

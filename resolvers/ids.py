@@ -29,14 +29,19 @@ def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, str]:
     return type_name, local_id
 
 
-def parse_connection_id(global_id: str, *, field: str = "connectionId") -> uuid.UUID:
+def parse_uuid_id(global_id: str, expected_type: str, *, field: str) -> uuid.UUID:
+    """The UUID inside a global id of `expected_type` (Connection, WebhookDestination, ...)."""
     type_name, local_id = from_global_id(global_id, field=field)
-    if type_name != "Connection":
-        raise BadInput(f"{global_id!r} is a {type_name} id, not a Connection id", field=field)
+    if type_name != expected_type:
+        raise BadInput(f"{global_id!r} is a {type_name} id, not a {expected_type} id", field=field)
     try:
         return uuid.UUID(local_id)
     except ValueError:
         raise BadInput(f"{global_id!r} is not an id this API issued", field=field) from None
+
+
+def parse_connection_id(global_id: str, *, field: str = "connectionId") -> uuid.UUID:
+    return parse_uuid_id(global_id, "Connection", field=field)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from connectors.kit.errors import BadInput, NotFound
-from resolvers.changes import CursorExpired, decode_cursor
+from resolvers.changes import start_position
 from resolvers.context import Caller
-from resolvers.ids import from_global_id, parse_connection_id, to_global_id
-from sync import changes, outbound
+from resolvers.ids import parse_connection_id, parse_uuid_id, to_global_id
+from sync import outbound
 from sync.outbound import NewDestination
 from sync.tables import connections
 
@@ -48,13 +48,7 @@ def connection_global_id(connection_id: str) -> str:
 
 
 def parse_destination_id(global_id: str, *, field: str = "id") -> uuid.UUID:
-    type_name, local_id = from_global_id(global_id, field=field)
-    if type_name != "WebhookDestination":
-        raise BadInput(f"{global_id!r} is a {type_name} id, not a WebhookDestination id", field=field)
-    try:
-        return uuid.UUID(local_id)
-    except ValueError:
-        raise BadInput(f"{global_id!r} is not an id this API issued", field=field) from None
+    return parse_uuid_id(global_id, "WebhookDestination", field=field)
 
 
 def _check_url(url: str) -> str:
@@ -86,20 +80,7 @@ def _non_empty(values: list[Any] | None, field: str) -> None:
 
 async def _position(caller: Caller, cursor: str | None, field: str) -> int:
     """A change cursor given by the caller, checked against the log: not pruned, not from the future."""
-    async with caller.store.reader.connect() as conn:
-        latest = await changes.latest(conn)
-        if cursor is None:
-            return latest
-        try:
-            position = decode_cursor(cursor)
-        except BadInput as exc:
-            raise BadInput(exc.message, field=field) from None
-        pruned = await changes.horizon(conn)
-    if position < pruned:
-        raise CursorExpired("this cursor is older than the change log keeps", field=field)
-    if position > latest:
-        raise BadInput(f"{cursor!r} is not a change cursor this API issued", field=field)
-    return position
+    return await start_position(caller, cursor, field=field, issued_only=True)
 
 
 async def _own_connections(caller: Caller, given: list[str]) -> list[uuid.UUID]:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.kit.declaration import Stream
 from connectors.kit.records import RemoteRecord
 from sync import changes
 from sync.changes import CREATED, DELETED, UPDATED, Change, changed_fields
@@ -32,6 +33,11 @@ class StreamTarget:
     end_user_id: uuid.UUID
     stream: str
     model: str | None
+
+    @classmethod
+    def of(cls, connection: Any, stream: Stream) -> StreamTarget:
+        """The target of one stream of a connection (a `connections` row)."""
+        return cls(connection.platform_id, connection.id, connection.end_user_id, stream.name, stream.model_name)
 
 
 def content_hash(raw_json: bytes, common_json: bytes) -> str:
@@ -67,13 +73,19 @@ def encode(record: RemoteRecord, now: datetime) -> EncodedRecord:
     )
 
 
-def _row(target: StreamTarget, record: EncodedRecord, now: datetime) -> dict[str, Any]:
+def _target_values(target: StreamTarget) -> dict[str, Any]:
     return {
         "platform_id": target.platform_id,
         "connection_id": target.connection_id,
         "end_user_id": target.end_user_id,
         "stream": target.stream,
         "model": target.model,
+    }
+
+
+def _row(target: StreamTarget, record: EncodedRecord, now: datetime) -> dict[str, Any]:
+    return {
+        **_target_values(target),
         "remote_id": record.remote_id,
         "common": record.common,
         "raw": record.raw_json,
@@ -196,11 +208,7 @@ _PG_UPSERT = text(
 
 def _pg_params(target: StreamTarget, page: list[EncodedRecord], now: datetime) -> dict[str, Any]:
     return {
-        "platform_id": target.platform_id,
-        "connection_id": target.connection_id,
-        "end_user_id": target.end_user_id,
-        "stream": target.stream,
-        "model": target.model,
+        **_target_values(target),
         "synced_at": now,
         "remote_ids": [r.remote_id for r in page],
         "commons": [r.common_json for r in page],

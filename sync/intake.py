@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors import get_connector
-from connectors.kit.declaration import Connector, StreamContext
+from connectors.kit.declaration import Connector
 from connectors.kit.errors import BadInput, NotFound
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
@@ -131,15 +131,11 @@ async def _apply(
             stream = connector.stream(stream_name)
         except KeyError:
             continue
-        target = StreamTarget(
-            connection.platform_id, connection.id, connection.end_user_id, stream.name, stream.model_name
-        )
+        target = StreamTarget.of(connection, stream)
         changed = [i for i, gone in ids.items() if not gone]
         found: list[RemoteRecord] = []
         if changed and stream.lookup is not None:
-            ctx = StreamContext(session, stream)
-            if stream.discovery is not None:
-                ctx.discovered_params = await discoveries.params(session, stream, connection.id)
+            ctx = await discoveries.context(session, stream, connection.id)
             found = await stream.lookup.fetch(ctx, changed)
         now = utcnow()
         present = {r.remote_id for r in found}

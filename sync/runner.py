@@ -119,6 +119,13 @@ class DiscoveryCache:
         self._found[key] = (time.monotonic() + self.ttl_seconds, params)
         return params
 
+    async def context(self, session: ProviderSession, stream: Stream, connection_id: Any) -> StreamContext:
+        """What a stream's strategies run with: the session and whatever the stream discovers."""
+        ctx = StreamContext(session, stream)
+        if stream.discovery is not None:
+            ctx.discovered_params = await self.params(session, stream, connection_id)
+        return ctx
+
 
 class StreamRun:
     def __init__(
@@ -141,13 +148,7 @@ class StreamRun:
         self.retry_after: float | None = None
         self.run_id: int | None = None
         self.stream: Stream = get_connector(connection.provider).stream(state.stream)
-        self.target = StreamTarget(
-            platform_id=connection.platform_id,
-            connection_id=connection.id,
-            end_user_id=connection.end_user_id,
-            stream=state.stream,
-            model=self.stream.model_name,
-        )
+        self.target = StreamTarget.of(connection, self.stream)
 
     async def execute(self) -> None:
         try:
@@ -167,9 +168,7 @@ class StreamRun:
         try:
             access = await connection_access(self.store, self.connection)
             session = self.kit.session(access)
-            ctx = StreamContext(session, self.stream)
-            if self.stream.discovery is not None:
-                ctx.discovered_params = await self.discoveries.params(session, self.stream, self.connection.id)
+            ctx = await self.discoveries.context(session, self.stream, self.connection.id)
             if self.state.phase == BACKFILL:
                 await self._backfill(ctx)
             else:

@@ -103,11 +103,7 @@ class Writeback:
 
     async def _context(self, stream: Stream) -> StreamContext:
         session = self.kit.session(await connection_access(self.store, self.connection))
-        ctx = StreamContext(session, stream)
-        if stream.discovery is not None:
-            ctx.discovered_params = await self._provider(
-                stream, self.discoveries.params(session, stream, self.connection.id)
-            )
+        ctx: StreamContext = await self._provider(stream, self.discoveries.context(session, stream, self.connection.id))
         return ctx
 
     async def _provider(self, stream: Stream, call: Any) -> Any:
@@ -176,13 +172,7 @@ class Writeback:
         return row
 
     def _target(self, stream: Stream) -> StreamTarget:
-        return StreamTarget(
-            platform_id=self.connection.platform_id,
-            connection_id=self.connection.id,
-            end_user_id=self.connection.end_user_id,
-            stream=stream.name,
-            model=stream.model_name,
-        )
+        return StreamTarget.of(self.connection, stream)
 
 
 @dataclass(frozen=True)

@@ -90,10 +90,11 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run an ASGI app under uvicorn on this event loop, over real HTTP."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+async def serve(app: Any, *, port: int | None = None, lifespan: str = "on") -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn on this event loop, over real HTTP. A chosen `port` lets a test stop
+    a server and bring it back at the same address."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest_asyncio
-import uvicorn
 from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -118,20 +117,9 @@ class Receiver:
         return order
 
 
-@contextlib.asynccontextmanager
-async def serve_on(app: Any, port: int) -> AsyncIterator[str]:
-    """Like tests.support.serve, on a port of our choosing: the receiver can go down and come back there."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+def serve_on(app: Any, port: int) -> contextlib.AbstractAsyncContextManager[str]:
+    """The receiver on a port of our choosing: it can go down and come back there."""
+    return serve(app, port=port, lifespan="off")
 
 
 # ---- setup ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -11,8 +12,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+import orjson
+import websockets
 
 from connectors.hubspot.sandbox import HubSpotSandbox, create_app
 from connectors.kit.http import HttpKit
@@ -95,3 +99,20 @@ async def synced_hubspot_gateway(prefix: str, sandbox: HubSpotSandbox) -> AsyncI
             server = ["-m", "tests.benchmarks.query_server", "--database-url", database_url, "--secret-key", secret]
             with subprocess_running([*server, "--port", str(port)], port):
                 yield SyncedGateway(f"http://127.0.0.1:{port}", tenant.api_key, connection_id, sandbox_url)
+
+
+async def subscription_results(
+    url: str, api_key: str, query: str, variables: dict[str, Any], ready: asyncio.Event
+) -> AsyncIterator[dict[str, Any]]:
+    """A bare graphql-transport-ws client (thousands of them fit in one process): each result's data."""
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_size=None, ping_interval=None) as ws:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {api_key}"}}
+        await ws.send(orjson.dumps(init).decode())
+        assert orjson.loads(await ws.recv())["type"] == "connection_ack"
+        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        await ws.send(orjson.dumps(subscribe).decode())
+        ready.set()
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message["type"] == "next":
+                yield message["payload"]["data"]

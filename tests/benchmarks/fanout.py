@@ -16,9 +16,7 @@ import sys
 import time
 from typing import Any
 
-import orjson
 import psutil
-import websockets
 from sqlalchemy import select
 
 from connectors.kit.credentials import Credentials
@@ -31,7 +29,7 @@ from sync.db import create_engine
 from sync.migrate import upgrade
 from sync.store import Store, utcnow
 from sync.tables import connections
-from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
+from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running, subscription_results
 from tests.support import new_tenant
 
 SUBSCRIBERS = 1000
@@ -48,29 +46,11 @@ class Subscriber:
         self.ready = asyncio.Event()
 
     async def run(self, expected: int) -> None:
-        async with websockets.connect(
-            self.url,
-            subprotocols=["graphql-transport-ws"],
-            max_size=None,
-            ping_interval=None,  # type: ignore[list-item]
-        ) as ws:
-            await ws.send(
-                orjson.dumps(
-                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {self.api_key}"}}
-                ).decode()
-            )
-            assert orjson.loads(await ws.recv())["type"] == "connection_ack"
-            variables = {"c": [self.connection]} if self.connection else {}
-            await ws.send(
-                orjson.dumps(
-                    {"id": "1", "type": "subscribe", "payload": {"query": QUERY, "variables": variables}}
-                ).decode()
-            )
-            self.ready.set()
-            while len(self.arrivals) < expected:
-                message = orjson.loads(await ws.recv())
-                if message["type"] == "next":
-                    self.arrivals.append((message["payload"]["data"]["changes"]["remoteId"], time.perf_counter()))
+        variables = {"c": [self.connection]} if self.connection else {}
+        async for data in subscription_results(self.url, self.api_key, QUERY, variables, self.ready):
+            self.arrivals.append((data["changes"]["remoteId"], time.perf_counter()))
+            if len(self.arrivals) == expected:
+                return
 
 
 async def _burst(store: Store, targets: list[StreamTarget], per_target: int, tag: str) -> dict[str, float]:

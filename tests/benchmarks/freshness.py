@@ -17,8 +17,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import orjson
-import websockets
 from sqlalchemy import update
 
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
@@ -30,7 +28,7 @@ from sync.migrate import upgrade
 from sync.scheduler import Worker
 from sync.store import Store, utcnow
 from sync.tables import connections, stream_states
-from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
+from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running, subscription_results
 from tests.support import connect_hubspot, new_tenant
 
 WEBHOOK_SAMPLES = 40
@@ -44,18 +42,10 @@ class Subscriber:
         self.arrived: dict[tuple[str, str], float] = {}
 
     async def run(self, url: str, api_key: str, ready: asyncio.Event) -> None:
-        async with websockets.connect(url, subprotocols=["graphql-transport-ws"], ping_interval=None) as ws:  # type: ignore[list-item]
-            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {api_key}"}}
-            await ws.send(orjson.dumps(init).decode())
-            assert orjson.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}).decode())
-            ready.set()
-            async for raw in ws:
-                message = orjson.loads(raw)
-                if message["type"] == "next":
-                    change = message["payload"]["data"]["changes"]
-                    title = (change.get("node") or {}).get("jobTitle") or ""
-                    self.arrived.setdefault((change["remoteId"], title), time.perf_counter())
+        async for data in subscription_results(url, api_key, QUERY, {}, ready):
+            change = data["changes"]
+            title = (change.get("node") or {}).get("jobTitle") or ""
+            self.arrived.setdefault((change["remoteId"], title), time.perf_counter())
 
 
 def _summary(latencies: list[float]) -> dict[str, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from resolvers.ids import from_global_id
 from resolvers.records import RecordRow
 from sync import changes
 from sync.changes import ChangeFilter
-from sync.feed import OVERFLOW
+from sync.feed import OVERFLOW, FeedItem
 from sync.ids import change_cursor
 
 BATCH = 500
@@ -42,6 +42,8 @@ class ChangeEvent:
     changed_fields: list[str]
     occurred_at: datetime
     record: RecordRow | None
+    # What the schema builds from the event, once for every subscriber it reaches.
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def encode_cursor(seq: int) -> str:
@@ -101,9 +103,17 @@ async def follow(caller: Caller, position: int, where: ChangeFilter) -> AsyncIte
                 if item.change.seq <= position:
                     continue
                 position = item.change.seq
-                yield _event(item.change, item.record)
+                yield _shared_event(item)
         finally:
             feed.leave(listener)
+
+
+def _shared_event(item: FeedItem) -> ChangeEvent:
+    """Every live subscriber gets the same event object for a change, so what is built from it is built once."""
+    event = item.derived.get(ChangeEvent)
+    if event is None:
+        event = item.derived[ChangeEvent] = _event(item.change, item.record)
+    return event
 
 
 def _event(row: Any, record: Any) -> ChangeEvent:

@@ -51,6 +51,12 @@ class Caller:
         return self.services.store
 
     @property
+    def audience(self) -> tuple[uuid.UUID, uuid.UUID | None]:
+        """Callers that get the same answer to the same operation: one platform, one key (credential
+        reads are recorded per key). Subscribers sharing an audience share each event's execution."""
+        return (self.platform_id, self.api_key_id)
+
+    @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
             self._loaders = Loaders(self.services.store, self.platform_id)

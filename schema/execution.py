@@ -7,12 +7,16 @@ objects and lists of objects, nested — this module compiles a plan once per op
 result in a tight loop. Everything else (resolvers, abstract types, deferred fragments) takes
 graphql-core's own path, and so does any object whose fast build meets a surprise (a None in a
 non-null field, a serializer error), so errors are reported exactly as the spec says.
+
+Subscription events get the same plans, and one more saving: subscribers that receive the same change
+through the same operation, variables and audience share one execution of it (see `execute_operation`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import keyword
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -54,6 +58,7 @@ def _walk(node: Any) -> Iterator[Any]:
 
 
 MAX_BUILDERS = 2048
+_UNSET = object()
 
 
 class _Surprise(Exception):
@@ -113,6 +118,8 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # graphql-core memoizes grouped field sets, so the same object comes back for every list item;
         # the set itself is kept in the value so its id cannot be reused while cached.
         self._plans: dict[int, tuple[Any, Builder | None]] = {}
+        self._share_key: object = _UNSET
+        self._share_into: tuple[dict[Any, Any], Any] | None = None
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Builder | None:
         cached = self._plans.get(id(grouped_field_set))
@@ -206,3 +213,57 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             except Exception:  # noqa: S110 - the generic path below reports it properly
                 pass
         return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+
+    # Subscription events. A change delivered to a thousand subscribers of the same subscription is one
+    # event object (see schema/subscription.py): it carries `shared_results`, and the first subscriber to
+    # execute it leaves the result there for the others with the same operation, variables and audience.
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        shared: dict[Any, Any] | None = getattr(payload, "shared_results", None)
+        key = self._sharing_key() if shared is not None else None
+        if shared is not None and key is not None:
+            hit = shared.get(key)
+            if hit is not None and hit[0] is self.operation:  # the entry holds the operation: its id is not reused
+                return _Executed(hit[1])
+        executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, FastPlainFieldsExecutionContext)
+        # Every event collects its fields afresh, so caches keyed by their identity would only grow for
+        # as long as the subscription lives; each event gets its own.
+        executor._plans = {}
+        executor._relevant_sub_fields = {}
+        executor._share_into = (shared, key) if shared is not None and key is not None else None
+        return executor
+
+    def _sharing_key(self) -> tuple[Any, ...] | None:
+        """Who may share this subscription's results: same operation, variables and audience. Computed once."""
+        if self._share_key is _UNSET:
+            audience = getattr(self.context_value, "audience", None)
+            self._share_key = (
+                None if audience is None else (id(self.operation), repr(self.variable_values.coerced), audience)
+            )
+        return self._share_key  # type: ignore[return-value]
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        result = super().execute_operation(serially)
+        if self._share_into is None:
+            return result
+        shared, key = self._share_into
+        if self.is_awaitable(result):
+            result = asyncio.ensure_future(result)
+        shared[key] = (self.operation, result)
+        return _Executed(result).execute_operation()
+
+
+class _Executed:
+    """An event already executed for another subscriber: its result, as a per-event executor would give it."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        # One subscriber going away must not cancel the execution the others are waiting for.
+        return _shielded(self.result) if isinstance(self.result, asyncio.Future) else self.result
+
+
+async def _shielded(result: Awaitable[Any]) -> Any:
+    return await asyncio.shield(result)

@@ -44,6 +44,8 @@ class Change:
     changed_fields: list[str] = strawberry.field(description="The common fields whose values changed.")
     occurred_at: datetime
     _event: strawberry.Private[ChangeEvent]
+    # Execution results of this change for each (operation, variables, audience): see schema/execution.py.
+    shared_results: strawberry.Private[dict[Any, Any]]
 
     @strawberry.field
     async def connection(self, info: Info) -> Connection:
@@ -61,6 +63,14 @@ class Change:
 
     @classmethod
     def build(cls, event: ChangeEvent) -> Change:
+        """One Change per event: subscribers given the same event share it, and so its executions."""
+        built = event.derived.get(Change)
+        if built is None:
+            built = event.derived[Change] = cls._from(event)
+        return built
+
+    @classmethod
+    def _from(cls, event: ChangeEvent) -> Change:
         return cls(
             cursor=event.cursor,
             op=ChangeOp(event.op),
@@ -69,6 +79,7 @@ class Change:
             changed_fields=[graphql_name(name) for name in event.changed_fields],
             occurred_at=event.occurred_at,
             _event=event,
+            shared_results={},
         )
 
 

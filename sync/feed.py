@@ -36,6 +36,8 @@ IDLE_RECHECK_SECONDS = 2.0
 class FeedItem:
     change: Any  # a row of changes.CHANGE_COLUMNS plus platform_id and external_user_id
     record: Any  # the cached record (RECORD_COLUMNS) or None
+    # What the item's consumers derive from it (the event, its GraphQL object), built once for all of them.
+    derived: dict[Any, Any] = field(default_factory=dict)
 
 
 OVERFLOW = FeedItem(None, None)  # "you fell behind: read the log yourself from your position"

@@ -34,6 +34,7 @@ from sync.connections import NewConnection, create_connection
 from sync.store import Store, utcnow
 from sync.tables import changes as change_table
 from sync.tables import connections, records, stream_states
+from sync.tenancy import create_api_key
 from tests.benchmarks.common import free_port, subprocess_running
 from tests.support import (
     Gateway,
@@ -383,6 +384,45 @@ async def test_a_subscriber_too_slow_for_the_feed_still_gets_everything_in_order
     await stream.aclose()
     assert [e.remote_id for e in received] == contacts
     assert [e.seq for e in received] == sorted({e.seq for e in received})
+
+
+async def test_subscribers_of_one_change_each_get_their_own_selection_variables_and_key(setup: Setup) -> None:
+    """Live subscribers share the execution of a change only when operation, variables and key all match."""
+    second_key = (await create_api_key(setup.store, setup.tenant.platform_id, "second")).key
+    optional_node = """subscription($withNode: Boolean!) {
+      changes(objects: [CONTACT]) { remoteId node @include(if: $withNode) { remoteId } }
+    }"""
+    with_credentials = """subscription {
+      changes(objects: [CONTACT]) { remoteId connection { credentials { accessToken } } }
+    }"""
+    full = GraphQLRequest(CHANGES, variable_values={"objects": ["CONTACT"]})
+    contact = setup.contacts(1)[0]
+    async with (
+        Client(transport=setup.transport(PROTOCOLS[0])) as own,
+        Client(transport=setup.transport(PROTOCOLS[0], second_key)) as other,
+    ):
+        listening = [
+            asyncio.create_task(collect(own, full, 1)),
+            asyncio.create_task(collect(own, full, 1)),
+            asyncio.create_task(collect(own, GraphQLRequest(optional_node, variable_values={"withNode": True}), 1)),
+            asyncio.create_task(collect(own, GraphQLRequest(optional_node, variable_values={"withNode": False}), 1)),
+            asyncio.create_task(collect(own, GraphQLRequest(with_credentials), 1)),
+            asyncio.create_task(collect(other, GraphQLRequest(with_credentials), 1)),
+        ]
+        await asyncio.sleep(0.5)  # all subscribed
+        await setup.retitle(contact, "Shared")
+        (a,), (b,), (with_node,), (without_node,), (own_read,), (other_read,) = await asyncio.gather(*listening)
+    assert a == b and a["node"]["jobTitle"] == "Shared"
+    assert with_node == {"remoteId": contact, "node": {"remoteId": contact}}
+    assert without_node == {"remoteId": contact}
+    assert (
+        own_read["connection"]["credentials"]["accessToken"] == other_read["connection"]["credentials"]["accessToken"]
+    )
+    # Each key read the credentials itself, so each read is recorded under its own key.
+    reads = """query($c: ID!) { connection(id: $c) { credentialReads { apiKeyName } } }"""
+    recorded = data(await setup.api.graphql(reads, setup.tenant.api_key, c=setup.connection))
+    names = [r["apiKeyName"] for r in recorded["connection"]["credentialReads"]]
+    assert sorted(names) == ["default", "second"]
 
 
 async def test_a_writeback_is_logged_like_any_other_change(setup: Setup) -> None:

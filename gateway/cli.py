@@ -45,16 +45,16 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from gateway.app import Runtime, create_app
+    from gateway.app import Runtime, create_app, settle_garbage_collector
 
     settings = _settings(args)
     _configure_logging(settings)
     asyncio.run(_migrate(settings))
     runtime = Runtime.build(settings)
+    app = create_app(runtime)
+    settle_garbage_collector()
     # No access log: OAuth callbacks carry authorization codes in their query strings.
-    uvicorn.run(
-        create_app(runtime), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
-    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
-from gateway.app import Runtime, create_app
+from gateway.app import Runtime, create_app, settle_garbage_collector
 from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection, reconnect
 from sync.crypto import generate_secret_key
@@ -202,8 +202,10 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
             # The HubSpot sandbox pushes its changes here, signed, as HubSpot would: edits show up at once.
             hubspot.configure_webhooks(f"{settings.resolved_public_url}/webhooks/hubspot")
             print(_banner(settings, api_key))
+            app = create_app(runtime)
+            settle_garbage_collector()
             config = uvicorn.Config(
-                create_app(runtime),
+                app,
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.ids import Position
@@ -84,66 +85,104 @@ async def ensure_connection_owned(caller: Caller, connection_id: uuid.UUID) -> N
         raise NotFound("no connection with that id", field="connectionId")
 
 
-def _filtered(caller: Caller, query: RecordQuery) -> Select[Any]:
-    conditions: list[ColumnElement[bool]] = [records.c.platform_id == caller.platform_id]
-    if query.model is not None:
-        conditions.append(records.c.model == query.model)
-    if query.stream is not None:
-        conditions.append(records.c.stream == query.stream)
-    if not query.include_deleted:
+# The shape of a page query: which filters it has (not their values), its order, whether it continues
+# after a cursor. Pages of one shape run one statement object with bound values, so a request neither
+# builds the statement nor hashes it for SQLAlchemy's compiled cache: it only binds.
+PageShape = tuple[bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool], ...], str, bool]
+
+
+def _shape(query: RecordQuery, *, after: bool) -> PageShape:
+    return (
+        query.model is not None,
+        query.stream is not None,
+        query.include_deleted,
+        query.connection_id is not None,
+        query.external_user_id is not None,
+        query.provider is not None,
+        query.updated_after is not None,
+        tuple((name, match.eq is not None, match.contains is not None) for name, match in query.fields.items()),
+        query.order,
+        after,
+    )
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: PageShape) -> Select[Any]:
+    model, stream, include_deleted, connection, external_user, provider, updated_after, fields, order, after = shape
+    platform: BindParameter[uuid.UUID] = bindparam("platform_id")
+    conditions: list[ColumnElement[bool]] = [records.c.platform_id == platform]
+    if model:
+        conditions.append(records.c.model == bindparam("model"))
+    if stream:
+        conditions.append(records.c.stream == bindparam("stream"))
+    if not include_deleted:
         conditions.append(records.c.deleted.is_(False))
-    if query.connection_id is not None:
-        conditions.append(records.c.connection_id == query.connection_id)
-    if query.external_user_id is not None:
-        conditions.append(
-            records.c.end_user_id.in_(
-                select(end_users.c.id).where(
-                    end_users.c.platform_id == caller.platform_id, end_users.c.external_id == query.external_user_id
-                )
-            )
+    if connection:
+        conditions.append(records.c.connection_id == bindparam("connection_id"))
+    if external_user:
+        users = select(end_users.c.id).where(
+            end_users.c.platform_id == platform, end_users.c.external_id == bindparam("external_user_id")
         )
-    if query.provider is not None:
-        conditions.append(
-            records.c.connection_id.in_(
-                select(connections.c.id).where(
-                    connections.c.platform_id == caller.platform_id, connections.c.provider == query.provider
-                )
-            )
+        conditions.append(records.c.end_user_id.in_(users))
+    if provider:
+        of_provider = select(connections.c.id).where(
+            connections.c.platform_id == platform, connections.c.provider == bindparam("provider")
         )
-    if query.updated_after is not None:
-        conditions.append(records.c.remote_updated_at > query.updated_after)
-    for name, match in query.fields.items():
+        conditions.append(records.c.connection_id.in_(of_provider))
+    if updated_after:
+        conditions.append(records.c.remote_updated_at > bindparam("updated_after"))
+    for name, eq, contains in fields:
         value = records.c.common[name].as_string()
-        if match.eq is not None:
-            conditions.append(value == match.eq)
+        if eq:
+            conditions.append(value == bindparam(f"{name}_eq"))
+        if contains:
+            conditions.append(value.ilike(bindparam(f"{name}_contains"), escape="\\"))
+    updated, rid = records.c.remote_updated_at, records.c.id
+    if after:
+        at: BindParameter[datetime] = bindparam("after_updated_at")
+        key: BindParameter[int] = bindparam("after_id")
+        if order == "desc":
+            conditions.append(or_(updated < at, and_(updated == at, rid < key)))
+        else:
+            conditions.append(or_(updated > at, and_(updated == at, rid > key)))
+    ordering = (updated.desc(), rid.desc()) if order == "desc" else (updated.asc(), rid.asc())
+    return select(*RECORD_COLUMNS).where(*conditions).order_by(*ordering).limit(bindparam("page_limit"))
+
+
+def _page_values(caller: Caller, query: RecordQuery, first: int, position: Position | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "platform_id": caller.platform_id,
+        "model": query.model,
+        "stream": query.stream,
+        "connection_id": query.connection_id,
+        "external_user_id": query.external_user_id,
+        "provider": query.provider,
+        "updated_after": query.updated_after,
+        "page_limit": first + 1,
+    }
+    for name, match in query.fields.items():
+        values[f"{name}_eq"] = match.eq
         if match.contains is not None:
-            conditions.append(value.ilike(f"%{_escape_like(match.contains)}%", escape="\\"))
-    return select(*RECORD_COLUMNS).where(*conditions)
+            values[f"{name}_contains"] = f"%{_escape_like(match.contains)}%"
+    if position is not None:
+        values["after_updated_at"], values["after_id"] = position.updated_at, position.key
+    return values
 
 
 async def list_records(caller: Caller, query: RecordQuery, first: int, after: str | None) -> PageOf[RecordRow]:
     check_page_size(first)
     codec = caller.services.cursors
-    stmt = _filtered(caller, query)
-    updated, rid = records.c.remote_updated_at, records.c.id
+    position = None
     if after is not None:
         position = codec.decode(query.cursor_scope, after)
         if not isinstance(position.key, int) or position.updated_at is None:
             raise BadInput("the cursor belongs to another list", field="after")
-        if query.order == "desc":
-            stmt = stmt.where(
-                or_(updated < position.updated_at, and_(updated == position.updated_at, rid < position.key))
-            )
-        else:
-            stmt = stmt.where(
-                or_(updated > position.updated_at, and_(updated == position.updated_at, rid > position.key))
-            )
     if query.connection_id is not None:
         await ensure_connection_owned(caller, query.connection_id)
-    ordering = (updated.desc(), rid.desc()) if query.order == "desc" else (updated.asc(), rid.asc())
-    stmt = stmt.order_by(*ordering).limit(first + 1)
+    stmt = _page_statement(_shape(query, after=position is not None))
     async with caller.store.reader.connect() as conn:
-        rows = [RecordRow._make(row) for row in (await conn.execute(stmt)).all()]
+        result = await conn.execute(stmt, _page_values(caller, query, first, position))
+        rows = [RecordRow._make(row) for row in result.all()]
     has_next = len(rows) > first
     rows = rows[:first]
     scope = query.cursor_scope

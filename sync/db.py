@@ -26,7 +26,12 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+# Connections kept open. A request over the pool's size opens (and then closes) one of its own, a
+# connect and a TLS setup each time, so the pool covers the concurrency a process usually sees.
+POOL_SIZE = 20
+
+
+def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

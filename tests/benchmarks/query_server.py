@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.app import Runtime, create_app
+from gateway.app import Runtime, create_app, settle_garbage_collector
 from gateway.auth import ApiKeyAuthenticator
 from gateway.settings import Settings
 from resolvers.ids import CursorCodec, Position, to_global_id
@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help="also run the syncer (freshness benchmark)")
     args = parser.parse_args()
     app = build(args.database_url, args.secret_key, worker=args.worker, port=args.port)
+    settle_garbage_collector()  # as `xkit serve` does
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)  # type: ignore[arg-type]
 
 

@@ -82,7 +82,7 @@ async def follow(caller: Caller, position: int, where: ChangeFilter) -> AsyncIte
     then from the feed; back to the log whenever the feed drops us for being slow."""
     feed = caller.services.feed
     while True:
-        listener = await feed.join(caller.platform_id, where.accepts)
+        listener = await feed.join(caller.platform_id, where)
         try:
             while position < listener.joined_at:  # replay, straight from the log
                 async with caller.store.reader.connect() as conn:

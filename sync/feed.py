@@ -1,7 +1,8 @@
 """One reader of the change log per process, fanning out to every live subscriber in memory.
 
 A thousand subscribers must not mean a thousand queries per append: the feed reads each new change
-once (with the record it points at) and hands it to the subscribers whose filters match. A subscriber
+once (with the record it points at) and hands it to the subscribers whose filters match, found through
+an index by connection, end user and platform rather than by testing every subscriber. A subscriber
 that is behind (replaying from a cursor) reads the log itself until it reaches the point where it
 joined the feed, then takes the rest from its queue; a subscriber too slow for its queue is dropped back
 to reading for itself. Either way it sees every change once and in order: it tracks the last sequence
@@ -14,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from sync import changes
+from sync.changes import ChangeFilter
 from sync.store import Store
 from sync.tables import changes as change_table
 from sync.tables import end_users
@@ -46,30 +48,66 @@ OVERFLOW = FeedItem(None, None)  # "you fell behind: read the log yourself from 
 @dataclass(eq=False)
 class Listener:
     platform_id: uuid.UUID
-    accepts: Callable[[Any], bool]
+    where: ChangeFilter
     joined_at: int  # every change after this reaches the queue
     queue: asyncio.Queue[FeedItem] = field(default_factory=asyncio.Queue)
+
+    def index_keys(self) -> list[Hashable]:
+        """Where the feed files this listener: under each connection it follows, else each end user,
+        else its platform. A change is offered only to the listeners filed under its own keys, so a
+        thousand subscribers each following one end user cost a lookup per change, not a thousand tests."""
+        if self.where.connection_ids is not None:
+            return [("connection", c) for c in self.where.connection_ids]
+        if self.where.external_user_ids is not None:
+            return [("end user", self.platform_id, e) for e in self.where.external_user_ids]
+        return [("platform", self.platform_id)]
+
+
+def _row_keys(row: Any) -> tuple[Hashable, ...]:
+    return (
+        ("connection", row.connection_id),
+        ("end user", row.platform_id, row.external_id),
+        ("platform", row.platform_id),
+    )
 
 
 class ChangeFeed:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.position: int | None = None
-        self.listeners: set[Listener] = set()
+        self.listeners: dict[Hashable, set[Listener]] = {}
+        self.listening = 0
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
 
-    async def join(self, platform_id: uuid.UUID, accepts: Callable[[Any], bool]) -> Listener:
+    async def join(self, platform_id: uuid.UUID, where: ChangeFilter) -> Listener:
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         await self._started.wait()
         assert self.position is not None
-        listener = Listener(platform_id, accepts, self.position)
-        self.listeners.add(listener)
+        listener = Listener(platform_id, where, self.position)
+        for key in listener.index_keys():
+            self.listeners.setdefault(key, set()).add(listener)
+        self.listening += 1
         return listener
 
     def leave(self, listener: Listener) -> None:
-        self.listeners.discard(listener)
+        for key in listener.index_keys():
+            filed = self.listeners.get(key)
+            if filed is None or listener not in filed:
+                return  # left already (dropped for being slow, then left)
+            filed.discard(listener)
+            if not filed:
+                del self.listeners[key]
+        self.listening -= 1
+
+    def _listeners_of(self, row: Any) -> list[Listener]:
+        found: list[Listener] = []
+        for key in _row_keys(row):
+            filed = self.listeners.get(key)
+            if filed:
+                found.extend(filed)
+        return found
 
     async def close(self) -> None:
         if self._task is not None:
@@ -109,15 +147,15 @@ class ChangeFeed:
                     .limit(FEED_BATCH)
                 )
             ).all()
-            wanted = [row.record_id for row in rows if self.listeners]
+            wanted = [row.record_id for row in rows if self.listening]
             cached = await changes.record_rows(conn, wanted)
         for row in rows:
             item = FeedItem(row, cached.get(row.record_id))
-            for listener in list(self.listeners):
-                if listener.platform_id != row.platform_id or not listener.accepts(row):
+            for listener in self._listeners_of(row):
+                if listener.platform_id != row.platform_id or not listener.where.accepts(row):
                     continue
                 if listener.queue.qsize() >= QUEUE_LIMIT:
-                    self.listeners.discard(listener)
+                    self.leave(listener)
                     listener.queue.put_nowait(OVERFLOW)
                 else:
                     listener.queue.put_nowait(item)

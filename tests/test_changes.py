@@ -425,6 +425,37 @@ async def test_subscribers_of_one_change_each_get_their_own_selection_variables_
     assert sorted(names) == ["default", "second"]
 
 
+async def test_the_feed_offers_a_change_to_exactly_the_listeners_whose_filters_match(setup: Setup) -> None:
+    """Listeners are filed by connection, end user or platform; whichever way, each gets what it asked for."""
+    feed = setup.api.runtime.services.feed
+    other = await new_tenant(setup.store, "other")
+    platform, connection = setup.tenant.platform_id, setup.connection_id
+    wanted = {
+        "its connection": (platform, ChangeFilter(connection_ids=(connection, uuid.uuid4()))),
+        "its end user": (platform, ChangeFilter(external_user_ids=("user-1",))),
+        "its platform": (platform, ChangeFilter(models=("Contact",))),
+    }
+    unwanted = {
+        "another connection": (platform, ChangeFilter(connection_ids=(uuid.uuid4(),))),
+        "another end user": (platform, ChangeFilter(external_user_ids=("someone-else",))),
+        "its connection, other objects": (platform, ChangeFilter(connection_ids=(connection,), models=("Deal",))),
+        "its connection id, other platform": (other.platform_id, ChangeFilter(connection_ids=(connection,))),
+        "another platform": (other.platform_id, ChangeFilter()),
+    }
+    listeners = {name: await feed.join(p, where) for name, (p, where) in {**wanted, **unwanted}.items()}
+    contact = setup.contacts(1)[0]
+    await setup.retitle(contact, "Filed")
+    for name in wanted:
+        item = await asyncio.wait_for(listeners[name].queue.get(), 5)
+        assert item.change.remote_id == contact, name
+    await asyncio.sleep(0.3)  # the feed has offered the change to everyone it was going to
+    assert {name for name in unwanted if not listeners[name].queue.empty()} == set()
+    for listener in listeners.values():
+        feed.leave(listener)
+        feed.leave(listener)  # leaving twice is harmless
+    assert feed.listening == 0 and feed.listeners == {}
+
+
 async def test_a_writeback_is_logged_like_any_other_change(setup: Setup) -> None:
     async with setup.store.engine.connect() as conn:
         start = await changes.latest(conn)

@@ -1,9 +1,12 @@
 """Fan-out: 1,000 subscribers on one gateway process, a burst of 1,000 changes.
 
-Two shapes, both over graphql-transport-ws with plain `websockets` clients in this process:
-- per end user: 1,000 connections, one subscriber each (filtered by connectionIds), one change each;
+Three shapes, all over graphql-transport-ws with plain `websockets` clients in this process:
+- per end user: 1,000 connections, one subscriber each (filtered by connectionIds), one change each
+  (1,000 deliveries);
+- shared: the same 1,000 subscribers spread over 100 end users, ten each, with ten changes per end user
+  (10,000 deliveries): subscribers with the same subscription share each change's execution;
 - broadcast: 100 subscribers to the whole platform, each receiving all 1,000 changes (100,000
-  deliveries) — the worst case, reported as is.
+  deliveries), the worst case.
 Latency is from the commit of a change's transaction to its arrival at the subscriber. The gateway
 runs in its own process on PostgreSQL; its peak RSS is sampled while it works.
 """
@@ -14,6 +17,7 @@ import asyncio
 import statistics
 import sys
 import time
+from functools import partial
 from typing import Any
 
 import psutil
@@ -78,6 +82,7 @@ async def _scenario(
     broadcast: bool,
     process: psutil.Process,
     subscribers: int = SUBSCRIBERS,
+    tag: str,
 ) -> dict[str, Any]:
     per_target = CHANGES // len(targets)
     expected = CHANGES if broadcast else per_target
@@ -99,7 +104,7 @@ async def _scenario(
             await asyncio.sleep(0.05)
 
     sampler = asyncio.create_task(sample())
-    committed = await _burst(store, targets, per_target, "broadcast" if broadcast else "per-user")
+    committed = await _burst(store, targets, per_target, tag)
     await asyncio.wait_for(asyncio.gather(*tasks), 600)
     sampler.cancel()
     latencies = sorted((arrived - committed[remote_id]) * 1000 for s in clients for remote_id, arrived in s.arrivals)
@@ -135,15 +140,17 @@ async def run_fanout() -> dict[str, Any]:
         with subprocess_running([*server, "--port", str(port)], port) as gateway:
             process = psutil.Process(gateway.pid)
             url = f"ws://127.0.0.1:{port}/graphql"
-            per_user = await _scenario(url, store, tenant.api_key, stream_targets, broadcast=False, process=process)
+            run = partial(_scenario, url, store, tenant.api_key, process=process)
+            per_user = await run(stream_targets, broadcast=False, tag="per-user")
             print(f"per end user: {per_user}", file=sys.stderr, flush=True)
-            broadcast = await _scenario(
-                url, store, tenant.api_key, stream_targets[:10], broadcast=True, process=process, subscribers=100
-            )
+            shared = await run(stream_targets[:100], broadcast=False, tag="shared")
+            print(f"shared: {shared}", file=sys.stderr, flush=True)
+            broadcast = await run(stream_targets[:10], broadcast=True, subscribers=100, tag="broadcast")
         await engine.dispose()
     return {
         "subscribers": SUBSCRIBERS,
         "changes": CHANGES,
         "per_end_user": per_user,
+        "ten_subscribers_per_end_user": shared,
         "broadcast": broadcast,
     }

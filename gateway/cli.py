@@ -54,7 +54,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     app = create_app(runtime)
     settle_garbage_collector()
     # No access log: OAuth callbacks carry authorization codes in their query strings.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        ws_per_message_deflate=settings.websocket_compression,
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -211,6 +211,7 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
                 log_level="warning",
                 lifespan="on",
                 access_log=False,
+                ws_per_message_deflate=settings.websocket_compression,
             )
             await uvicorn.Server(config).serve()
 

@@ -91,7 +91,15 @@ def main() -> None:
     args = parser.parse_args()
     app = build(args.database_url, args.secret_key, worker=args.worker, port=args.port)
     settle_garbage_collector()  # as `xkit serve` does
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+    compression = Settings().websocket_compression  # as `xkit serve` would, from XKIT_WEBSOCKET_COMPRESSION
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        ws_per_message_deflate=compression,
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     """The common members whose values differ; for a new record, those that hold a value."""
     new = new or {}
     if old is None:
-        return sorted(k for k, v in new.items() if v not in (None, [], ""))
+        return sorted(k for k, v in new.items() if v is not None and v != "" and v != [])
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 

@@ -26,8 +26,9 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-# Connections kept open. A request over the pool's size opens (and then closes) one of its own, a
-# connect and a TLS setup each time, so the pool covers the concurrency a process usually sees.
+# Connections per process, all kept open. Twenty is the cap PostgreSQL's default of 100 connections leaves
+# room for with a few processes; a pool of ten plus ten overflow (the cap before) opened and closed an
+# overflow connection, a connect and a TLS setup, for every request beyond the tenth.
 POOL_SIZE = 20
 
 
@@ -56,6 +57,6 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
         json_serializer=dumps_json,
         json_deserializer=orjson.loads,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
     )

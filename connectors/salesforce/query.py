@@ -7,7 +7,7 @@ everything whose SystemModstamp moved since the cursor, which brings deletions (
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from connectors.kit.convert import iso_millis, parse_datetime
 from connectors.kit.declaration import Cursor, Stream, StreamContext
 from connectors.kit.http import ProviderSession
+from connectors.kit.pagination import chained_pages
 from connectors.kit.records import Page
 from connectors.salesforce.soql import datetime_literal, quote, select
 
@@ -35,14 +36,16 @@ class DescribeFields:
 
 
 async def run_query(ctx: StreamContext, resource: str, soql: str) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
-    """Each batch of a SOQL query and whether it is the last, following `nextRecordsUrl`."""
-    body = await ctx.session.get_json(f"{API}/{resource}", {"q": soql})
-    while True:
-        done = bool(body.get("done", True)) or not body.get("nextRecordsUrl")
-        yield body.get("records", []), done
-        if done:
-            return
-        body = await ctx.session.get_json(body["nextRecordsUrl"])
+    """Each batch of a SOQL query and whether it is the last, following `nextRecordsUrl` (fetched ahead)."""
+
+    def fetch(next_url: str | None) -> Awaitable[Any]:
+        return ctx.session.get_json(next_url) if next_url else ctx.session.get_json(f"{API}/{resource}", {"q": soql})
+
+    def next_url(body: Any) -> str | None:
+        return None if body.get("done", True) else body.get("nextRecordsUrl") or None
+
+    async for body, following in chained_pages(fetch, next_url, None):
+        yield body.get("records", []), following is None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from connectors.kit.declaration import default_error
 from connectors.kit.errors import ProviderUnavailable, RateLimited
 from connectors.kit.http import ConnectionAccess, HttpKit, retry_after_seconds
 from connectors.kit.oauth import ApiKey
+from connectors.kit.pagination import chained_pages
 from connectors.kit.ratelimit import RateLimit, RateLimiter, when_header_exhausted
 from connectors.kit.sandbox import serve_in_thread
 
@@ -174,3 +175,53 @@ async def test_sessions_use_the_most_recently_obtained_credentials() -> None:
         assert first.credentials.api_key == "rotated"
     finally:
         await kit.aclose()
+
+
+class _Chain:
+    """Three pages linked by tokens; records which requests went out, and when each was answered."""
+
+    def __init__(self, fail_on: str = "nowhere") -> None:
+        self.requested: list[str | None] = []
+        self.finished: list[str | None] = []
+        self.fail_on = fail_on
+
+    async def fetch(self, token: str | None) -> dict[str, object]:
+        self.requested.append(token)
+        await asyncio.sleep(0.01)
+        if token == self.fail_on:
+            raise ProviderUnavailable("page unavailable")
+        self.finished.append(token)
+        following = {None: "b", "b": "c", "c": None}[token]
+        return {"page": token or "a", "next": following}
+
+
+async def test_chained_pages_asks_for_the_next_page_before_handing_over_this_one() -> None:
+    chain = _Chain()
+    seen = []
+    async for body, token in chained_pages(chain.fetch, lambda body: body["next"], None):
+        # The next request is already out while this page is mapped and stored (none after the last).
+        assert chain.requested[-1] == (token or body["page"])
+        seen.append((body["page"], token))
+    assert seen == [("a", "b"), ("b", "c"), ("c", None)]
+    assert chain.requested == [None, "b", "c"]
+
+
+async def test_chained_pages_hands_over_every_good_page_before_a_failed_one_fails() -> None:
+    chain = _Chain(fail_on="c")
+    seen = []
+    with pytest.raises(ProviderUnavailable):
+        async for body, _ in chained_pages(chain.fetch, lambda body: body["next"], None):
+            seen.append(body["page"])
+    assert seen == ["a", "b"]
+
+
+async def test_a_consumer_that_stops_early_leaves_no_request_running() -> None:
+    chain = _Chain()
+    pages = chained_pages(chain.fetch, lambda body: body["next"], None)
+    async for body, _ in pages:
+        assert body["page"] == "a"
+        break
+    await pages.aclose()
+    await asyncio.sleep(0.05)
+    assert chain.requested == [None, "b"]
+    assert chain.finished == [None]  # the request for "b" was cancelled, not left to finish

@@ -1,12 +1,17 @@
-"""The fast path for plain fields returns exactly what graphql-core's own execution returns."""
+"""The fast path for plain fields returns exactly what graphql-core's own execution returns; subscription
+events are shared between like subscribers and leave nothing behind."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 import strawberry
+from graphql import parse
 
 from schema.execution import FastPlainFieldsExecutionContext
 
@@ -90,3 +95,66 @@ def test_a_plan_reused_across_requests_follows_each_requests_variables() -> None
 def test_the_same_text_twice_gives_the_same_answer() -> None:
     query = QUERIES[0]
     assert outcome(fast, query) == outcome(fast, query) == outcome(plain, query)
+
+
+# ---- subscription events -------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Event:
+    name: str
+    shared_results: strawberry.Private[dict[Any, Any]]
+    resolved: strawberry.Private[list[str]]
+
+    @strawberry.field
+    def shout(self, suffix: str = "!") -> str:
+        self.resolved.append(suffix)
+        return self.name.upper() + suffix
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def events(self) -> AsyncGenerator[Event, None]:  # pragma: no cover - events are fed by hand below
+        yield Event(name="never", shared_results={}, resolved=[])
+
+
+@dataclass
+class Audience:
+    audience: tuple[str, str]
+
+
+events_schema = strawberry.Schema(
+    query=Query, subscription=Subscription, execution_context_class=FastPlainFieldsExecutionContext
+)
+EVENTS = "subscription($s: String!) { events { name shout(suffix: $s) } }"
+
+
+def deliver(executor: Any, event: Event) -> Any:
+    return executor.build_per_event_executor(event).execute_operation(False)
+
+
+def test_subscribers_with_the_same_operation_variables_and_audience_share_one_execution() -> None:
+    document = parse(EVENTS)
+    build = partial(FastPlainFieldsExecutionContext.build, events_schema._schema, document)
+    first = build(raw_variable_values={"s": "!"}, context_value=Audience(("p", "k")))
+    second = build(raw_variable_values={"s": "!"}, context_value=Audience(("p", "k")))
+    other_variables = build(raw_variable_values={"s": "?"}, context_value=Audience(("p", "k")))
+    other_key = build(raw_variable_values={"s": "!"}, context_value=Audience(("p", "other")))
+    event = Event(name="hello", shared_results={}, resolved=[])
+    results = [deliver(executor, event) for executor in (first, second, other_variables, other_key)]
+    assert results[0] is results[1]  # executed once, for both
+    assert [r.data["events"]["shout"] for r in results] == ["HELLO!", "HELLO!", "HELLO?", "HELLO!"]
+    assert event.resolved == ["!", "?", "!"]
+
+
+def test_a_long_subscription_keeps_no_state_per_event() -> None:
+    executor = FastPlainFieldsExecutionContext.build(
+        events_schema._schema, parse(EVENTS), raw_variable_values={"s": "!"}, context_value=Audience(("p", "k"))
+    )
+    deliver(executor, Event(name="warm", shared_results={}, resolved=[]))
+    kept = (len(executor._plans), len(executor._relevant_sub_fields))
+    for i in range(200):
+        result = deliver(executor, Event(name=f"e{i}", shared_results={}, resolved=[]))
+        assert result.data == {"events": {"name": f"e{i}", "shout": f"E{i}!"}}
+    assert (len(executor._plans), len(executor._relevant_sub_fields)) == kept

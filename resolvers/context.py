@@ -53,7 +53,8 @@ class Caller:
     @property
     def audience(self) -> tuple[uuid.UUID, uuid.UUID | None]:
         """Callers that get the same answer to the same operation: one platform, one key (credential
-        reads are recorded per key). Subscribers sharing an audience share each event's execution."""
+        reads are recorded per key). Subscribers sharing an audience share each event's execution, so
+        whatever may change what a caller sees (a narrower scope, one day) must be part of it."""
         return (self.platform_id, self.api_key_id)
 
     @property

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import delete, func, select
 
-from sync.store import Store
-from sync.tables import metadata
+from connectors.kit.credentials import Credentials
+from connectors.kit.records import RemoteRecord
+from sync.cache import StreamTarget, upsert_records
+from sync.changes import latest, prune
+from sync.connections import NewConnection, create_connection
+from sync.crypto import Vault, parse_secret_key
+from sync.db import create_engine
+from sync.migrate import alembic_config, upgrade
+from sync.store import Store, utcnow
+from sync.tables import changes, connections, metadata, platforms, records
+from sync.tenancy import create_platform
 
 
 async def test_migrations_match_the_declared_tables(store: Store) -> None:
@@ -18,3 +30,50 @@ async def test_migrations_match_the_declared_tables(store: Store) -> None:
     async with store.engine.connect() as conn:
         diff = await conn.run_sync(differences)
     assert diff == [], "tables.py and sync/migrations differ: add a migration"
+
+
+async def test_dropping_the_platform_keys_of_records_and_changes_keeps_sequence_and_cascade(
+    database_url: str, secret_key: str
+) -> None:
+    """Migration 0008 on a database with data: the log's sequence goes on after its last number even once
+    every change was pruned, and deleting a platform still removes its records and changes."""
+    engine = create_engine(database_url)
+    await upgrade(engine, "0007")
+    store = Store(engine, Vault(parse_secret_key(secret_key)))
+    platform_id = await create_platform(store, "migrated")
+    connection_id = await create_connection(
+        store, NewConnection(platform_id, "hubspot", "user-1", Credentials(access_token="x"))
+    )
+    async with engine.connect() as conn:
+        end_user_id = (
+            await conn.execute(select(connections.c.end_user_id).where(connections.c.id == connection_id))
+        ).scalar_one()
+    target = StreamTarget(platform_id, connection_id, end_user_id, "contacts", "Contact")
+
+    async def write(remote_ids: list[str]) -> None:
+        async with engine.begin() as conn:
+            batch = [RemoteRecord(r, {"id": r}, {"first_name": r}) for r in remote_ids]
+            await upsert_records(conn, target, batch, utcnow())
+
+    await write(["1", "2", "3"])
+    async with engine.connect() as conn:
+        before = await latest(conn)
+    assert await prune(store, retention=timedelta(seconds=-1)) == 3  # the log is empty, its numbers are not
+
+    await upgrade(engine, "head")
+    await write(["4"])
+    async with engine.connect() as conn:
+        after = (await conn.execute(select(changes.c.seq))).scalars().all()
+    assert after == [before + 1]
+
+    async with engine.begin() as conn:
+        await conn.execute(delete(platforms).where(platforms.c.id == platform_id))
+    async with engine.connect() as conn:
+        left = [(await conn.execute(select(func.count()).select_from(t))).scalar_one() for t in (records, changes)]
+    assert left == [0, 0]
+
+    # And back: the keys return, and the way forward still works.
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.downgrade(alembic_config(sync_conn), "0007"))
+    await upgrade(engine, "head")
+    await engine.dispose()

@@ -51,6 +51,7 @@ class Listener:
     where: ChangeFilter
     joined_at: int  # every change after this reaches the queue
     queue: asyncio.Queue[FeedItem] = field(default_factory=asyncio.Queue)
+    filed: bool = False  # in the feed's index (until it leaves, or is dropped for being slow)
 
     def index_keys(self) -> list[Hashable]:
         """Where the feed files this listener: under each connection it follows, else each end user,
@@ -88,17 +89,19 @@ class ChangeFeed:
         listener = Listener(platform_id, where, self.position)
         for key in listener.index_keys():
             self.listeners.setdefault(key, set()).add(listener)
+        listener.filed = True
         self.listening += 1
         return listener
 
     def leave(self, listener: Listener) -> None:
+        if not listener.filed:
+            return  # left already (dropped for being slow, then left)
         for key in listener.index_keys():
-            filed = self.listeners.get(key)
-            if filed is None or listener not in filed:
-                return  # left already (dropped for being slow, then left)
+            filed = self.listeners[key]
             filed.discard(listener)
             if not filed:
                 del self.listeners[key]
+        listener.filed = False
         self.listening -= 1
 
     def _listeners_of(self, row: Any) -> list[Listener]:

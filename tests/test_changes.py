@@ -441,6 +441,7 @@ async def test_the_feed_offers_a_change_to_exactly_the_listeners_whose_filters_m
         "its connection, other objects": (platform, ChangeFilter(connection_ids=(connection,), models=("Deal",))),
         "its connection id, other platform": (other.platform_id, ChangeFilter(connection_ids=(connection,))),
         "another platform": (other.platform_id, ChangeFilter()),
+        "no connection at all": (platform, ChangeFilter(connection_ids=())),
     }
     listeners = {name: await feed.join(p, where) for name, (p, where) in {**wanted, **unwanted}.items()}
     contact = setup.contacts(1)[0]

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import orjson
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -245,6 +246,21 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+
+
+def server_config(app: Starlette, settings: Settings, *, log_level: str | None = None) -> uvicorn.Config:
+    """How every process that serves xkit runs its app (`xkit serve`, `xkit dev`, the benchmarks' server);
+    call it once the app is built, since it also settles the garbage collector."""
+    settle_garbage_collector()
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level or settings.log_level,
+        # No access log: OAuth callbacks carry authorization codes in their query strings.
+        access_log=False,
+        ws_per_message_deflate=settings.websocket_compression,
+    )
 
 
 def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:

@@ -45,23 +45,16 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from gateway.app import Runtime, create_app, settle_garbage_collector
+    from gateway.app import Runtime, create_app, server_config
 
     settings = _settings(args)
     _configure_logging(settings)
     asyncio.run(_migrate(settings))
     runtime = Runtime.build(settings)
-    app = create_app(runtime)
-    settle_garbage_collector()
-    # No access log: OAuth callbacks carry authorization codes in their query strings.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        ws_per_message_deflate=settings.websocket_compression,
-    )
+    server = uvicorn.Server(server_config(create_app(runtime), settings))
+    server.run()
+    if not server.started:  # the port was taken, or the app failed to start: say so in the exit status
+        sys.exit(3)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

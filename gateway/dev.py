@@ -18,7 +18,7 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
-from gateway.app import Runtime, create_app, settle_garbage_collector
+from gateway.app import Runtime, create_app, server_config
 from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection, reconnect
 from sync.crypto import generate_secret_key
@@ -202,17 +202,6 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
             # The HubSpot sandbox pushes its changes here, signed, as HubSpot would: edits show up at once.
             hubspot.configure_webhooks(f"{settings.resolved_public_url}/webhooks/hubspot")
             print(_banner(settings, api_key))
-            app = create_app(runtime)
-            settle_garbage_collector()
-            config = uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_level="warning",
-                lifespan="on",
-                access_log=False,
-                ws_per_message_deflate=settings.websocket_compression,
-            )
-            await uvicorn.Server(config).serve()
+            await uvicorn.Server(server_config(create_app(runtime), settings, log_level="warning")).serve()
 
         asyncio.run(main())

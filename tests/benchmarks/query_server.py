@@ -11,11 +11,12 @@ import asyncpg
 import orjson
 import uvicorn
 from pydantic import SecretStr
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.app import Runtime, create_app, settle_garbage_collector
+from gateway.app import Runtime, create_app, server_config
 from gateway.auth import ApiKeyAuthenticator
 from gateway.settings import Settings
 from resolvers.ids import CursorCodec, Position, to_global_id
@@ -38,7 +39,7 @@ CAMEL = {
 }
 
 
-def build(database_url: str, secret_key: str, *, worker: bool = False, port: int = 8000) -> object:
+def build(database_url: str, secret_key: str, *, worker: bool = False, port: int = 8000) -> Starlette:
     settings = Settings(
         database_url=database_url,
         secret_key=SecretStr(secret_key),
@@ -90,16 +91,9 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help="also run the syncer (freshness benchmark)")
     args = parser.parse_args()
     app = build(args.database_url, args.secret_key, worker=args.worker, port=args.port)
-    settle_garbage_collector()  # as `xkit serve` does
-    compression = Settings().websocket_compression  # as `xkit serve` would, from XKIT_WEBSOCKET_COMPRESSION
-    uvicorn.run(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        ws_per_message_deflate=compression,
-    )
+    # Served as `xkit serve` serves (XKIT_WEBSOCKET_COMPRESSION and all), on this port.
+    settings = Settings(host="127.0.0.1", port=args.port)
+    uvicorn.Server(server_config(app, settings, log_level="warning")).run()
 
 
 if __name__ == "__main__":

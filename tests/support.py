@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import uvicorn
@@ -23,6 +23,7 @@ from connectors.kit.oauth import OAuthApp
 from connectors.salesforce.sandbox import SalesforceSandbox
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
+from resolvers.ids import to_global_id
 from sync.connections import NewConnection, create_connection
 from sync.scheduler import Worker
 from sync.store import Store
@@ -191,3 +192,29 @@ async def synced_hubspot(
     await run_everything_due(store, kit)
     async with gateway(store, kit, secret_key) as api:
         yield api, tenant, connection_id
+
+
+@dataclass
+class SyncedHubSpot:
+    """What `synced_hubspot` sets up, kept together for the tests that drive it (they add their own helpers)."""
+
+    api: Gateway
+    tenant: Tenant
+    connection_id: uuid.UUID
+    sandbox: HubSpotSandbox
+    store: Store
+
+    @property
+    def connection(self) -> str:
+        return to_global_id("Connection", self.connection_id)
+
+
+Synced = TypeVar("Synced", bound=SyncedHubSpot)
+
+
+@contextlib.asynccontextmanager
+async def synced(
+    holder: type[Synced], store: Store, kit: HttpKit, sandbox: HubSpotSandbox, sandbox_url: str, secret_key: str
+) -> AsyncIterator[Synced]:
+    async with synced_hubspot(store, kit, sandbox, sandbox_url, secret_key) as (api, tenant, connection_id):
+        yield holder(api, tenant, connection_id, sandbox, store)

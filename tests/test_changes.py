@@ -37,13 +37,12 @@ from sync.tables import connections, records, stream_states
 from sync.tenancy import create_api_key
 from tests.benchmarks.common import free_port, subprocess_running
 from tests.support import (
-    Gateway,
-    Tenant,
+    SyncedHubSpot,
     data,
     make_streams_due,
     new_tenant,
     run_everything_due,
-    synced_hubspot,
+    synced,
 )
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
@@ -61,14 +60,7 @@ UPDATE_CONTACT = """mutation($c: ID!, $r: String!, $title: String!) {
 }"""
 
 
-class Setup:
-    def __init__(self, api: Gateway, tenant: Tenant, connection_id: uuid.UUID, sandbox: HubSpotSandbox, store: Store):
-        self.api, self.tenant, self.connection_id, self.sandbox, self.store = api, tenant, connection_id, sandbox, store
-
-    @property
-    def connection(self) -> str:
-        return to_global_id("Connection", self.connection_id)
-
+class Setup(SyncedHubSpot):
     @property
     def ws_url(self) -> str:
         return self.api.url.replace("http://", "ws://") + "/graphql"
@@ -89,8 +81,8 @@ class Setup:
 async def setup(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> AsyncIterator[Setup]:
-    async with synced_hubspot(store, kit, hubspot, hubspot_url, secret_key) as (api, tenant, connection_id):
-        yield Setup(api, tenant, connection_id, hubspot, store)
+    async with synced(Setup, store, kit, hubspot, hubspot_url, secret_key) as synced_setup:
+        yield synced_setup
 
 
 async def collect(session: Any, request: GraphQLRequest, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

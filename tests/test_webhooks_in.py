@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -21,17 +19,10 @@ from sync import changes
 from sync.changes import ChangeFilter
 from sync.store import Store
 from sync.tenancy import set_provider_app
-from tests.support import Gateway, Tenant, cached_ids, new_tenant, synced_hubspot
+from tests.support import SyncedHubSpot, cached_ids, new_tenant, synced
 
 
-@dataclass
-class Setup:
-    api: Gateway
-    tenant: Tenant
-    connection_id: uuid.UUID
-    sandbox: HubSpotSandbox
-    store: Store
-
+class Setup(SyncedHubSpot):
     @property
     def url(self) -> str:
         return f"{self.api.url}/webhooks/hubspot"
@@ -67,8 +58,8 @@ class Setup:
 async def setup(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> AsyncIterator[Setup]:
-    async with synced_hubspot(store, kit, hubspot, hubspot_url, secret_key) as (api, tenant, connection_id):
-        yield Setup(api, tenant, connection_id, hubspot, store)
+    async with synced(Setup, store, kit, hubspot, hubspot_url, secret_key) as synced_setup:
+        yield synced_setup
 
 
 async def test_a_signed_event_brings_the_change_at_once(setup: Setup) -> None:

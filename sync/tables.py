@@ -105,9 +105,13 @@ connections = Table(
     Column("sync_interval_seconds", Integer, nullable=False),
     # None: the connector's own limit; {"requests": 0}: unlimited (benchmarks, private test accounts).
     Column("rate_limit", Json),
+    # The provider account the credentials belong to (HubSpot's portal id): not secret, kept in the clear so
+    # an incoming webhook can be matched to the platforms that own that account before any signature work.
+    Column("account_id", String(100)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index(None, "platform_id", "created_at"),
+    Index(None, "provider", "account_id"),
 )
 
 stream_states = Table(
@@ -198,6 +202,21 @@ oauth_states = Table(
     Column("redirect_uri", Text, nullable=False),
     Column("code_verifier_encrypted", LargeBinary),
     Column("expires_at", UtcDateTime, nullable=False),
+    # The provider's authorize URL; the browser is sent there by the gateway's connect start page.
+    Column("authorize_url", Text),
+    # SHA-256 of the nonce in the cookie of the browser that opened the link first; the callback must bring it.
+    Column("browser_binding", String(64)),
+)
+
+# Where a platform allows its end users to be sent back after connecting (exact match, as OAuth wants).
+platform_redirect_uris = Table(
+    "platform_redirect_uris",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("uri", String(2000), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform_id", "uri"),
 )
 
 # Who read a connection's credentials, and when: the secret never appears here.
@@ -297,4 +316,16 @@ webhook_deliveries = Table(
     Index(None, "status", "next_attempt_at"),
     Index(None, "destination_id", "record_key", "change_seq"),
     Index(None, "destination_id", "id"),
+)
+
+# Provider webhook deliveries already accepted, by a digest of their signature: a replay inside the
+# signature's freshness window is recognised and changes nothing. Swept once older than that window.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("provider", String(50), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("provider", "digest"),
+    Index(None, "received_at"),
 )

@@ -34,4 +34,4 @@ schema: $(STAMP)
 	$(BIN)/xkit export-schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .xkit .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .xkit .mypy_cache .ruff_cache .pytest_cache .hypothesis

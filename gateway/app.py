@@ -25,7 +25,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
-from connectors.kit.errors import NotFound, ProviderError, XkitError
+from connectors.kit.errors import BadInput, NotFound, ProviderError, XkitError
 from connectors.kit.http import HttpKit
 from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRequest
 from gateway.auth import ApiKeyAuthenticator
@@ -182,33 +182,61 @@ async def provider_webhook(request: Request) -> Response:
     provider without webhooks, 200 once the changed records are in the cache, 503 when the provider could
     not be read (the provider retries; polling catches up meanwhile)."""
     runtime: Runtime = request.app.state.runtime
-    body = await request.body()
+    try:
+        body = await _read_body(request, runtime.settings.webhook_max_bytes)
+    except BodyTooLarge as too_large:
+        return _error(413, too_large)
+    except BadInput as malformed:
+        return _error(400, malformed)
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = f"?{request.url.query}" if request.url.query else ""
     # Signed over the URL the provider was given: as it reached us, or behind a proxy the public one.
-    addresses = [str(request.url), f"{runtime.settings.resolved_public_url}{request.url.path}{query}"]
-    last: XkitError | None = None
-    for address in dict.fromkeys(addresses):
-        webhook = WebhookRequest(request.method, address, headers, body)
-        try:
-            result = await receive(
-                runtime.store, runtime.kit, runtime.services.discoveries, request.path_params["provider"], webhook
-            )
-        except WebhookRejected as rejected:
-            last = rejected
-            continue
-        except NotFound as missing:
-            return _error(404, missing)
-        except WebhookMalformed as malformed:
-            return _error(400, malformed)
-        except ProviderError as failed:
-            log.warning("webhook from %s: %s", request.path_params["provider"], failed.message)
-            return _error(503, failed)
-        except XkitError as refused:
-            return _error(400, refused)
-        return JSONResponse({"events": result.events, "fetched": result.fetched, "deleted": result.deleted})
-    assert last is not None
-    return _error(401, last)
+    public = f"{runtime.settings.resolved_public_url}{request.url.path}{query}"
+    webhook = WebhookRequest(request.method, str(request.url), headers, body)
+    try:
+        result = await receive(
+            runtime.store,
+            runtime.kit,
+            runtime.services.discoveries,
+            request.path_params["provider"],
+            webhook,
+            also_addressed_as=[public],
+        )
+    except WebhookRejected as rejected:
+        return _error(401, rejected)
+    except NotFound as missing:
+        return _error(404, missing)
+    except WebhookMalformed as malformed:
+        return _error(400, malformed)
+    except ProviderError as failed:
+        log.warning("webhook from %s: %s", request.path_params["provider"], failed.message)
+        return _error(503, failed)
+    except XkitError as refused:
+        return _error(400, refused)
+    return JSONResponse(
+        {"events": result.events, "fetched": result.fetched, "deleted": result.deleted, "replay": result.replay}
+    )
+
+
+class BodyTooLarge(XkitError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed `limit`: by its Content-Length before a byte is
+    read, or while it streams in (chunked), never holding more than `limit` bytes of it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadInput("the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+        body += chunk
+    return bytes(body)
 
 
 def _error(status: int, error: XkitError) -> Response:

@@ -23,13 +23,49 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     run_worker: bool = True
     http_timeout_seconds: float = 30.0
+    # Provider answers. http_timeout_seconds bounds each read, so a provider trickling a byte at a time would
+    # never time out: the deadline bounds one whole exchange, body included, and is not retried.
+    provider_request_deadline_seconds: float = 60.0
+    # Decoded (decompressed) bytes of one provider answer; a token endpoint's answer gets far less.
+    provider_response_max_bytes: int = 64 * 1024 * 1024
+    token_response_max_bytes: int = 64 * 1024
+    # A record whose JSON (raw payload and common fields) is larger is stored truncated: common fields kept
+    # with long strings cut, `raw` replaced by a marker naming its id and original size.
+    max_record_bytes: int = 1024 * 1024
+    # Pages one stream run may read; a run that reaches it stops with lastError and the next run resumes.
+    max_pages_per_run: int = 10_000
+    # Streams one worker runs at once for one connection and for one platform (of worker_concurrency).
+    worker_max_running_per_connection: int = 2
+    worker_max_running_per_platform: int = 4
     # How long the change log keeps changes; a subscriber resuming from an older cursor is told to re-read.
     change_retention_days: float = 30.0
     # permessage-deflate on subscription WebSockets. Off by default: change events are small JSON messages,
     # and compressing each one for each subscriber (and inflating it at the client) cost a broadcast of
     # 100,000 deliveries about two thirds of its speed (fan-out benchmark). Worth it on slow links only.
     websocket_compression: bool = False
+    # A verified API key is trusted this long per process without a database read. A revocation reaches
+    # every process at once through NOTIFY on PostgreSQL; this bounds it when that cannot (SQLite shared
+    # by a CLI, a LISTEN connection that dropped).
+    api_key_cache_seconds: float = 10.0
+    # How often each process re-checks the keys of its open WebSockets, for the same reason.
+    api_key_recheck_seconds: float = 5.0
+    # Failed-auth throttling per client address (IPv6 by /64): after this many refused keys within the
+    # window, the client gets 429 RATE_LIMITED without any key lookup until the lockout ends.
+    auth_failures_allowed: int = 20
+    auth_failure_window_seconds: float = 60.0
+    auth_lockout_seconds: float = 300.0
+    # Clients remembered at once (memory stays bounded under a spread-out attack; the oldest are forgotten).
+    auth_failure_clients_tracked: int = 100_000
     log_level: str = "info"
+    # A provider webhook delivery larger than this is refused with 413 before more of it is read (HubSpot
+    # batches at most 100 events of a few hundred bytes each).
+    webhook_max_bytes: int = 256 * 1024
+    # OAuth connect flow: how long a connect link lives (opening it, consenting and coming back), how many
+    # redirect URIs a platform may register, and the longest query string /oauth/start and /oauth/callback
+    # read (a provider's code, state and error description fit many times over).
+    connect_link_ttl_seconds: int = 900
+    redirect_uris_per_platform: int = 20
+    oauth_query_max_bytes: int = 4096
 
     @property
     def resolved_database_url(self) -> str:

@@ -30,6 +30,9 @@ INCREMENTAL = "incremental"
 
 DEFAULT_SYNC_INTERVAL = timedelta(seconds=15)
 
+# `connections.account_id` of a connection whose credentials name no provider account (NULL: not looked at yet).
+NO_ACCOUNT = ""
+
 
 @dataclass(frozen=True)
 class NewConnection:
@@ -50,6 +53,15 @@ def unseal(store: Store, connection_id: uuid.UUID, blob: bytes) -> Credentials:
     return Credentials.from_dict(orjson.loads(store.vault.decrypt(blob, bound_to=str(connection_id))))
 
 
+def account_of(connector: Connector, credentials: Credentials) -> str | None:
+    """The provider account the credentials belong to, as the provider's webhooks name it (kept in the clear
+    in `connections.account_id`); None for a provider whose webhooks xkit does not take."""
+    if connector.webhook_account_key is None:
+        return None
+    account = credentials.extra.get(connector.webhook_account_key)
+    return NO_ACCOUNT if account in (None, "") else str(account)[:100]
+
+
 async def create_connection(store: Store, new: NewConnection, conn: AsyncConnection | None = None) -> uuid.UUID:
     connector = get_connector(new.provider)
     connection_id = uuid.uuid4()
@@ -66,6 +78,7 @@ async def create_connection(store: Store, new: NewConnection, conn: AsyncConnect
                 status=ACTIVE,
                 base_url=new.base_url,
                 credentials_encrypted=seal(store, connection_id, new.credentials),
+                account_id=account_of(connector, new.credentials),
                 sync_interval_seconds=new.sync_interval_seconds,
                 rate_limit=new.rate_limit,
                 created_at=now,
@@ -118,12 +131,18 @@ async def set_status(store: Store, connection_id: uuid.UUID, status: str, reason
         )
 
 
-async def save_credentials(store: Store, connection_id: uuid.UUID, credentials: Credentials) -> None:
+async def save_credentials(
+    store: Store, connection_id: uuid.UUID, credentials: Credentials, account_id: str | None
+) -> None:
     async with store.engine.begin() as conn:
         await conn.execute(
             update(connections)
             .where(connections.c.id == connection_id)
-            .values(credentials_encrypted=seal(store, connection_id, credentials), updated_at=utcnow())
+            .values(
+                credentials_encrypted=seal(store, connection_id, credentials),
+                account_id=account_id,
+                updated_at=utcnow(),
+            )
         )
 
 
@@ -143,7 +162,7 @@ async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
     connection_id: uuid.UUID = row.id
 
     async def persist(credentials: Credentials) -> None:
-        await save_credentials(store, connection_id, credentials)
+        await save_credentials(store, connection_id, credentials, account_of(connector, credentials))
 
     return ConnectionAccess(
         key=str(connection_id),
@@ -177,11 +196,16 @@ async def request_sync_now(store: Store, platform_id: uuid.UUID, connection_id: 
 async def reconnect(store: Store, connection_id: uuid.UUID, credentials: Credentials, base_url: str | None) -> None:
     """New credentials (and host) for an existing connection: it becomes active again."""
     async with store.engine.begin() as conn:
+        found = await conn.execute(select(connections.c.provider).where(connections.c.id == connection_id))
+        provider = found.scalar()
+        if provider is None:
+            return
         await conn.execute(
             update(connections)
             .where(connections.c.id == connection_id)
             .values(
                 credentials_encrypted=seal(store, connection_id, credentials),
+                account_id=account_of(get_connector(provider), credentials),
                 base_url=base_url,
                 status=ACTIVE,
                 status_reason=None,

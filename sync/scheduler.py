@@ -19,6 +19,7 @@ from connectors.kit.http import HttpKit
 from sync import changes, outbound
 from sync.connections import ACTIVE
 from sync.idempotency import purge_expired
+from sync.intake import purge_receipts
 from sync.outbound import Outbound
 from sync.runner import LEASE_TTL, DiscoveryCache, StreamRun, new_worker_id
 from sync.store import Store, utcnow
@@ -26,7 +27,7 @@ from sync.tables import connections, stream_states
 
 log = logging.getLogger(__name__)
 
-# Expired idempotency keys and changes past retention are swept this often.
+# Expired idempotency keys, changes past retention and stale webhook receipts are swept this often.
 PURGE_EVERY_SECONDS = 600.0
 
 
@@ -72,6 +73,7 @@ class Worker:
                     await purge_expired(self.store)
                     await changes.prune(self.store, self.change_retention)
                     await outbound.purge(self.store)
+                    await purge_receipts(self.store)
             except Exception:
                 log.exception("worker poll failed")
             try:

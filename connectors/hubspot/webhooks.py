@@ -11,7 +11,13 @@ from typing import Any
 
 import orjson
 
-from connectors.kit.webhooks import WebhookEvent, WebhookMalformed, WebhookRejected, WebhookRequest
+from connectors.kit.webhooks import (
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookMalformed,
+    WebhookRejected,
+    WebhookRequest,
+)
 
 MAX_AGE_SECONDS = 300
 
@@ -23,6 +29,8 @@ def signature_v3(secret: str, method: str, url: str, body: bytes, timestamp: str
 
 @dataclass(frozen=True)
 class HubSpotSignatureV3:
+    max_age_seconds: float = MAX_AGE_SECONDS
+
     def verify(self, request: WebhookRequest, secret: str, *, now: float) -> None:
         signature = request.headers.get("x-hubspot-signature-v3")
         timestamp = request.headers.get("x-hubspot-request-timestamp")
@@ -33,6 +41,9 @@ class HubSpotSignatureV3:
         expected = signature_v3(secret, request.method.upper(), request.url, request.body, timestamp)
         if not hmac.compare_digest(expected, signature):
             raise WebhookRejected("the webhook signature does not match")
+
+    def signature(self, request: WebhookRequest) -> str:
+        return request.headers.get("x-hubspot-signature-v3", "")
 
 
 # subscriptionType prefix -> the connector's stream
@@ -46,7 +57,7 @@ class HubSpotEvents:
     propertyChange, restore, associationChange, merge) means "read it again": events carry one property
     at a time, so the record itself is fetched rather than patched from them."""
 
-    def parse(self, body: bytes) -> list[WebhookEvent]:
+    def parse(self, body: bytes) -> WebhookDelivery:
         try:
             events = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -54,10 +65,13 @@ class HubSpotEvents:
         if not isinstance(events, list):
             raise WebhookMalformed("a HubSpot webhook body is a JSON array of events")
         found: list[WebhookEvent] = []
+        accounts: set[str] = set()
         for event in events:
             if isinstance(event, dict):
+                if event.get("portalId") not in (None, ""):
+                    accounts.add(str(event["portalId"]))
                 found.extend(self._one(event))
-        return found
+        return WebhookDelivery(frozenset(accounts), found)
 
     @staticmethod
     def _one(event: dict[str, Any]) -> list[WebhookEvent]:

@@ -22,8 +22,17 @@ class WebhookRequest:
 
 
 class WebhookVerifier(Protocol):
+    @property
+    def max_age_seconds(self) -> float:
+        """A signed request is accepted this long either side of its timestamp: a replay can only come within it."""
+        ...
+
     def verify(self, request: WebhookRequest, secret: str, *, now: float) -> None:
         """Raise WebhookRejected unless the request is signed with `secret` and fresh."""
+
+    def signature(self, request: WebhookRequest) -> str:
+        """The signature the request carries ('' if none): the same delivery sent again carries the same one."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,17 @@ class WebhookEvent:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One parsed delivery: every provider account it names (even in events xkit does not act on) and the
+    events it acts on."""
+
+    accounts: frozenset[str]
+    events: list[WebhookEvent]
+
+
 class WebhookEvents(Protocol):
-    def parse(self, body: bytes) -> list[WebhookEvent]:
+    def parse(self, body: bytes) -> WebhookDelivery:
         """The events of one delivery; raise WebhookMalformed when the body is not the provider's shape."""
         ...
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -16,23 +17,26 @@ import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
+from connectors.kit.egress import EgressPolicy
 from connectors.kit.errors import BadInput, NotFound, ProviderError, XkitError
 from connectors.kit.http import HttpKit
 from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRequest
-from gateway.auth import ApiKeyAuthenticator
+from gateway.auth import ApiKeyAuthenticator, FailedAuthThrottle, TooManyFailedKeys
+from gateway.connect_pages import oauth_callback, oauth_start
 from gateway.settings import Settings
-from resolvers.connections import complete_connect
-from resolvers.context import Caller, Services
+from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
+from resolvers.context import Caller, ConnectPolicy, Services
 from resolvers.ids import CursorCodec
+from resolvers.limits import KeyedBuckets, OverBudget, RequestLimits, SubscriptionSlots
 from schema import schema
 from sync.crypto import Vault, parse_secret_key
 from sync.db import create_engine
@@ -65,6 +69,25 @@ class Runtime:
             public_url=self.settings.resolved_public_url,
             worker=self.worker,
             discoveries=self.worker.discoveries if self.worker else DiscoveryCache(),
+            limits=RequestLimits(
+                max_tokens=self.settings.graphql_max_tokens,
+                max_aliases=self.settings.graphql_max_aliases,
+                max_depth=self.settings.graphql_max_depth,
+                max_operations=self.settings.graphql_max_operations,
+                max_string_length=self.settings.graphql_max_string_length,
+                max_list_length=self.settings.graphql_max_list_length,
+                max_cost=self.settings.graphql_max_cost,
+            ),
+            cost_budgets=KeyedBuckets(
+                self.settings.graphql_cost_budget,
+                self.settings.graphql_cost_budget / self.settings.graphql_cost_window_seconds,
+                max_keys=self.settings.graphql_keys_tracked,
+            ),
+            subscription_slots=SubscriptionSlots(self.settings.graphql_max_subscriptions_per_key),
+            connect=ConnectPolicy(
+                link_ttl=timedelta(seconds=self.settings.connect_link_ttl_seconds),
+                redirect_uris_per_platform=self.settings.redirect_uris_per_platform,
+            ),
         )
 
     @classmethod
@@ -73,7 +96,7 @@ class Runtime:
             raise SystemExit("XKIT_SECRET_KEY is not set (xkit dev makes one; production must set it)")
         key = parse_secret_key(settings.secret_key.get_secret_value())
         store = Store(create_engine(settings.resolved_database_url), Vault(key))
-        kit = HttpKit(timeout=settings.http_timeout_seconds)
+        kit = HttpKit(egress=EgressPolicy(settings.egress_allow), timeout=settings.http_timeout_seconds)
         worker_wanted = settings.run_worker if run_worker is None else run_worker
         worker = (
             Worker(
@@ -101,6 +124,29 @@ def _unauthenticated(message: str) -> Response:
     return Response(orjson.dumps(body), status_code=401, media_type="application/json")
 
 
+def _rate_limited(wait: float, burst: float) -> Response:
+    refused = OverBudget(
+        f"too many requests with this key; retry in {math.ceil(wait)} s",
+        limit="requests",
+        maximum=burst,
+        retry_after=wait,
+    )
+    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
+    headers = {"Retry-After": str(math.ceil(wait))}
+    return Response(orjson.dumps(body), status_code=429, media_type="application/json", headers=headers)
+
+
+def _too_large(refused: BodyTooLarge, *, status: int) -> Response:
+    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _throttled(refused: TooManyFailedKeys) -> Response:
+    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
+    headers = {"Retry-After": str(refused.retry_after)}
+    return Response(orjson.dumps(body), status_code=429, media_type="application/json", headers=headers)
+
+
 class TextFramesWebSocket(ASGIWebSocketAdapter):
     """GraphQL over WebSocket is text frames; HTTP responses stay bytes (no decode of big pages)."""
 
@@ -113,11 +159,29 @@ class TextFramesWebSocket(ASGIWebSocketAdapter):
 
 class XkitGraphQL(GraphQL[Caller, None]):
     websocket_adapter_class = TextFramesWebSocket
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.runtime = runtime
-        self.authenticator = ApiKeyAuthenticator(runtime.store)
+        settings = runtime.settings
+        throttle = FailedAuthThrottle(
+            allowed=settings.auth_failures_allowed,
+            window_seconds=settings.auth_failure_window_seconds,
+            lockout_seconds=settings.auth_lockout_seconds,
+            max_clients=settings.auth_failure_clients_tracked,
+        )
+        self.authenticator = ApiKeyAuthenticator(
+            runtime.store, cache_seconds=settings.api_key_cache_seconds, throttle=throttle
+        )
+        self.sockets = LiveSockets(runtime.store, recheck_seconds=settings.api_key_recheck_seconds)
+
+        self.request_rate = KeyedBuckets(
+            settings.graphql_request_burst,
+            settings.graphql_requests_per_second,
+            max_keys=settings.graphql_keys_tracked,
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -131,8 +195,12 @@ class XkitGraphQL(GraphQL[Caller, None]):
             await (await self.render_graphql_ide(Request(scope)))(scope, receive, send)
             return
         if scope["type"] == "http":
-            request = Request(scope)
-            identity = await self.authenticator.identify(request)
+            request = Request(scope, receive)
+            try:
+                identity = await self.authenticator.identify(request)
+            except TooManyFailedKeys as throttled:
+                await _throttled(throttled)(scope, receive, send)
+                return
             if identity is None:
                 has_key = "authorization" in request.headers
                 message = (
@@ -141,7 +209,37 @@ class XkitGraphQL(GraphQL[Caller, None]):
                 await _unauthenticated(message)(scope, receive, send)
                 return
             scope["xkit.caller"] = identity
+            wait = self.request_rate.take(identity.key_id)
+            if wait:
+                await _rate_limited(wait, self.request_rate.capacity)(scope, receive, send)
+                return
+            try:
+                receive = await self._bounded_body(request)
+            except BodyTooLarge as too_large:
+                await _too_large(too_large, status=414 if scope["method"] == "GET" else 413)(scope, receive, send)
+                return
+            except BadInput as malformed:
+                await _error(400, malformed)(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
+
+    async def _bounded_body(self, request: Request) -> Receive:
+        """Read the body within the limit (a GET's query string too), and give it to strawberry as if unread."""
+        limit = self.runtime.settings.graphql_max_request_bytes
+        if len(request.scope.get("query_string", b"")) > limit:
+            raise BodyTooLarge(f"the query string is larger than the limit of {limit} bytes")
+        body = await _read_body(request, limit)
+        delivered = False
+        receive = request.receive
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
 
     @staticmethod
     def _is_ide_request(scope: Scope) -> bool:
@@ -164,10 +262,17 @@ class XkitGraphQL(GraphQL[Caller, None]):
         given = params.get("Authorization") or params.get("authorization") or params.get("apiKey") or ""
         scheme, _, key = str(given).partition(" ")
         key = key.strip() if scheme.lower() == "bearer" else str(given).strip()
-        identity = await self.authenticator.identify_key(key) if key else None
+        try:
+            identity = await self.authenticator.identify_key(key, self.sockets.address_of(context)) if key else None
+        except TooManyFailedKeys as throttled:
+            raise ConnectionRejectionError(
+                {"message": throttled.message, "extensions": {"code": throttled.code, **throttled.extensions}}
+            ) from None
         if identity is None:
             reason = "the API key is not valid" if key else "send your secret API key in the connection_init payload"
             raise ConnectionRejectionError({"message": reason, "extensions": {"code": "UNAUTHENTICATED"}})
+        # Filed under its key before the acknowledgement: revoking the key closes this socket.
+        self.sockets.authenticated(context, identity.key_id)
         context.platform_id = identity.platform_id
         context.api_key_id = identity.key_id
         return cast("UnsetType", UNSET)  # acknowledge without a payload
@@ -244,23 +349,6 @@ def _error(status: int, error: XkitError) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-async def oauth_callback(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    params = request.query_params
-    state = params.get("state")
-    if not state:
-        return HTMLResponse("<h1>Missing state</h1><p>Start the connection again from the application.</p>", 400)
-    try:
-        outcome = await complete_connect(runtime.services, state, params.get("code"), params.get("error"))
-    except XkitError as exc:
-        return HTMLResponse(f"<h1>Could not connect</h1><p>{_escape(exc.message)}</p>", 400)
-    return RedirectResponse(outcome.redirect_to, status_code=303)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -288,6 +376,8 @@ def server_config(app: Starlette, settings: Settings, *, log_level: str | None =
         # No access log: OAuth callbacks carry authorization codes in their query strings.
         access_log=False,
         ws_per_message_deflate=settings.websocket_compression,
+        # A subscription message is bounded like an HTTP request body.
+        ws_max_size=settings.graphql_max_request_bytes,
     )
 
 
@@ -313,6 +403,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
         routes=[
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Route("/oauth/start", oauth_start),
             Route("/oauth/callback", oauth_callback),
             Route("/webhooks/{provider}", provider_webhook, methods=["POST"]),
             Route("/healthz", health),

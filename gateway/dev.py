@@ -6,6 +6,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 from pydantic import SecretStr
@@ -23,12 +24,15 @@ from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection, reconnect
 from sync.crypto import generate_secret_key
 from sync.migrate import upgrade
+from sync.redirect_uris import add_redirect_uri
 from sync.store import Store
 from sync.tables import api_keys, connections, end_users, platforms, records
 from sync.tenancy import KEY_PREFIX, create_api_key, create_platform, hash_api_key, set_provider_app
 
 DEMO_PLATFORM = "Demo platform"
 DEMO_END_USER = "demo-user"
+# Where the demo platform's end users come back after connecting: a frontend on the developer's machine.
+DEMO_REDIRECT_URI = "http://localhost:3000/connected"
 SANDBOX_SEED = 42
 
 SAMPLE_QUERY = """{
@@ -93,11 +97,12 @@ class DemoConnection:
     records: int
 
 
-async def ensure_demo(store: Store, api_key: str, demos: list[DemoConnection]) -> None:
+async def ensure_demo(store: Store, api_key: str, demos: list[DemoConnection], *, redirect_uri_limit: int) -> None:
     async with store.reader.connect() as conn:
         platform_id = (await conn.execute(select(platforms.c.id).where(platforms.c.name == DEMO_PLATFORM))).scalar()
     if platform_id is None:
         platform_id = await create_platform(store, DEMO_PLATFORM)
+    await add_redirect_uri(store, platform_id, DEMO_REDIRECT_URI, limit=redirect_uri_limit)
     async with store.reader.connect() as conn:
         key_known = (
             await conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == hash_api_key(api_key)))
@@ -160,7 +165,17 @@ xkit is running.
 Try it:
   curl -s {url} -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\
     -d '{{"query": "{compact}"}}'
+
+Connect an end user through the sandboxes' consent pages (open the url it returns in a browser):
+  mutation {{ connectUrl(provider: "hubspot", externalUserId: "someone",
+               redirectUri: "{DEMO_REDIRECT_URI}") {{ url }} }}
 """
+
+
+def with_sandboxes_allowed(settings: Settings, sandbox_urls: list[str]) -> Settings:
+    """The egress policy lets exactly these sandboxes through (host and port), besides what the operator set."""
+    targets = [urlsplit(url).netloc for url in sandbox_urls]
+    return settings.model_copy(update={"egress_allow": [*settings.egress_allow, *targets]})
 
 
 def run_dev(settings: Settings, *, contacts: int) -> None:
@@ -176,6 +191,7 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
     ):
         print(f"HubSpot sandbox at {hubspot_url}")
         print(f"Salesforce sandbox: login host {login_url}, instance {instance_url}")
+        settings = with_sandboxes_allowed(settings, [hubspot_url, login_url, instance_url])
         hs, sf = hubspot.size, salesforce.size
         demos = [
             DemoConnection(
@@ -197,7 +213,7 @@ def run_dev(settings: Settings, *, contacts: int) -> None:
         async def main() -> None:
             runtime = Runtime.build(settings, run_worker=True)
             await upgrade(runtime.store.engine)
-            await ensure_demo(runtime.store, api_key, demos)
+            await ensure_demo(runtime.store, api_key, demos, redirect_uri_limit=settings.redirect_uris_per_platform)
             await _backfill_with_progress(runtime, sum(demo.records for demo in demos))
             # The HubSpot sandbox pushes its changes here, signed, as HubSpot would: edits show up at once.
             hubspot.configure_webhooks(f"{settings.resolved_public_url}/webhooks/hubspot")

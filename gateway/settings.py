@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     run_worker: bool = True
     http_timeout_seconds: float = 30.0
+    # Internal targets outbound requests may reach despite the egress policy: host names, host:port pairs
+    # and CIDRs, comma-separated (XKIT_EGRESS_ALLOW=sandbox.internal,10.1.0.0/16). Empty in production:
+    # providers and webhook destinations are then reachable only at public addresses.
+    egress_allow: Annotated[list[str], NoDecode] = []
     # Provider answers. http_timeout_seconds bounds each read, so a provider trickling a byte at a time would
     # never time out: the deadline bounds one whole exchange, body included, and is not retried.
     provider_request_deadline_seconds: float = 60.0
@@ -57,6 +62,28 @@ class Settings(BaseSettings):
     # Clients remembered at once (memory stays bounded under a spread-out attack; the oldest are forgotten).
     auth_failure_clients_tracked: int = 100_000
     log_level: str = "info"
+    # What one caller may send to /graphql (README "Limits on what callers send"). A request body (and a
+    # WebSocket message, and a GET query string) larger than this is refused with 413 before it is read.
+    graphql_max_request_bytes: int = 1024 * 1024
+    # One document: lexical tokens, aliased fields, nesting depth, operations, the longest string and
+    # list argument (literals and variables), and its estimated cost (fields, times page and list sizes).
+    graphql_max_tokens: int = 15_000
+    graphql_max_aliases: int = 100
+    graphql_max_depth: int = 20
+    graphql_max_operations: int = 20
+    graphql_max_string_length: int = 10_000
+    graphql_max_list_length: int = 1_000
+    graphql_max_cost: int = 50_000
+    # Each key's budget of cost points, refilled evenly over the window, per gateway process.
+    graphql_cost_budget: int = 1_000_000
+    graphql_cost_window_seconds: float = 60.0
+    # Requests per second each key may make to /graphql over HTTP (a token bucket of `burst`), per process.
+    graphql_requests_per_second: float = 50.0
+    graphql_request_burst: int = 200
+    # Keys whose rate and budget a process remembers at once (the least recently seen are forgotten).
+    graphql_keys_tracked: int = 100_000
+    # Subscriptions one key may hold open at once on one process.
+    graphql_max_subscriptions_per_key: int = 200
     # A provider webhook delivery larger than this is refused with 413 before more of it is read (HubSpot
     # batches at most 100 events of a few hundred bytes each).
     webhook_max_bytes: int = 256 * 1024
@@ -66,6 +93,13 @@ class Settings(BaseSettings):
     connect_link_ttl_seconds: int = 900
     redirect_uris_per_platform: int = 20
     oauth_query_max_bytes: int = 4096
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Row
 
 from connectors import get_connector
-from connectors.kit import oauth
 from connectors.kit.credentials import Credentials
-from connectors.kit.errors import BadInput, NotFound, XkitError
+from connectors.kit.egress import EgressRefused, HostPatterns
+from connectors.kit.errors import BadInput, NotFound
 from connectors.kit.oauth import ApiKey, OAuth2, OAuthApp
 from resolvers.context import Caller, Services
-from resolvers.ids import Position, to_global_id
+from resolvers.ids import Position
 from resolvers.records import PageOf, check_page_size
 from sync import connections as store_connections
 from sync.connections import NewConnection
-from sync.store import utcnow
-from sync.tables import connections, end_users, oauth_states, sync_runs
-from sync.tenancy import get_provider_app, set_provider_app
+from sync.tables import connections, end_users, sync_runs
+from sync.tenancy import set_provider_app
 
-CONNECT_STATE_TTL = timedelta(minutes=15)
 MIN_SYNC_INTERVAL = 5
 
 
@@ -99,15 +95,18 @@ def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
     return Credentials(access_token=given.access_token, refresh_token=given.refresh_token, expires_at=given.expires_at)
 
 
-def _check_base_url(base_url: str | None) -> None:
-    if base_url is None:
+def _check_provider_url(caller: Caller, url: str | None, hosts: HostPatterns, field: str) -> None:
+    """A URL xkit will send credentials or a client secret to: one of the provider's hosts over https,
+    unless the operator allowlisted it; checked again on every request."""
+    if url is None:
         return
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise BadInput("baseUrl must be an absolute http(s) URL", field="baseUrl")
+    try:
+        caller.services.kit.egress.check_provider_url(url, hosts)
+    except EgressRefused as refused:
+        raise BadInput(f"{field} {refused}", field=field) from None
 
 
-def _check_external_user_id(external_user_id: str) -> None:
+def check_external_user_id(external_user_id: str) -> None:
     if not external_user_id or len(external_user_id) > 255:
         raise BadInput("externalUserId must be 1 to 255 characters", field="externalUserId")
 
@@ -122,10 +121,10 @@ async def create_connection(
     sync_interval_seconds: int | None,
 ) -> Row[Any]:
     provider = provider.strip().lower()
-    _check_external_user_id(external_user_id)
-    _check_base_url(base_url)
-    sealed = _credentials_for(provider, credentials)
+    check_external_user_id(external_user_id)
     connector = get_connector(provider)
+    _check_provider_url(caller, base_url, connector.hosts.api, "baseUrl")
+    sealed = _credentials_for(provider, credentials)
     if connector.base_url_from_credentials and base_url is None:
         raise BadInput(
             f"{connector.display_name} connections from imported tokens need baseUrl: "
@@ -189,139 +188,13 @@ async def save_provider_app(caller: Caller, provider: str, app: OAuthApp) -> Non
         raise BadInput(f"{connector.display_name} does not use OAuth", field="provider")
     if not app.client_id or not app.client_secret:
         raise BadInput("clientId and clientSecret are required", field="clientId")
-    _check_base_url(app.base_url)
-    _check_base_url(app.authorize_url)
+    _check_provider_url(caller, app.base_url, connector.hosts.api, "baseUrl")
+    _check_provider_url(caller, app.authorize_url, connector.hosts.oauth, "authorizeUrl")
     await set_provider_app(caller.store, caller.platform_id, connector.name, app)
-
-
-@dataclass(frozen=True)
-class ConnectLink:
-    url: str
-    state: str
-    expires_at: datetime
-
-
-def callback_url(services: Services) -> str:
-    return services.public_url.rstrip("/") + "/oauth/callback"
-
-
-async def connect_url(caller: Caller, provider: str, external_user_id: str, redirect_uri: str) -> ConnectLink:
-    connector = get_connector(provider.strip().lower())
-    _check_external_user_id(external_user_id)
-    parts = urlsplit(redirect_uri)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise BadInput("redirectUri must be an absolute http(s) URL", field="redirectUri")
-    if not isinstance(connector.auth, OAuth2):
-        raise BadInput(f"{connector.display_name} uses API keys: create the connection with credentials.apiKey")
-    async with caller.store.reader.connect() as conn:
-        app = await get_provider_app(caller.store, conn, caller.platform_id, connector.name)
-    if app is None:
-        raise BadInput(
-            f"no OAuth app configured for {connector.display_name}: call setProviderApp first", field="provider"
-        )
-    request = oauth.new_authorization_request(connector.auth, app, callback_url(caller.services))
-    expires_at = utcnow() + CONNECT_STATE_TTL
-    verifier = (
-        caller.store.vault.encrypt(request.code_verifier.encode(), bound_to=request.state)
-        if request.code_verifier
-        else None
-    )
-    async with caller.store.engine.begin() as conn:
-        await conn.execute(
-            oauth_states.insert().values(
-                state=request.state,
-                platform_id=caller.platform_id,
-                provider=connector.name,
-                external_user_id=external_user_id,
-                redirect_uri=redirect_uri,
-                code_verifier_encrypted=verifier,
-                expires_at=expires_at,
-            )
-        )
-    return ConnectLink(request.url, request.state, expires_at)
-
-
-@dataclass(frozen=True)
-class CallbackOutcome:
-    redirect_to: str
-
-
-def _with_query(url: str, **params: str) -> str:
-    return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
-
-
-async def complete_connect(services: Services, state: str, code: str | None, error: str | None) -> CallbackOutcome:
-    """The provider sent the end user back: trade the code for tokens and create the connection.
-
-    The state is single-use; whatever happens, the platform's redirect URI learns the outcome.
-    """
-    store = services.store
-    async with store.engine.begin() as conn:
-        row = (await conn.execute(select(oauth_states).where(oauth_states.c.state == state))).first()
-        if row is not None:
-            await conn.execute(delete(oauth_states).where(oauth_states.c.state == state))
-    if row is None or row.expires_at < utcnow():
-        raise BadInput("this connect link is unknown or expired; start again from the application")
-    if error or not code:
-        return CallbackOutcome(_with_query(row.redirect_uri, error=error or "missing_code", state=state))
-    connector = get_connector(row.provider)
-    assert isinstance(connector.auth, OAuth2)
-    async with store.reader.connect() as conn:
-        app = await get_provider_app(store, conn, row.platform_id, row.provider)
-    if app is None:
-        return CallbackOutcome(_with_query(row.redirect_uri, error="provider_app_removed"))
-    verifier = (
-        store.vault.decrypt(row.code_verifier_encrypted, bound_to=state).decode()
-        if row.code_verifier_encrypted
-        else None
-    )
-    base_url = app.base_url or connector.base_url
-    try:
-        credentials = await oauth.exchange_code(
-            connector.auth, app, base_url, code=code, redirect_uri=callback_url(services), code_verifier=verifier
-        )
-    except XkitError as exc:
-        return CallbackOutcome(
-            _with_query(row.redirect_uri, error="token_exchange_failed", error_description=exc.message)
-        )
-    connection_id = await store_connections.create_connection(
-        store,
-        NewConnection(
-            platform_id=row.platform_id,
-            provider=row.provider,
-            external_user_id=row.external_user_id,
-            credentials=credentials,
-            base_url=app.base_url,
-        ),
-    )
-    wake(services)
-    return CallbackOutcome(_with_query(row.redirect_uri, connection_id=to_global_id("Connection", connection_id)))
-
-
-RUN_POLL_SECONDS = 0.5
 
 
 async def watch_runs(caller: Caller, connection_id: uuid.UUID) -> AsyncIterator[Row[Any]]:
     """Sync runs of a connection as they start, advance (pages and records) and finish."""
     await get_connection(caller, connection_id)
-    seen: dict[int, tuple[Any, ...]] = {}
-    since = utcnow()
-    while True:
-        async with caller.store.reader.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(sync_runs)
-                    .where(
-                        sync_runs.c.platform_id == caller.platform_id,
-                        sync_runs.c.connection_id == connection_id,
-                        (sync_runs.c.status == "running") | (sync_runs.c.started_at >= since),
-                    )
-                    .order_by(sync_runs.c.id)
-                )
-            ).all()
-        for row in rows:
-            state = (row.status, row.pages, row.records, row.changed)
-            if seen.get(row.id) != state:
-                seen[row.id] = state
-                yield row
-        await asyncio.sleep(RUN_POLL_SECONDS)
+    async for row in caller.services.runs.watch(caller.platform_id, connection_id):
+        yield row

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
+from connectors.kit.egress import EgressRefused
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.changes import start_position
 from resolvers.context import Caller
@@ -61,6 +62,17 @@ def _check_url(url: str) -> str:
     return url
 
 
+async def _check_destination(caller: Caller, url: str) -> None:
+    try:
+        await caller.services.kit.egress.check_destination(url)
+    except EgressRefused as refused:
+        raise BadInput(
+            f"url must point to a public address: {refused} (an operator can allow internal targets with "
+            "XKIT_EGRESS_ALLOW)",
+            field="url",
+        ) from None
+
+
 def _check_secret(secret: str | None) -> str:
     if secret is None:
         return outbound.generate_secret()
@@ -103,6 +115,7 @@ async def _own_connections(caller: Caller, given: list[str]) -> list[uuid.UUID]:
 
 async def create_destination(caller: Caller, given: DestinationInput) -> CreatedDestination:
     url = _check_url(given.url)
+    await _check_destination(caller, url)
     secret = _check_secret(given.secret)
     _non_empty(given.models, "objects")
     _non_empty(given.connection_ids, "connectionIds")

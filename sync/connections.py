@@ -171,6 +171,7 @@ async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
         credentials=unseal(store, connection_id, row.credentials_encrypted),
         parse_error=connector.parse_error,
         rate_limit=effective_rate_limit(connector, row.rate_limit),
+        hosts=connector.hosts,
         app=app,
         save_credentials=persist,
         default_headers=connector.default_headers,

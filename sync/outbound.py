@@ -45,6 +45,7 @@ from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.kit.egress import EgressPolicy
 from connectors.kit.models import COMMON_MODELS, graphql_name
 from sync import changes
 from sync.changes import ChangeFilter
@@ -63,8 +64,6 @@ SECRET_PREFIX = "whsec_"
 USER_AGENT = "xkit-webhooks/1"
 # Settled deliveries are kept this long for the API, then swept by the workers.
 DELIVERY_RETENTION = timedelta(days=30)
-# How much of a refusing receiver's answer is kept in last_error.
-ERROR_BODY_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -300,13 +299,15 @@ class Outbound:
     wake: Callable[[], None] | None = None
     # Whether any destination was enabled at the last enqueue (the worker then wakes on every append).
     has_destinations: bool = field(default=False, init=False)
+    # Every delivery connects through it: a destination's URL is anyone's choice and its DNS may change.
+    egress: EgressPolicy = field(kw_only=True)
     _client: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     @property
     def client(self) -> httpx2.AsyncClient:
         if self._client is None:
-            self._client = httpx2.AsyncClient(
+            self._client = self.egress.client(
                 timeout=self.tunables.timeout,
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
@@ -572,20 +573,15 @@ class Outbound:
         try:
             async with asyncio.timeout(self.tunables.timeout):
                 async with self.client.stream("POST", attempt.url, content=attempt.body, headers=headers) as response:
-                    if 200 <= response.status_code < 300:
-                        return Result(True, response.status_code)
-                    head = b""
-                    async for chunk in response.aiter_bytes():
-                        head += chunk
-                        if len(head) >= ERROR_BODY_LIMIT:
-                            break
-        except (TimeoutError, httpx2.TimeoutException):
-            return Result(False, error=f"no answer within {self.tunables.timeout:g} s")
-        except httpx2.HTTPError as exc:
-            return Result(False, error=f"{type(exc).__name__}: {exc}"[:ERROR_BODY_LIMIT])
-        text = head[:ERROR_BODY_LIMIT].decode(errors="replace").strip()
-        message = f"HTTP {response.status_code}" + (f": {text}" if text else "")
-        return Result(False, response.status_code, message)
+                    status = response.status_code
+        except (TimeoutError, httpx2.HTTPError):
+            # One message for a refused target, a refused connection, a closed port and a timeout: lastError
+            # must not tell a tenant which internal ports are open.
+            return Result(False, error=f"the destination could not be reached within {self.tunables.timeout:g} s")
+        if 200 <= status < 300:
+            return Result(True, status)
+        # The status only: the receiver's body is not ours to keep, nor to show.
+        return Result(False, status, f"HTTP {status}")
 
     async def settle(self, attempt: Attempt, result: Result, *, final: bool = False) -> None:
         now = self.clock()

@@ -20,6 +20,7 @@ from sync.crypto import Vault, generate_secret_key, parse_secret_key
 from sync.db import create_engine
 from sync.migrate import upgrade
 from sync.store import Store
+from tests.support import sandbox_egress
 
 PG_ADMIN_DSN = os.environ.get("XKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_TEMPLATE = f"xkit_template_{os.getpid()}"
@@ -105,7 +106,7 @@ async def store(database_url: str, secret_key: str) -> AsyncIterator[Store]:
 @pytest_asyncio.fixture
 async def kit() -> AsyncIterator[HttpKit]:
     # Short backoffs keep fault-storm tests quick; the retry logic is the same.
-    http = HttpKit(timeout=10, max_retries=6, backoff_base=0.01, backoff_max=0.2)
+    http = HttpKit(egress=sandbox_egress(), timeout=10, max_retries=6, backoff_base=0.01, backoff_max=0.2)
     yield http
     await http.aclose()
 

@@ -16,11 +16,12 @@ from sync.crypto import Vault, parse_secret_key
 from sync.db import create_engine
 from sync.scheduler import Worker
 from sync.store import Store
+from tests.support import sandbox_egress
 
 
 async def main(database_url: str, secret_key: str) -> None:
     store = Store(create_engine(database_url), Vault(parse_secret_key(secret_key)))
-    kit = HttpKit()
+    kit = HttpKit(egress=sandbox_egress())
     await Worker(store, kit, concurrency=1).drain()
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
+from connectors.kit.egress import EgressPolicy, Resolver
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.salesforce.sandbox import SalesforceSandbox
@@ -29,6 +30,16 @@ from sync.scheduler import Worker
 from sync.store import Store
 from sync.tables import records, stream_states
 from sync.tenancy import create_api_key, create_platform, set_provider_app
+
+# Where the tests' sandboxes and servers listen: this machine only.
+SANDBOX_EGRESS = ("127.0.0.0/8", "::1", "localhost")
+
+
+def sandbox_egress(*, resolver: Resolver | None = None, also: tuple[str, ...] = ()) -> EgressPolicy:
+    """The egress policy for tests: the sandboxes on this machine (and `also`), nothing else."""
+    if resolver is None:
+        return EgressPolicy((*SANDBOX_EGRESS, *also))
+    return EgressPolicy((*SANDBOX_EGRESS, *also), resolver=resolver)
 
 
 @dataclass
@@ -125,11 +136,21 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def gateway(store: Store, kit: HttpKit, secret_key: str, worker: Worker | None = None) -> AsyncIterator[Gateway]:
-    settings = Settings(secret_key=SecretStr(secret_key), run_worker=False)
+async def gateway(
+    store: Store, kit: HttpKit, secret_key: str, worker: Worker | None = None, **settings_overrides: Any
+) -> AsyncIterator[Gateway]:
+    """`settings_overrides` are Settings fields; the public URL is where the gateway is served unless given,
+    so connect links and OAuth callbacks point back at it."""
+    port = free_port()
+    chosen: dict[str, Any] = {
+        "public_url": f"http://127.0.0.1:{port}",
+        "egress_allow": list(SANDBOX_EGRESS),
+        **settings_overrides,
+    }
+    settings = Settings(secret_key=SecretStr(secret_key), run_worker=False, **chosen)
     runtime = Runtime(settings, store, kit, worker)
     app = create_app(runtime, own_resources=False)
-    async with serve(app) as url, httpx2.AsyncClient(timeout=30) as client:
+    async with serve(app, port=port) as url, httpx2.AsyncClient(timeout=30) as client:
         yield Gateway(url, runtime, client)
 
 

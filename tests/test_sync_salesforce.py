@@ -11,7 +11,14 @@ from connectors.kit.http import HttpKit
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
 from sync.store import Store
 from sync.tables import connections, stream_states
-from tests.support import cached_ids, connect_salesforce, new_tenant, run_everything_due, stream_errors
+from tests.support import (
+    cached_ids,
+    connect_salesforce,
+    new_tenant,
+    run_everything_due,
+    sandbox_egress,
+    stream_errors,
+)
 
 HOSTILE = "x' OR Name != '"
 
@@ -73,7 +80,7 @@ async def test_the_daily_allowance_stops_the_sync_with_a_clear_error(
     sandbox, login_url = org
     _, connection_id = await connect(store, sandbox, login_url)
     sandbox.faults.daily_api_limit = 3
-    patient = HttpKit(max_retries=1, backoff_base=0.01, backoff_max=0.02)
+    patient = HttpKit(egress=sandbox_egress(), max_retries=1, backoff_base=0.01, backoff_max=0.02)
     try:
         await run_everything_due(store, patient)
     finally:

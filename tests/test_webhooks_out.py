@@ -38,7 +38,17 @@ from sync.scheduler import Worker
 from sync.store import Store, utcnow
 from sync.tables import changes as change_table
 from sync.tables import connections, stream_states, webhook_deliveries
-from tests.support import Gateway, Tenant, data, error_codes, free_port, gateway, new_tenant, serve
+from tests.support import (
+    Gateway,
+    Tenant,
+    data,
+    error_codes,
+    free_port,
+    gateway,
+    new_tenant,
+    sandbox_egress,
+    serve,
+)
 
 FAST = Tunables(backoff_base=0.01, backoff_cap=0.05, give_up_after=timedelta(hours=1), timeout=2.0, lease=5.0)
 
@@ -238,7 +248,7 @@ async def test_each_change_is_posted_signed_with_the_returned_secret(
     await write(store, acme.target("companies", "Company"), "co1", name="Engines Ltd")
     await write(store, acme.target("owners", None), "o1", email="owner@example.com")
 
-    async with Outbound(store, FAST) as out:
+    async with Outbound(store, FAST, egress=sandbox_egress()) as out:
         assert await out.step() == 4
         assert await out.step() == 0  # nothing twice
 
@@ -304,7 +314,7 @@ async def test_a_receiver_that_fails_then_goes_down_then_recovers_gets_everythin
     for n in range(5):
         await write(store, acme.target(), f"calm-{n}", first_name="x")
 
-    async with Outbound(store, FAST) as out:
+    async with Outbound(store, FAST, egress=sandbox_egress()) as out:
         async with serve_on(hooks.app(), port):
             await until(lambda: len(hooks.requests) >= 15, out)  # 500s: retried
         failing = await deliveries(api, tenant, status="pending")
@@ -358,7 +368,7 @@ async def test_one_records_failures_hold_back_only_that_record(
     for n in range(20):
         await write(store, acme.target(), f"fine-{n}", first_name=str(n))
 
-    async with Outbound(store, FAST) as out:
+    async with Outbound(store, FAST, egress=sandbox_egress()) as out:
         await until(lambda: len(hooks.delivered()) == 20 and len(hooks.per_record()["stuck"]) >= 3, out)
         stuck = hooks.per_record()["stuck"]
         assert len(set(stuck)) == 1  # only its first change was tried, again and again; the second waits
@@ -385,7 +395,7 @@ async def test_a_delivery_gives_up_after_the_maximum_age_and_stops_holding_its_r
     await write(store, acme.target(), "doomed", first_name="2")
     clock = [utcnow()]
     real = Tunables(backoff_base=60, backoff_cap=3600, give_up_after=timedelta(days=3), timeout=2, lease=5)
-    async with Outbound(store, real, clock=lambda: clock[0], rng=lambda: 1.0) as out:
+    async with Outbound(store, real, clock=lambda: clock[0], rng=lambda: 1.0, egress=sandbox_egress()) as out:
         steps = 0
         while not hooks.delivered():
             await out.step()
@@ -420,7 +430,7 @@ async def test_replay_from_a_cursor_sends_again_with_the_same_event_ids(
     destination_id, _ = await create_destination(api, tenant, url)
     for n in range(5):
         await write(store, acme.target(), f"c{n}", first_name=str(n))
-    async with Outbound(store, FAST) as out:
+    async with Outbound(store, FAST, egress=sandbox_egress()) as out:
         await out.step()
         first_round = [r.event for r in hooks.requests]
         assert len(first_round) == 5
@@ -456,7 +466,7 @@ async def test_filters_and_from_cursor_pick_the_changes(
     await write(store, bob.target(), "b-contact", first_name="b")
     await write(store, bob.target("deals", "Deal"), "b-deal", name="B")
 
-    async with Outbound(store, FAST) as out:
+    async with Outbound(store, FAST, egress=sandbox_egress()) as out:
         await out.step()
     listed = data(await api.graphql(DESTINATIONS, tenant.api_key))["webhookDestinations"]
     seen: dict[str, list[str]] = {}
@@ -514,7 +524,7 @@ async def test_another_platform_sees_and_receives_nothing(
     acme_destination, _ = await create_destination(api, acme_tenant, f"{url}?for=acme")
     await create_destination(api, other_tenant, f"{url}?for=other")
     await write(store, acme.target(), "c1", first_name="a")
-    async with Outbound(store, FAST) as out:
+    async with Outbound(store, FAST, egress=sandbox_egress()) as out:
         await out.step()
     assert [r.event["remoteId"] for r in hooks.requests] == ["c1"]
     assert len(await deliveries(api, acme_tenant)) == 1
@@ -546,7 +556,10 @@ async def test_two_workers_send_each_event_once(store: Store, api: Gateway, rece
     await create_destination(api, tenant, f"{url}?second")
     for n in range(30):
         await write(store, acme.target(), f"c{n % 7}", first_name=str(n))
-    async with Outbound(store, FAST) as one, Outbound(store, FAST) as two:
+    async with (
+        Outbound(store, FAST, egress=sandbox_egress()) as one,
+        Outbound(store, FAST, egress=sandbox_egress()) as two,
+    ):
         for _ in range(3):
             await asyncio.gather(one.enqueue(), two.enqueue(), one.enqueue())
         await asyncio.gather(one.deliver_due(), two.deliver_due())
@@ -569,8 +582,8 @@ async def test_an_expired_lease_is_taken_over_and_the_late_outcome_ignored(
     await write(store, acme.target(), "c1", first_name="a")
     clock = [utcnow()]
     async with (
-        Outbound(store, FAST, clock=lambda: clock[0]) as slow,
-        Outbound(store, FAST, clock=lambda: clock[0]) as fast,
+        Outbound(store, FAST, clock=lambda: clock[0], egress=sandbox_egress()) as slow,
+        Outbound(store, FAST, clock=lambda: clock[0], egress=sandbox_egress()) as fast,
     ):
         await slow.enqueue()
         [stalled] = await slow.prepare(await slow.claim(16))

@@ -18,6 +18,7 @@ from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncr
 from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
 from connectors.kit.declaration import Connector, Stream
+from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.pagination import CursorPagination
@@ -56,6 +57,11 @@ HUBSPOT = Connector(
     name="hubspot",
     display_name="HubSpot",
     base_url="https://api.hubapi.com",
+    hosts=ProviderHosts(
+        api=HostPatterns(("api.hubapi.com", "*.hubapi.com")),
+        # The browser authorizes on app.hubspot.com (app-eu1... in other regions); tokens come from the API host.
+        oauth=HostPatterns(("app.hubspot.com", "*.hubspot.com", "api.hubapi.com", "*.hubapi.com")),
+    ),
     auth=OAuth2(
         authorize_url="https://app.hubspot.com/oauth/authorize",
         token_url="/oauth/v1/token",

@@ -14,11 +14,13 @@ from typing import Any, Protocol
 import httpx2
 
 from connectors.kit.convert import parse_datetime
+from connectors.kit.egress import ProviderHosts
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, XkitError
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import Auth
+from connectors.kit.page_budget import PageBudget
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.records import Page, RemoteRecord
 from connectors.kit.webhooks import WebhookEvents, WebhookVerifier
@@ -32,6 +34,8 @@ class StreamContext:
     stream: Stream
     # Query parameters found at run time, e.g. every property name the account defines.
     discovered_params: dict[str, Any] = field(default_factory=dict)
+    # The pages this run may still follow; a context outside a sync run pages without a count limit.
+    page_budget: PageBudget = field(default_factory=lambda: PageBudget(None))
 
     def params(self, **extra: Any) -> dict[str, Any]:
         return {**self.stream.params, **self.discovered_params, **extra}
@@ -128,6 +132,8 @@ class Connector:
     base_url: str
     auth: Auth
     streams: tuple[Stream, ...]
+    # Hosts its base URLs, instance URLs, token and authorize URLs may name (the egress policy holds them to it).
+    hosts: ProviderHosts
     rate_limit: RateLimit | None = None
     parse_error: Callable[[httpx2.Response], ProviderError] = default_error
     default_headers: Mapping[str, str] = field(default_factory=dict)

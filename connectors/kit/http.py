@@ -21,7 +21,9 @@ import httpx2
 import orjson
 
 from connectors.kit import oauth
+from connectors.kit.bounds import decoded, read_within
 from connectors.kit.credentials import Credentials
+from connectors.kit.egress import UNREACHABLE, EgressPolicy, EgressRefused, ProviderHosts
 from connectors.kit.errors import (
     ProviderError,
     ProviderUnavailable,
@@ -49,6 +51,9 @@ class ConnectionAccess:
     credentials: Credentials
     parse_error: ErrorParser
     rate_limit: RateLimit | None
+    # Where the provider may be reached: checked on every request, since an instance URL comes from a token
+    # response and a hostile token endpoint must not send the credentials elsewhere.
+    hosts: ProviderHosts
     app: OAuthApp | None = None
     save_credentials: CredentialSaver | None = None
     default_headers: Mapping[str, str] = field(default_factory=dict)
@@ -70,14 +75,19 @@ class HttpKit:
     def __init__(
         self,
         *,
+        egress: EgressPolicy,
         timeout: float = 30.0,
         max_retries: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         max_connections: int = 100,
         max_inline_wait: float = 30.0,
+        request_deadline: float = 60.0,
+        max_response_bytes: int = 64 * 1024 * 1024,
+        token_limits: oauth.TokenCallLimits | None = None,
     ) -> None:
-        self.client = httpx2.AsyncClient(
+        self.egress = egress
+        self.client = egress.client(
             timeout=timeout,
             limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
@@ -88,6 +98,10 @@ class HttpKit:
         self.backoff_max = backoff_max
         # A pause longer than this fails the request rather than holding a worker (and its lease).
         self.max_inline_wait = max_inline_wait
+        # One exchange with the provider, body included, ends within this; httpx's timeout bounds each read only.
+        self.request_deadline = request_deadline
+        self.max_response_bytes = max_response_bytes
+        self.token_limits = token_limits or oauth.TokenCallLimits(timeout=timeout, deadline=request_deadline)
         self._shared: dict[str, _Shared] = {}
 
     def session(self, access: ConnectionAccess) -> ProviderSession:
@@ -150,8 +164,16 @@ class ProviderSession:
             target, base = urlsplit(path), urlsplit(self.base_url)
             if (target.scheme, target.netloc) != (base.scheme, base.netloc):
                 raise ValueError(f"refusing to send credentials to another host: {target.netloc}")
-            return path
-        return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+            url = path
+        else:
+            url = urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+        try:
+            self.kit.egress.check_provider_url(url, self.access.hosts.api)
+        except EgressRefused as refused:
+            raise ProviderError(
+                f"refusing to send the connection's credentials to {url.split('?')[0]}: {refused}"
+            ) from None
+        return url
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         response = await self.request("GET", path, params=params)
@@ -202,18 +224,26 @@ class ProviderSession:
             if json is not None:
                 request_headers.setdefault("Content-Type", "application/json")
             try:
-                response = await self.kit.client.request(
-                    method, url, params=params, content=body, headers=request_headers
-                )
+                response = await self._exchange(method, url, params=params, content=body, headers=request_headers)
+            except TimeoutError as exc:
+                # A provider too slow to answer within the deadline will not be faster at once: no retry,
+                # which would hold the worker's slot for as many deadlines again.
+                raise ProviderUnavailable(
+                    f"{method} {path} got no complete answer within {self.kit.request_deadline:g} s"
+                    + ("; the provider may have acted on it" if not may_repeat else ""),
+                    outcomeUnknown=True if not may_repeat else None,
+                ) from exc
+            except httpx2.DecodingError as exc:
+                raise ProviderError(f"{method} {path}: the provider's answer could not be decoded") from exc
             except httpx2.TransportError as exc:
                 never_sent = isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
                 if not may_repeat and not never_sent:
                     raise ProviderUnavailable(
-                        f"{method} {path} failed: {exc.__class__.__name__}; the provider may have acted on it",
+                        f"{method} {path} failed: {UNREACHABLE}; the provider may have acted on it",
                         outcomeUnknown=True,
                     ) from exc
                 if attempt >= self.kit.max_retries:
-                    raise ProviderUnavailable(f"{method} {path} failed: {exc.__class__.__name__}") from exc
+                    raise ProviderUnavailable(f"{method} {path} failed: {UNREACHABLE}") from exc
                 await asyncio.sleep(self.kit.backoff(attempt))
                 attempt += 1
                 continue
@@ -268,6 +298,17 @@ class ProviderSession:
             )
             attempt += 1
 
+    async def _exchange(self, method: str, url: str, **request: Any) -> httpx2.Response:
+        """One request and its whole answer, within the deadline and the response size limit."""
+        sent = self.kit.client.build_request(method, url, **request)
+        async with asyncio.timeout(self.kit.request_deadline):
+            response = await self.kit.client.send(sent, stream=True)
+            try:
+                content = await read_within(response, self.kit.max_response_bytes)
+            finally:
+                await response.aclose()
+        return decoded(response, content, sent)
+
     def _auth_headers(self) -> dict[str, str]:
         auth = self.access.auth
         if isinstance(auth, ApiKey):
@@ -290,7 +331,13 @@ class ProviderSession:
             if self.access.app is None:
                 raise ReauthRequired("the access token expired and no OAuth app is configured to refresh it")
             fresh = await oauth.refresh(
-                auth, self.access.app, self.base_url, self.credentials, timeout=self.kit.timeout
+                auth,
+                self.access.app,
+                self.base_url,
+                self.credentials,
+                limits=self.kit.token_limits,
+                egress=self.kit.egress,
+                hosts=self.access.hosts.oauth,
             )
             self.shared.refreshes += 1
             if self.access.save_credentials is not None:

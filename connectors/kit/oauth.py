@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -10,7 +11,9 @@ import httpx2
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+from connectors.kit.bounds import BoundedBodies
 from connectors.kit.credentials import Credentials
+from connectors.kit.egress import UNREACHABLE, EgressPolicy, EgressRefused, HostPatterns
 from connectors.kit.errors import ProviderError, ProviderUnavailable, ReauthRequired
 
 
@@ -111,12 +114,34 @@ def _raise_for_token_error(response: httpx2.Response) -> httpx2.Response:
     )
 
 
-def _oauth_client(app: OAuthApp, timeout: float, **kwargs: Any) -> AsyncOAuth2Client:
+@dataclass(frozen=True)
+class TokenCallLimits:
+    """Bounds of one call to a token endpoint: per read, for the whole call, and on the answer's decoded size."""
+
+    timeout: float = 30.0
+    deadline: float = 60.0
+    max_response_bytes: int = 64 * 1024
+
+
+def _token_endpoint(auth: OAuth2, app: OAuthApp, base_url: str, egress: EgressPolicy, hosts: HostPatterns) -> str:
+    """Where the client secret goes: held to the provider's OAuth hosts, since its parts come from input."""
+    endpoint = auth.token_endpoint(base_url, app)
+    try:
+        egress.check_provider_url(endpoint, hosts)
+    except EgressRefused as refused:
+        raise ProviderError(f"refusing to send the OAuth client secret to {endpoint}: {refused}") from None
+    return endpoint
+
+
+def _oauth_client(app: OAuthApp, limits: TokenCallLimits, egress: EgressPolicy, **kwargs: Any) -> AsyncOAuth2Client:
     client = AsyncOAuth2Client(
         client_id=app.client_id,
         client_secret=app.client_secret,
         token_endpoint_auth_method="client_secret_post",
-        timeout=timeout,
+        timeout=limits.timeout,
+        transport=BoundedBodies(egress.transport(), limits.max_response_bytes),
+        # Proxies from the environment would connect on the policy's behalf.
+        trust_env=False,
         **kwargs,
     )
     client.register_compliance_hook("access_token_response", _raise_for_token_error)
@@ -132,33 +157,53 @@ async def exchange_code(
     code: str,
     redirect_uri: str,
     code_verifier: str | None,
-    timeout: float = 30.0,
+    limits: TokenCallLimits,
+    egress: EgressPolicy,
+    hosts: HostPatterns,
 ) -> Credentials:
+    endpoint = _token_endpoint(auth, app, base_url, egress, hosts)
     try:
-        async with _oauth_client(app, timeout, redirect_uri=redirect_uri) as client:
+        async with (
+            _oauth_client(app, limits, egress, redirect_uri=redirect_uri) as client,
+            asyncio.timeout(limits.deadline),
+        ):
             token = await client.fetch_token(
-                auth.token_endpoint(base_url, app),
+                endpoint,
                 grant_type="authorization_code",
                 code=code,
                 code_verifier=code_verifier,
             )
+    except TimeoutError as exc:
+        raise _too_slow(limits) from exc
     except httpx2.TransportError as exc:
-        raise ProviderUnavailable(f"token endpoint unreachable: {exc.__class__.__name__}") from exc
+        raise ProviderUnavailable(f"token endpoint: {UNREACHABLE}") from exc
     return Credentials.from_token_response(dict(token))
 
 
 async def refresh(
-    auth: OAuth2, app: OAuthApp, base_url: str, credentials: Credentials, *, timeout: float = 30.0
+    auth: OAuth2,
+    app: OAuthApp,
+    base_url: str,
+    credentials: Credentials,
+    *,
+    limits: TokenCallLimits,
+    egress: EgressPolicy,
+    hosts: HostPatterns,
 ) -> Credentials:
     if not credentials.refresh_token:
         raise ReauthRequired("the access token expired and the connection has no refresh token")
+    endpoint = _token_endpoint(auth, app, base_url, egress, hosts)
     try:
-        async with _oauth_client(app, timeout) as client:
-            token = await client.refresh_token(
-                auth.token_endpoint(base_url, app), refresh_token=credentials.refresh_token
-            )
+        async with _oauth_client(app, limits, egress) as client, asyncio.timeout(limits.deadline):
+            token = await client.refresh_token(endpoint, refresh_token=credentials.refresh_token)
+    except TimeoutError as exc:
+        raise _too_slow(limits) from exc
     except httpx2.TransportError as exc:
-        raise ProviderUnavailable(f"token endpoint unreachable: {exc.__class__.__name__}") from exc
+        raise ProviderUnavailable(f"token endpoint: {UNREACHABLE}") from exc
     except ProviderError:
         raise
     return Credentials.from_token_response(dict(token), previous=credentials)
+
+
+def _too_slow(limits: TokenCallLimits) -> ProviderUnavailable:
+    return ProviderUnavailable(f"the token endpoint gave no complete answer within {limits.deadline:g} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.kit.declaration import Connector, Stream
+from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.errors import Conflict, NotFound
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
@@ -45,6 +46,12 @@ SALESFORCE = Connector(
     display_name="Salesforce",
     base_url=LOGIN,
     base_url_from_credentials="instance_url",
+    hosts=ProviderHosts(
+        # An org's instance: its My Domain (acme.my.salesforce.com, sandboxes below it) or a legacy pod.
+        api=HostPatterns(("*.my.salesforce.com", "*.salesforce.com")),
+        # Production and sandbox login hosts, or the org's My Domain.
+        oauth=HostPatterns(("login.salesforce.com", "test.salesforce.com", "*.my.salesforce.com", "*.salesforce.com")),
+    ),
     auth=OAuth2(
         authorize_url=f"{LOGIN}/services/oauth2/authorize",
         token_url=f"{LOGIN}/services/oauth2/token",

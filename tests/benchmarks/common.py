@@ -26,7 +26,7 @@ from sync.db import create_engine
 from sync.migrate import upgrade
 from sync.scheduler import Worker
 from sync.store import Store
-from tests.support import connect_hubspot, new_tenant
+from tests.support import connect_hubspot, new_tenant, sandbox_egress
 
 PG_ADMIN_DSN = os.environ.get("XKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -91,7 +91,7 @@ async def synced_hubspot_gateway(prefix: str, sandbox: HubSpotSandbox) -> AsyncI
         with serve_in_thread(create_app(sandbox)) as sandbox_url:
             tenant = await new_tenant(store)
             connection_id = await connect_hubspot(store, tenant, sandbox, sandbox_url, rate_limit={"requests": 0})
-            kit = HttpKit()
+            kit = HttpKit(egress=sandbox_egress())
             await Worker(store, kit).drain()
             await kit.aclose()
             await engine.dispose()

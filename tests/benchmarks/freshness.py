@@ -29,7 +29,7 @@ from sync.scheduler import Worker
 from sync.store import Store, utcnow
 from sync.tables import connections, stream_states
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running, subscription_results
-from tests.support import connect_hubspot, new_tenant
+from tests.support import connect_hubspot, new_tenant, sandbox_egress
 
 WEBHOOK_SAMPLES = 40
 POLL_SAMPLES = 25
@@ -86,7 +86,7 @@ async def run_freshness() -> dict[str, Any]:
         with serve_in_thread(create_app(sandbox)) as sandbox_url:
             tenant = await new_tenant(store)
             await connect_hubspot(store, tenant, sandbox, sandbox_url, rate_limit={"requests": 0})
-            kit = HttpKit()
+            kit = HttpKit(egress=sandbox_egress())
             await Worker(store, kit).drain()
             await kit.aclose()
             await _set_interval(store, 3600, now=False)  # webhooks only, first

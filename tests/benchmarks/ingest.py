@@ -24,6 +24,7 @@ from sync.store import Store
 from sync.tables import records, stream_states
 from sync.tenancy import create_platform
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
+from tests.support import sandbox_egress
 
 
 def _sandbox(provider: str, contacts: int) -> tuple[list[str], int, str, str | None]:
@@ -82,7 +83,7 @@ async def run_ingest(provider: str = "hubspot", contacts: int = 100_000) -> dict
                     .where(stream_states.c.connection_id == connection_id, stream_states.c.stream != "contacts")
                     .values(next_run_at=datetime.now(UTC) + timedelta(days=1))
                 )
-            kit = HttpKit()
+            kit = HttpKit(egress=sandbox_egress())
             started = time.perf_counter()
             await Worker(store, kit).drain()
             elapsed = time.perf_counter() - started

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.hubspot import HUBSPOT
 from connectors.kit.convert import parse_datetime, to_scalar
 from connectors.kit.credentials import Credentials
 from connectors.kit.declaration import default_error
@@ -23,6 +24,7 @@ from connectors.kit.oauth import ApiKey
 from connectors.kit.pagination import chained_pages
 from connectors.kit.ratelimit import RateLimit, RateLimiter, when_header_exhausted
 from connectors.kit.sandbox import serve_in_thread
+from tests.support import sandbox_egress
 
 
 async def test_rate_limiter_holds_requests_beyond_the_window() -> None:
@@ -74,12 +76,13 @@ def _access(base_url: str) -> ConnectionAccess:
         credentials=Credentials(api_key="key-123"),
         parse_error=default_error,
         rate_limit=None,
+        hosts=HUBSPOT.hosts,
     )
 
 
 async def test_a_429_is_retried_after_the_time_the_provider_asks() -> None:
     app, seen = _flaky_app([(429, {"Retry-After": "1"}), (200, {})])
-    kit = HttpKit(backoff_base=0.01, backoff_max=0.02)
+    kit = HttpKit(egress=sandbox_egress(), backoff_base=0.01, backoff_max=0.02)
     try:
         with serve_in_thread(app) as url:
             body = await kit.session(_access(url)).get_json("/thing")
@@ -92,7 +95,7 @@ async def test_a_429_is_retried_after_the_time_the_provider_asks() -> None:
 
 async def test_retries_give_up_with_a_typed_error() -> None:
     app, seen = _flaky_app([(503, {})])
-    kit = HttpKit(max_retries=2, backoff_base=0.01, backoff_max=0.02)
+    kit = HttpKit(egress=sandbox_egress(), max_retries=2, backoff_base=0.01, backoff_max=0.02)
     try:
         with serve_in_thread(app) as url:
             with pytest.raises(ProviderUnavailable):
@@ -106,7 +109,7 @@ async def test_retries_give_up_with_a_typed_error() -> None:
 
 
 async def test_credentials_are_never_sent_to_another_host() -> None:
-    kit = HttpKit()
+    kit = HttpKit(egress=sandbox_egress())
     try:
         session = kit.session(_access("https://api.example.com"))
         with pytest.raises(ValueError, match="another host"):
@@ -147,7 +150,7 @@ def test_naive_timestamps_are_read_as_utc() -> None:
 
 async def test_concurrent_requests_share_one_limiter() -> None:
     app, seen = _flaky_app([(200, {})])
-    kit = HttpKit()
+    kit = HttpKit(egress=sandbox_egress())
     access = _access("")
     try:
         with serve_in_thread(app) as url:
@@ -163,7 +166,7 @@ async def test_concurrent_requests_share_one_limiter() -> None:
 
 
 async def test_sessions_use_the_most_recently_obtained_credentials() -> None:
-    kit = HttpKit()
+    kit = HttpKit(egress=sandbox_egress())
     try:
         older = _access("https://api.example.com")
         first = kit.session(older)

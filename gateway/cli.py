@@ -7,10 +7,14 @@ import asyncio
 import logging
 import sys
 import uuid
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from sync.store import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -121,6 +125,75 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
     print("Store it now: xkit keeps only its hash and cannot show it again.", file=sys.stderr)
 
 
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    from sync.tenancy import list_api_keys
+
+    async def run() -> list[str]:
+        store = await _store(_settings(args))
+        try:
+            keys = await list_api_keys(store, _uuid(args.platform, "platform id"))
+        finally:
+            await store.engine.dispose()
+        return [
+            f"{key.id}  {key.prefix}...  {key.created_at:%Y-%m-%d %H:%M}  "
+            f"{'revoked ' + format(key.revoked_at, '%Y-%m-%d %H:%M') if key.revoked_at else 'active'}  {key.name}"
+            for key in keys
+        ]
+
+    lines = asyncio.run(run())
+    print("\n".join(lines) if lines else "no keys")
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from sync.tenancy import revoke_api_key
+
+    async def run() -> bool:
+        store = await _store(_settings(args))
+        try:
+            return await revoke_api_key(store, _key_id(args.key_id)) is not None
+        finally:
+            await store.engine.dispose()
+
+    if not asyncio.run(run()):
+        sys.exit(f"no API key with id {args.key_id}")
+    print(f"revoked {args.key_id}; every gateway refuses it within seconds")
+
+
+async def _store(settings: Settings) -> Store:
+    from sync.crypto import Vault, parse_secret_key
+    from sync.db import create_engine
+    from sync.store import Store
+
+    if settings.secret_key is None:
+        sys.exit("XKIT_SECRET_KEY is not set")
+    await _migrate(settings)
+    return Store(
+        create_engine(settings.resolved_database_url), Vault(parse_secret_key(settings.secret_key.get_secret_value()))
+    )
+
+
+def _uuid(text: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        sys.exit(f"{text!r} is not a {what}")
+
+
+def _key_id(text: str) -> uuid.UUID:
+    """A key id as `xkit keys list` prints it, or as the GraphQL API gives it (`apiKeys { id }`)."""
+    from connectors.kit.errors import BadInput
+    from resolvers.keys import parse_key_id
+
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    try:
+        return parse_key_id(text)
+    except BadInput:
+        sys.exit(f"{text!r} is not an API key id")
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -162,6 +235,12 @@ def parser() -> argparse.ArgumentParser:
     create_key.add_argument("--platform", required=True, help="platform id (xkit platforms create)")
     create_key.add_argument("--name", default="default")
     create_key.set_defaults(func=cmd_keys_create)
+    list_keys = keys.add_parser("list", help="list a platform's keys (never the keys themselves)")
+    list_keys.add_argument("--platform", required=True, help="platform id")
+    list_keys.set_defaults(func=cmd_keys_list)
+    revoke_key = keys.add_parser("revoke", help="revoke a key: refused everywhere within seconds")
+    revoke_key.add_argument("key_id", help="the key's id, as `xkit keys list` prints it")
+    revoke_key.set_defaults(func=cmd_keys_revoke)
     return root
 
 

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from schema.caching import ValidationByQueryText
 from schema.errors import process_errors
 from schema.execution import FastPlainFieldsExecutionContext
+from schema.keys import KeyMutation, KeyQuery
 from schema.mutation import Mutation
 from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
@@ -28,8 +29,8 @@ class XkitSchema(Schema):
 
 
 schema = XkitSchema(
-    query=merge_types("Query", (Query, WebhookQuery)),
-    mutation=merge_types("Mutation", (Mutation, WriteMutation, WebhookMutation)),
+    query=merge_types("Query", (Query, WebhookQuery, KeyQuery)),
+    mutation=merge_types("Mutation", (Mutation, WriteMutation, WebhookMutation, KeyMutation)),
     subscription=Subscription,
     types=[Contact, Company, Deal, User, Note, Task, Record],
     scalar_overrides=SCALARS,

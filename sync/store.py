@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sync.bus import ChangeBus
 from sync.crypto import Vault
+from sync.revocation import KeyRevocations
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Store:
     vault: Vault
     # Wakes this process's readers of the change log after a commit that appended to it.
     changes_appended: ChangeBus = field(default_factory=lambda: ChangeBus(), compare=False)
+    # Tells this process's key caches and open WebSockets that a key was revoked (see sync/revocation.py).
+    keys_revoked: KeyRevocations = field(default_factory=lambda: KeyRevocations(), compare=False)
 
     @cached_property
     def reader(self) -> AsyncEngine:

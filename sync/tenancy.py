@@ -6,12 +6,17 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.kit.oauth import OAuthApp
+from sync.revocation import KEYS_CHANNEL
 from sync.store import Store, utcnow
 from sync.tables import api_keys, end_users, platforms, provider_apps
 
@@ -76,14 +81,74 @@ async def identify_key(store: Store, key: str) -> KeyIdentity | None:
     return KeyIdentity(row.platform_id, row.id) if row else None
 
 
-async def revoke_api_key(store: Store, platform_id: uuid.UUID, key_id: uuid.UUID) -> bool:
-    async with store.engine.begin() as conn:
-        result = await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id, api_keys.c.platform_id == platform_id)
-            .values(revoked_at=utcnow())
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """What may be shown about a key: never the key, nor its hash."""
+
+    id: uuid.UUID
+    platform_id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+_KEY_INFO = (
+    api_keys.c.id,
+    api_keys.c.platform_id,
+    api_keys.c.name,
+    api_keys.c.prefix,
+    api_keys.c.created_at,
+    api_keys.c.revoked_at,
+)
+
+
+def _key_info(row: Row[*tuple[Any, ...]]) -> ApiKeyInfo:
+    return ApiKeyInfo(row.id, row.platform_id, row.name, row.prefix, row.created_at, row.revoked_at)
+
+
+async def list_api_keys(store: Store, platform_id: uuid.UUID) -> list[ApiKeyInfo]:
+    """The platform's keys, revoked ones included, oldest first."""
+    async with store.reader.connect() as conn:
+        rows = await conn.execute(
+            select(*_KEY_INFO)
+            .where(api_keys.c.platform_id == platform_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
         )
-    return result.rowcount == 1
+        return [_key_info(row) for row in rows]
+
+
+async def revoke_api_key(store: Store, key_id: uuid.UUID, *, platform_id: uuid.UUID | None = None) -> ApiKeyInfo | None:
+    """Revoke a key (of `platform_id` only, when given; the operator's CLI gives none). None when there is no
+    such key. Revoking twice keeps the first revocation time. Every process is told before this returns on
+    this one; on PostgreSQL the others hear it through NOTIFY when the revocation commits."""
+    scope = [api_keys.c.id == key_id]
+    if platform_id is not None:
+        scope.append(api_keys.c.platform_id == platform_id)
+    async with store.engine.begin() as conn:
+        await conn.execute(update(api_keys).where(*scope, api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow()))
+        row = (await conn.execute(select(*_KEY_INFO).where(*scope))).first()
+        if row is not None and conn.dialect.name == "postgresql":
+            await conn.execute(select(func.pg_notify(KEYS_CHANNEL, str(key_id))))
+    if row is None:
+        return None
+    store.keys_revoked.publish(key_id)
+    return _key_info(row)
+
+
+async def revoked_among(store: Store, key_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these keys are revoked (or gone) now."""
+    if not key_ids:
+        return set()
+    async with store.reader.connect() as conn:
+        live = set(
+            (
+                await conn.execute(
+                    select(api_keys.c.id).where(api_keys.c.id.in_(key_ids), api_keys.c.revoked_at.is_(None))
+                )
+            ).scalars()
+        )
+    return set(key_ids) - live
 
 
 async def ensure_end_user(conn: AsyncConnection, platform_id: uuid.UUID, external_id: str) -> uuid.UUID:

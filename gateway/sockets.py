@@ -1,0 +1,205 @@
+"""Open GraphQL WebSockets by the API key that opened them: revoking a key closes them.
+
+A revocation announced on `store.keys_revoked` stops the socket's operations at once (nothing more is
+sent, no change and no credentials) and then closes it with 4403 "Forbidden", on both protocols. Since
+an announcement can be missed (another process on SQLite, a LISTEN connection that dropped), the keys of
+open sockets are also re-checked in the database every `recheck_seconds` while any is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any, Protocol
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
+
+from gateway.auth import client_address
+from resolvers.context import Caller
+from sync.store import Store
+from sync.tenancy import revoked_among
+
+log = logging.getLogger("xkit.auth")
+
+REVOKED_CLOSE_CODE = 4403
+REVOKED_CLOSE_REASON = "Forbidden"
+
+
+class RevocableSocket(Protocol):
+    context: Caller
+
+    def stop_operations(self) -> None: ...
+
+    async def close_revoked(self) -> None: ...
+
+
+class LiveSockets:
+    """This process's authenticated WebSockets, by key id."""
+
+    def __init__(self, store: Store, *, recheck_seconds: float) -> None:
+        self.store = store
+        self.recheck_seconds = recheck_seconds
+        # By id(context): strawberry hands `on_ws_connect` the context only.
+        self._open: dict[int, RevocableSocket] = {}
+        self._address_of: dict[int, str] = {}
+        self._key_of: dict[int, uuid.UUID] = {}
+        self._by_key: dict[uuid.UUID, set[RevocableSocket]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._recheck: asyncio.Task[None] | None = None
+        self._none_open = asyncio.Event()
+        store.keys_revoked.subscribe(self._revoked)
+
+    def opened(self, socket: RevocableSocket, address: str) -> None:
+        self._open[id(socket.context)] = socket
+        self._address_of[id(socket.context)] = address
+
+    def address_of(self, context: Caller) -> str:
+        """The client address of the socket whose context this is (failed-auth throttling counts by it)."""
+        return self._address_of.get(id(context), "unknown")
+
+    def authenticated(self, context: Caller, key_id: uuid.UUID) -> None:
+        """Called before the connection is acknowledged, so no revocation can fall between the two. A second
+        connection_init (legacy graphql-ws allows it) moves the socket to its new key."""
+        socket = self._open.get(id(context))
+        if socket is None:
+            return
+        self._unfile(socket)
+        self._key_of[id(context)] = key_id
+        self._by_key.setdefault(key_id, set()).add(socket)
+        self._none_open.clear()
+        if self._recheck is None or self._recheck.done():
+            self._recheck = asyncio.create_task(self._recheck_while_open())
+
+    def closed(self, socket: RevocableSocket) -> None:
+        self._unfile(socket)
+        self._open.pop(id(socket.context), None)
+        self._address_of.pop(id(socket.context), None)
+
+    def _unfile(self, socket: RevocableSocket) -> None:
+        key_id = self._key_of.pop(id(socket.context), None)
+        sockets = self._by_key.get(key_id) if key_id is not None else None
+        if key_id is not None and sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._by_key[key_id]
+                if not self._by_key:
+                    self._none_open.set()
+
+    def count(self, key_id: uuid.UUID) -> int:
+        return len(self._by_key.get(key_id, ()))
+
+    def _revoked(self, key_id: uuid.UUID | None) -> None:
+        if key_id is not None:
+            self._close(key_id)
+        elif self._by_key:
+            self._spawn(self._recheck_now())
+
+    def _close(self, key_id: uuid.UUID) -> None:
+        sockets = self._by_key.pop(key_id, set())
+        if not self._by_key:
+            self._none_open.set()
+        for socket in sockets:
+            self._key_of.pop(id(socket.context), None)
+            socket.stop_operations()  # at once: nothing is sent from here on
+        if sockets:
+            log.warning("API key %s was revoked: closing its %d WebSocket(s)", key_id, len(sockets))
+        for socket in sockets:
+            self._spawn(socket.close_revoked())
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _recheck_now(self) -> None:
+        try:
+            revoked = await revoked_among(self.store, list(self._by_key))
+        except Exception:
+            # The database is away for a moment: the next round tries again.
+            log.warning("could not re-check the keys of open WebSockets", exc_info=True)
+            return
+        for key_id in revoked:
+            self._close(key_id)
+
+    async def _recheck_while_open(self) -> None:
+        while self._by_key:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._none_open.wait(), self.recheck_seconds)
+            if self._by_key:
+                await self._recheck_now()
+
+
+class _Tracked:
+    """What both protocol handlers add: they register with the view's `sockets` while they run."""
+
+    view: Any
+    websocket: Any
+    context: Caller
+    revoked = False
+
+    async def _tracked(self, handle: Any) -> None:
+        sockets: LiveSockets = self.view.sockets
+        sockets.opened(self, client_address(self.websocket.ws))  # type: ignore[arg-type]
+        try:
+            await handle()
+        finally:
+            sockets.closed(self)  # type: ignore[arg-type]
+
+
+class TransportWSHandler(_Tracked, BaseGraphQLTransportWSHandler[Caller, None]):
+    """graphql-transport-ws, closed with 4403 when its key is revoked."""
+
+    async def handle(self) -> None:
+        await self._tracked(super().handle)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not self.revoked:
+            await super().handle_subscribe(message)
+
+    async def send_message(self, message: TransportMessage) -> None:
+        if not self.revoked:  # not even an operation's last words: the socket is closed instead
+            await super().send_message(message)
+
+    def stop_operations(self) -> None:
+        self.revoked = True
+        for operation in self.operations.values():
+            if operation.task is not None:
+                operation.task.cancel()
+        self.operations.clear()
+
+    async def close_revoked(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed by the client
+            await self.websocket.close(code=REVOKED_CLOSE_CODE, reason=REVOKED_CLOSE_REASON)
+
+
+class LegacyWSHandler(_Tracked, BaseGraphQLWSHandler[Caller, None]):
+    """Legacy graphql-ws, closed the same way when its key is revoked."""
+
+    async def handle(self) -> None:
+        await self._tracked(super().handle)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if not self.revoked:
+            await super().handle_start(message)
+
+    async def send_message(self, message: OperationMessage) -> None:
+        if not self.revoked:  # a cancelled operation would say "complete": the socket is closed instead
+            await super().send_message(message)
+
+    def stop_operations(self) -> None:
+        self.revoked = True
+        for task in self.tasks.values():
+            task.cancel()
+        if self.keep_alive_task is not None:
+            self.keep_alive_task.cancel()
+
+    async def close_revoked(self) -> None:
+        await self.cleanup()
+        with contextlib.suppress(RuntimeError):
+            await self.websocket.close(code=REVOKED_CLOSE_CODE, reason=REVOKED_CLOSE_REASON)

@@ -29,6 +29,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from connectors.kit.egress import EgressPolicy
 from connectors.kit.errors import BadInput, NotFound, ProviderError, XkitError
 from connectors.kit.http import HttpKit
+from connectors.kit.oauth import TokenCallLimits
 from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRequest
 from gateway.auth import ApiKeyAuthenticator, FailedAuthThrottle, TooManyFailedKeys
 from gateway.connect_pages import oauth_callback, oauth_start
@@ -37,13 +38,15 @@ from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
 from resolvers.context import Caller, ConnectPolicy, Services
 from resolvers.ids import CursorCodec
 from resolvers.limits import KeyedBuckets, OverBudget, RequestLimits, SubscriptionSlots
+from resolvers.passthrough import PassthroughLimits
 from schema import schema
+from sync import outbound
 from sync.crypto import Vault, parse_secret_key
 from sync.db import create_engine
 from sync.intake import receive
 from sync.listen import change_listener
-from sync.runner import DiscoveryCache
-from sync.scheduler import Worker, release_leases
+from sync.runner import DiscoveryCache, RunLimits
+from sync.scheduler import Fairness, Worker, release_leases
 from sync.store import Store
 
 log = logging.getLogger("xkit")
@@ -84,6 +87,12 @@ class Runtime:
                 max_keys=self.settings.graphql_keys_tracked,
             ),
             subscription_slots=SubscriptionSlots(self.settings.graphql_max_subscriptions_per_key),
+            passthrough_limits=PassthroughLimits(
+                max_url_bytes=self.settings.passthrough_max_url_bytes,
+                max_headers=self.settings.passthrough_max_headers,
+                max_header_bytes=self.settings.passthrough_max_header_bytes,
+                max_body_bytes=self.settings.passthrough_max_body_bytes,
+            ),
             connect=ConnectPolicy(
                 link_ttl=timedelta(seconds=self.settings.connect_link_ttl_seconds),
                 redirect_uris_per_platform=self.settings.redirect_uris_per_platform,
@@ -96,7 +105,17 @@ class Runtime:
             raise SystemExit("XKIT_SECRET_KEY is not set (xkit dev makes one; production must set it)")
         key = parse_secret_key(settings.secret_key.get_secret_value())
         store = Store(create_engine(settings.resolved_database_url), Vault(key))
-        kit = HttpKit(egress=EgressPolicy(settings.egress_allow), timeout=settings.http_timeout_seconds)
+        kit = HttpKit(
+            egress=EgressPolicy(settings.egress_allow),
+            timeout=settings.http_timeout_seconds,
+            request_deadline=settings.provider_request_deadline_seconds,
+            max_response_bytes=settings.provider_response_max_bytes,
+            token_limits=TokenCallLimits(
+                timeout=settings.http_timeout_seconds,
+                deadline=settings.provider_request_deadline_seconds,
+                max_response_bytes=settings.token_response_max_bytes,
+            ),
+        )
         worker_wanted = settings.run_worker if run_worker is None else run_worker
         worker = (
             Worker(
@@ -105,6 +124,15 @@ class Runtime:
                 concurrency=settings.worker_concurrency,
                 poll_interval=settings.worker_poll_seconds,
                 change_retention=timedelta(days=settings.change_retention_days),
+                fairness=Fairness(
+                    max_running_per_connection=settings.worker_max_running_per_connection,
+                    max_running_per_platform=settings.worker_max_running_per_platform,
+                ),
+                run_limits=RunLimits(max_pages=settings.max_pages_per_run, max_record_bytes=settings.max_record_bytes),
+                webhooks=outbound.Tunables(
+                    concurrency=settings.webhook_delivery_concurrency,
+                    per_platform=settings.webhook_delivery_concurrency_per_platform,
+                ),
             )
             if worker_wanted
             else None

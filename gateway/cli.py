@@ -194,6 +194,36 @@ def _key_id(text: str) -> uuid.UUID:
         sys.exit(f"{text!r} is not an API key id")
 
 
+def cmd_redirect_uris(args: argparse.Namespace) -> None:
+    from connectors.kit.errors import XkitError
+    from resolvers.redirect_uris import check_redirect_uri
+    from sync import redirect_uris as registry
+
+    settings = _settings(args)
+    platform_id = _uuid(args.platform, "platform id")
+
+    async def run() -> list[str]:
+        store = await _store(settings)
+        try:
+            if args.action == "add":
+                uri = check_redirect_uri(args.uri)
+                return await registry.add_redirect_uri(
+                    store, platform_id, uri, limit=settings.redirect_uris_per_platform
+                )
+            if args.action == "remove" and not await registry.remove_redirect_uri(store, platform_id, args.uri):
+                raise XkitError(f"{args.uri} is not registered for this platform")
+            async with store.reader.connect() as conn:
+                return await registry.list_redirect_uris(conn, platform_id)
+        finally:
+            await store.engine.dispose()
+
+    try:
+        uris = asyncio.run(run())
+    except XkitError as refused:
+        sys.exit(refused.message)
+    print("\n".join(uris) if uris else "no redirect URIs")
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -229,6 +259,19 @@ def parser() -> argparse.ArgumentParser:
     create_platform = platforms.add_parser("create", help="create a platform and print its id")
     create_platform.add_argument("name")
     create_platform.set_defaults(func=cmd_platforms_create)
+    redirects = platforms.add_parser(
+        "redirect-uris", help="where a platform's end users may be sent back after connecting (connectUrl)"
+    ).add_subparsers(dest="action", required=True)
+    for action, help_text in (
+        ("list", "list the registered redirect URIs"),
+        ("add", "register one (absolute https; http only for localhost)"),
+        ("remove", "unregister one; links already issued for it stop working"),
+    ):
+        command = redirects.add_parser(action, help=help_text)
+        command.add_argument("--platform", required=True, help="platform id (xkit platforms create)")
+        if action != "list":
+            command.add_argument("uri")
+        command.set_defaults(func=cmd_redirect_uris)
 
     keys = commands.add_parser("keys", help="manage secret API keys").add_subparsers(dest="sub", required=True)
     create_key = keys.add_parser("create", help="create a secret API key (shown once)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -23,6 +22,7 @@ from gateway.app import Runtime, create_app, server_config
 from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection, reconnect
 from sync.crypto import generate_secret_key
+from sync.files import private_directory, read_or_create_private_text
 from sync.migrate import upgrade
 from sync.redirect_uris import add_redirect_uri
 from sync.store import Store
@@ -43,23 +43,16 @@ SAMPLE_QUERY = """{
 }"""
 
 
-def _read_or_create(path: Path, make: str) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.write_text(make + "\n")
-    path.chmod(0o600)
-    return make
-
-
 def _with_local_secrets(settings: Settings) -> Settings:
     """Zero setup: the secret key and the dev API key live under .xkit/ unless the environment sets them."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     updates: dict[str, SecretStr] = {}
     if settings.secret_key is None:
-        updates["secret_key"] = SecretStr(_read_or_create(settings.data_dir / "secret.key", generate_secret_key()))
+        key = read_or_create_private_text(settings.data_dir / "secret.key", generate_secret_key())
+        updates["secret_key"] = SecretStr(key)
     if settings.dev_api_key is None:
         made = KEY_PREFIX + "dev_" + secrets.token_urlsafe(24)
-        updates["dev_api_key"] = SecretStr(_read_or_create(settings.data_dir / "dev_api_key", made))
+        updates["dev_api_key"] = SecretStr(read_or_create_private_text(settings.data_dir / "dev_api_key", made))
     return settings.model_copy(update=updates)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import SecretStr, field_validator
+from pydantic import PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     # Pages one stream run may read; a run that reaches it stops with lastError and the next run resumes.
     max_pages_per_run: int = 10_000
     # Streams one worker runs at once for one connection and for one platform (of worker_concurrency).
-    worker_max_running_per_connection: int = 2
-    worker_max_running_per_platform: int = 4
+    worker_max_running_per_connection: PositiveInt = 2
+    worker_max_running_per_platform: PositiveInt = 4
     # How long the change log keeps changes; a subscriber resuming from an older cursor is told to re-read.
     change_retention_days: float = 30.0
     # permessage-deflate on subscription WebSockets. Off by default: change events are small JSON messages,
@@ -84,9 +84,20 @@ class Settings(BaseSettings):
     graphql_keys_tracked: int = 100_000
     # Subscriptions one key may hold open at once on one process.
     graphql_max_subscriptions_per_key: int = 200
+    # A passthrough request: its path with the encoded query, its extra headers (count, and bytes of one
+    # header's name and value), and its body (JSON as serialised, or bodyText as UTF-8).
+    passthrough_max_url_bytes: int = 8 * 1024
+    passthrough_max_headers: int = 64
+    passthrough_max_header_bytes: int = 8 * 1024
+    passthrough_max_body_bytes: int = 1024 * 1024
     # A provider webhook delivery larger than this is refused with 413 before more of it is read (HubSpot
     # batches at most 100 events of a few hundred bytes each).
     webhook_max_bytes: int = 256 * 1024
+    # Outbound webhook attempts in flight per worker process, and at most this many of them for one platform:
+    # a platform whose receiver is slow or failing, or that changed a great deal at once, waits on its own
+    # slots while the others' deliveries go out.
+    webhook_delivery_concurrency: int = 16
+    webhook_delivery_concurrency_per_platform: int = 4
     # OAuth connect flow: how long a connect link lives (opening it, consenting and coming back), how many
     # redirect URIs a platform may register, and the longest query string /oauth/start and /oauth/callback
     # read (a provider's code, state and error description fit many times over).

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.kit.http import HttpKit
 from resolvers.ids import CursorCodec
+from resolvers.limits import KeyedBuckets, RequestLimits, SubscriptionSlots
 from resolvers.loaders import Loaders
+from resolvers.runs import RunWatchers
 from sync.feed import ChangeFeed
 from sync.runner import DiscoveryCache
 from sync.store import Store
 
+if TYPE_CHECKING:
+    # Only named here: the passthrough resolver itself needs this module.
+    from resolvers.passthrough import PassthroughLimits
+
+RUN_POLL_SECONDS = 0.5
+
 
 class Waker(Protocol):
     def wake(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectPolicy:
+    """Bounds of the OAuth connect flow (from settings)."""
+
+    link_ttl: timedelta = timedelta(minutes=15)
+    redirect_uris_per_platform: int = 20
 
 
 @dataclass(frozen=True)
@@ -26,14 +43,23 @@ class Services:
     kit: HttpKit
     cursors: CursorCodec
     public_url: str
+    limits: RequestLimits
+    # Each key's GraphQL cost budget, and how many subscriptions it may hold open (in this process).
+    cost_budgets: KeyedBuckets
+    subscription_slots: SubscriptionSlots
+    passthrough_limits: PassthroughLimits
     worker: Waker | None = None
     # What streams discover (e.g. every property name), shared with the in-process worker when there is one.
     discoveries: DiscoveryCache = field(default_factory=DiscoveryCache)
+    connect: ConnectPolicy = field(default_factory=ConnectPolicy)
     # This process's one reader of the change log, shared by every subscriber.
     feed: ChangeFeed = field(init=False)
+    # Sync progress: one poll per watched connection, shared by its subscribers.
+    runs: RunWatchers = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feed", ChangeFeed(self.store))
+        object.__setattr__(self, "runs", RunWatchers(self.store, RUN_POLL_SECONDS))
 
 
 @dataclass
@@ -45,6 +71,8 @@ class Caller:
     # A WebSocket's connection_init payload (strawberry sets it; it carries the API key).
     connection_params: dict[str, object] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+    # Credentials read in this request, by connection: aliases of one read are one read on record.
+    credential_reads: dict[uuid.UUID, Any] = field(default_factory=dict, repr=False)
 
     @property
     def store(self) -> Store:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import ParserCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.caching import ValidationByQueryText
+from schema.connect import ConnectMutation, ConnectQuery
 from schema.errors import process_errors
 from schema.execution import FastPlainFieldsExecutionContext
 from schema.keys import KeyMutation, KeyQuery
+from schema.limits import LimitedParserCache
 from schema.mutation import Mutation
 from schema.objects import Company, Contact, Deal, Note, Record, Task, User
 from schema.query import Query
@@ -29,16 +28,16 @@ class XkitSchema(Schema):
 
 
 schema = XkitSchema(
-    query=merge_types("Query", (Query, WebhookQuery, KeyQuery)),
-    mutation=merge_types("Mutation", (Mutation, WriteMutation, WebhookMutation, KeyMutation)),
+    query=merge_types("Query", (Query, WebhookQuery, KeyQuery, ConnectQuery)),
+    mutation=merge_types("Mutation", (Mutation, WriteMutation, WebhookMutation, KeyMutation, ConnectMutation)),
     subscription=Subscription,
     types=[Contact, Company, Deal, User, Note, Task, Record],
     scalar_overrides=SCALARS,
     execution_context_class=FastPlainFieldsExecutionContext,
-    # No depth limiter: relations only point down (contact -> company -> owner), so depth is bounded by
-    # the schema itself, and a depth rule would defeat the validation cache.
+    # The limits on documents (schema/limits.py) are checked in these two, cached by query text, rather
+    # than by validation rules, which would run on every request and defeat the validation cache.
     extensions=[
-        partial(ParserCache, maxsize=256),
+        LimitedParserCache,
         ValidationByQueryText,
     ],
 )

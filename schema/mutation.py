@@ -56,13 +56,6 @@ class ProviderApp:
     base_url: str | None
 
 
-@strawberry.type(description="Send the end user to `url`; they come back to your redirectUri with connection_id.")
-class ConnectUrl:
-    url: str
-    state: str
-    expires_at: datetime
-
-
 @strawberry.type
 class DeletedConnection:
     id: strawberry.ID
@@ -101,11 +94,6 @@ class Mutation:
             sync_interval_seconds=input.sync_interval_seconds,
         )
         return Connection.build(row)
-
-    @strawberry.mutation(description="Start the OAuth flow: the provider's authorize URL for one end user.")
-    async def connect_url(self, info: Info, provider: str, external_user_id: str, redirect_uri: str) -> ConnectUrl:
-        link = await resolve.connect_url(info.context, provider, external_user_id, redirect_uri)
-        return ConnectUrl(url=link.url, state=link.state, expires_at=link.expires_at)
 
     @strawberry.mutation(description="Your own OAuth app at a provider, so the consent screen shows your brand.")
     async def set_provider_app(self, info: Info, input: ProviderAppInput) -> ProviderApp:

@@ -211,8 +211,7 @@ async def test_oauth_connect_flow_creates_the_connection(
             "mutation($i: ProviderAppInput!) { setProviderApp(input: $i) { clientId } }", tenant.api_key, i=app_input
         )
     )
-    # The runtime's public URL is where the provider sends the browser back.
-    object.__setattr__(api.runtime.services, "public_url", api.url)
+    data(await api.graphql('mutation { addRedirectUri(uri: "https://app.example.com/done") }', tenant.api_key))
     link = data(
         await api.graphql(
             """mutation { connectUrl(provider: "hubspot", externalUserId: "browser-user",
@@ -220,13 +219,18 @@ async def test_oauth_connect_flow_creates_the_connection(
             tenant.api_key,
         )
     )["connectUrl"]
-    query = parse_qs(urlsplit(link["url"]).query)
-    assert query["state"] == [link["state"]]
-    assert query["code_challenge_method"] == ["S256"]
-    assert query["redirect_uri"] == [f"{api.url}/oauth/callback"]
+    assert link["url"] == f"{api.url}/oauth/start?state={link['state']}"
 
     async with httpx2.AsyncClient(follow_redirects=False) as browser:
-        page = await browser.get(link["url"])
+        # The gateway's start page binds the link to this browser, then sends it to the provider.
+        start = await browser.get(link["url"])
+        assert start.status_code == 303
+        authorize_url = start.headers["location"]
+        query = parse_qs(urlsplit(authorize_url).query)
+        assert query["state"] == [link["state"]]
+        assert query["code_challenge_method"] == ["S256"]
+        assert query["redirect_uri"] == [f"{api.url}/oauth/callback"]
+        page = await browser.get(authorize_url)
         assert page.status_code == 200
         fields = {m[0]: html.unescape(m[1]) for m in re.findall(r'name="([^"]+)" value="([^"]*)"', page.text)}
         fields["decision"] = "approve"
@@ -254,6 +258,7 @@ async def test_oauth_connect_flow_creates_the_connection(
 async def test_connect_url_without_an_app_or_with_a_bad_redirect_is_refused(store: Store, api: Gateway) -> None:
     tenant = await new_tenant(store)
     query = 'mutation($r: String!) { connectUrl(provider: "hubspot", externalUserId: "u", redirectUri: $r) { url } }'
+    data(await api.graphql('mutation { addRedirectUri(uri: "https://app.example.com/done") }', tenant.api_key))
     assert error_codes(await api.graphql(query, tenant.api_key, r="https://app.example.com/done")) == ["BAD_USER_INPUT"]
     assert error_codes(await api.graphql(query, tenant.api_key, r="javascript:alert(1)")) == ["BAD_USER_INPUT"]
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.kit.declaration import Stream
-from connectors.kit.records import RemoteRecord
+from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES, RemoteRecord, truncated
 from sync import changes
 from sync.changes import CREATED, DELETED, UPDATED, Change, changed_fields
 from sync.tables import RECORD_COLUMNS, records
@@ -33,11 +33,20 @@ class StreamTarget:
     end_user_id: uuid.UUID
     stream: str
     model: str | None
+    # A record whose JSON is larger is stored truncated (`connectors.kit.records.truncated`).
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     @classmethod
-    def of(cls, connection: Any, stream: Stream) -> StreamTarget:
+    def of(cls, connection: Any, stream: Stream, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> StreamTarget:
         """The target of one stream of a connection (a `connections` row)."""
-        return cls(connection.platform_id, connection.id, connection.end_user_id, stream.name, stream.model_name)
+        return cls(
+            connection.platform_id,
+            connection.id,
+            connection.end_user_id,
+            stream.name,
+            stream.model_name,
+            max_record_bytes,
+        )
 
 
 def content_hash(raw_json: bytes, common_json: bytes) -> str:
@@ -56,11 +65,23 @@ class EncodedRecord:
     content_hash: str
     created_at: datetime | None
     updated_at: datetime
+    # The size of the record as received, when it was too large and is stored truncated.
+    truncated_from: int | None = None
 
 
-def encode(record: RemoteRecord, now: datetime) -> EncodedRecord:
+def encode(record: RemoteRecord, now: datetime, max_bytes: int) -> EncodedRecord:
     raw_json = orjson.dumps(record.raw, option=orjson.OPT_SORT_KEYS)
     common_json = orjson.dumps(record.common, option=orjson.OPT_SORT_KEYS)
+    truncated_from = None
+    if len(raw_json) + len(common_json) > max_bytes:
+        truncated_from = len(raw_json) + len(common_json)
+        digest = content_hash(raw_json, common_json)
+        record = truncated(record, truncated_from, max_bytes, digest)
+        raw_json = orjson.dumps(record.raw, option=orjson.OPT_SORT_KEYS)
+        common_json = orjson.dumps(record.common, option=orjson.OPT_SORT_KEYS)
+        if len(raw_json) + len(common_json) > max_bytes:  # too many fields even with each one cut short
+            record.common = None
+            common_json = orjson.dumps(None)
     return EncodedRecord(
         remote_id=record.remote_id,
         common=record.common,
@@ -70,6 +91,7 @@ def encode(record: RemoteRecord, now: datetime) -> EncodedRecord:
         created_at=record.created_at,
         # Ordering and keyset paging need a time; without the provider's, it is when the change was seen.
         updated_at=record.updated_at or now,
+        truncated_from=truncated_from,
     )
 
 
@@ -98,19 +120,24 @@ def _row(target: StreamTarget, record: EncodedRecord, now: datetime) -> dict[str
     }
 
 
+@dataclass(frozen=True)
+class Upserted:
+    changed: int
+    # Remote ids of the records too large to store whole, stored truncated.
+    truncated: list[str]
+
+
 async def upsert_records(
     conn: AsyncConnection, target: StreamTarget, batch: Sequence[RemoteRecord], now: datetime
-) -> int:
+) -> Upserted:
     """Insert new records and rewrite changed ones; unchanged ones (same hash) are left alone, and so are
     ones we hold a newer copy of (a sync page fetched before a writeback stored the provider's answer).
     Every row that really changed is appended to the change log in the same transaction.
-
-    Returns how many rows really changed.
     """
     if not batch:
-        return 0
+        return Upserted(0, [])
     # One statement may not touch a row twice, and a page can repeat an id (search restarts overlap).
-    latest = {record.remote_id: encode(record, now) for record in batch}
+    latest = {record.remote_id: encode(record, now, target.max_record_bytes) for record in batch}
     before = await _previous(conn, target, list(latest))
     if conn.dialect.name == "postgresql":
         result = await conn.execute(_PG_UPSERT, _pg_params(target, list(latest.values()), now))
@@ -119,7 +146,7 @@ async def upsert_records(
         result = await conn.execute(statement, [_row(target, r, now) for r in latest.values()])
     written = result.all()
     await _log(conn, target, [(row.id, latest[row.remote_id], before.get(row.remote_id)) for row in written], now)
-    return len(written)
+    return Upserted(len(written), [r.remote_id for r in latest.values() if r.truncated_from is not None])
 
 
 async def _previous(conn: AsyncConnection, target: StreamTarget, remote_ids: list[str]) -> dict[str, Any]:
@@ -258,7 +285,7 @@ async def store_record(conn: AsyncConnection, target: StreamTarget, record: Remo
     change-log append (lock, NOTIFY, changed fields computed in SQL) all in one round trip, so a caller
     may run it in autocommit: the statement is its own transaction.
     """
-    encoded = encode(record, now)
+    encoded = encode(record, now, target.max_record_bytes)
     if conn.dialect.name == "postgresql":
         params = {**_pg_params(target, [encoded], now), "key": changes.APPEND_LOCK, "channel": changes.CHANNEL}
         stored = (await conn.execute(_PG_STORE_ONE, params)).first()

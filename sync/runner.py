@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,8 @@ from connectors import get_connector
 from connectors.kit.declaration import Stream, StreamContext
 from connectors.kit.errors import RateLimited, ReauthRequired, XkitError
 from connectors.kit.http import HttpKit, ProviderSession
-from connectors.kit.records import Page
+from connectors.kit.page_budget import PageBudget
+from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES, Page
 from sync.cache import StreamTarget, mark_deleted, upsert_records
 from sync.connections import BACKFILL, INCREMENTAL, NEEDS_REAUTH, connection_access, set_status
 from sync.store import Store, utcnow
@@ -36,10 +37,19 @@ PREFETCH_RECORDS = 1000
 DELETION_SCAN_EVERY = timedelta(seconds=60)
 RUN_HISTORY = timedelta(days=7)
 MAX_ERROR_BACKOFF = timedelta(minutes=15)
+TRUNCATED_IDS_SHOWN = 10
 
 
 class LeaseLost(Exception):
     """Another worker owns this stream now (our lease ran out); stop without writing."""
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """What one run may take from a provider: pages in all, and bytes per record before it is truncated."""
+
+    max_pages: int = 10_000
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
 
 @dataclass
@@ -47,6 +57,20 @@ class RunTally:
     pages: int = 0
     records: int = 0
     changed: int = 0
+    truncated: list[str] = field(default_factory=list)
+
+    def note(self) -> str | None:
+        """What a run that succeeded should still tell: records it could only store truncated."""
+        if not self.truncated:
+            return None
+        shown = ", ".join(self.truncated[:TRUNCATED_IDS_SHOWN])
+        more = (
+            f" and {len(self.truncated) - TRUNCATED_IDS_SHOWN} more"
+            if len(self.truncated) > TRUNCATED_IDS_SHOWN
+            else ""
+        )
+        count = len(self.truncated)
+        return f"{count} records over the size limit stored truncated (raw replaced by a marker): {shown}{more}"
 
 
 async def prefetch(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
@@ -136,8 +160,10 @@ class StreamRun:
         connection: Row[Any],
         state: Row[Any],
         discoveries: DiscoveryCache | None = None,
+        limits: RunLimits | None = None,
     ) -> None:
         self.store = store
+        self.limits = limits or RunLimits()
         self.kit = kit
         self.discoveries = discoveries or DiscoveryCache()
         self.worker_id = worker_id
@@ -148,7 +174,7 @@ class StreamRun:
         self.retry_after: float | None = None
         self.run_id: int | None = None
         self.stream: Stream = get_connector(connection.provider).stream(state.stream)
-        self.target = StreamTarget.of(connection, self.stream)
+        self.target = StreamTarget.of(connection, self.stream, max_record_bytes=self.limits.max_record_bytes)
 
     async def execute(self) -> None:
         try:
@@ -169,6 +195,7 @@ class StreamRun:
             access = await connection_access(self.store, self.connection)
             session = self.kit.session(access)
             ctx = await self.discoveries.context(session, self.stream, self.connection.id)
+            ctx.page_budget = PageBudget(self.limits.max_pages)
             if self.state.phase == BACKFILL:
                 await self._backfill(ctx)
             else:
@@ -231,8 +258,9 @@ class StreamRun:
                 # loses the last unflushed commits only repeats pages: no fsync wait per page.
                 await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             await self._renew_lease(conn, now, state_changes)
-            changed = await upsert_records(conn, self.target, live, now)
-            changed += await mark_deleted(conn, self.target, tombstones, now)
+            upserted = await upsert_records(conn, self.target, live, now)
+            self.tally.truncated += upserted.truncated
+            changed = upserted.changed + await mark_deleted(conn, self.target, tombstones, now)
             self.tally.pages += len(batch)
             self.tally.records += len(live) + len(tombstones)
             self.tally.changed += changed
@@ -307,7 +335,7 @@ class StreamRun:
                     pages=self.tally.pages,
                     records=self.tally.records,
                     changed=self.tally.changed,
-                    error=error,
+                    error=error or self.tally.note(),
                 )
             )
 

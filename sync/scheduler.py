@@ -194,7 +194,6 @@ class Worker:
         leaving out what the caps would refuse anyway. Enough of them that `limit` remain after the ones
         whose connection or platform already runs its share here are passed over."""
         fairness = self.fairness
-        earliest_first = (stream_states.c.next_run_at, stream_states.c.id)
         due = (
             select(
                 stream_states.c.id,
@@ -202,25 +201,37 @@ class Worker:
                 connections.c.platform_id,
                 stream_states.c.next_run_at,
                 func.row_number()
-                .over(partition_by=stream_states.c.connection_id, order_by=earliest_first)
+                .over(
+                    partition_by=stream_states.c.connection_id,
+                    order_by=(stream_states.c.next_run_at, stream_states.c.id),
+                )
                 .label("in_connection"),
-                func.row_number()
-                .over(partition_by=connections.c.platform_id, order_by=earliest_first)
-                .label("in_platform"),
             )
             .join(connections, connections.c.id == stream_states.c.connection_id)
             .where(connections.c.status == ACTIVE, stream_states.c.next_run_at <= now, lease_free)
             .subquery()
         )
-        passed_over_at_most = len(self._running) * max(fairness.max_running_per_platform, 1)
+        # Ranked in its platform among the streams its connection's cap lets through.
+        within_connection_cap = (
+            select(
+                due.c.id,
+                due.c.connection_id,
+                due.c.platform_id,
+                due.c.next_run_at,
+                func.row_number()
+                .over(partition_by=due.c.platform_id, order_by=(due.c.next_run_at, due.c.id))
+                .label("in_platform"),
+            )
+            .where(due.c.in_connection <= fairness.max_running_per_connection)
+            .subquery()
+        )
+        ranked = within_connection_cap.c
+        passed_over_at_most = len(self._running) * fairness.max_running_per_platform
         async with self.store.reader.connect() as conn:
             rows = await conn.execute(
-                select(due.c.id, due.c.connection_id, due.c.platform_id, due.c.next_run_at, due.c.in_platform)
-                .where(
-                    due.c.in_connection <= max(fairness.max_running_per_connection, 1),
-                    due.c.in_platform <= max(fairness.max_running_per_platform, 1),
-                )
-                .order_by(due.c.in_platform, due.c.next_run_at, due.c.id)
+                select(ranked.id, ranked.connection_id, ranked.platform_id, ranked.next_run_at, ranked.in_platform)
+                .where(ranked.in_platform <= fairness.max_running_per_platform)
+                .order_by(ranked.in_platform, ranked.next_run_at, ranked.id)
                 .limit(limit + passed_over_at_most)
             )
             return [_Candidate(*row) for row in rows]

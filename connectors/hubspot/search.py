@@ -53,7 +53,9 @@ class SearchIncremental:
         assert since is not None
         after = int(cursor.get("after", 0))
         newest = since
+        chain = ctx.page_budget.chain()
         while True:
+            chain.follow((iso_millis(since), after))
             body = await ctx.session.post_json(
                 f"/crm/v3/objects/{self.object_type}/search", self._query(ctx, since, after)
             )
@@ -139,7 +141,9 @@ class ArchivedListing:
 
     async def pages(self, ctx: StreamContext) -> AsyncIterator[Page]:
         after: str | None = None
+        chain = ctx.page_budget.chain()
         while True:
+            chain.follow(after)
             params: dict[str, Any] = {"archived": "true", "limit": self.page_size}
             if after:
                 params["after"] = after

@@ -68,3 +68,11 @@ class ReauthRequired(ProviderError):
     """The provider no longer accepts the connection's credentials; a person must reconnect."""
 
     code = "UNAUTHENTICATED"
+
+
+class ResponseTooLarge(ProviderError):
+    """The provider's answer, decoded, is larger than the limit; it was not read past the limit."""
+
+
+class PaginationStopped(ProviderError):
+    """A run stopped following the provider's pages: too many for one run, or a cursor handed back twice."""

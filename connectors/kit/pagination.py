@@ -58,6 +58,8 @@ class CursorPagination:
         def next_token(body: Any) -> str | None:
             return dig(body, self.next_cursor) or None
 
-        async for body, token in chained_pages(fetch, next_token, (cursor or {}).get("after")):
+        async for body, token in chained_pages(
+            ctx.page_budget.chain().fetching(fetch), next_token, (cursor or {}).get("after")
+        ):
             records = [ctx.stream.to_record(item) for item in dig(body, self.records) or []]
             yield Page(records, {"after": token} if token else None)

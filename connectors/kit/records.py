@@ -30,3 +30,45 @@ class Page:
     cursor: dict[str, Any] | None
     # Provider-side instant up to which this page proves completeness (used for incremental cursors).
     high_water: datetime | None = field(default=None)
+
+
+# A record whose JSON is larger than this is stored truncated (see `truncated`); the gateway's setting
+# XKIT_MAX_RECORD_BYTES overrides it.
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+# Where a truncated record's `raw` says so.
+TRUNCATED_MARKER = "xkitTruncated"
+_LIST_ITEMS_KEPT = 100
+
+
+def truncated(record: RemoteRecord, original_bytes: int, max_bytes: int, digest: str) -> RemoteRecord:
+    """`record` made small enough to store: its common fields with long strings and lists cut short, and
+    in place of its raw payload a marker naming the record and its original size, so it still appears.
+    `digest` (of the original) changes with the content, so a change of the record is still a change."""
+    marker = {
+        TRUNCATED_MARKER: {
+            "remoteId": record.remote_id,
+            "originalBytes": original_bytes,
+            "limitBytes": max_bytes,
+            "digest": digest,
+        }
+    }
+    string_cap = max(64, max_bytes // 64)
+    return RemoteRecord(
+        remote_id=record.remote_id,
+        raw=marker,
+        common=_capped(record.common, string_cap) if record.common is not None else None,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        deleted=record.deleted,
+        deleted_at=record.deleted_at,
+    )
+
+
+def _capped(value: Any, string_cap: int) -> Any:
+    if isinstance(value, str):
+        return value[:string_cap]
+    if isinstance(value, list):
+        return [_capped(item, string_cap) for item in value[:_LIST_ITEMS_KEPT]]
+    if isinstance(value, dict):
+        return {key: _capped(item, string_cap) for key, item in value.items()}
+    return value

@@ -44,7 +44,7 @@ async def run_query(ctx: StreamContext, resource: str, soql: str) -> AsyncIterat
     def next_url(body: Any) -> str | None:
         return None if body.get("done", True) else body.get("nextRecordsUrl") or None
 
-    async for body, following in chained_pages(fetch, next_url, None):
+    async for body, following in chained_pages(ctx.page_budget.chain().fetching(fetch), next_url, None):
         yield body.get("records", []), following is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,22 @@ class IssuedCredentials:
     api_key: str | None
 
 
-async def read_credentials(caller: Caller, connection_id: uuid.UUID) -> IssuedCredentials:
+async def read_credentials(
+    caller: Caller, connection_id: uuid.UUID, *, execution: tuple[object, ...] | None = None
+) -> IssuedCredentials:
+    """Fresh credentials, and the read on record. Reads of one connection within one `execution` (any
+    objects that identify it) share one read: a document asking 500 times is recorded once."""
+    if execution is None:
+        return await _read_credentials(caller, connection_id)
+    shared = caller.credential_reads.get(connection_id)
+    if shared is None or not all(a is b for a, b in zip(shared[0], execution, strict=True)):
+        shared = (execution, asyncio.ensure_future(_read_credentials(caller, connection_id)))
+        caller.credential_reads[connection_id] = shared
+    issued: IssuedCredentials = await asyncio.shield(shared[1])
+    return issued
+
+
+async def _read_credentials(caller: Caller, connection_id: uuid.UUID) -> IssuedCredentials:
     if caller.api_key_id is None:
         raise Unauthenticated("credentials are only given to a secret API key")
     row = await get_connection(caller, connection_id)

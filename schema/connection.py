@@ -138,7 +138,9 @@ class Connection(Node):
         "only; every read is recorded in credentialReads."
     )
     async def credentials(self, info: Info) -> ConnectionCredentials:
-        issued = await read_credentials(info.context, self.connection_id)
+        # One execution (a request, or one subscription event) reads each connection's credentials once.
+        execution = (info.operation, info.root_value)
+        issued = await read_credentials(info.context, self.connection_id, execution=execution)
         return ConnectionCredentials(
             access_token=issued.access_token,
             expires_at=issued.expires_at,

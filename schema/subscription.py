@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -103,11 +104,19 @@ class Subscription:
             else None,
             external_user_ids=tuple(external_user_ids) if external_user_ids is not None else None,
         )
-        position = await resolve.start_position(info.context, after)
-        async for event in resolve.follow(info.context, position, where):
-            yield Change.build(event)
+        with _subscription_slot(info):
+            position = await resolve.start_position(info.context, after)
+            async for event in resolve.follow(info.context, position, where):
+                yield Change.build(event)
 
     @strawberry.subscription(description="The connection's sync runs as they start, advance and finish.")
     async def sync_progress(self, info: Info, connection_id: strawberry.ID) -> AsyncGenerator[SyncRun, None]:
-        async for row in watch_runs(info.context, parse_connection_id(connection_id)):
-            yield SyncRun.build(row)
+        with _subscription_slot(info):
+            async for row in watch_runs(info.context, parse_connection_id(connection_id)):
+                yield SyncRun.build(row)
+
+
+def _subscription_slot(info: Info) -> contextlib.AbstractContextManager[None]:
+    """One of the key's subscriptions in this process, held while the subscription lives."""
+    caller = info.context
+    return caller.services.subscription_slots.hold(caller.api_key_id or caller.platform_id)

@@ -8,12 +8,22 @@ never enqueue the same changes twice (one takes the destination, the others pass
 transaction starts with a write, which serializes it. The log is gap-free (`sync/changes.py`), so a
 reader that advances its cursor to what it has seen never skips a change committed later.
 
-**Deliver.** A delivery is due when it is pending, its `next_attempt_at` has passed and no earlier
-pending delivery of the same record to the same destination exists: one record's events go out one at
-a time, in order, while other records go in parallel (bounded). A worker claims due deliveries by
-moving `next_attempt_at` a lease ahead and counting the attempt, in one statement; the attempt count is
-the claim's token, so the outcome of a claim whose lease ran out and was taken over is discarded. A
-worker that dies mid-send leaves the delivery to be tried again when the lease ends: at least once.
+**Deliver.** One record's events go out one at a time, in order, while other records go in parallel
+(bounded). Only the head of each record's queue is scheduled: a delivery enqueued behind a pending one
+of the same record and destination waits with no `next_attempt_at`, and is given one when the one
+before it settles (checked again after each commit, so a settle and an enqueue racing each other
+cannot strand it). A claim therefore only ever looks at deliveries that could be sent, however long a
+record's backlog. A worker claims due deliveries by moving `next_attempt_at` a lease ahead and counting
+the attempt; the attempt count is the claim's token, so the outcome of a claim whose lease ran out and
+was taken over is discarded. A worker that dies mid-send leaves the delivery to be tried again when
+the lease ends: at least once.
+
+**Fairness.** Claims take rows `FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers never wait for each
+other. A worker hands its free slots round-robin to the platforms with due deliveries, each capped at
+`per_platform` attempts in flight, so a platform's slow receiver or burst of changes holds at most its
+own slots; enqueueing gives each destination one batch per turn, so a huge backlog is not copied
+before another platform's change. Unexpected failures are logged once, then counted, not logged per
+delivery.
 
 A 2xx answer delivers; anything else, a timeout or a connection error schedules the next attempt after
 an exponential backoff with full jitter. A delivery gives up (`failed`) when its next attempt would come
@@ -28,13 +38,16 @@ timestamp sent in `X-Xkit-Timestamp` (unix seconds); README, "Webhooks to your A
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
 import random
 import secrets
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,11 +89,15 @@ class Tunables:
     timeout: float = 10.0  # a whole attempt: connect, send, answer
     lease: float = 60.0  # seconds a claimed delivery is reserved for its worker; longer than an attempt
     concurrency: int = 16  # attempts in flight per worker
+    per_platform: int = 4  # of those, at most this many for one platform
     batch: int = 500  # changes enqueued per transaction
+    repair_every: float = 60.0  # seconds between sweeps for waiting deliveries a crash left without a head
 
     def __post_init__(self) -> None:
         if self.lease <= self.timeout:
             raise ValueError("the lease must outlast an attempt (lease > timeout)")
+        if self.concurrency < 1 or self.per_platform < 1:
+            raise ValueError("webhook concurrency and its per-platform share must be at least 1")
 
 
 def generate_secret() -> str:
@@ -265,6 +282,26 @@ def event_body(event: str, change: Any, record: Any) -> bytes:
 # ---- the delivery engine -------------------------------------------------------------------------------
 
 
+class BoundedLog:
+    """Logs an unexpected failure with its traceback once per `every` seconds; those in between are counted
+    and reported with the next one, so a storm of failing deliveries writes a line a minute, not a line each."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self.logger = logger
+        self.every = every
+        self._next = 0.0
+        self._quiet = 0
+
+    def exception(self, message: str) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._quiet += 1
+            return
+        suffix = f" ({self._quiet} more since the last report)" if self._quiet else ""
+        self.logger.exception("%s%s", message, suffix)
+        self._next, self._quiet = now + self.every, 0
+
+
 @dataclass
 class Attempt:
     """A claimed delivery, ready to send."""
@@ -273,6 +310,9 @@ class Attempt:
     attempts: int  # the claim's token
     created_at: datetime
     event_id: str
+    platform_id: uuid.UUID
+    destination_id: uuid.UUID
+    record_key: str
     url: str | None = None
     secret: str | None = None
     body: bytes | None = None
@@ -299,10 +339,17 @@ class Outbound:
     wake: Callable[[], None] | None = None
     # Whether any destination was enabled at the last enqueue (the worker then wakes on every append).
     has_destinations: bool = field(default=False, init=False)
+    # Whether destinations were still behind when the last enqueue stopped (the worker comes back at once).
+    behind: bool = field(default=False, init=False)
     # Every delivery connects through it: a destination's URL is anyone's choice and its DNS may change.
     egress: EgressPolicy = field(kw_only=True)
     _client: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    # Attempts in flight per platform (the per-platform cap), and where the round-robin starts next.
+    _busy: Counter[uuid.UUID] = field(default_factory=Counter, init=False, repr=False)
+    _turn: int = field(default=0, init=False, repr=False)
+    _next_repair: float = field(default=0.0, init=False, repr=False)
+    _trouble: BoundedLog = field(default_factory=lambda: BoundedLog(log), init=False, repr=False)
 
     @property
     def client(self) -> httpx2.AsyncClient:
@@ -335,19 +382,28 @@ class Outbound:
         """One turn of the worker loop: enqueue, then start due attempts in the free slots without waiting
         for them (a slow receiver never holds up the worker). Never raises for a destination's sake."""
         try:
-            await self.enqueue()
+            # One batch per destination per turn: a destination far behind does not hold up the sending.
+            await self.enqueue(passes=1)
+            if time.monotonic() >= self._next_repair:
+                self._next_repair = time.monotonic() + self.tunables.repair_every
+                await self.promote_waiting()
         except Exception:
-            log.exception("enqueueing webhook deliveries failed")
+            self._trouble.exception("enqueueing webhook deliveries failed")
         room = self.tunables.concurrency - len(self._inflight)
-        if room <= 0:
-            return
-        for attempt in await self.prepare(await self.claim(room)):
-            task = asyncio.create_task(self._attempt(attempt))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
+        if room > 0:
+            for attempt in await self.prepare(await self.claim(room, busy=self._busy)):
+                self._busy[attempt.platform_id] += 1
+                task = asyncio.create_task(self._attempt(attempt))
+                self._inflight.add(task)
+                task.add_done_callback(functools.partial(self._done, attempt.platform_id))
+        if self.behind and self.wake is not None:
+            self.wake()
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, platform_id: uuid.UUID, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
+        self._busy[platform_id] -= 1
+        if self._busy[platform_id] <= 0:
+            del self._busy[platform_id]
         if self.wake is not None:
             self.wake()  # a freed slot, and perhaps the record's next event is due now
 
@@ -369,8 +425,10 @@ class Outbound:
 
     # -- enqueue
 
-    async def enqueue(self) -> int:
-        """Hand the new changes of every enabled destination to deliveries; returns how many were created."""
+    async def enqueue(self, *, passes: int | None = None) -> int:
+        """Hand the new changes of every enabled destination to deliveries, one batch per destination per
+        pass, until none is behind or `passes` are made (then `behind` says so); returns how many were
+        created."""
         async with self.store.reader.connect() as conn:
             latest = await changes.latest(conn)
             behind = (
@@ -384,40 +442,50 @@ class Outbound:
             self.has_destinations = bool(destination_ids) or bool(
                 (await conn.execute(select(exists().where(webhook_destinations.c.enabled.is_(True))))).scalar()
             )
-        created = 0
-        for destination_id in destination_ids:
-            try:
-                created += await self._enqueue_destination(destination_id)
-            except Exception:
-                log.exception("enqueueing deliveries for webhook destination %s failed", destination_id)
+        created, made = 0, 0
+        while destination_ids and (passes is None or made < passes):
+            made += 1
+            full: list[uuid.UUID] = []
+            for destination_id in destination_ids:
+                try:
+                    count, more = await self._enqueue_batch(destination_id)
+                except Exception:
+                    self._trouble.exception("enqueueing deliveries for a webhook destination failed")
+                    continue
+                created += count
+                if more:
+                    full.append(destination_id)
+            destination_ids = full
+        self.behind = bool(destination_ids)
         return created
 
-    async def _enqueue_destination(self, destination_id: uuid.UUID) -> int:
-        created = 0
-        while True:
-            async with self.store.engine.begin() as conn:
-                destination = await self._lock(conn, destination_id)
-                if destination is None:
-                    return created  # gone, disabled, or another worker has it
-                # Everything up to `latest` is committed (the log is a gap-free prefix), so the read below
-                # sees all of it: with less than a batch found, the cursor may skip to there.
-                latest = await changes.latest(conn)
-                rows = await changes.read(
-                    conn, destination.platform_id, destination.cursor, self.tunables.batch, _filter(destination)
+    async def _enqueue_batch(self, destination_id: uuid.UUID) -> tuple[int, bool]:
+        """One batch of a destination's changes; returns how many, and whether more may follow."""
+        waiting_behind: set[str] = set()
+        async with self.store.engine.begin() as conn:
+            destination = await self._lock(conn, destination_id)
+            if destination is None:
+                return 0, False  # gone, disabled, or another worker has it
+            # Everything up to `latest` is committed (the log is a gap-free prefix), so the read below
+            # sees all of it: with less than a batch found, the cursor may skip to there.
+            latest = await changes.latest(conn)
+            rows = await changes.read(
+                conn, destination.platform_id, destination.cursor, self.tunables.batch, _filter(destination)
+            )
+            if rows:
+                waiting_behind = await self._insert(conn, destination, rows)
+            full = len(rows) == self.tunables.batch
+            cursor = rows[-1].seq if full else max(latest, destination.cursor, rows[-1].seq if rows else 0)
+            if cursor != destination.cursor:
+                await conn.execute(
+                    update(webhook_destinations)
+                    .where(webhook_destinations.c.id == destination_id)
+                    .values(cursor=cursor)
                 )
-                if rows:
-                    await self._insert(conn, destination, rows)
-                full = len(rows) == self.tunables.batch
-                cursor = rows[-1].seq if full else max(latest, destination.cursor, rows[-1].seq if rows else 0)
-                if cursor != destination.cursor:
-                    await conn.execute(
-                        update(webhook_destinations)
-                        .where(webhook_destinations.c.id == destination_id)
-                        .values(cursor=cursor)
-                    )
-            created += len(rows)
-            if not full:
-                return created
+        if waiting_behind:
+            # After the commit: the delivery they wait for may have settled meanwhile (see the docstring).
+            await self.promote_waiting(destination_id, waiting_behind)
+        return len(rows), full
 
     @staticmethod
     async def _lock(conn: AsyncConnection, destination_id: uuid.UUID) -> Any:
@@ -430,36 +498,131 @@ class Outbound:
             await conn.execute(update(webhook_destinations).where(mine).values(cursor=webhook_destinations.c.cursor))
         return (await conn.execute(stmt)).first()
 
-    async def _insert(self, conn: AsyncConnection, destination: Any, rows: Sequence[Any]) -> None:
+    async def _insert(self, conn: AsyncConnection, destination: Any, rows: Sequence[Any]) -> set[str]:
+        """Insert the deliveries of `rows`: the first of each record is scheduled unless one of that record
+        is already pending, the others wait behind it. Returns the records that wait behind a pending one."""
         now = self.clock()
-        await conn.execute(
-            insert(webhook_deliveries),
-            [
+        keys = [f"{row.connection_id}/{row.stream}/{row.remote_id}" for row in rows]
+        pending = set(
+            (
+                await conn.execute(
+                    select(webhook_deliveries.c.record_key)
+                    .distinct()
+                    .where(
+                        webhook_deliveries.c.destination_id == destination.id,
+                        webhook_deliveries.c.status == PENDING,
+                        webhook_deliveries.c.record_key.in_(set(keys)),
+                    )
+                )
+            ).scalars()
+        )
+        scheduled: set[str] = set()
+        values: list[dict[str, Any]] = []
+        for row, key in zip(rows, keys, strict=True):
+            head = key not in pending and key not in scheduled
+            if head:
+                scheduled.add(key)
+            values.append(
                 {
                     "destination_id": destination.id,
                     "platform_id": destination.platform_id,
                     "change_seq": row.seq,
-                    "record_key": f"{row.connection_id}/{row.stream}/{row.remote_id}",
+                    "record_key": key,
                     "event_id": event_id(destination.id, row.seq),
                     "status": PENDING,
                     "attempts": 0,
-                    "next_attempt_at": now,
+                    "next_attempt_at": now if head else None,
                     "created_at": now,
                 }
-                for row in rows
-            ],
+            )
+        await conn.execute(insert(webhook_deliveries), values)
+        return pending
+
+    async def promote_waiting(
+        self, destination_id: uuid.UUID | None = None, record_keys: Collection[str] | None = None
+    ) -> int:
+        """Schedule the first waiting delivery of each record that has no scheduled pending one (of these
+        records of this destination, or of all); returns how many were scheduled."""
+        waiting, scheduled, before = (webhook_deliveries.alias(name) for name in ("waiting", "scheduled", "before"))
+        same_record = (waiting.c.destination_id, waiting.c.record_key)
+        has_head = exists().where(
+            scheduled.c.destination_id == same_record[0],
+            scheduled.c.record_key == same_record[1],
+            scheduled.c.status == PENDING,
+            scheduled.c.next_attempt_at.is_not(None),
         )
+        not_first = exists().where(
+            before.c.destination_id == same_record[0],
+            before.c.record_key == same_record[1],
+            before.c.status == PENDING,
+            or_(
+                before.c.change_seq < waiting.c.change_seq,
+                and_(before.c.change_seq == waiting.c.change_seq, before.c.id < waiting.c.id),
+            ),
+        )
+        heads = select(waiting.c.id).where(
+            waiting.c.status == PENDING, waiting.c.next_attempt_at.is_(None), ~has_head, ~not_first
+        )
+        if destination_id is not None:
+            heads = heads.where(waiting.c.destination_id == destination_id)
+        if record_keys is not None:
+            heads = heads.where(waiting.c.record_key.in_(set(record_keys)))
+        async with self.store.engine.begin() as conn:
+            result = await conn.execute(
+                update(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.id.in_(heads.scalar_subquery()),
+                    webhook_deliveries.c.next_attempt_at.is_(None),
+                    webhook_deliveries.c.status == PENDING,
+                )
+                .values(next_attempt_at=self.clock())
+            )
+        return int(result.rowcount or 0)
 
     # -- deliver
 
-    async def claim(self, limit: int) -> list[Row[Any]]:
-        """Lease up to `limit` due deliveries whose record has no earlier pending one."""
+    async def claim(self, limit: int, *, busy: Mapping[uuid.UUID, int] | None = None) -> list[Row[Any]]:
+        """Lease up to `limit` due deliveries, the slots handed round-robin to the platforms with due ones,
+        none beyond `per_platform` in flight (`busy`: those already in flight, by platform)."""
         if limit <= 0:
             return []
         now = self.clock()
         deliveries = webhook_deliveries.c
+        async with self.store.reader.connect() as conn:
+            # A read first: the worker calls this every poll, and an UPDATE would take SQLite's write lock.
+            due_platforms = select(deliveries.platform_id).distinct()
+            due_platforms = due_platforms.where(deliveries.status == PENDING, deliveries.next_attempt_at <= now)
+            platforms = sorted((await conn.execute(due_platforms)).scalars(), key=str)
+        shares = self._shares(platforms, limit, busy or {})
+        if not shares:
+            return []
+        claimed: list[Row[Any]] = []
+        async with self.store.engine.begin() as conn:
+            for platform_id, share in shares.items():
+                claimed.extend((await conn.execute(self._claim_statement(conn, platform_id, share, now))).all())
+        return sorted(claimed, key=lambda row: row.id)
+
+    def _shares(self, platforms: list[uuid.UUID], limit: int, busy: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+        """Slots per platform: one each in turn, starting after where the last claim started."""
+        if not platforms:
+            return {}
+        start = self._turn % len(platforms)
+        self._turn += 1
+        order = platforms[start:] + platforms[:start]
+        room = {p: self.tunables.per_platform - busy.get(p, 0) for p in order}
+        shares: Counter[uuid.UUID] = Counter()
+        while limit > 0 and any(room[p] > shares[p] for p in order):
+            for platform_id in order:
+                if limit > 0 and room[platform_id] > shares[platform_id]:
+                    shares[platform_id] += 1
+                    limit -= 1
+        return dict(shares)
+
+    def _claim_statement(self, conn: AsyncConnection, platform_id: uuid.UUID, share: int, now: datetime) -> Any:
+        deliveries = webhook_deliveries.c
         # Aliases, so that the candidates subquery keeps its own FROM inside the UPDATE (no correlation).
         candidate, earlier = webhook_deliveries.alias("candidate"), webhook_deliveries.alias("earlier")
+        # Waiting deliveries are never candidates; this guards the order of rows enqueued before they waited.
         held_back = exists().where(
             earlier.c.destination_id == candidate.c.destination_id,
             earlier.c.record_key == candidate.c.record_key,
@@ -471,36 +634,36 @@ class Outbound:
         )
         due = (
             select(candidate.c.id)
-            .where(candidate.c.status == PENDING, candidate.c.next_attempt_at <= now, ~held_back)
-            .order_by(candidate.c.next_attempt_at, candidate.c.id)
-            .limit(limit)
-        )
-        async with self.store.reader.connect() as conn:
-            # A read first: the worker calls this every poll, and an UPDATE would take SQLite's write lock.
-            anything_due = select(deliveries.id).where(deliveries.status == PENDING, deliveries.next_attempt_at <= now)
-            if (await conn.execute(anything_due.limit(1))).first() is None:
-                return []
-        async with self.store.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            result = await conn.execute(
-                update(webhook_deliveries)
-                .where(
-                    deliveries.id.in_(due.scalar_subquery()),
-                    deliveries.status == PENDING,
-                    deliveries.next_attempt_at <= now,
-                )
-                .values(attempts=deliveries.attempts + 1, next_attempt_at=now + timedelta(seconds=self.tunables.lease))
-                .returning(
-                    deliveries.id,
-                    deliveries.destination_id,
-                    deliveries.change_seq,
-                    deliveries.event_id,
-                    deliveries.attempts,
-                    deliveries.created_at,
-                )
+            .where(
+                candidate.c.platform_id == platform_id,
+                candidate.c.status == PENDING,
+                candidate.c.next_attempt_at <= now,
+                ~held_back,
             )
-            return sorted(result.all(), key=lambda row: row.id)
+            .order_by(candidate.c.next_attempt_at, candidate.c.id)
+            .limit(share)
+        )
+        if conn.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return (
+            update(webhook_deliveries)
+            .where(
+                deliveries.id.in_(due.scalar_subquery()),
+                deliveries.status == PENDING,
+                deliveries.next_attempt_at <= now,
+            )
+            .values(attempts=deliveries.attempts + 1, next_attempt_at=now + timedelta(seconds=self.tunables.lease))
+            .returning(
+                deliveries.id,
+                deliveries.platform_id,
+                deliveries.destination_id,
+                deliveries.record_key,
+                deliveries.change_seq,
+                deliveries.event_id,
+                deliveries.attempts,
+                deliveries.created_at,
+            )
+        )
 
     async def prepare(self, claimed: Sequence[Row[Any]]) -> list[Attempt]:
         """Build the requests of claimed deliveries: their destination, change and record, read at once."""
@@ -525,7 +688,15 @@ class Outbound:
         secrets_by_destination: dict[uuid.UUID, str] = {}
         attempts: list[Attempt] = []
         for claim in claimed:
-            attempt = Attempt(claim.id, claim.attempts, claim.created_at, claim.event_id)
+            attempt = Attempt(
+                claim.id,
+                claim.attempts,
+                claim.created_at,
+                claim.event_id,
+                claim.platform_id,
+                claim.destination_id,
+                claim.record_key,
+            )
             attempts.append(attempt)
             destination = destinations.get(claim.destination_id)
             change = logged.get(claim.change_seq)
@@ -559,7 +730,7 @@ class Outbound:
             await self.settle(attempt, result)
         except Exception:
             # The lease runs out and the delivery is tried again.
-            log.exception("webhook delivery %s failed unexpectedly", attempt.delivery_id)
+            self._trouble.exception("a webhook delivery failed unexpectedly")
 
     async def _send(self, attempt: Attempt) -> Result:
         assert attempt.url is not None and attempt.secret is not None and attempt.body is not None
@@ -595,7 +766,7 @@ class Outbound:
             else:
                 values.update(next_attempt_at=retry_at)
         async with self.store.engine.begin() as conn:
-            await conn.execute(
+            settled = await conn.execute(
                 update(webhook_deliveries)
                 .where(
                     webhook_deliveries.c.id == attempt.delivery_id,
@@ -605,3 +776,6 @@ class Outbound:
                 )
                 .values(**values)
             )
+        if settled.rowcount and values.get("status") in (DELIVERED, FAILED):
+            # After the commit, the record's next event is due (see the docstring for why not before).
+            await self.promote_waiting(attempt.destination_id, [attempt.record_key])

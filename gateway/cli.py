@@ -195,7 +195,7 @@ def _key_id(text: str) -> uuid.UUID:
 
 
 def cmd_redirect_uris(args: argparse.Namespace) -> None:
-    from connectors.kit.errors import XkitError
+    from connectors.kit.errors import NotFound, XkitError
     from resolvers.redirect_uris import check_redirect_uri
     from sync import redirect_uris as registry
 
@@ -211,7 +211,7 @@ def cmd_redirect_uris(args: argparse.Namespace) -> None:
                     store, platform_id, uri, limit=settings.redirect_uris_per_platform
                 )
             if args.action == "remove" and not await registry.remove_redirect_uri(store, platform_id, args.uri):
-                raise XkitError(f"{args.uri} is not registered for this platform")
+                raise NotFound(f"{args.uri} is not registered for this platform")
             async with store.reader.connect() as conn:
                 return await registry.list_redirect_uris(conn, platform_id)
         finally:

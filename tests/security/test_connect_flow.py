@@ -3,8 +3,10 @@ accepted (an open redirect). Each test replays one way in and asserts the refusa
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,12 +15,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
+import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
+from gateway.cli import main as xkit
 from resolvers.connect_flow import cookie_name
 from sync.store import Store, utcnow
 from sync.tables import connections, oauth_states
@@ -318,3 +322,33 @@ async def test_the_connection_goes_to_the_links_end_user_and_platform(flow: Flow
     }
     other = await new_tenant(flow.store, "other")
     assert error_codes(await flow.api.graphql(query, other.api_key, id=gid)) == ["NOT_FOUND"]
+
+
+async def test_two_browsers_opening_a_link_at_once_bind_it_to_exactly_one(flow: Flow) -> None:
+    link = await flow.link()
+    async with browser() as first, browser() as second:
+        answers = await asyncio.gather(first.get(link["url"]), second.get(link["url"]))
+    assert sorted(answer.status_code for answer in answers) == [303, 403]
+    winners = [answer for answer in answers if answer.status_code == 303]
+    assert cookie_name(link["state"]) in set_cookies(winners[0])
+
+
+def test_the_cli_registers_lists_and_removes_redirect_uris(
+    database_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XKIT_DATABASE_URL", database_url)
+    monkeypatch.setenv("XKIT_SECRET_KEY", secret_key)
+    xkit(["platforms", "create", "acme"])
+    platform_id = capsys.readouterr().out.strip()
+    xkit(["platforms", "redirect-uris", "add", "--platform", platform_id, REGISTERED])
+    assert capsys.readouterr().out.split() == [REGISTERED]
+    with pytest.raises(SystemExit, match="https"):
+        xkit(["platforms", "redirect-uris", "add", "--platform", platform_id, "http://app.example.com/cb"])
+    with pytest.raises(SystemExit, match="no platform"):
+        xkit(["platforms", "redirect-uris", "add", "--platform", str(uuid.uuid4()), REGISTERED])
+    xkit(["platforms", "redirect-uris", "list", "--platform", platform_id])
+    assert capsys.readouterr().out.split() == [REGISTERED]
+    xkit(["platforms", "redirect-uris", "remove", "--platform", platform_id, REGISTERED])
+    assert capsys.readouterr().out.strip() == "no redirect URIs"
+    with pytest.raises(SystemExit, match="not registered"):
+        xkit(["platforms", "redirect-uris", "remove", "--platform", platform_id, REGISTERED])

@@ -31,7 +31,7 @@ from connectors.kit.errors import BadInput, NotFound, ProviderError, XkitError
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import TokenCallLimits
 from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRequest
-from gateway.auth import ApiKeyAuthenticator, FailedAuthThrottle, TooManyFailedKeys
+from gateway.auth import ApiKeyAuthenticator, TooManyFailedKeys
 from gateway.connect_pages import oauth_callback, oauth_start
 from gateway.settings import Settings
 from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
@@ -194,15 +194,7 @@ class XkitGraphQL(GraphQL[Caller, None]):
         super().__init__(schema, graphql_ide="graphiql")
         self.runtime = runtime
         settings = runtime.settings
-        throttle = FailedAuthThrottle(
-            allowed=settings.auth_failures_allowed,
-            window_seconds=settings.auth_failure_window_seconds,
-            lockout_seconds=settings.auth_lockout_seconds,
-            max_clients=settings.auth_failure_clients_tracked,
-        )
-        self.authenticator = ApiKeyAuthenticator(
-            runtime.store, cache_seconds=settings.api_key_cache_seconds, throttle=throttle
-        )
+        self.authenticator = ApiKeyAuthenticator.configured(runtime.store, settings)
         self.sockets = LiveSockets(runtime.store, recheck_seconds=settings.api_key_recheck_seconds)
 
         self.request_rate = KeyedBuckets(

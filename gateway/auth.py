@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from connectors.kit.errors import XkitError
+from gateway.settings import Settings
 from sync.store import Store
 from sync.tenancy import KeyIdentity, hash_api_key, identify_key
 
@@ -123,6 +124,16 @@ class ApiKeyAuthenticator:
         self._cache: dict[str, tuple[KeyIdentity, float]] = {}
         self._digest_of: dict[uuid.UUID, str] = {}
         store.keys_revoked.subscribe(self._forget)
+
+    @classmethod
+    def configured(cls, store: Store, settings: Settings) -> ApiKeyAuthenticator:
+        throttle = FailedAuthThrottle(
+            allowed=settings.auth_failures_allowed,
+            window_seconds=settings.auth_failure_window_seconds,
+            lockout_seconds=settings.auth_lockout_seconds,
+            max_clients=settings.auth_failure_clients_tracked,
+        )
+        return cls(store, cache_seconds=settings.api_key_cache_seconds, throttle=throttle)
 
     async def identify(self, connection: HTTPConnection) -> KeyIdentity | None:
         """None without a bearer key or with one that is not valid; raises `TooManyFailedKeys` for a client

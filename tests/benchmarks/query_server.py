@@ -53,7 +53,7 @@ def build(database_url: str, secret_key: str, *, worker: bool = False, port: int
     )
     runtime = Runtime.build(settings, run_worker=worker)
     app = create_app(runtime)
-    authenticator = ApiKeyAuthenticator(runtime.store)
+    authenticator = ApiKeyAuthenticator.configured(runtime.store, settings)
     codec = CursorCodec(parse_secret_key(secret_key))
     pool: list[asyncpg.Pool] = []
 

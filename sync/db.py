@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from sync.files import private_sqlite_database
+
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
@@ -36,7 +38,7 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_database(Path(parsed.database))
         engine = create_async_engine(
             url, json_serializer=dumps_json, json_deserializer=orjson.loads, connect_args={"timeout": 30}
         )

@@ -21,6 +21,7 @@ from gateway.auth import ApiKeyAuthenticator
 from gateway.settings import Settings
 from resolvers.ids import CursorCodec, Position, to_global_id
 from sync.crypto import parse_secret_key
+from tests.support import SANDBOX_EGRESS
 
 RAW_SQL = """
 SELECT id, remote_id, common, raw, remote_created_at, remote_updated_at
@@ -45,6 +46,8 @@ def build(database_url: str, secret_key: str, *, worker: bool = False, port: int
         secret_key=SecretStr(secret_key),
         run_worker=worker,
         worker_poll_seconds=0.2,
+        # The syncer (freshness benchmark) reaches the sandbox on this machine.
+        egress_allow=list(SANDBOX_EGRESS),
         port=port,
         # One key hammers the server on purpose: its rate and cost budget must not be what is measured.
         graphql_requests_per_second=1e9,

@@ -22,10 +22,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from connectors import CONNECTORS
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
 from connectors.kit.egress import UNREACHABLE, EgressPolicy, EgressRefused
-from connectors.kit.oauth import OAuthApp
+from connectors.kit.oauth import OAuth2, OAuthApp
 from gateway.dev import with_sandboxes_allowed
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
@@ -422,6 +423,16 @@ async def test_the_allowlist_lets_exactly_what_it_names_through() -> None:
     hubspot.check_provider_url(f"http://127.0.0.1:{named.port}/crm", HUBSPOT.hosts.api)
     with pytest.raises(EgressRefused):
         hubspot.check_provider_url(f"http://127.0.0.1:{other.port}/crm", HUBSPOT.hosts.api)
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTORS))
+def test_every_connector_calls_only_hosts_it_declares(name: str) -> None:
+    connector = CONNECTORS[name]
+    production = EgressPolicy()
+    production.check_provider_url(connector.base_url, connector.hosts.api)
+    assert isinstance(connector.auth, OAuth2)
+    production.check_provider_url(connector.auth.authorize_url, connector.hosts.oauth)
+    production.check_provider_url(connector.auth.token_endpoint(connector.base_url), connector.hosts.oauth)
 
 
 def test_xkit_dev_allows_its_own_sandboxes_and_nothing_else() -> None:

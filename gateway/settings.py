@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from connectors.kit.egress import EgressPolicy
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XKIT_", extra="ignore")
@@ -73,9 +75,9 @@ class Settings(BaseSettings):
     graphql_max_operations: int = 20
     graphql_max_string_length: int = 10_000
     graphql_max_list_length: int = 1_000
-    graphql_max_cost: int = 50_000
+    graphql_max_cost: int = 20_000
     # Each key's budget of cost points, refilled evenly over the window, per gateway process.
-    graphql_cost_budget: int = 1_000_000
+    graphql_cost_budget: int = 500_000
     graphql_cost_window_seconds: float = 60.0
     # Requests per second each key may make to /graphql over HTTP (a token bucket of `burst`), per process.
     graphql_requests_per_second: float = 50.0
@@ -110,6 +112,12 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _valid_egress_entries(cls, value: list[str]) -> list[str]:
+        EgressPolicy(value)  # a malformed entry stops the start, named, rather than being ignored
         return value
 
     @property

@@ -452,5 +452,6 @@ def test_the_allowlist_setting_reads_a_comma_separated_list(monkeypatch: pytest.
     policy = EgressPolicy(settings.egress_allow)
     assert policy.allowlisted("sandbox.internal", 8443) and not policy.allowlisted("sandbox.internal", 443)
     assert policy.allowlisted("::1", 9000) and policy.allowlisted("10.1.2.3", 1)
+    monkeypatch.setenv("XKIT_EGRESS_ALLOW", "sandbox.internal,10.0.0.0/99")
     with pytest.raises(ValueError, match="not a host"):
-        EgressPolicy(["10.0.0.0/99"])
+        Settings()

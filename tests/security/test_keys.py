@@ -28,7 +28,9 @@ from gateway.app import Runtime, create_app
 from gateway.auth import FailedAuthThrottle, TooManyFailedKeys
 from gateway.cli import main as xkit
 from gateway.settings import Settings
+from resolvers.ids import to_global_id
 from resolvers.keys import key_global_id
+from sync import changes
 from sync.cache import StreamTarget, upsert_records
 from sync.connections import NewConnection, create_connection
 from sync.crypto import Vault, parse_secret_key
@@ -43,7 +45,9 @@ PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOL
 API_KEYS = "{ apiKeys { id name prefix createdAt revokedAt } }"
 REVOKE = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }"
 WHO = "{ apiKeys { id } }"
-CHANGES = "subscription { changes { remoteId connection { credentials { accessToken } } } }"
+CHANGES = (
+    "subscription($after: String) { changes(after: $after) { remoteId connection { credentials { accessToken } } } }"
+)
 
 
 @contextlib.asynccontextmanager
@@ -87,6 +91,12 @@ async def append_change(store: Store, tenant: Tenant, connection_id: uuid.UUID, 
     store.changes_appended.notify()
 
 
+async def latest_cursor(store: Store) -> str:
+    """Subscribing after it replays whatever is appended from now on, however late the subscription starts."""
+    async with store.engine.connect() as conn:
+        return to_global_id("Change", await changes.latest(conn))
+
+
 def close_code(error: BaseException | None) -> int | None:
     while error is not None:
         if isinstance(error, ConnectionClosed) and error.rcvd is not None:
@@ -101,7 +111,8 @@ def close_code(error: BaseException | None) -> int | None:
 class Subscriber:
     """One subscription to `changes` under one key, read in the background."""
 
-    def __init__(self, url: str, key: str, protocol: str) -> None:
+    def __init__(self, url: str, key: str, protocol: str, after: str | None = None) -> None:
+        self.after = after
         ws_url = url.replace("http://", "ws://") + "/graphql"
         transport = WebsocketsTransport(
             url=ws_url, init_payload={"Authorization": f"Bearer {key}"}, subprotocols=[protocol], ack_timeout=5
@@ -116,7 +127,7 @@ class Subscriber:
 
         async def read() -> None:
             try:
-                async for result in session.subscribe(GraphQLRequest(CHANGES)):
+                async for result in session.subscribe(GraphQLRequest(CHANGES, variable_values={"after": self.after})):
                     self.received.put_nowait(result["changes"])
                 self.ended.set_result(None)
             except Exception as error:  # the close is what the tests wait for
@@ -253,10 +264,11 @@ async def test_an_open_subscription_under_a_revoked_key_is_closed_and_others_kee
     tenant, connection_id = hubspot_connection
     control, _ = await second_key(store, tenant, "control")
     revoked_id = await key_id_of(store, tenant.api_key)
+    after = await latest_cursor(store)
     async with (
         keyed_gateway(store, kit, secret_key) as api,
-        Subscriber(api.url, tenant.api_key, protocol) as doomed,
-        Subscriber(api.url, control, protocol) as kept,
+        Subscriber(api.url, tenant.api_key, protocol, after) as doomed,
+        Subscriber(api.url, control, protocol, after) as kept,
     ):
         await append_change(store, tenant, connection_id, "before")
         for subscriber in (doomed, kept):
@@ -318,7 +330,7 @@ async def test_a_revocation_nobody_announced_still_closes_sockets_at_the_next_re
     revoked_id = await key_id_of(store, tenant.api_key)
     async with (
         keyed_gateway(store, kit, secret_key, api_key_recheck_seconds=0.2) as api,
-        Subscriber(api.url, tenant.api_key, PROTOCOLS[0]) as subscriber,
+        Subscriber(api.url, tenant.api_key, PROTOCOLS[0], await latest_cursor(store)) as subscriber,
     ):
         await append_change(store, tenant, connection_id, "before")
         await subscriber.next_change()

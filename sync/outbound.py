@@ -599,7 +599,7 @@ class Outbound:
         claimed: list[Row[Any]] = []
         async with self.store.engine.begin() as conn:
             for platform_id, share in shares.items():
-                claimed.extend((await conn.execute(self._claim_statement(conn, platform_id, share, now))).all())
+                claimed.extend(await self._claim_for(conn, platform_id, share, now))
         return sorted(claimed, key=lambda row: row.id)
 
     def _shares(self, platforms: list[uuid.UUID], limit: int, busy: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
@@ -618,7 +618,9 @@ class Outbound:
                     limit -= 1
         return dict(shares)
 
-    def _claim_statement(self, conn: AsyncConnection, platform_id: uuid.UUID, share: int, now: datetime) -> Any:
+    async def _claim_for(
+        self, conn: AsyncConnection, platform_id: uuid.UUID, share: int, now: datetime
+    ) -> Sequence[Row[Any]]:
         deliveries = webhook_deliveries.c
         # Aliases, so that the candidates subquery keeps its own FROM inside the UPDATE (no correlation).
         candidate, earlier = webhook_deliveries.alias("candidate"), webhook_deliveries.alias("earlier")
@@ -644,14 +646,16 @@ class Outbound:
             .limit(share)
         )
         if conn.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        return (
+            # Locked and read first, on its own: inside the UPDATE, PostgreSQL may run a LIMIT ... SKIP LOCKED
+            # subquery again for each row it scans, claiming far more than the share (and holding them).
+            chosen: Any = list((await conn.execute(due.with_for_update(skip_locked=True))).scalars())
+            if not chosen:
+                return []
+        else:
+            chosen = due.scalar_subquery()  # one statement: SQLite's write lock is taken once
+        claimed = await conn.execute(
             update(webhook_deliveries)
-            .where(
-                deliveries.id.in_(due.scalar_subquery()),
-                deliveries.status == PENDING,
-                deliveries.next_attempt_at <= now,
-            )
+            .where(deliveries.id.in_(chosen), deliveries.status == PENDING, deliveries.next_attempt_at <= now)
             .values(attempts=deliveries.attempts + 1, next_attempt_at=now + timedelta(seconds=self.tunables.lease))
             .returning(
                 deliveries.id,
@@ -664,6 +668,7 @@ class Outbound:
                 deliveries.created_at,
             )
         )
+        return claimed.all()
 
     async def prepare(self, claimed: Sequence[Row[Any]]) -> list[Attempt]:
         """Build the requests of claimed deliveries: their destination, change and record, read at once."""

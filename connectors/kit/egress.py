@@ -311,13 +311,17 @@ class _PinnedBackend(AsyncNetworkBackend):
         try:
             with anyio.fail_after(timeout):
                 addresses = await self._policy.addresses(host, port)
+                # Each address but the last gets its share of the time, so one that never answers (an IPv6
+                # route that drops packets) leaves the others their chance.
+                share = timeout / len(addresses) if timeout else None
                 for address in addresses[:-1]:
-                    try:
-                        return await self._inner.connect_tcp(
-                            str(address), port, local_address=local_address, socket_options=socket_options
-                        )
-                    except (httpcore2.ConnectError, httpcore2.ConnectTimeout):
-                        continue
+                    with anyio.move_on_after(share):
+                        try:
+                            return await self._inner.connect_tcp(
+                                str(address), port, local_address=local_address, socket_options=socket_options
+                            )
+                        except (httpcore2.ConnectError, httpcore2.ConnectTimeout):
+                            pass
                 return await self._inner.connect_tcp(
                     str(addresses[-1]), port, local_address=local_address, socket_options=socket_options
                 )

@@ -396,6 +396,14 @@ async def test_the_resolver_is_asked_once_and_the_connection_goes_to_the_checked
         assert len(receiver.requests) == 1
 
 
+async def test_a_name_with_several_allowed_addresses_falls_back_to_the_next_checked_one() -> None:
+    async with InternalService() as service:
+        dns = FakeDns({"twice.test": ["127.0.0.2", "127.0.0.1"]})  # nothing listens on the first
+        async with EgressPolicy(["127.0.0.0/8"], resolver=dns).client(timeout=5) as client:
+            assert (await client.get(f"http://twice.test:{service.port}/")).content == SECRET
+        assert dns.asked == ["twice.test"]
+
+
 async def test_a_name_with_any_forbidden_address_is_refused() -> None:
     policy = EgressPolicy(["127.0.0.0/8"], resolver=FakeDns({"mixed.test": ["127.0.0.1", "10.0.0.1"]}))
     with pytest.raises(EgressRefused, match=re.escape("10.0.0.1")):

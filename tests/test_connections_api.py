@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
 from resolvers.ids import to_global_id
-from sync.scheduler import Worker
+from sync.scheduler import Fairness, Worker
 from sync.store import Store
 from sync.tables import connections, end_users, records, stream_states
 from tests.support import Gateway, connect_hubspot, data, error_codes, gateway, new_tenant
@@ -186,7 +186,8 @@ async def test_sync_now_makes_every_stream_due(
     hubspot.faults.rate_limit_enabled = False
     tenant = await new_tenant(store)
     connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
-    worker = Worker(store, kit)
+    # Room for all six streams of the connection at once (by default a worker runs two per connection).
+    worker = Worker(store, kit, fairness=Fairness(max_running_per_connection=6, max_running_per_platform=6))
     await worker.drain()
     assert await worker.run_due() == 0  # nothing due until the interval passes
     gid = to_global_id("Connection", connection_id)

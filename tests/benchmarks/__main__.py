@@ -7,7 +7,18 @@ import json
 import subprocess
 import sys
 
-BENCHMARKS = ("query", "ingest", "ingest-salesforce", "writeback", "fanout", "freshness")
+BENCHMARKS = (
+    "query",
+    "ingest",
+    "ingest-salesforce",
+    "writeback",
+    "fanout",
+    "freshness",
+    "graphql-abuse",
+    "webhook-flood",
+    "noisy-neighbour",
+    "hostile-provider",
+)
 
 
 def run_one(name: str) -> dict[str, object]:
@@ -15,6 +26,22 @@ def run_one(name: str) -> dict[str, object]:
         from tests.benchmarks.query import run_query
 
         return asyncio.run(run_query())
+    if name == "graphql-abuse":
+        from tests.benchmarks.graphql_abuse import run_graphql_abuse
+
+        return asyncio.run(run_graphql_abuse())
+    if name == "webhook-flood":
+        from tests.benchmarks.webhook_flood import run_webhook_flood
+
+        return asyncio.run(run_webhook_flood())
+    if name == "noisy-neighbour":
+        from tests.benchmarks.noisy_neighbour import run_noisy_neighbour
+
+        return asyncio.run(run_noisy_neighbour())
+    if name == "hostile-provider":
+        from tests.benchmarks.hostile_provider import run_hostile_provider
+
+        return asyncio.run(run_hostile_provider())
     if name == "freshness":
         from tests.benchmarks.freshness import run_freshness
 

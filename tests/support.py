@@ -214,14 +214,20 @@ async def stream_errors(store: Store, connection_id: uuid.UUID) -> dict[str, str
 
 @contextlib.asynccontextmanager
 async def synced_hubspot(
-    store: Store, kit: HttpKit, sandbox: HubSpotSandbox, sandbox_url: str, secret_key: str
+    store: Store,
+    kit: HttpKit,
+    sandbox: HubSpotSandbox,
+    sandbox_url: str,
+    secret_key: str,
+    **settings_overrides: Any,
 ) -> AsyncIterator[tuple[Gateway, Tenant, uuid.UUID]]:
-    """A tenant with one HubSpot connection, backfilled, and the gateway serving it."""
+    """A tenant with one HubSpot connection, backfilled, and the gateway serving it (`settings_overrides`
+    as for `gateway`)."""
     sandbox.faults.rate_limit_enabled = False
     tenant = await new_tenant(store)
     connection_id = await connect_hubspot(store, tenant, sandbox, sandbox_url)
     await run_everything_due(store, kit)
-    async with gateway(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key, **settings_overrides) as api:
         yield api, tenant, connection_id
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.kit.convert import epoch_millis, iso_millis, parse_datetime
+from connectors.kit.convert import epoch_millis, iso_millis, parse_datetime, read_datetime
 from connectors.kit.declaration import Cursor, Stream, StreamContext
 from connectors.kit.errors import ProviderError
 from connectors.kit.http import ProviderSession
@@ -63,7 +63,7 @@ class SearchIncremental:
             await attach_associations(ctx, self.object_type, results)
             records = [ctx.stream.to_record(raw) for raw in results]
             for raw in results:
-                modified = parse_datetime(dig(raw, f"properties.{self.modified_property}"))
+                modified = read_datetime(dig(raw, f"properties.{self.modified_property}"))
                 if modified is not None and modified > newest:
                     newest = modified
             next_after = dig(body, "paging.next.after")

@@ -23,7 +23,24 @@ def parse_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def read_datetime(value: Any) -> datetime | None:
+    """A provider's timestamp, or None when what it sent is not one (the raw payload keeps it as sent)."""
+    try:
+        return parse_datetime(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def to_scalar(value: Any, target: ScalarType) -> Any:
+    """A provider's value as the common type. A value that does not fit it (a date that is not one, a
+    number out of range) reads as absent rather than failing the record: `raw` keeps it as sent."""
+    try:
+        return _convert(value, target)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _convert(value: Any, target: ScalarType) -> Any:
     if value is None or value == "":
         return None
     if target is str:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx2
 
-from connectors.kit.convert import parse_datetime
+from connectors.kit.convert import read_datetime
 from connectors.kit.egress import ProviderHosts
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, XkitError
 from connectors.kit.http import ProviderSession
@@ -111,10 +111,10 @@ class Stream:
             remote_id=str(dig(raw, self.primary_key)),
             raw=raw,
             common=self.mapping.to_common(raw) if self.mapping else None,
-            created_at=parse_datetime(dig(raw, self.created_at)) if self.created_at else None,
-            updated_at=parse_datetime(dig(raw, self.updated_at)) if self.updated_at else None,
+            created_at=read_datetime(dig(raw, self.created_at)) if self.created_at else None,
+            updated_at=read_datetime(dig(raw, self.updated_at)) if self.updated_at else None,
             deleted=deleted,
-            deleted_at=parse_datetime(dig(raw, self.deleted_at)) if deleted and self.deleted_at else None,
+            deleted_at=read_datetime(dig(raw, self.deleted_at)) if deleted and self.deleted_at else None,
         )
 
 

@@ -42,6 +42,13 @@ _DAY_PREFIXES: dict[int, str] = {}
 _CLOCK = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
 
 
+def iso_day(epoch_seconds: int) -> str:
+    """The UTC date as `YYYY-MM-DD`, four-digit years included (strftime's %Y leaves years before 1000
+    unpadded, which no ISO 8601 reader takes)."""
+    day = time.gmtime(epoch_seconds)
+    return f"{day.tm_year:04d}-{day.tm_mon:02d}-{day.tm_mday:02d}"
+
+
 def millis_formatter(zone_suffix: str) -> Callable[[int], str]:
     """Render epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmm<zone_suffix>` in UTC.
 
@@ -54,7 +61,7 @@ def millis_formatter(zone_suffix: str) -> Callable[[int], str]:
         day, second_of_day = divmod(seconds, 86_400)
         prefix = _DAY_PREFIXES.get(day)
         if prefix is None:
-            prefix = _DAY_PREFIXES[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+            prefix = _DAY_PREFIXES[day] = iso_day(day * 86_400) + "T"
         return prefix + _CLOCK[second_of_day] + millis_parts[millis]
 
     return render

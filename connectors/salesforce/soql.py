@@ -18,7 +18,8 @@ def quote(value: str) -> str:
 
 def datetime_literal(moment: datetime) -> str:
     """SOQL datetime literals are unquoted ISO-8601 in UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: %Y leaves years before 1000 unpadded, which SOQL does not parse.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def identifier(name: str) -> str:

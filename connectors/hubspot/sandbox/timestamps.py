@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
-from connectors.kit.sandbox_support import WriteClock, millis_formatter
+from connectors.kit.sandbox_support import WriteClock, iso_day, millis_formatter
 
 iso_ms = millis_formatter("Z")
 
 
 def iso_date(ms: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000))
+    return iso_day(ms // 1000)
 
 
 def parse_instant(value: str) -> int | None:

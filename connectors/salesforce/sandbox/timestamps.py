@@ -8,7 +8,7 @@ import re
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from connectors.kit.sandbox_support import WriteClock, millis_formatter
+from connectors.kit.sandbox_support import WriteClock, iso_day, millis_formatter
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
@@ -18,7 +18,7 @@ format_datetime = millis_formatter("+0000")
 
 
 def format_date(ms: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000))
+    return iso_day(ms // 1000)
 
 
 def ms_of(year: int, month: int, day: int) -> int:

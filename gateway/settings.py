@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     graphql_cost_budget: int = 500_000
     graphql_cost_window_seconds: float = 60.0
     # Requests per second each key may make to /graphql over HTTP (a token bucket of `burst`), per process.
-    graphql_requests_per_second: float = 50.0
-    graphql_request_burst: int = 200
+    graphql_requests_per_second: float = 100.0
+    graphql_request_burst: int = 400
     # Keys whose rate and budget a process remembers at once (the least recently seen are forgotten).
     graphql_keys_tracked: int = 100_000
     # Subscriptions one key may hold open at once on one process.

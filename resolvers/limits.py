@@ -34,7 +34,7 @@ class RequestLimits:
 class LimitExceeded(XkitError):
     """A request over one of the limits; `extensions.limit` names it and `extensions.max` gives its value."""
 
-    def __init__(self, message: str, *, limit: str, maximum: float, **extensions: Any) -> None:
+    def __init__(self, message: str, *, limit: str, maximum: float | None, **extensions: Any) -> None:
         super().__init__(message, limit=limit, max=maximum, **extensions)
         self.limit = limit
 

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from connectors.kit.errors import XkitError
+from schema.limits import refusal_of_parse_error
 
 log = logging.getLogger("xkit.graphql")
 
@@ -18,6 +19,11 @@ def classify(error: GraphQLError) -> None:
     if isinstance(original, XkitError):
         error.message = original.message
         error.extensions = {"code": original.code, **original.extensions}
+        return
+    refusal = refusal_of_parse_error(error.message, original)
+    if refusal is not None:
+        error.message = refusal.message
+        error.extensions = {"code": refusal.code, **refusal.extensions}
         return
     if original is None:
         # Raised by graphql-core itself: syntax, validation, variable coercion.

@@ -9,6 +9,8 @@ count at UNPAGED_LIST_ESTIMATE items; introspection counts its fields only, sinc
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -234,32 +236,33 @@ def _parse(query: str, max_tokens: int) -> DocumentNode:
 
 
 class LimitedParserCache(SchemaExtension):
-    """Parses each query text once (an LRU), refusing documents of more than `max_tokens` tokens before
-    they are built, and those that nest deeper than the parser can follow."""
+    """Parses each query text once (an LRU), stopping at `max_tokens` tokens before the document is built."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         limits = limits_of(context.context)
-        if limits is None or context.query is None:
-            yield
-            return
-        try:
-            context.graphql_document = _parse(context.query, limits.max_tokens)
-        except GraphQLError as error:
-            if "tokens" not in error.message or "Parsing aborted" not in error.message:
-                raise
-            raise QueryTooComplex(
-                f"the document has more than the {limits.max_tokens} tokens allowed",
-                limit="tokens",
-                maximum=limits.max_tokens,
-            ) from None
-        except RecursionError:
-            raise QueryTooComplex(
-                f"the document nests deeper than the {limits.max_depth} levels allowed",
-                limit="depth",
-                maximum=limits.max_depth,
-            ) from None
+        if limits is not None and context.query is not None:
+            context.parse_options["max_tokens"] = limits.max_tokens
+            # A document that does not parse is left to strawberry, which parses it again (under the same
+            # token limit) and reports the error the same way on every transport (see schema/errors.py).
+            with contextlib.suppress(GraphQLError, RecursionError):
+                context.graphql_document = _parse(context.query, limits.max_tokens)
         yield
+
+
+TOKEN_LIMIT_MESSAGE = re.compile(r"Document contains more than (\d+) tokens")
+
+
+def refusal_of_parse_error(message: str, cause: BaseException | None) -> QueryTooComplex | None:
+    """The limit a failed parse ran into, if it was one: the token limit (graphql-core stops there and
+    says so), or nesting deeper than the parser can follow."""
+    if isinstance(cause, RecursionError):
+        return QueryTooComplex("the document nests too deeply to be read", limit="depth", maximum=None)
+    found = TOKEN_LIMIT_MESSAGE.search(message) if cause is None else None
+    if found is None:
+        return None
+    maximum = int(found.group(1))
+    return QueryTooComplex(f"the document has more than the {maximum} tokens allowed", limit="tokens", maximum=maximum)
 
 
 def limits_of(context: object) -> RequestLimits | None:

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
+import orjson
 import pytest
+import websockets
 from gql import Client
 from gql.graphql_request import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import func, insert, select
+from websockets.exceptions import ConnectionClosed
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
+from gateway.settings import Settings
 from resolvers.ids import to_global_id
 from sync.store import Store, utcnow
 from sync.tables import api_keys, credential_reads, sync_runs
 from tests.support import Gateway, connect_hubspot, data, gateway, new_tenant, synced_hubspot
 
+DEFAULTS = Settings()
 CONTACT_IDS = "query($n: Int!) { contacts(first: $n) { edges { node { id } } } }"
 # contacts(first: 100) { edges { node { id } } }: 1 + 100 x (edges 1 + node 1 + id 1).
 PAGE_OF_IDS_COST = 301
@@ -75,7 +79,11 @@ async def test_the_reference_documents_are_refused_with_the_limit_they_break(
         (aliases("__typename", 100_000), 413, {"code": "PAYLOAD_TOO_LARGE"}),
         (operations(20_000), 200, {"code": "QUERY_TOO_COMPLEX", "limit": "tokens", "max": 15_000}),
         (operations(21), 200, {"code": "QUERY_TOO_COMPLEX", "limit": "operations", "max": 20}),
-        (aliases(heavy_page, 100), 200, {"code": "QUERY_TOO_COMPLEX", "limit": "cost", "max": 50_000}),
+        (
+            aliases(heavy_page, 100),
+            200,
+            {"code": "QUERY_TOO_COMPLEX", "limit": "cost", "max": DEFAULTS.graphql_max_cost},
+        ),
     ]
     for document, status, expected in findings:
         response = await api.client.post(
@@ -115,6 +123,10 @@ async def test_each_document_limit_passes_at_the_edge_and_refuses_one_past_it(
             assert not body.get("errors"), (limit, body)
             if beyond is not None:
                 assert extensions(await api.graphql(beyond, tenant.api_key))["limit"] == limit
+        # Deeper than the parser can follow: still the depth limit, never an internal error.
+        abyss = "{ " + "contacts(first: 1) { edges { node { " * 2_000 + "id" + " } } }" * 2_000 + " }"
+        found = extensions(await api.graphql(abyss, tenant.api_key))
+        assert found["code"] == "QUERY_TOO_COMPLEX" and found["limit"] in {"depth", "tokens"}
         three = "query a { __typename } query b { __typename } query c { __typename }"
         assert extensions(await api.graphql(three, tenant.api_key))["limit"] == "operations"
         deeper = "{ contacts(first: 1) { edges { node { company { id } } } } }"
@@ -325,6 +337,19 @@ async def test_subscriptions_per_key_are_capped_and_sync_progress_shares_one_pol
                 task.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
         await until(lambda: not services.subscription_slots.held(key_id) and not len(services.runs))
+        # Over WebSocket the document limits hold too: graphql-transport-ws closes with 4400 and the reason.
+        ws_url = api.url.replace("http", "ws") + "/graphql"
+        async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {tenant.api_key}"}}
+            await socket.send(orjson.dumps(init).decode())
+            assert orjson.loads(await socket.recv())["type"] == "connection_ack"
+            subscribe = {"id": "1", "type": "subscribe", "payload": {"query": aliases("__typename", 20_000)}}
+            await socket.send(orjson.dumps(subscribe).decode())
+            with pytest.raises(ConnectionClosed) as closed:
+                await socket.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4400
+        assert "tokens" in closed.value.rcvd.reason
 
 
 async def test_an_attacker_at_the_limits_leaves_another_tenants_query_quick(
@@ -334,7 +359,7 @@ async def test_an_attacker_at_the_limits_leaves_another_tenants_query_quick(
     attacker = await new_tenant(store, "attacker")
     # The most expensive document the default limits allow: pages of contacts, aliased up to the cost cap.
     page = "contacts(first: 100) { edges { node { id email firstName company { name } } } }"
-    heaviest = aliases(page, 50_000 // 701)  # 1 + 100 x (edges 1 + node 1 + 3 fields + company 2)
+    heaviest = aliases(page, DEFAULTS.graphql_max_cost // 701)  # 1 + 100 x (edges 1 + node 1 + 3 fields + company 2)
     assert not (await api.graphql(heaviest, attacker.api_key)).get("errors")
     stop = asyncio.Event()
     attacks = 0

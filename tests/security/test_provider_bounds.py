@@ -28,13 +28,23 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp, TokenCallLimits
 from connectors.kit.records import TRUNCATED_MARKER
+from resolvers.ids import to_global_id
 from sync.connections import NewConnection, create_connection
 from sync.runner import RunLimits
 from sync.scheduler import Fairness, Worker
 from sync.store import Store
 from sync.tables import records, stream_states, sync_runs
 from sync.tenancy import set_provider_app
-from tests.support import Tenant, connect_hubspot, make_streams_due, new_tenant, serve, stream_errors
+from tests.support import (
+    Tenant,
+    connect_hubspot,
+    error_codes,
+    gateway,
+    make_streams_due,
+    new_tenant,
+    serve,
+    stream_errors,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 HUBSPOT_STREAMS = ("contacts", "companies", "deals", "notes", "tasks", "owners")
@@ -82,7 +92,7 @@ class HostileProvider:
 
         return Starlette(
             routes=[
-                Route("/crm/v3/objects/contacts", contacts),
+                Route("/crm/v3/objects/contacts", contacts, methods=["GET", "POST"]),
                 Route("/crm/v3/properties/{object_type}", empty),
                 Route("/crm/v3/objects/{object_type}", listing),
                 Route("/crm/v3/owners", listing),
@@ -326,6 +336,41 @@ async def test_a_token_endpoint_that_trickles_or_bombs_is_refused(
     expected = "no complete answer within 0.5 s" if hostility == "trickle" else "larger than the limit"
     assert all(error is not None and expected in error for error in errors.values()), errors
     assert provider.contacts_requests == 0
+
+
+PASSTHROUGH = "mutation($input: PassthroughInput!) { passthrough(input: $input) { status body } }"
+
+
+async def test_passthrough_to_a_trickling_or_oversized_answer_is_a_typed_error(
+    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, secret_key: str
+) -> None:
+    kit.request_deadline = 0.5
+    kit.max_response_bytes = 2**20
+    bomb = gzip_bomb(64)
+
+    async def contacts(request: Request) -> Response:
+        if request.method == "POST":  # a create the provider may be acting on while it trickles
+            return provider.trickle(every=0.05)
+        return Response(bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    provider = HostileProvider(contacts)
+    async with serve(provider.app()) as url, gateway(store, kit, secret_key) as api:
+        tenant = await new_tenant(store)
+        connection = to_global_id("Connection", await hostile_connection(store, hubspot, url, tenant))
+        path = "/crm/v3/objects/contacts"
+        created = await api.graphql(
+            PASSTHROUGH, tenant.api_key, input={"connectionId": connection, "method": "POST", "path": path, "body": {}}
+        )
+        listed = await api.graphql(
+            PASSTHROUGH, tenant.api_key, input={"connectionId": connection, "method": "GET", "path": path}
+        )
+
+    assert error_codes(created) == ["PROVIDER_ERROR"]
+    assert created["errors"][0]["extensions"]["outcomeUnknown"] is True
+    assert "no complete answer within 0.5 s" in created["errors"][0]["message"]
+    assert error_codes(listed) == ["PROVIDER_ERROR"]
+    assert "larger than the limit" in listed["errors"][0]["message"]
+    assert provider.contacts_requests == 2  # neither was sent twice
 
 
 async def due_streams(store: Store, connection_id: uuid.UUID) -> None:

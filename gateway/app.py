@@ -110,6 +110,7 @@ class Runtime:
             timeout=settings.http_timeout_seconds,
             request_deadline=settings.provider_request_deadline_seconds,
             max_response_bytes=settings.provider_response_max_bytes,
+            max_record_bytes=settings.max_record_bytes,
             token_limits=TokenCallLimits(
                 timeout=settings.http_timeout_seconds,
                 deadline=settings.provider_request_deadline_seconds,
@@ -128,7 +129,7 @@ class Runtime:
                     max_running_per_connection=settings.worker_max_running_per_connection,
                     max_running_per_platform=settings.worker_max_running_per_platform,
                 ),
-                run_limits=RunLimits(max_pages=settings.max_pages_per_run, max_record_bytes=settings.max_record_bytes),
+                run_limits=RunLimits(max_pages=settings.max_pages_per_run),
                 webhooks=outbound.Tunables(
                     concurrency=settings.webhook_delivery_concurrency,
                     per_platform=settings.webhook_delivery_concurrency_per_platform,
@@ -162,6 +163,16 @@ def _rate_limited(wait: float, burst: float) -> Response:
     body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
     headers = {"Retry-After": str(math.ceil(wait))}
     return Response(orjson.dumps(body), status_code=429, media_type="application/json", headers=headers)
+
+
+def _budget_retry_after(response_data: Any) -> int | None:
+    if not isinstance(response_data, dict) or response_data.get("data") is not None:
+        return None
+    errors = response_data.get("errors") or []
+    extensions = (errors[0].get("extensions") or {}) if len(errors) == 1 else {}
+    if extensions.get("code") != "RATE_LIMITED" or extensions.get("limit") != "costBudget":
+        return None
+    return int(extensions["retryAfterSeconds"])
 
 
 def _too_large(refused: BodyTooLarge, *, status: int) -> Response:
@@ -208,6 +219,14 @@ class XkitGraphQL(GraphQL[Caller, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        # A document refused because the key spent its cost budget is a 429 like a refused request.
+        retry_after = _budget_retry_after(response_data)
+        if retry_after is not None:
+            sub_response.status_code = 429
+            sub_response.headers["Retry-After"] = str(retry_after)
+        return super().create_response(response_data, sub_response)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._is_ide_request(scope):

@@ -35,21 +35,25 @@ def heaviest_document(max_cost: int, max_aliases: int) -> str:
     return "{ " + " ".join(f"a{i}: {PAGE}" for i in range(count)) + " }"
 
 
-async def _latencies(client: httpx2.AsyncClient, url: str, key: str, seconds: float) -> list[float]:
-    latencies: list[float] = []
+async def _latencies(client: httpx2.AsyncClient, url: str, key: str, seconds: float) -> list[tuple[float, float]]:
+    """(when sent, seconds taken) of each small query."""
+    latencies: list[tuple[float, float]] = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         response = await client.post(url, json={"query": SMALL_QUERY}, headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
-        latencies.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        latencies.append((started, took))
         # Paced like a real client, well within its own rate limit: its latency is what is measured.
-        await asyncio.sleep(max(0.0, PACE_SECONDS - latencies[-1]))
+        await asyncio.sleep(max(0.0, PACE_SECONDS - took))
     return latencies
 
 
-def _summary(latencies: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies)
+def _summary(latencies: list[tuple[float, float]]) -> dict[str, float] | None:
+    ordered = sorted(took for _, took in latencies)
+    if not ordered:
+        return None
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 1),
@@ -57,7 +61,7 @@ def _summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-async def run_graphql_abuse(seconds: float = 15.0) -> dict[str, Any]:
+async def run_graphql_abuse(seconds: float = 40.0) -> dict[str, Any]:
     defaults = Settings()
     sandbox = HubSpotSandbox(seed=5, size=SandboxSize(contacts=300, companies=40, deals=5, owners=3, notes=5, tasks=5))
     sandbox.faults.rate_limit_enabled = False
@@ -89,10 +93,13 @@ async def run_graphql_abuse(seconds: float = 15.0) -> dict[str, Any]:
             attack_seconds: list[float] = []
             async with httpx2.AsyncClient(timeout=120) as client:
                 await _latencies(client, url, victim.api_key, 1.0)  # warm up
-                alone = await _latencies(client, url, victim.api_key, seconds / 3)
+                alone = await _latencies(client, url, victim.api_key, 5.0)
                 stop = asyncio.Event()
 
+                budget_spent_at: float | None = None
+
                 async def attack() -> None:
+                    nonlocal budget_spent_at
                     headers = {"Authorization": f"Bearer {attacker.api_key}"}
                     async with httpx2.AsyncClient(timeout=120) as own:
                         while not stop.is_set():
@@ -102,17 +109,25 @@ async def run_graphql_abuse(seconds: float = 15.0) -> dict[str, Any]:
                             code = body["errors"][0]["extensions"]["code"] if body.get("errors") else "OK"
                             if code == "OK":
                                 attack_seconds.append(time.perf_counter() - started)
+                            elif budget_spent_at is None:
+                                budget_spent_at = started
                             outcomes[code] = outcomes.get(code, 0) + 1
 
+                attack_started = time.perf_counter()
                 attacks = [asyncio.create_task(attack()) for _ in range(ATTACKERS)]
                 try:
                     under_attack = await _latencies(client, url, victim.api_key, seconds)
                 finally:
                     stop.set()
                     await asyncio.gather(*attacks)
+    spent = budget_spent_at if budget_spent_at is not None else float("inf")
     return {
         "victim_alone": _summary(alone),
         "victim_under_attack": _summary(under_attack),
+        # The attacker's bucket starts full; once it is spent the attacker gets the budget's rate only.
+        "victim_while_attacker_spends_budget": _summary([s for s in under_attack if s[0] < spent]),
+        "victim_once_attacker_budget_spent": _summary([s for s in under_attack if s[0] >= spent]),
+        "attacker_budget_spent_after_seconds": round(spent - attack_started, 1) if budget_spent_at else None,
         "attacker_outcomes": outcomes,
         "heaviest_document_seconds_median": round(statistics.median(attack_seconds), 2) if attack_seconds else None,
         "heaviest_document_aliases": heaviest.count(": contacts("),

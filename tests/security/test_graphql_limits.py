@@ -252,9 +252,14 @@ async def test_a_key_over_its_cost_budget_is_rate_limited_until_it_refills(
     ) as api:
         for _ in range(3):
             assert data(await api.graphql(page, hammering.api_key))
-        found = extensions(await api.graphql(page, hammering.api_key))
+        response = await api.client.post(
+            f"{api.url}/graphql", json={"query": page}, headers={"Authorization": f"Bearer {hammering.api_key}"}
+        )
+        found = extensions(response.json())
         assert found["code"] == "RATE_LIMITED" and found["limit"] == "costBudget"
         assert found["retryAfterSeconds"] >= 1
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == str(found["retryAfterSeconds"])
         assert data(await api.graphql(page, other.api_key))
 
 

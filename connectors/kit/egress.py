@@ -216,7 +216,7 @@ class EgressPolicy:
                 raise EgressRefused(f"{host} names this machine")
             try:
                 answers = await self._resolver(normalize_host(host), port)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a name IDNA cannot encode
                 raise Unresolvable(f"{host} does not resolve") from None
             found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
             if not found:
@@ -328,8 +328,9 @@ class _PinnedBackend(AsyncNetworkBackend):
         except EgressRefused as refused:
             log.warning("egress refused: %s (port %d)", refused, port)
             raise Unreachable() from None
-        except (TimeoutError, OSError, httpcore2.ConnectError, httpcore2.ConnectTimeout):
-            log.debug("could not connect to %s port %d", host, port)
+        except Exception:
+            # Whatever stopped it (refused, reset, timed out, TLS-less garbage), the caller learns only this.
+            log.debug("could not connect to %s port %d", host, port, exc_info=True)
             raise Unreachable() from None
 
     async def connect_unix_socket(

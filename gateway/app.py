@@ -86,6 +86,11 @@ class Runtime:
                 self.settings.graphql_cost_budget / self.settings.graphql_cost_window_seconds,
                 max_keys=self.settings.graphql_keys_tracked,
             ),
+            request_rates=KeyedBuckets(
+                self.settings.graphql_request_burst,
+                self.settings.graphql_requests_per_second,
+                max_keys=self.settings.graphql_keys_tracked,
+            ),
             subscription_slots=SubscriptionSlots(self.settings.graphql_max_subscriptions_per_key),
             passthrough_limits=PassthroughLimits(
                 max_url_bytes=self.settings.passthrough_max_url_bytes,
@@ -208,11 +213,7 @@ class XkitGraphQL(GraphQL[Caller, None]):
         self.authenticator = ApiKeyAuthenticator.configured(runtime.store, settings)
         self.sockets = LiveSockets(runtime.store, recheck_seconds=settings.api_key_recheck_seconds)
 
-        self.request_rate = KeyedBuckets(
-            settings.graphql_request_burst,
-            settings.graphql_requests_per_second,
-            max_keys=settings.graphql_keys_tracked,
-        )
+        self.request_rate = runtime.services.request_rates
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -291,7 +292,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
         identity = request.scope.get("xkit.caller")
         if identity is None:  # a WebSocket: the key comes in connection_init (see on_ws_connect)
             return Caller(self.runtime.services, NO_PLATFORM)
-        return Caller(self.runtime.services, identity.platform_id, api_key_id=identity.key_id)
+        # This request was charged to the key's request rate before its body was read (see __call__).
+        return Caller(self.runtime.services, identity.platform_id, api_key_id=identity.key_id, rate_charged=True)
 
     async def on_ws_connect(self, context: Caller) -> UnsetType | dict[str, object] | None:
         """Authenticate a WebSocket with the same key as HTTP, sent in the connection_init payload as

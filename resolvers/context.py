@@ -44,8 +44,10 @@ class Services:
     cursors: CursorCodec
     public_url: str
     limits: RequestLimits
-    # Each key's GraphQL cost budget, and how many subscriptions it may hold open (in this process).
+    # Each key's GraphQL cost budget and request rate, and how many subscriptions it may hold open (in this
+    # process).
     cost_budgets: KeyedBuckets
+    request_rates: KeyedBuckets
     subscription_slots: SubscriptionSlots
     passthrough_limits: PassthroughLimits
     worker: Waker | None = None
@@ -71,6 +73,9 @@ class Caller:
     # A WebSocket's connection_init payload (strawberry sets it; it carries the API key).
     connection_params: dict[str, object] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+    # Whether this caller's requests are charged to the key's request rate already (HTTP, in the gateway);
+    # if not (a WebSocket), each operation is charged when it is validated.
+    rate_charged: bool = False
     # Credentials read in this request, by connection: aliases of one read are one read on record.
     credential_reads: dict[uuid.UUID, Any] = field(default_factory=dict, repr=False)
 

@@ -8,6 +8,7 @@ comparing a few numbers, checking its variables and charging its cost to the key
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -47,9 +48,26 @@ class ValidationByQueryText(SchemaExtension):
         limits = limits_of(context.context)
         if limits is None or context.query is None:
             return None
+        self._charge_request()
         assert context.graphql_document is not None
         shape = shape_of(context.query, context.graphql_document)
         return check_document(shape, context.graphql_document, context.schema._schema, limits, context.operation_name)
+
+    def _charge_request(self) -> None:
+        """An operation over a WebSocket is charged to the key's request rate here; over HTTP the gateway
+        charged the request before reading it."""
+        caller: Any = self.execution_context.context
+        if caller.rate_charged:
+            return
+        rates = caller.services.request_rates
+        wait = rates.take(caller.api_key_id or caller.platform_id)
+        if wait:
+            raise OverBudget(
+                f"too many requests with this key; retry in {math.ceil(wait)} s",
+                limit="requests",
+                maximum=rates.capacity,
+                retry_after=wait,
+            )
 
     def _check_inputs_and_charge(self, cost: int) -> None:
         context = self.execution_context

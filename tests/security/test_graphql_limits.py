@@ -240,6 +240,21 @@ async def test_a_key_over_its_request_rate_gets_429_with_retry_after_and_others_
         found = extensions(response.json())
         assert found == {"code": "RATE_LIMITED", "limit": "requests", "max": 3, "retryAfterSeconds": retry_after}
         assert data(await api.graphql("{ __typename }", other.api_key))
+        # Over a WebSocket each operation is one request.
+        socket_user = await new_tenant(store, "socket")
+        transport = WebsocketsTransport(
+            url=api.url.replace("http", "ws") + "/graphql",
+            init_payload={"Authorization": f"Bearer {socket_user.api_key}"},
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            ack_timeout=5,
+        )
+        async with Client(transport=transport) as session:
+            for _ in range(3):
+                assert await session.execute(GraphQLRequest("{ __typename }")) == {"__typename": "Query"}
+            with pytest.raises(TransportQueryError) as refused:
+                await session.execute(GraphQLRequest("{ __typename }"))
+        assert refused.value.errors is not None
+        assert refused.value.errors[0]["extensions"]["limit"] == "requests"
 
 
 async def test_a_key_over_its_cost_budget_is_rate_limited_until_it_refills(

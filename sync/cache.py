@@ -37,7 +37,7 @@ class StreamTarget:
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     @classmethod
-    def of(cls, connection: Any, stream: Stream, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> StreamTarget:
+    def of(cls, connection: Any, stream: Stream, *, max_record_bytes: int) -> StreamTarget:
         """The target of one stream of a connection (a `connections` row)."""
         return cls(
             connection.platform_id,

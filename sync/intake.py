@@ -261,7 +261,7 @@ async def _apply(
             stream = connector.stream(stream_name)
         except KeyError:
             continue
-        target = StreamTarget.of(connection, stream)
+        target = StreamTarget.of(connection, stream, max_record_bytes=kit.max_record_bytes)
         changed = [i for i, gone in ids.items() if not gone]
         found: list[RemoteRecord] = []
         if changed and stream.lookup is not None:

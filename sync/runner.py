@@ -22,7 +22,7 @@ from connectors.kit.declaration import Stream, StreamContext
 from connectors.kit.errors import RateLimited, ReauthRequired, XkitError
 from connectors.kit.http import HttpKit, ProviderSession
 from connectors.kit.page_budget import PageBudget
-from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES, Page
+from connectors.kit.records import Page
 from sync.cache import StreamTarget, mark_deleted, upsert_records
 from sync.connections import BACKFILL, INCREMENTAL, NEEDS_REAUTH, connection_access, set_status
 from sync.store import Store, utcnow
@@ -46,10 +46,9 @@ class LeaseLost(Exception):
 
 @dataclass(frozen=True)
 class RunLimits:
-    """What one run may take from a provider: pages in all, and bytes per record before it is truncated."""
+    """How much one run may read from a provider (the size of each answer and record is the kit's to bound)."""
 
     max_pages: int = 10_000
-    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
 
 @dataclass
@@ -174,7 +173,7 @@ class StreamRun:
         self.retry_after: float | None = None
         self.run_id: int | None = None
         self.stream: Stream = get_connector(connection.provider).stream(state.stream)
-        self.target = StreamTarget.of(connection, self.stream, max_record_bytes=self.limits.max_record_bytes)
+        self.target = StreamTarget.of(connection, self.stream, max_record_bytes=kit.max_record_bytes)
 
     async def execute(self) -> None:
         try:

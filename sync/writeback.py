@@ -172,7 +172,7 @@ class Writeback:
         return row
 
     def _target(self, stream: Stream) -> StreamTarget:
-        return StreamTarget.of(self.connection, stream)
+        return StreamTarget.of(self.connection, stream, max_record_bytes=self.kit.max_record_bytes)
 
 
 @dataclass(frozen=True)

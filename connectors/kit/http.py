@@ -32,6 +32,7 @@ from connectors.kit.errors import (
 )
 from connectors.kit.oauth import ApiKey, Auth, OAuth2, OAuthApp
 from connectors.kit.ratelimit import RateLimit, RateLimiter
+from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class HttpKit:
         max_inline_wait: float = 30.0,
         request_deadline: float = 60.0,
         max_response_bytes: int = 64 * 1024 * 1024,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         token_limits: oauth.TokenCallLimits | None = None,
     ) -> None:
         self.egress = egress
@@ -101,6 +103,8 @@ class HttpKit:
         # One exchange with the provider, body included, ends within this; httpx's timeout bounds each read only.
         self.request_deadline = request_deadline
         self.max_response_bytes = max_response_bytes
+        # Whoever stores what the provider sent (sync, writeback, webhook intake) truncates a larger record.
+        self.max_record_bytes = max_record_bytes
         self.token_limits = token_limits or oauth.TokenCallLimits(timeout=timeout, deadline=request_deadline)
         self._shared: dict[str, _Shared] = {}
 

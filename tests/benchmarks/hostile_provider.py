@@ -102,13 +102,14 @@ async def _victim_sync_seconds(attacked: bool, trickler: Trickler, trickler_url:
             timeout=settings.http_timeout_seconds,
             request_deadline=settings.provider_request_deadline_seconds,
             max_response_bytes=settings.provider_response_max_bytes,
+            max_record_bytes=settings.max_record_bytes,
         )
         worker = Worker(
             store,
             kit,
             concurrency=settings.worker_concurrency,
             fairness=Fairness(settings.worker_max_running_per_connection, settings.worker_max_running_per_platform),
-            run_limits=RunLimits(settings.max_pages_per_run, settings.max_record_bytes),
+            run_limits=RunLimits(settings.max_pages_per_run),
         )
         with serve_in_thread(create_app(sandbox)) as sandbox_url:
             if attacked:

@@ -232,9 +232,10 @@ async def test_a_record_over_the_size_limit_is_stored_truncated_with_a_marker(
         return page([contact("small", firstname="Ada"), huge])
 
     provider = HostileProvider(contacts)
+    kit.max_record_bytes = limit
     async with serve(provider.app()) as url:
         connection_id = await hostile_connection(store, hubspot, url)
-        await Worker(store, kit, run_limits=RunLimits(max_record_bytes=limit)).drain()
+        await Worker(store, kit).drain()
 
     assert await contacts_error(store, connection_id) is None
     stored = await stored_contacts(store, connection_id)

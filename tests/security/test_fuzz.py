@@ -38,7 +38,7 @@ UNTHROTTLED = {"graphql_requests_per_second": 1e6, "graphql_request_burst": 10**
 RUN_LAST = ("deleteConnection",)
 # Real ids are substituted for generated ones this often, so resolvers run past the lookup.
 REAL_ID_PROBABILITY = 0.5
-ID_ARGUMENTS = ("id", "connectionId", "connectionIds[*]", "input.id", "input.connectionId")
+ID_ARGUMENTS = ("id", "connectionId", "connectionIds[*]", "input.id", "input.connectionId", "filter.connectionId")
 # Values that get a passthrough or a records query past the first check, half of the time.
 PLAUSIBLE_VALUES = {
     "Mutation.passthrough.input.method": ["GET", "POST", "PUT", "PATCH", "DELETE", "get"],
@@ -50,6 +50,9 @@ PLAUSIBLE_VALUES = {
         "/crm/v3/objects/%2e%2e/x",
     ],
     "Query.records.stream": ["contacts", "companies", "deals", "owners"],
+    # Page sizes the lists accept, so their filters, orders and nested fields run rather than being refused.
+    "*.*.first": [1, 7, 100],
+    "*.*.last": [1, 100],
 }
 HEADER_NAMES = ("Host", "host ", "Accept", "X-Custom", "Content-Type", "Authorization")
 
@@ -100,11 +103,12 @@ class Fuzzed:
     findings: list[Finding] = field(default_factory=list)
 
 
-def load_schema(real_ids: list[str]) -> schemathesis.schemas.BaseSchema:
+def load_schema(real_ids: list[str], real_cursors: list[str]) -> schemathesis.schemas.BaseSchema:
     config = SchemathesisConfig.from_dict(
         {
             "dictionaries": {
                 "real-ids": {"values": real_ids},
+                "real-cursors": {"values": real_cursors},
                 **{argument: {"values": values} for argument, values in PLAUSIBLE_VALUES.items()},
             },
             "parameters": {
@@ -113,6 +117,10 @@ def load_schema(real_ids: list[str]) -> schemathesis.schemas.BaseSchema:
                     for argument in ID_ARGUMENTS
                 },
                 **{argument: {"dictionary": argument, "probability": 0.5} for argument in PLAUSIBLE_VALUES},
+                **{
+                    f"*.*.{argument}": {"dictionary": "real-cursors", "probability": REAL_ID_PROBABILITY}
+                    for argument in ("after", "before")
+                },
             },
         }
     )
@@ -162,11 +170,11 @@ def fuzz_operation(operation: APIOperation, endpoint: str, session: requests.Ses
     return fuzzed
 
 
-def fuzz(endpoint: str, api_key: str, real_ids: list[str]) -> Fuzzed:
+def fuzz(endpoint: str, api_key: str, real_ids: list[str], real_cursors: list[str]) -> Fuzzed:
     """Runs in a thread: the gateway answers on the test's event loop meanwhile."""
     total = Fuzzed()
     with requests.Session() as session:
-        for operation in ordered_operations(load_schema(real_ids)):
+        for operation in ordered_operations(load_schema(real_ids, real_cursors)):
             fuzzed = fuzz_operation(operation, endpoint, session, api_key)
             total.sent += fuzzed.sent
             total.operations += 1
@@ -179,10 +187,12 @@ async def test_generated_queries_and_mutations_never_get_a_server_error(
 ) -> None:
     served = synced_hubspot(store, kit, hubspot, hubspot_url, secret_key, **UNTHROTTLED)
     async with served as (api, tenant, connection_id):
-        page = data(await api.graphql("{ contacts(first: 3) { edges { node { id } } } }", tenant.api_key))
-        real_ids = [to_global_id("Connection", connection_id)] + [e["node"]["id"] for e in page["contacts"]["edges"]]
-        fuzzed = await asyncio.to_thread(fuzz, f"{api.url}/graphql", tenant.api_key, real_ids)
-    assert fuzzed.operations == len(ordered_operations(load_schema(real_ids)))
+        page = data(await api.graphql("{ contacts(first: 3) { edges { cursor node { id } } } }", tenant.api_key))
+        edges = page["contacts"]["edges"]
+        real_ids = [to_global_id("Connection", connection_id)] + [edge["node"]["id"] for edge in edges]
+        real_cursors = [edge["cursor"] for edge in edges]
+        fuzzed = await asyncio.to_thread(fuzz, f"{api.url}/graphql", tenant.api_key, real_ids, real_cursors)
+    assert fuzzed.operations == len(ordered_operations(load_schema(real_ids, real_cursors)))
     assert fuzzed.sent >= fuzzed.operations, "every operation was sent at least once"
     assert not fuzzed.findings, "\n\n".join(str(finding) for finding in fuzzed.findings)
 

@@ -257,7 +257,7 @@ async def test_a_key_over_its_request_rate_gets_429_with_retry_after_and_others_
         assert refused.value.errors[0]["extensions"]["limit"] == "requests"
 
 
-async def test_a_key_over_its_cost_budget_is_rate_limited_until_it_refills(
+async def test_a_key_over_its_cost_budget_gets_429_with_retry_after_and_others_do_not(
     store: Store, kit: HttpKit, secret_key: str
 ) -> None:
     hammering, other = await new_tenant(store, "hammering"), await new_tenant(store, "other")
@@ -278,7 +278,7 @@ async def test_a_key_over_its_cost_budget_is_rate_limited_until_it_refills(
         assert data(await api.graphql(page, other.api_key))
 
 
-async def test_500_aliases_of_credentials_are_one_read_on_record(
+async def test_aliases_of_credentials_are_one_read_on_record_per_request(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> None:
     tenant = await new_tenant(store)

@@ -54,7 +54,7 @@ from typing import Any
 
 import httpx2
 import orjson
-from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,6 +77,10 @@ SECRET_PREFIX = "whsec_"
 USER_AGENT = "xkit-webhooks/1"
 # Settled deliveries are kept this long for the API, then swept by the workers.
 DELIVERY_RETENTION = timedelta(days=30)
+
+
+# Records looked up per statement when scheduling the next delivery of each (SQLite bounds bound parameters).
+_RECORDS_PER_STATEMENT = 400
 
 
 @dataclass(frozen=True)
@@ -542,42 +546,55 @@ class Outbound:
         self, destination_id: uuid.UUID | None = None, record_keys: Collection[str] | None = None
     ) -> int:
         """Schedule the first waiting delivery of each record that has no scheduled pending one (of these
-        records of this destination, or of all); returns how many were scheduled."""
-        waiting, scheduled, before = (webhook_deliveries.alias(name) for name in ("waiting", "scheduled", "before"))
-        same_record = (waiting.c.destination_id, waiting.c.record_key)
-        has_head = exists().where(
-            scheduled.c.destination_id == same_record[0],
-            scheduled.c.record_key == same_record[1],
-            scheduled.c.status == PENDING,
-            scheduled.c.next_attempt_at.is_not(None),
-        )
-        not_first = exists().where(
-            before.c.destination_id == same_record[0],
-            before.c.record_key == same_record[1],
-            before.c.status == PENDING,
-            or_(
-                before.c.change_seq < waiting.c.change_seq,
-                and_(before.c.change_seq == waiting.c.change_seq, before.c.id < waiting.c.id),
-            ),
-        )
-        heads = select(waiting.c.id).where(
-            waiting.c.status == PENDING, waiting.c.next_attempt_at.is_(None), ~has_head, ~not_first
-        )
-        if destination_id is not None:
-            heads = heads.where(waiting.c.destination_id == destination_id)
-        if record_keys is not None:
-            heads = heads.where(waiting.c.record_key.in_(set(record_keys)))
-        async with self.store.engine.begin() as conn:
-            result = await conn.execute(
-                update(webhook_deliveries)
-                .where(
-                    webhook_deliveries.c.id.in_(heads.scalar_subquery()),
-                    webhook_deliveries.c.next_attempt_at.is_(None),
-                    webhook_deliveries.c.status == PENDING,
+        records of this destination, or of all); returns how many were scheduled. Plain statements, one
+        per record at most: no subquery per row, whatever the planner thinks of the table."""
+        deliveries = webhook_deliveries.c
+        pending = deliveries.status == PENDING
+        if destination_id is None or record_keys is None:
+            async with self.store.reader.connect() as conn:
+                waiting = select(deliveries.destination_id, deliveries.record_key).distinct()
+                waiting = waiting.where(pending, deliveries.next_attempt_at.is_(None))
+                if destination_id is not None:
+                    waiting = waiting.where(deliveries.destination_id == destination_id)
+                records = [(row.destination_id, row.record_key) for row in await conn.execute(waiting)]
+        else:
+            records = [(destination_id, key) for key in record_keys]
+        promoted = 0
+        for start in range(0, len(records), _RECORDS_PER_STATEMENT):
+            chunk = set(records[start : start + _RECORDS_PER_STATEMENT])
+            async with self.store.reader.connect() as conn:
+                queues = await conn.execute(
+                    select(
+                        deliveries.destination_id,
+                        deliveries.record_key,
+                        func.min(deliveries.change_seq).label("first"),
+                        func.count(deliveries.next_attempt_at).label("scheduled"),
+                    )
+                    .where(
+                        pending,
+                        deliveries.destination_id.in_({d for d, _ in chunk}),
+                        deliveries.record_key.in_({k for _, k in chunk}),
+                    )
+                    .group_by(deliveries.destination_id, deliveries.record_key)
                 )
-                .values(next_attempt_at=self.clock())
-            )
-        return int(result.rowcount or 0)
+                headless = [
+                    row for row in queues if row.scheduled == 0 and (row.destination_id, row.record_key) in chunk
+                ]
+            for row in headless:
+                async with self.store.engine.begin() as conn:
+                    result = await conn.execute(
+                        update(webhook_deliveries)
+                        .where(
+                            deliveries.destination_id == row.destination_id,
+                            deliveries.record_key == row.record_key,
+                            deliveries.change_seq == row.first,
+                            pending,
+                            deliveries.next_attempt_at.is_(None),
+                        )
+                        .values(next_attempt_at=self.clock())
+                    )
+                promoted += int(result.rowcount or 0)
+        return promoted
 
     # -- deliver
 
@@ -597,9 +614,16 @@ class Outbound:
         if not shares:
             return []
         claimed: list[Row[Any]] = []
+        demoted: dict[uuid.UUID, set[str]] = {}
         async with self.store.engine.begin() as conn:
+            if conn.dialect.name != "postgresql":
+                # Write first: SQLite then holds its one write lock for the transaction, as the reads below
+                # are followed by writes (a read transaction cannot always be upgraded).
+                await conn.execute(update(webhook_deliveries).where(deliveries.id == -1).values(attempts=0))
             for platform_id, share in shares.items():
-                claimed.extend(await self._claim_for(conn, platform_id, share, now))
+                claimed.extend(await self._claim_for(conn, platform_id, share, now, demoted))
+        for destination_id, keys in demoted.items():
+            await self.promote_waiting(destination_id, keys)
         return sorted(claimed, key=lambda row: row.id)
 
     def _shares(self, platforms: list[uuid.UUID], limit: int, busy: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
@@ -619,43 +643,56 @@ class Outbound:
         return dict(shares)
 
     async def _claim_for(
-        self, conn: AsyncConnection, platform_id: uuid.UUID, share: int, now: datetime
+        self,
+        conn: AsyncConnection,
+        platform_id: uuid.UUID,
+        share: int,
+        now: datetime,
+        demoted: dict[uuid.UUID, set[str]],
     ) -> Sequence[Row[Any]]:
+        """Lease the platform's `share` of due deliveries. Plain statements only (no subquery per row): a
+        planner working from statistics taken before a burst must not turn a claim into a scan per row."""
         deliveries = webhook_deliveries.c
-        # Aliases, so that the candidates subquery keeps its own FROM inside the UPDATE (no correlation).
-        candidate, earlier = webhook_deliveries.alias("candidate"), webhook_deliveries.alias("earlier")
-        # Waiting deliveries are never candidates; this guards the order of rows enqueued before they waited.
-        held_back = exists().where(
-            earlier.c.destination_id == candidate.c.destination_id,
-            earlier.c.record_key == candidate.c.record_key,
-            earlier.c.status == PENDING,
-            or_(
-                earlier.c.change_seq < candidate.c.change_seq,
-                and_(earlier.c.change_seq == candidate.c.change_seq, earlier.c.id < candidate.c.id),
-            ),
-        )
         due = (
-            select(candidate.c.id)
+            select(deliveries.id, deliveries.destination_id, deliveries.record_key, deliveries.change_seq)
             .where(
-                candidate.c.platform_id == platform_id,
-                candidate.c.status == PENDING,
-                candidate.c.next_attempt_at <= now,
-                ~held_back,
+                deliveries.platform_id == platform_id, deliveries.status == PENDING, deliveries.next_attempt_at <= now
             )
-            .order_by(candidate.c.next_attempt_at, candidate.c.id)
+            .order_by(deliveries.next_attempt_at, deliveries.id)
             .limit(share)
         )
         if conn.dialect.name == "postgresql":
-            # Locked and read first, on its own: inside the UPDATE, PostgreSQL may run a LIMIT ... SKIP LOCKED
-            # subquery again for each row it scans, claiming far more than the share (and holding them).
-            chosen: Any = list((await conn.execute(due.with_for_update(skip_locked=True))).scalars())
-            if not chosen:
-                return []
-        else:
-            chosen = due.scalar_subquery()  # one statement: SQLite's write lock is taken once
+            due = due.with_for_update(skip_locked=True)
+        candidates = (await conn.execute(due)).all()
+        if not candidates:
+            return []
+        # Only a record's first pending delivery may go. Enqueue schedules only those; this also orders rows
+        # scheduled before deliveries waited their turn, which then wait (and the first is scheduled).
+        first = {
+            (row.destination_id, row.record_key): row.first
+            for row in await conn.execute(
+                select(deliveries.destination_id, deliveries.record_key, func.min(deliveries.change_seq).label("first"))
+                .where(
+                    deliveries.destination_id.in_({c.destination_id for c in candidates}),
+                    deliveries.record_key.in_({c.record_key for c in candidates}),
+                    deliveries.status == PENDING,
+                )
+                .group_by(deliveries.destination_id, deliveries.record_key)
+            )
+        }
+        ready = [c.id for c in candidates if c.change_seq <= first[(c.destination_id, c.record_key)]]
+        behind = [c for c in candidates if c.change_seq > first[(c.destination_id, c.record_key)]]
+        if behind:
+            await conn.execute(
+                update(webhook_deliveries).where(deliveries.id.in_([c.id for c in behind])).values(next_attempt_at=None)
+            )
+            for c in behind:
+                demoted.setdefault(c.destination_id, set()).add(c.record_key)
+        if not ready:
+            return []
         claimed = await conn.execute(
             update(webhook_deliveries)
-            .where(deliveries.id.in_(chosen), deliveries.status == PENDING, deliveries.next_attempt_at <= now)
+            .where(deliveries.id.in_(ready), deliveries.status == PENDING, deliveries.next_attempt_at <= now)
             .values(attempts=deliveries.attempts + 1, next_attempt_at=now + timedelta(seconds=self.tunables.lease))
             .returning(
                 deliveries.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import statistics
 import time
 import uuid
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
+import pytest
 from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,11 +26,11 @@ from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
 from sync.cache import StreamTarget, upsert_records
 from sync.connections import NewConnection, create_connection
-from sync.outbound import NewDestination, Tunables, create_destination, generate_secret
+from sync.outbound import BoundedLog, NewDestination, Outbound, Tunables, create_destination, generate_secret
 from sync.scheduler import Worker
 from sync.store import Store, utcnow
 from sync.tables import connections, stream_states, webhook_deliveries
-from tests.support import Tenant, gateway, new_tenant, serve
+from tests.support import Tenant, gateway, new_tenant, sandbox_egress, serve
 
 BURST = 40_000
 # A hanging receiver keeps each attempt for the whole timeout, the worst a platform's receiver can do; the
@@ -153,3 +155,46 @@ async def test_a_burst_to_a_hanging_receiver_leaves_another_platforms_webhook_an
     # Generous bounds: tests/benchmarks/noisy_neighbour.py measures the real figures.
     assert webhook_latency < 10.0
     assert latencies and max(latencies) < 3.0 and statistics.median(latencies) < 1.0, latencies
+
+
+async def test_a_storm_of_failing_deliveries_writes_no_log_line_per_delivery(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused: list[int] = []
+
+    async def refuse(request: Request) -> Response:
+        await request.body()
+        refused.append(1)
+        return Response(status_code=500)
+
+    noisy = await new_tenant(store, "noisy")
+    target = await quiet_connection(store, noisy)
+    fast_retries = Tunables(backoff_base=0.01, backoff_cap=0.02, timeout=2.0, lease=5.0)
+    async with serve(Starlette(routes=[Route("/refuse", refuse, methods=["POST"])]), lifespan="off") as url:
+        await create_destination(store, NewDestination(noisy.platform_id, f"{url}/refuse", generate_secret(), cursor=0))
+        await burst(store, target, 500)
+        with caplog.at_level(logging.DEBUG, logger="sync.outbound"):
+            async with Outbound(store, fast_retries, egress=sandbox_egress()) as out:
+                await out.enqueue()
+                for _ in range(3):
+                    await out.deliver_due()
+    assert len(refused) >= 1000  # every delivery failed, most of them more than once
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_unexpected_failures_are_logged_once_a_minute_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    bounded = BoundedLog(logging.getLogger("xkit.test.bounded"), every=60.0)
+    with caplog.at_level(logging.ERROR, logger="xkit.test.bounded"):
+        for _ in range(1000):
+            try:
+                raise ConnectionError("the pool is exhausted")
+            except ConnectionError:
+                bounded.exception("a webhook delivery failed unexpectedly")
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info is not None
+    bounded._next = 0.0  # the minute has passed
+    with caplog.at_level(logging.ERROR, logger="xkit.test.bounded"):
+        try:
+            raise ConnectionError("still exhausted")
+        except ConnectionError:
+            bounded.exception("a webhook delivery failed unexpectedly")
+    assert "999 more since the last report" in caplog.records[-1].getMessage()

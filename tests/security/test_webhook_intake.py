@@ -17,6 +17,7 @@ import orjson
 import psutil
 import pytest
 import pytest_asyncio
+from sqlalchemy import select, update
 
 from connectors.hubspot import webhooks as hubspot_webhooks
 from connectors.hubspot.sandbox import HubSpotSandbox
@@ -28,6 +29,7 @@ from sync import changes
 from sync.changes import ChangeFilter
 from sync.intake import purge_receipts
 from sync.store import Store
+from sync.tables import connections
 from sync.tenancy import set_provider_app
 from tests.support import SyncedHubSpot, new_tenant, synced
 
@@ -268,3 +270,17 @@ async def test_a_flood_of_maximal_forged_deliveries_leaves_another_tenants_api_r
     # Generous: tests/benchmarks/webhook_flood.py measures the real figure.
     assert max(latencies) < 3.0, latencies
     assert statistics.median(latencies) < 1.0, latencies
+
+
+async def test_a_connection_made_before_account_ids_were_kept_is_matched_once_its_id_is_filled(
+    intake: Intake, client: httpx2.AsyncClient
+) -> None:
+    async with intake.store.engine.begin() as conn:
+        await conn.execute(update(connections).values(account_id=None))
+    contact = intake.contact()
+    intake.sandbox.update("contacts", contact, {"jobtitle": "Older connection"})
+    answer = await intake.post(intake.body(contact), client=client)
+    assert answer.status_code == 200 and answer.json()["fetched"] == 1
+    async with intake.store.engine.connect() as conn:
+        filled = (await conn.execute(select(connections.c.account_id))).scalars().all()
+    assert filled == [str(intake.sandbox.hub_id)]

@@ -26,6 +26,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
+from connectors.kit.bounds import collect_within
 from connectors.kit.egress import EgressPolicy
 from connectors.kit.errors import BadInput, NotFound, ProviderError, XkitError
 from connectors.kit.http import HttpKit
@@ -372,17 +373,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused as soon as it is known to exceed `limit`: by its Content-Length before a byte is
     read, or while it streams in (chunked), never holding more than `limit` bytes of it."""
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadInput("the Content-Length header is not a number")
-        if int(declared) > limit:
-            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
-        body += chunk
-    return bytes(body)
+    if declared is not None and not declared.isdigit():
+        raise BadInput("the Content-Length header is not a number")
+    return await collect_within(
+        request.stream(), declared, limit, lambda: BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+    )
 
 
 def _error(status: int, error: XkitError) -> Response:

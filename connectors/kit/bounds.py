@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Callable
+
 import httpx2
 
 from connectors.kit.errors import ResponseTooLarge
@@ -10,20 +12,32 @@ from connectors.kit.errors import ResponseTooLarge
 _ENCODING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
+async def collect_within(
+    chunks: AsyncIterable[bytes], declared_length: str | None, max_bytes: int, refuse: Callable[[], Exception]
+) -> bytes:
+    """A body refused (`refuse()` raised) as soon as it is known to exceed `max_bytes`: by its declared
+    length before a byte is read, or while it arrives, never holding more than `max_bytes` of it. Shared by
+    what providers answer and what callers send."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > max_bytes:
+        raise refuse()
+    body = bytearray()
+    async for chunk in chunks:
+        if len(body) + len(chunk) > max_bytes:
+            raise refuse()
+        body += chunk
+    return bytes(body)
+
+
 async def read_within(response: httpx2.Response, max_bytes: int) -> bytes:
     """The decoded body of a streamed response, refused as soon as it is known to exceed `max_bytes`.
 
     httpx2 inflates in bounded pieces, so memory stays near the limit whatever the compression ratio.
     """
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ResponseTooLarge(f"the provider's answer is larger than the limit of {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        if len(body) + len(chunk) > max_bytes:
-            raise ResponseTooLarge(f"the provider's answer is larger than the limit of {max_bytes} bytes")
-        body += chunk
-    return bytes(body)
+
+    def refuse() -> Exception:
+        return ResponseTooLarge(f"the provider's answer is larger than the limit of {max_bytes} bytes")
+
+    return await collect_within(response.aiter_bytes(), response.headers.get("content-length"), max_bytes, refuse)
 
 
 def decoded(response: httpx2.Response, content: bytes, request: httpx2.Request | None = None) -> httpx2.Response:

@@ -25,6 +25,7 @@ from connectors.salesforce.sandbox import SalesforceSandbox
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
+from sync import changes
 from sync.connections import NewConnection, create_connection
 from sync.scheduler import Worker
 from sync.store import Store
@@ -255,3 +256,9 @@ async def synced(
 ) -> AsyncIterator[Synced]:
     async with synced_hubspot(store, kit, sandbox, sandbox_url, secret_key) as (api, tenant, connection_id):
         yield holder(api, tenant, connection_id, sandbox, store)
+
+
+async def latest_change_cursor(store: Store) -> str:
+    """Subscribing after it replays whatever is appended from now on, however late the subscription starts."""
+    async with store.engine.connect() as conn:
+        return to_global_id("Change", await changes.latest(conn))

@@ -39,6 +39,7 @@ from tests.benchmarks.common import free_port, subprocess_running
 from tests.support import (
     SyncedHubSpot,
     data,
+    latest_change_cursor,
     make_streams_due,
     new_tenant,
     run_everything_due,
@@ -340,10 +341,11 @@ async def test_a_write_through_one_process_reaches_a_subscriber_on_another(
             subprotocols=[PROTOCOLS[0]],
         )
         async with Client(transport=transport) as session:
+            # From the current cursor: the change arrives however late the subscription settles in.
+            after = await latest_change_cursor(setup.store)
             listening = asyncio.create_task(
-                collect(session, GraphQLRequest(CHANGES, variable_values={"objects": ["CONTACT"]}), 1)
+                collect(session, GraphQLRequest(CHANGES, variable_values={"objects": ["CONTACT"], "after": after}), 1)
             )
-            await asyncio.sleep(0.5)
             async with httpx2.AsyncClient(timeout=30) as client:
                 answer = await client.post(
                     f"http://127.0.0.1:{ports[0]}/graphql",

@@ -28,9 +28,7 @@ from gateway.app import Runtime, create_app
 from gateway.auth import FailedAuthThrottle, TooManyFailedKeys
 from gateway.cli import main as xkit
 from gateway.settings import Settings
-from resolvers.ids import to_global_id
 from resolvers.keys import key_global_id
-from sync import changes
 from sync.cache import StreamTarget, upsert_records
 from sync.connections import NewConnection, create_connection
 from sync.crypto import Vault, parse_secret_key
@@ -38,7 +36,7 @@ from sync.db import create_engine
 from sync.store import Store, utcnow
 from sync.tables import api_keys, connections
 from sync.tenancy import create_api_key, hash_api_key
-from tests.support import Gateway, Tenant, data, error_codes, new_tenant, serve
+from tests.support import Gateway, Tenant, data, error_codes, latest_change_cursor, new_tenant, serve
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
 
@@ -89,12 +87,6 @@ async def append_change(store: Store, tenant: Tenant, connection_id: uuid.UUID, 
             conn, target, [RemoteRecord(remote_id, {"id": remote_id}, {"first_name": remote_id})], utcnow()
         )
     store.changes_appended.notify()
-
-
-async def latest_cursor(store: Store) -> str:
-    """Subscribing after it replays whatever is appended from now on, however late the subscription starts."""
-    async with store.engine.connect() as conn:
-        return to_global_id("Change", await changes.latest(conn))
 
 
 def close_code(error: BaseException | None) -> int | None:
@@ -264,7 +256,7 @@ async def test_an_open_subscription_under_a_revoked_key_is_closed_and_others_kee
     tenant, connection_id = hubspot_connection
     control, _ = await second_key(store, tenant, "control")
     revoked_id = await key_id_of(store, tenant.api_key)
-    after = await latest_cursor(store)
+    after = await latest_change_cursor(store)
     async with (
         keyed_gateway(store, kit, secret_key) as api,
         Subscriber(api.url, tenant.api_key, protocol, after) as doomed,
@@ -330,7 +322,7 @@ async def test_a_revocation_nobody_announced_still_closes_sockets_at_the_next_re
     revoked_id = await key_id_of(store, tenant.api_key)
     async with (
         keyed_gateway(store, kit, secret_key, api_key_recheck_seconds=0.2) as api,
-        Subscriber(api.url, tenant.api_key, PROTOCOLS[0], await latest_cursor(store)) as subscriber,
+        Subscriber(api.url, tenant.api_key, PROTOCOLS[0], await latest_change_cursor(store)) as subscriber,
     ):
         await append_change(store, tenant, connection_id, "before")
         await subscriber.next_change()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors import get_connector
 from connectors.kit.declaration import Stream, StreamContext
-from connectors.kit.errors import RateLimited, ReauthRequired, XkitError
+from connectors.kit.errors import PageBudgetSpent, RateLimited, ReauthRequired, XkitError
 from connectors.kit.http import HttpKit, ProviderSession
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.records import Page
@@ -171,6 +171,9 @@ class StreamRun:
         self.tally = RunTally()
         # How long the provider asked us to stay away, when a run ends rate limited.
         self.retry_after: float | None = None
+        # A run that read its most pages (a large backfill) goes on after the usual interval: the longer
+        # error backoff is for what went wrong.
+        self.budget_spent = False
         self.run_id: int | None = None
         self.stream: Stream = get_connector(connection.provider).stream(state.stream)
         self.target = StreamTarget.of(connection, self.stream, max_record_bytes=kit.max_record_bytes)
@@ -208,6 +211,9 @@ class StreamRun:
         except RateLimited as exc:
             error = _describe(exc)
             self.retry_after = exc.retry_after
+        except PageBudgetSpent as exc:
+            error = _describe(exc)
+            self.budget_spent = True
         except (XkitError, ValueError, KeyError, TypeError) as exc:
             error = _describe(exc)
         except Exception as exc:  # one broken stream must never stop the worker
@@ -306,11 +312,11 @@ class StreamRun:
         if error is None:
             state_values |= {"last_success_at": now, "last_error": None, "next_run_at": now + interval}
         else:
+            backoff = max(min(MAX_ERROR_BACKOFF, interval * 4), timedelta(seconds=self.retry_after or 0))
             state_values |= {
                 "last_error": error,
                 "last_error_at": now,
-                "next_run_at": now
-                + max(min(MAX_ERROR_BACKOFF, interval * 4), timedelta(seconds=self.retry_after or 0)),
+                "next_run_at": now + (interval if self.budget_spent else backoff),
             }
         async with self.store.engine.begin() as conn:
             await conn.execute(

@@ -76,3 +76,7 @@ class ResponseTooLarge(ProviderError):
 
 class PaginationStopped(ProviderError):
     """A run stopped following the provider's pages: too many for one run, or a cursor handed back twice."""
+
+
+class PageBudgetSpent(PaginationStopped):
+    """A run read the most pages one run may: a large backfill simply goes on in the next run."""

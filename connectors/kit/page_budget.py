@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TypeVar
 
-from connectors.kit.errors import PaginationStopped
+from connectors.kit.errors import PageBudgetSpent, PaginationStopped
 
 Token = TypeVar("Token", bound=Hashable)
 Body = TypeVar("Body")
@@ -29,7 +29,7 @@ class PageBudget:
 
     def spend(self) -> None:
         if self.max_pages is not None and self.fetched >= self.max_pages:
-            raise PaginationStopped(
+            raise PageBudgetSpent(
                 f"stopped after {self.max_pages} pages, the most one run reads; the next run resumes after "
                 "the last page stored"
             )

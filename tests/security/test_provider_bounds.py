@@ -13,6 +13,7 @@ import tracemalloc
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp, TokenCallLimits
 from connectors.kit.records import TRUNCATED_MARKER
 from resolvers.ids import to_global_id
-from sync.connections import NewConnection, create_connection
+from sync.connections import DEFAULT_SYNC_INTERVAL, NewConnection, create_connection
 from sync.runner import RunLimits
 from sync.scheduler import Fairness, Worker
 from sync.store import Store
@@ -135,6 +136,19 @@ async def contacts_error(store: Store, connection_id: uuid.UUID) -> str | None:
     errors = await stream_errors(store, connection_id)
     assert all(errors[stream] is None for stream in HUBSPOT_STREAMS if stream != "contacts"), errors
     return errors["contacts"]
+
+
+async def contacts_delay(store: Store, connection_id: uuid.UUID) -> timedelta:
+    """How long after its failed run the contacts stream is due again."""
+    async with store.engine.connect() as conn:
+        state = (
+            await conn.execute(
+                select(stream_states.c.next_run_at, stream_states.c.last_error_at).where(
+                    stream_states.c.connection_id == connection_id, stream_states.c.stream == "contacts"
+                )
+            )
+        ).one()
+    return state.next_run_at - state.last_error_at
 
 
 async def stored_contacts(store: Store, connection_id: uuid.UUID) -> dict[str, Any]:
@@ -282,6 +296,8 @@ async def test_endless_pagination_stops_at_the_page_limit_and_the_next_run_resum
         # What was read before the limit is stored, with the cursor after it.
         assert set(await stored_contacts(store, connection_id)) == {f"c{n}" for n in range(5)}
         assert asked_after == [None, "1", "2", "3", "4"]
+        # Not a failure to back off from: it goes on after the usual interval, not four of them.
+        assert await contacts_delay(store, connection_id) <= DEFAULT_SYNC_INTERVAL
 
         await make_streams_due(store, connection_id)
         await worker.drain()
@@ -303,6 +319,7 @@ async def test_a_cursor_handed_back_twice_stops_the_run(store: Store, kit: HttpK
 
     error = await contacts_error(store, connection_id)
     assert error is not None and "cursor already followed in this run" in error
+    assert await contacts_delay(store, connection_id) > DEFAULT_SYNC_INTERVAL  # backs off
     assert provider.contacts_requests == 3  # "a" was not asked for twice
     assert set(await stored_contacts(store, connection_id)) == {"at-None", "at-a", "at-b"}
 

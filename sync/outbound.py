@@ -349,6 +349,9 @@ class Outbound:
     egress: EgressPolicy = field(kw_only=True)
     _client: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    # Outcomes being written: never cancelled midway (a transaction cut short by a cancellation can leave
+    # its pooled connection unreturned); `aclose` waits for them.
+    _settling: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     # Attempts in flight per platform (the per-platform cap), and where the round-robin starts next.
     _busy: Counter[uuid.UUID] = field(default_factory=Counter, init=False, repr=False)
     _turn: int = field(default=0, init=False, repr=False)
@@ -376,6 +379,7 @@ class Outbound:
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
+        await asyncio.gather(*self._settling, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -766,13 +770,19 @@ class Outbound:
         """Send once and record the outcome; errors are logged, never raised."""
         try:
             if attempt.error is not None:
-                await self.settle(attempt, Result(False, error=attempt.error), final=attempt.final)
+                await self._settle_uncancelled(attempt, Result(False, error=attempt.error), final=attempt.final)
                 return
             result = await self._send(attempt)
-            await self.settle(attempt, result)
+            await self._settle_uncancelled(attempt, result)
         except Exception:
             # The lease runs out and the delivery is tried again.
             self._trouble.exception("a webhook delivery failed unexpectedly")
+
+    async def _settle_uncancelled(self, attempt: Attempt, result: Result, *, final: bool = False) -> None:
+        settling = asyncio.ensure_future(self.settle(attempt, result, final=final))
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+        await asyncio.shield(settling)
 
     async def _send(self, attempt: Attempt) -> Result:
         assert attempt.url is not None and attempt.secret is not None and attempt.body is not None

@@ -314,8 +314,6 @@ webhook_deliveries = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime),
     Index(None, "status", "next_attempt_at"),
-    # A platform's claim reads only its own due deliveries, however many another platform has queued.
-    Index(None, "platform_id", "status", "next_attempt_at"),
     Index(None, "destination_id", "record_key", "change_seq"),
     Index(None, "destination_id", "id"),
 )

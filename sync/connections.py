@@ -18,7 +18,7 @@ from connectors.kit.declaration import Connector
 from connectors.kit.http import ConnectionAccess
 from connectors.kit.ratelimit import RateLimit
 from sync.store import Store, utcnow
-from sync.tables import connections, records, stream_states
+from sync.tables import connections, oauth_states, records, stream_states
 from sync.tenancy import cached_provider_app, ensure_end_user
 
 ACTIVE = "active"
@@ -213,3 +213,10 @@ async def reconnect(store: Store, connection_id: uuid.UUID, credentials: Credent
                 updated_at=utcnow(),
             )
         )
+
+
+async def purge_expired_connect_links(store: Store) -> int:
+    """Forget connect links past their expiry that nobody completed (a completed one is deleted at once)."""
+    async with store.engine.begin() as conn:
+        result = await conn.execute(delete(oauth_states).where(oauth_states.c.expires_at < utcnow()))
+    return int(result.rowcount or 0)

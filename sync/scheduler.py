@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 
 from connectors.kit.http import HttpKit
 from sync import changes, outbound
-from sync.connections import ACTIVE
+from sync.connections import ACTIVE, purge_expired_connect_links
 from sync.idempotency import purge_expired
 from sync.intake import purge_receipts
 from sync.outbound import Outbound
@@ -110,6 +110,7 @@ class Worker:
                     await changes.prune(self.store, self.change_retention)
                     await outbound.purge(self.store)
                     await purge_receipts(self.store)
+                    await purge_expired_connect_links(self.store)
             except Exception:
                 log.exception("worker poll failed")
             try:

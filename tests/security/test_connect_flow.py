@@ -24,6 +24,7 @@ from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from gateway.cli import main as xkit
 from resolvers.connect_flow import cookie_name
+from sync.connections import purge_expired_connect_links
 from sync.store import Store, utcnow
 from sync.tables import connections, oauth_states
 from sync.tenancy import set_provider_app
@@ -226,6 +227,20 @@ async def test_an_expired_link_is_refused_at_start_and_at_the_callback(flow: Flo
             assert "location" not in response.headers
             assert "expired" in response.text
     assert await flow.connection_count() == 0
+
+
+async def test_the_workers_forget_expired_links_and_keep_live_ones(flow: Flow) -> None:
+    expired, live = await flow.link(), await flow.link()
+    async with flow.store.engine.begin() as conn:
+        await conn.execute(
+            update(oauth_states)
+            .where(oauth_states.c.state == expired["state"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert await purge_expired_connect_links(flow.store) == 1
+    async with flow.store.engine.connect() as conn:
+        left = (await conn.execute(select(oauth_states.c.state))).scalars().all()
+    assert left == [live["state"]]
 
 
 async def test_the_binding_cookie_is_http_only_lax_scoped_to_one_link_and_short_lived(flow: Flow) -> None:

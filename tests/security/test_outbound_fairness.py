@@ -11,26 +11,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import orjson
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
 from sync.cache import StreamTarget, upsert_records
-from sync.connections import NewConnection, create_connection
 from sync.outbound import BoundedLog, NewDestination, Outbound, Tunables, create_destination, generate_secret
 from sync.scheduler import Worker
 from sync.store import Store, utcnow
-from sync.tables import connections, stream_states, webhook_deliveries
+from sync.tables import webhook_deliveries
 from tests.support import Tenant, gateway, new_tenant, sandbox_egress, serve
+from tests.test_webhooks_out import account
 
 BURST = 40_000
 # A hanging receiver keeps each attempt for the whole timeout, the worst a platform's receiver can do; the
@@ -68,19 +66,7 @@ class Receivers:
 
 async def quiet_connection(store: Store, tenant: Tenant, external_user_id: str = "user-1") -> StreamTarget:
     """A connection whose streams are not due (the changes are written straight into the cache)."""
-    connection_id = await create_connection(
-        store, NewConnection(tenant.platform_id, "hubspot", external_user_id, Credentials(access_token="x"))
-    )
-    async with store.engine.begin() as conn:
-        await conn.execute(
-            update(stream_states)
-            .where(stream_states.c.connection_id == connection_id)
-            .values(next_run_at=utcnow() + timedelta(days=1))
-        )
-        end_user_id = (
-            await conn.execute(select(connections.c.end_user_id).where(connections.c.id == connection_id))
-        ).scalar_one()
-    return StreamTarget(tenant.platform_id, connection_id, end_user_id, "contacts", "Contact")
+    return (await account(store, tenant, external_user_id)).target()
 
 
 async def burst(store: Store, target: StreamTarget, count: int, *, per_transaction: int = 5_000) -> None:

@@ -96,10 +96,23 @@ class SearchIncremental:
 async def attach_associations(ctx: StreamContext, object_type: str, results: list[dict[str, Any]]) -> None:
     """Search results carry no associations; read them in one batch per target type and put them where
     the list API puts them, so `raw` and the mapping look the same whichever API fetched the record."""
-    put_associations(object_type, results, await read_associations(ctx, object_type, [raw["id"] for raw in results]))
+    put_associations(results, await read_associations(ctx, object_type, [raw["id"] for raw in results]))
 
 
-Linked = dict[str, dict[str, list[str]]]  # target type -> record id -> associated ids
+# target type -> record id -> the list API's association rows: {"id", "type"}, one per association type
+Linked = dict[str, dict[str, list[dict[str, str]]]]
+
+# The list API names an association type `<from>_to_<to>` in the singular; on the pairs that carry HubSpot's
+# "Primary" label, an association without a label is `<from>_to_<to>_unlabeled`.
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "notes": "note", "tasks": "task"}
+PRIMARY_LABELLED = frozenset(
+    {("contacts", "companies"), ("companies", "contacts"), ("deals", "companies"), ("companies", "deals")}
+)
+
+
+def association_name(from_type: str, to_type: str, label: str | None) -> str:
+    base = f"{SINGULAR.get(from_type, from_type)}_to_{SINGULAR.get(to_type, to_type)}"
+    return f"{base}_unlabeled" if label is None and (from_type, to_type) in PRIMARY_LABELLED else base
 
 
 async def read_associations(ctx: StreamContext, object_type: str, ids: list[Any]) -> Linked:
@@ -109,12 +122,16 @@ async def read_associations(ctx: StreamContext, object_type: str, ids: list[Any]
         return {}
     inputs = [{"id": str(i)} for i in ids]
 
-    async def read(target: str) -> dict[str, list[str]]:
+    async def read(target: str) -> dict[str, list[dict[str, str]]]:
         body = await ctx.session.post_json(
             f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
         )
         return {
-            str(item["from"]["id"]): [str(to["toObjectId"]) for to in item.get("to", [])]
+            str(item["from"]["id"]): [
+                {"id": str(to["toObjectId"]), "type": association_name(object_type, target, kind.get("label"))}
+                for to in item.get("to", [])
+                for kind in to.get("associationTypes") or [{}]
+            ]
             for item in body.get("results", [])
         }
 
@@ -122,15 +139,14 @@ async def read_associations(ctx: StreamContext, object_type: str, ids: list[Any]
     return dict(zip(targets, found, strict=True))
 
 
-def put_associations(object_type: str, results: list[dict[str, Any]], linked: Linked) -> None:
+def put_associations(results: list[dict[str, Any]], linked: Linked) -> None:
+    """Put the associations where the list API puts them, as it writes them, so `raw` is the same
+    whichever API read the record."""
     for target, by_record in linked.items():
-        association_type = f"{object_type.rstrip('s')}_to_{target.rstrip('s')}"
         for raw in results:
-            ids = by_record.get(str(raw["id"]))
-            if ids:
-                raw.setdefault("associations", {})[target] = {
-                    "results": [{"id": i, "type": association_type} for i in ids]
-                }
+            rows = by_record.get(str(raw["id"]))
+            if rows:
+                raw.setdefault("associations", {})[target] = {"results": rows}
 
 
 @dataclass(frozen=True)

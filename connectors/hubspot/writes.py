@@ -65,7 +65,7 @@ class BatchRead:
                 read_associations(ctx, self.object_type, chunk),
             )
             results = body.get("results", [])
-            put_associations(self.object_type, results, linked)
+            put_associations(results, linked)
             found.extend(results)
         return [ctx.stream.to_record(raw) for raw in found]
 

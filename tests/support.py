@@ -262,3 +262,41 @@ async def latest_change_cursor(store: Store) -> str:
     """Subscribing after it replays whatever is appended from now on, however late the subscription starts."""
     async with store.engine.connect() as conn:
         return to_global_id("Change", await changes.latest(conn))
+
+
+PASSTHROUGH = """mutation($input: PassthroughInput!) { passthrough(input: $input) { status headers body json } }"""
+
+
+@dataclass
+class PassthroughSetup:
+    """A tenant with a HubSpot connection and the gateway serving it, for passthrough calls."""
+
+    api: Gateway
+    tenant: Tenant
+    connection: str
+    sandbox: HubSpotSandbox
+
+    async def call(self, **input: Any) -> dict[str, Any]:
+        return await self.api.graphql(
+            PASSTHROUGH, self.tenant.api_key, input={"connectionId": self.connection, **input}
+        )
+
+
+Passing = TypeVar("Passing", bound=PassthroughSetup)
+
+
+@contextlib.asynccontextmanager
+async def passthrough_ready(
+    holder: type[Passing],
+    store: Store,
+    kit: HttpKit,
+    sandbox: HubSpotSandbox,
+    sandbox_url: str,
+    secret_key: str,
+    **settings: Any,
+) -> AsyncIterator[Passing]:
+    sandbox.faults.rate_limit_enabled = False
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, sandbox, sandbox_url)
+    async with gateway(store, kit, secret_key, **settings) as api:
+        yield holder(api, tenant, to_global_id("Connection", connection_id), sandbox)

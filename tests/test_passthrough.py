@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -11,33 +10,19 @@ import pytest_asyncio
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
-from resolvers.ids import to_global_id
 from sync.store import Store
-from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
+from tests.support import PASSTHROUGH as CALL
+from tests.support import PassthroughSetup, data, error_codes, new_tenant, passthrough_ready
 
-CALL = """mutation($input: PassthroughInput!) { passthrough(input: $input) { status headers body json } }"""
-
-
-@dataclass
-class Setup:
-    api: Gateway
-    tenant: Tenant
-    connection: str
-    sandbox: HubSpotSandbox
-
-    async def call(self, **input: Any) -> dict[str, Any]:
-        return await self.api.graphql(CALL, self.tenant.api_key, input={"connectionId": self.connection, **input})
+Setup = PassthroughSetup
 
 
 @pytest_asyncio.fixture
 async def setup(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> AsyncIterator[Setup]:
-    hubspot.faults.rate_limit_enabled = False
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
-    async with gateway(store, kit, secret_key) as api:
-        yield Setup(api, tenant, to_global_id("Connection", connection_id), hubspot)
+    async with passthrough_ready(Setup, store, kit, hubspot, hubspot_url, secret_key) as ready:
+        yield ready
 
 
 async def test_a_get_returns_the_providers_answer(setup: Setup) -> None:

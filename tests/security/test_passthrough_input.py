@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,11 +12,10 @@ import pytest_asyncio
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
-from resolvers.ids import to_global_id
 from sync.store import Store
-from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
+from tests.support import PASSTHROUGH as CALL
+from tests.support import PassthroughSetup, data, error_codes, passthrough_ready
 
-CALL = """mutation($input: PassthroughInput!) { passthrough(input: $input) { status json } }"""
 OWNERS = "/crm/v3/owners"
 # Small limits, so a test sends a request just over each without sending megabytes.
 LIMITS = {
@@ -28,16 +26,9 @@ LIMITS = {
 }
 
 
-@dataclass
-class Setup:
-    api: Gateway
-    tenant: Tenant
-    connection: str
-    sandbox: HubSpotSandbox
-
+class Setup(PassthroughSetup):
     async def call(self, **input: Any) -> dict[str, Any]:
-        given = {"connectionId": self.connection, "method": "GET", "path": OWNERS, **input}
-        return await self.api.graphql(CALL, self.tenant.api_key, input=given)
+        return await super().call(**{"method": "GET", "path": OWNERS, **input})
 
     def requests_seen(self) -> int:
         return sum(self.sandbox.stats.snapshot()["requests"].values())
@@ -61,11 +52,8 @@ class Setup:
 async def setup(
     store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
 ) -> AsyncIterator[Setup]:
-    hubspot.faults.rate_limit_enabled = False
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
-    async with gateway(store, kit, secret_key, **LIMITS) as api:
-        yield Setup(api, tenant, to_global_id("Connection", connection_id), hubspot)
+    async with passthrough_ready(Setup, store, kit, hubspot, hubspot_url, secret_key, **LIMITS) as ready:
+        yield ready
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from connectors.kit.bounds import collect_within
 from connectors.kit.egress import EgressPolicy
-from connectors.kit.errors import BadInput, NotFound, ProviderError, XkitError
+from connectors.kit.errors import BadInput, NotFound, ProviderError, Unauthenticated, XkitError
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import TokenCallLimits
 from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRequest
@@ -154,11 +154,6 @@ class Runtime:
         await self.store.engine.dispose()
 
 
-def _unauthenticated(message: str) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
-    return Response(orjson.dumps(body), status_code=401, media_type="application/json")
-
-
 def _rate_limited(wait: float, burst: float) -> Response:
     refused = OverBudget(
         f"too many requests with this key; retry in {math.ceil(wait)} s",
@@ -166,9 +161,7 @@ def _rate_limited(wait: float, burst: float) -> Response:
         maximum=burst,
         retry_after=wait,
     )
-    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
-    headers = {"Retry-After": str(math.ceil(wait))}
-    return Response(orjson.dumps(body), status_code=429, media_type="application/json", headers=headers)
+    return _error(429, refused, headers={"Retry-After": str(math.ceil(wait))})
 
 
 def _budget_retry_after(response_data: Any) -> int | None:
@@ -179,17 +172,6 @@ def _budget_retry_after(response_data: Any) -> int | None:
     if extensions.get("code") != "RATE_LIMITED" or extensions.get("limit") != "costBudget":
         return None
     return int(extensions["retryAfterSeconds"])
-
-
-def _too_large(refused: BodyTooLarge, *, status: int) -> Response:
-    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def _throttled(refused: TooManyFailedKeys) -> Response:
-    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code, **refused.extensions}}]}
-    headers = {"Retry-After": str(refused.retry_after)}
-    return Response(orjson.dumps(body), status_code=429, media_type="application/json", headers=headers)
 
 
 class TextFramesWebSocket(ASGIWebSocketAdapter):
@@ -240,14 +222,14 @@ class XkitGraphQL(GraphQL[Caller, None]):
             try:
                 identity = await self.authenticator.identify(request)
             except TooManyFailedKeys as throttled:
-                await _throttled(throttled)(scope, receive, send)
+                await _error(429, throttled, headers={"Retry-After": str(throttled.retry_after)})(scope, receive, send)
                 return
             if identity is None:
                 has_key = "authorization" in request.headers
                 message = (
                     "the API key is not valid" if has_key else "send your secret API key as Authorization: Bearer <key>"
                 )
-                await _unauthenticated(message)(scope, receive, send)
+                await _error(401, Unauthenticated(message))(scope, receive, send)
                 return
             scope["xkit.caller"] = identity
             wait = self.request_rate.take(identity.key_id)
@@ -257,7 +239,7 @@ class XkitGraphQL(GraphQL[Caller, None]):
             try:
                 receive = await self._bounded_body(request)
             except BodyTooLarge as too_large:
-                await _too_large(too_large, status=414 if scope["method"] == "GET" else 413)(scope, receive, send)
+                await _error(414 if scope["method"] == "GET" else 413, too_large)(scope, receive, send)
                 return
             except BadInput as malformed:
                 await _error(400, malformed)(scope, receive, send)
@@ -380,9 +362,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
     )
 
 
-def _error(status: int, error: XkitError) -> Response:
-    body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def _error(status: int, error: XkitError, *, headers: dict[str, str] | None = None) -> Response:
+    """Every refusal outside GraphQL's own answers: the same JSON shape, `extensions.code` and all."""
+    body = {"errors": [{"message": error.message, "extensions": {"code": error.code, **error.extensions}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def health(request: Request) -> Response:

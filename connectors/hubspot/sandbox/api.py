@@ -145,9 +145,12 @@ class CrmApi:
             raise validation_error(f"Too many inputs: {len(inputs)}. The limit is {BATCH_READ_LIMIT}.")
         requested = body.get("properties")
         names = read_properties(kind, requested if isinstance(requested, list) else None)
+        id_property = body.get("idProperty")
+        if id_property is not None and not isinstance(id_property, str):
+            raise validation_error("idProperty must be a property name")
         started = _now()
         found, missing = self.crm.batch_read(
-            kind, [str(i["id"]) for i in inputs], names, archived=_flag(request, "archived")
+            kind, [str(i["id"]) for i in inputs], names, archived=_flag(request, "archived"), id_property=id_property
         )
         errors = [missing_records_error(kind, missing)] if missing else []
         return _batch_response(found, errors, started)

@@ -107,12 +107,20 @@ class Crm:
             return self.render(object_type, record, properties, associations)
 
     def batch_read(
-        self, object_type: ObjectType, raw_ids: Sequence[str], properties: Sequence[str], *, archived: bool
+        self,
+        object_type: ObjectType,
+        raw_ids: Sequence[str],
+        properties: Sequence[str],
+        *,
+        archived: bool,
+        id_property: str | None = None,
     ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The records found and the ids not found; `id_property` (a unique property, such as a
+        contact's email) names what the ids are, as on a single read."""
         with self.lock:
             found, missing = [], []
             for raw_id in raw_ids:
-                record = self._lookup(object_type, raw_id, archived=archived)
+                record = self._lookup(object_type, raw_id, archived=archived, id_property=id_property)
                 if record is None:
                     missing.append(raw_id)
                 else:

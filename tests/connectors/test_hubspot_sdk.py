@@ -25,6 +25,8 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.contacts.exceptions import NotFoundException, UnauthorizedException
+from hubspot.crm.objects.notes import PublicObjectSearchRequest as NotesSearchRequest
+from hubspot.crm.objects.notes.exceptions import ApiException as NotesApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
@@ -239,6 +241,24 @@ def test_search_filters_sorts_and_pages(portal: Portal) -> None:
         )
     assert bad_operator.value.status == 400
     assert error_body(bad_operator.value)["category"] == "VALIDATION_ERROR"
+
+
+def test_search_query_finds_text_in_the_default_searchable_properties(portal: Portal) -> None:
+    search = portal.client().crm.contacts.search_api
+    contact_id = sorted(portal.sandbox.all_ids("contacts"))[7]
+    email = portal.sandbox.get("contacts", contact_id)["properties"]["email"]
+    found = search.do_search(PublicObjectSearchRequest(query=email.upper(), properties=["email"]))
+    assert found.total == 1 and [r.id for r in found.results] == [contact_id]
+    lastname = portal.sandbox.get("contacts", contact_id)["properties"]["lastname"]
+    by_name = search.do_search(PublicObjectSearchRequest(query=lastname, limit=100, properties=["lastname"]))
+    assert contact_id in {r.id for r in by_name.results} and by_name.total < len(portal.sandbox.all_ids("contacts"))
+    nothing = search.do_search(PublicObjectSearchRequest(query="no-such-text-anywhere"))
+    assert nothing.total == 0 and nothing.results == []
+
+    # The sandbox knows no searchable properties for notes: it refuses rather than ignore the query.
+    with pytest.raises(NotesApiException) as unsupported:
+        portal.client().crm.objects.notes.search_api.do_search(NotesSearchRequest(query="call"))
+    assert unsupported.value.status == 400 and error_body(unsupported.value)["category"] == "VALIDATION_ERROR"
 
 
 def test_batch_read_by_id_reports_missing_ids_as_207_errors(portal: Portal) -> None:

@@ -22,6 +22,13 @@ MAX_RESULTS = 10_000
 VALUE_OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
 OPERATORS = VALUE_OPERATORS | {"BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"}
 _TOKEN_SPLIT = re.compile(r"[\s,;.:@/\-_()]+")
+# `query` finds records whose "default searchable properties" (HubSpot's CRM search guide names
+# them per object type) contain the text; those the sandbox's schema lacks never match.
+QUERY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "contacts": ("firstname", "lastname", "email", "phone", "company"),
+    "companies": ("website", "phone", "name", "domain"),
+    "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
+}
 
 Comparable = float | int | str
 
@@ -48,6 +55,7 @@ class SearchRequest:
     properties: tuple[str, ...] | None
     limit: int
     offset: int
+    query: str | None = None
 
 
 def parse_search(body: Any) -> SearchRequest:
@@ -76,12 +84,16 @@ def parse_search(body: Any) -> SearchRequest:
     properties = body.get("properties")
     if properties is not None and not (isinstance(properties, list) and all(isinstance(p, str) for p in properties)):
         raise validation_error("properties must be a list of property names")
+    query = body.get("query")
+    if query is not None and not isinstance(query, str):
+        raise validation_error("query must be a string")
     return SearchRequest(
         groups=groups,
         sorts=tuple(_parse_sort(s) for s in _list(body, "sorts")),
         properties=tuple(properties) if properties is not None else None,
         limit=limit,
         offset=offset,
+        query=query.strip() if query else None,
     )
 
 
@@ -239,9 +251,20 @@ def execute(store: ObjectStore, request: SearchRequest) -> tuple[int, list[Recor
         matches = [r for r in candidates if any(all(m(r) for m in group) for group in groups)]
     else:
         matches = list(candidates)
+    if request.query:
+        searched = QUERY_PROPERTIES.get(object_type.name)
+        if searched is None:
+            raise validation_error(f"query is not supported for {object_type.name} in this sandbox; use filterGroups")
+        matches = [r for r in matches if _matches_query(object_type, r, searched, request.query)]
     if not presorted:
         matches = _sorted(object_type, matches, request.sorts)
     return len(matches), matches[request.offset : request.offset + request.limit]
+
+
+def _matches_query(object_type: ObjectType, record: Record, searched: tuple[str, ...], query: str) -> bool:
+    """Whether any of the `searched` properties of `record` contains `query`, ignoring case."""
+    wanted = query.lower()
+    return any(wanted in (property_value(object_type, record, name) or "").lower() for name in searched)
 
 
 def _candidates(store: ObjectStore, request: SearchRequest) -> tuple[Iterable[Record], bool, set[Filter]]:

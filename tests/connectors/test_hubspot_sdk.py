@@ -338,6 +338,8 @@ def test_owners_page_and_read_by_id(portal: Portal) -> None:
     assert owner.email == everyone[0].email and owner.teams
     by_email = owners_api.get_page(email=everyone[1].email.upper())
     assert [o.id for o in by_email.results] == [everyone[1].id]
+    # The SDK asks for /crm/v3/owners/ (the spec's path): answered in place, never redirected.
+    assert "307" not in portal.sandbox.stats.snapshot()["responses_by_status"]
 
 
 def test_associations_v4_batch_read_labels_each_link(portal: Portal) -> None:

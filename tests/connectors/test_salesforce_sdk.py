@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,9 +52,15 @@ class Org:
         token = session_id if session_id is not None else self.sandbox.mint_tokens()["access_token"]
         return Salesforce(instance_url=self.instance_url, session_id=token, version=version, session=self.http)
 
-    def later(self, minutes: int) -> None:
+    @contextmanager
+    def later(self, minutes: int) -> Iterator[None]:
         """Let the org's clock run `minutes` ahead, so the replication feeds cover this minute."""
+        real_now = self.sandbox.org.now
         self.sandbox.org.now = lambda: int((time.time() + minutes * 60) * 1000)
+        try:
+            yield
+        finally:
+            self.sandbox.org.now = real_now
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +169,10 @@ def test_get_updated_and_get_deleted_cover_a_window_once_its_minute_has_passed(o
     removed = sf.Contact.create({"LastName": "Removed"})["id"]
     sf.Contact.update(changed, {"Title": "Changed again"})
     sf.Contact.delete(removed)
-    org.later(minutes=2)
-    try:
-        end = start + timedelta(minutes=10)
+    end = start + timedelta(minutes=10)
+    with org.later(minutes=2):
         updated = sf.Contact.updated(start, end)
         deleted = sf.Contact.deleted(start, end)
-    finally:
-        org.sandbox.org.now = lambda: int(time.time() * 1000)
     assert changed in updated["ids"] and removed not in updated["ids"]
     assert removed in {d["id"] for d in deleted["deletedRecords"]}
     assert {"earliestDateAvailable", "latestDateCovered"} <= set(deleted)

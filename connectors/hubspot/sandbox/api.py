@@ -67,6 +67,8 @@ class CrmApi:
                 methods=["DELETE"],
             ),
             Route("/crm/v3/owners", self.list_owners, methods=["GET"]),
+            # HubSpot's own spec (and so its SDKs) name the owners list with a trailing slash; both answer 200.
+            Route("/crm/v3/owners/", self.list_owners, methods=["GET"]),
             Route("/crm/v3/owners/{ownerId}", self.get_owner, methods=["GET"]),
             Route("/crm/v3/properties/{objectType}", self.list_properties, methods=["GET"]),
             Route("/crm/v3/properties/{objectType}/{propertyName}", self.get_property, methods=["GET"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,30 +250,112 @@ def test_patch_of_a_missing_record_is_404(fresh: Portal) -> None:
 
 
 @pytest.mark.parametrize(
-    ("object_type", "properties", "code"),
+    ("object_type", "properties", "code", "message"),
     [
-        ("contacts", {"email": "x@example.org", "shoe_size": "44"}, "PROPERTY_DOESNT_EXIST"),
-        ("contacts", {"hs_object_id": "5"}, "READ_ONLY_VALUE"),
-        ("companies", {"name": "Acme", "hs_lastmodifieddate": "2024-01-01T00:00:00.000Z"}, "READ_ONLY_VALUE"),
-        ("contacts", {"lifecyclestage": "astronaut"}, "INVALID_OPTION"),
-        ("deals", {"amount": "lots"}, "INVALID_DECIMAL"),
+        (
+            "contacts",
+            {"email": "x@example.org", "shoe_size": "44"},
+            "PROPERTY_DOESNT_EXIST",
+            'Property "shoe_size" does not exist',
+        ),
+        ("contacts", {"hs_object_id": "5"}, "READ_ONLY_VALUE", '"hs_object_id" is a calculated property; its value cannot be set.'),
+        (
+            "companies",
+            {"name": "Acme", "hs_lastmodifieddate": "2024-01-01T00:00:00.000Z"},
+            "READ_ONLY_VALUE",
+            '"hs_lastmodifieddate" is a calculated property; its value cannot be set.',
+        ),
+        ("contacts", {"email": "not-an-email"}, "INVALID_EMAIL", "Email address not-an-email is invalid"),
+        ("contacts", {"email": "ada@engines"}, "INVALID_EMAIL", "Email address ada@engines is invalid"),
+        (
+            "contacts",
+            {"lifecyclestage": "astronaut"},
+            "INVALID_OPTION",
+            "astronaut was not one of the allowed options: [subscriber, lead, marketingqualifiedlead, "
+            "salesqualifiedlead, opportunity, customer, evangelist, other]",
+        ),
+        ("deals", {"dealstage": "closedmaybe"}, "INVALID_OPTION", "closedmaybe was not one of the allowed options: ["),
+        ("tasks", {"hs_timestamp": 1, "hs_task_priority": "URGENT"}, "INVALID_OPTION", "URGENT was not one of"),
+        ("notes", {"hs_timestamp": 1, "follow_up_required": "yes"}, "INVALID_OPTION", "yes was not one of the allowed options: [true, false]"),
+        ("deals", {"amount": "lots"}, "INVALID_INTEGER", "lots was not a valid number."),
+        ("deals", {"amount": "1.4e-14"}, "INVALID_INTEGER", "1.4e-14 was not a valid number."),
+        ("deals", {"amount": " 12"}, "LEADING_TRAILING_WHITESPACE", '" 12" includes leading or trailing whitespace.'),
+        ("companies", {"renewal_date": "1521225089103"}, "INVALID_DATE", "1521225089103 is at 18:31:29.103 UTC, not midnight!"),
+        ("companies", {"renewal_date": "2024-06-20T04:00:00Z"}, "INVALID_DATE", "is at 4:0:0.0 UTC, not midnight!"),
+        ("deals", {"closedate": "next tuesday"}, "INVALID_LONG", "next tuesday was not a valid long."),
     ],
-    ids=["unknown-property", "read-only-id", "read-only-modified-date", "bad-option", "not-a-number"],
+    ids=[
+        "unknown-property",
+        "read-only-id",
+        "read-only-modified-date",
+        "email-without-at",
+        "email-without-tld",
+        "bad-option",
+        "deal-stage-not-in-pipeline",
+        "task-priority",
+        "checkbox-not-true-or-false",
+        "not-a-number",
+        "exponent-notation",
+        "whitespace-around-a-number",
+        "date-not-at-midnight",
+        "iso-date-not-at-midnight",
+        "datetime-not-a-date",
+    ],
 )
 def test_invalid_properties_are_rejected_and_nothing_is_written(
-    fresh: Portal, object_type: str, properties: dict[str, Any], code: str
+    fresh: Portal, object_type: str, properties: dict[str, Any], code: str, message: str
 ) -> None:
     before = fresh.sandbox.all_ids(object_type)
     response = fresh.api.post(f"/crm/v3/objects/{object_type}", json={"properties": properties})
     assert response.status_code == 400
     body = response.json()
+    assert list(body) == ["status", "message", "correlationId", "errors", "category"]
     assert body["category"] == "VALIDATION_ERROR"
     assert body["message"].startswith("Property values were not valid: ")
+    verdicts = json.loads(body["message"].removeprefix("Property values were not valid: "))
     bad_name = next(name for name in properties if name in str(body["errors"]))
-    assert body["errors"][0]["code"] == code
-    assert body["errors"][0]["context"] == {"propertyName": [bad_name]}
-    assert bad_name in body["message"]
+    assert [v["name"] for v in verdicts] == [bad_name]
+    assert verdicts[0]["error"] == code and verdicts[0]["isValid"] is False
+    assert message in verdicts[0]["message"] and verdicts[0]["localizedErrorMessage"] == verdicts[0]["message"]
+    assert body["errors"] == [{"message": verdicts[0]["message"], "code": code, "context": {"propertyName": [bad_name]}}]
     assert fresh.sandbox.all_ids(object_type) == before
+    # An update with the same value is refused the same way and changes nothing.
+    target = min(before, key=int)
+    record = fresh.api.get(f"/crm/v3/objects/{object_type}/{target}").json()
+    patched = fresh.api.patch(f"/crm/v3/objects/{object_type}/{target}", json={"properties": properties})
+    assert patched.status_code == 400 and patched.json()["errors"][0]["code"] == code
+    assert fresh.api.get(f"/crm/v3/objects/{object_type}/{target}").json() == record
+
+
+def test_every_invalid_property_is_reported_at_once(fresh: Portal) -> None:
+    response = fresh.api.post(
+        "/crm/v3/objects/contacts",
+        json={"properties": {"email": "nope", "lifecyclestage": "astronaut", "nps_score": "ten", "firstname": "Ok"}},
+    )
+    assert response.status_code == 400
+    codes = {e["context"]["propertyName"][0]: e["code"] for e in response.json()["errors"]}
+    assert codes == {"email": "INVALID_EMAIL", "lifecyclestage": "INVALID_OPTION", "nps_score": "INVALID_INTEGER"}
+
+
+@pytest.mark.parametrize(
+    ("object_type", "properties", "stored"),
+    [
+        ("contacts", {"email": "Ada.Lovelace+crm@engines.example.org"}, {"email": "Ada.Lovelace+crm@engines.example.org"}),
+        ("deals", {"amount": 1500.5, "contract_length_months": "-12"}, {"amount": "1500.5", "contract_length_months": "-12"}),
+        ("companies", {"name": "Acme", "renewal_date": "1718841600000"}, {"renewal_date": "2024-06-20"}),
+        ("companies", {"name": "Acme", "renewal_date": "2024-06-20"}, {"renewal_date": "2024-06-20"}),
+        ("deals", {"closedate": "2024-06-20T09:30:00+02:00"}, {"closedate": "2024-06-20T07:30:00.000Z"}),
+        ("notes", {"hs_timestamp": 1718841600000, "follow_up_required": True}, {"follow_up_required": "true"}),
+        ("notes", {"hs_timestamp": 1718841600000, "hs_note_body": "  spaced  "}, {"hs_note_body": "  spaced  "}),
+    ],
+    ids=["email", "numbers", "date-as-midnight-ms", "date-as-iso-day", "datetime-with-offset", "boolean", "string-keeps-spaces"],
+)
+def test_valid_values_are_stored_in_hubspots_format(
+    fresh: Portal, object_type: str, properties: dict[str, Any], stored: dict[str, str]
+) -> None:
+    response = fresh.api.post(f"/crm/v3/objects/{object_type}", json={"properties": properties})
+    assert response.status_code == 201, response.text
+    assert {name: response.json()["properties"][name] for name in stored} == stored
 
 
 @pytest.mark.parametrize("object_type", ["notes", "tasks"])

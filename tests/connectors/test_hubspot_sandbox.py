@@ -667,6 +667,73 @@ def test_search_limits_are_validation_errors(big: Portal, body: dict[str, Any]) 
     assert response.json()["category"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"filtergroups": []}, '"filtergroups"'),
+        ({"filterGroups": [{"filters": [], "operator": "OR"}]}, '"operator"'),
+        ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "valu": "a"}]}]}, '"valu"'),
+        ({"sort": [{"propertyName": "email"}]}, '"sort"'),
+        ({"query": ["ada"]}, "query"),
+        ({"query": "x" * 3001}, "3000"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": 2.5}, "limit"),
+        ({"filterGroups": {"filters": []}}, "filterGroups"),
+        ({"properties": "email,firstname"}, "properties"),
+        ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": {"a": 1}}]}]}, "value"),
+        ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": "a"}]}]}, "values"),
+    ],
+    ids=[
+        "misspelt-filter-groups",
+        "unknown-group-key",
+        "misspelt-value",
+        "sort-instead-of-sorts",
+        "query-not-a-string",
+        "query-too-long",
+        "limit-not-a-number",
+        "limit-a-boolean",
+        "limit-a-fraction",
+        "filter-groups-not-a-list",
+        "properties-as-csv",
+        "value-an-object",
+        "values-not-a-list",
+    ],
+)
+def test_malformed_search_bodies_are_refused_not_ignored(fresh: Portal, body: dict[str, Any], named: str) -> None:
+    response = search(fresh.api, "contacts", body)
+    assert response.status_code == 400, response.text
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert named in response.json()["message"]
+
+
+def test_search_query_matches_default_searchable_properties(fresh: Portal) -> None:
+    sandbox = fresh.sandbox
+    sandbox.faults.rate_limit_enabled = False  # more searches than the 5 a second HubSpot allows
+    ada = sandbox.create("contacts", {"email": "ada@engines.example", "firstname": "Ada", "lastname": "Lovelace"})
+    babbage = sandbox.create("contacts", {"email": "charles@difference.example", "company": "Analytical Engines Ltd"})
+    sandbox.create("contacts", {"email": "grace@navy.example", "jobtitle": "Engines officer"})  # jobtitle: not searched
+    engines_co = sandbox.create("companies", {"name": "Engines Inc", "domain": "engines.example"})
+    deal = sandbox.create("deals", {"dealname": "Difference engine order", "dealstage": "closedwon"})
+
+    def found(object_type: str, query: str, **extra: Any) -> set[str]:
+        response = search(fresh.api, object_type, {"query": query, "limit": 200, **extra})
+        assert response.status_code == 200, response.text
+        return {r["id"] for r in response.json()["results"]}
+
+    assert found("contacts", "ENGINES") == {ada["id"], babbage["id"]}
+    assert found("contacts", "lovelace") == {ada["id"]}
+    assert found("contacts", "officer") == set()
+    assert found("companies", "engines") == {engines_co["id"]}
+    assert found("deals", "engine order") == {deal["id"]}
+    assert found("deals", "closedwon") >= {deal["id"]}
+    # The query narrows the filters; it does not widen them.
+    by_domain = only({"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "*engines.example"})
+    assert found("contacts", "ada", **by_domain) == {ada["id"]}
+    response = search(fresh.api, "contacts", {"query": "engines", "limit": 1})
+    assert response.json()["total"] == 2 and response.json()["paging"] == {"next": {"after": "1"}}
+
+
 def test_archived_records_are_not_searchable(fresh: Portal) -> None:
     contact = fresh.sandbox.create("contacts", {"email": "gone@example.org"})
     body = only({"propertyName": "email", "operator": "EQ", "value": "gone@example.org"})

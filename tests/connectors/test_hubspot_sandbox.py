@@ -420,6 +420,80 @@ def test_batch_read_of_records_reports_missing_ids_as_207(fresh: Portal) -> None
     assert body["numErrors"] == 1 and body["errors"][0]["context"] == {"ids": ["404"]}
 
 
+def test_batch_read_by_a_unique_property(fresh: Portal) -> None:
+    ada = fresh.sandbox.create("contacts", {"email": "ada@engines.example", "firstname": "Ada"})
+    response = fresh.api.post(
+        "/crm/v3/objects/contacts/batch/read",
+        json={
+            "idProperty": "email",
+            "inputs": [{"id": "ADA@engines.example"}, {"id": "nobody@engines.example"}],
+            "properties": ["firstname"],
+        },
+    )
+    assert response.status_code == 207
+    body = response.json()
+    assert [(r["id"], r["properties"]["firstname"]) for r in body["results"]] == [(ada["id"], "Ada")]
+    assert body["errors"][0]["context"] == {"ids": ["nobody@engines.example"]}
+    # A property that does not hold unique values cannot identify records.
+    refused = fresh.api.post(
+        "/crm/v3/objects/contacts/batch/read", json={"idProperty": "firstname", "inputs": [{"id": "Ada"}]}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "Unable to perform read by non-unique 0-1 property firstname"
+    misspelt = fresh.api.post("/crm/v3/objects/contacts/batch/read", json={"idproperty": "email", "inputs": []})
+    assert misspelt.status_code == 400 and '"idproperty"' in misspelt.json()["message"]
+
+
+def test_properties_with_history_on_list_get_and_batch_read(fresh: Portal) -> None:
+    api = fresh.api
+    seeded = min(fresh.sandbox.all_ids("deals"), key=int)
+    before = api.get(f"/crm/v3/objects/deals/{seeded}", params={"properties": "dealname,deal_source"}).json()
+    api.patch(f"/crm/v3/objects/deals/{seeded}", json={"properties": {"dealname": "Renamed", "amount": "10"}})
+    api.patch(f"/crm/v3/objects/deals/{seeded}", json={"properties": {"dealname": "Renamed"}})  # same value: no version
+    fresh.sandbox.update("deals", seeded, {"dealname": "Renamed again", "amount": ""})
+    reads = [
+        api.get(
+            f"/crm/v3/objects/deals/{seeded}",
+            params={"propertiesWithHistory": "dealname,amount,no_such_property,deal_source"},
+        ).json(),
+        next(
+            r
+            for r in list_all(api, "deals", {"limit": 100, "propertiesWithHistory": "dealname,amount,deal_source"})
+            if r["id"] == seeded
+        ),
+        api.post(
+            "/crm/v3/objects/deals/batch/read",
+            json={"inputs": [{"id": seeded}], "propertiesWithHistory": ["dealname", "amount", "deal_source"]},
+        ).json()["results"][0],
+    ]
+    for record in reads:
+        history = record["propertiesWithHistory"]
+        names = [v["value"] for v in history["dealname"]]
+        assert names == ["Renamed again", "Renamed", before["properties"]["dealname"]]
+        assert [v["sourceType"] for v in history["dealname"]] == ["CRM_UI", "API", "IMPORT"]
+        assert history["dealname"][-1]["timestamp"] == record["createdAt"]
+        assert history["dealname"][0]["timestamp"] == record["updatedAt"]
+        stamps = [parse_instant(v["timestamp"]) for v in history["dealname"]]
+        assert stamps == sorted(stamps, reverse=True)
+        assert [v["value"] for v in history["amount"]][:2] == ["", "10"]
+        assert "no_such_property" not in history
+        # A property never set has no history and is left out; a seeded one has its one version.
+        source = before["properties"]["deal_source"]
+        assert history.get("deal_source") == ([{"value": source, "timestamp": record["createdAt"], "sourceType": "IMPORT"}] if source else None)
+    # Without the parameter there is no history at all.
+    assert "propertiesWithHistory" not in api.get(f"/crm/v3/objects/deals/{seeded}").json()
+
+
+def test_unknown_routes_and_methods_answer_as_hubspot_does(fresh: Portal) -> None:
+    missing = fresh.api.get("/crm/v3/objects/contacts/1/timeline")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/json")
+    assert missing.json()["message"] == "resource not found" and missing.json()["correlationId"]
+    wrong = fresh.api.put("/crm/v3/objects/contacts/search", json={})
+    assert wrong.status_code == 405 and wrong.content == b""
+    assert wrong.headers["allow"] == "POST"
+
+
 # ---- associations ---------------------------------------------------------------------------
 
 

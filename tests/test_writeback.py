@@ -530,7 +530,13 @@ async def test_hubspot_refuses_a_bad_email_on_create_and_update_and_nothing_chan
     ("model", "input", "field", "provider_field", "reason"),
     [
         ("Deal", {"stage": "closedmaybe"}, "stage", "dealstage", "closedmaybe was not one of the allowed options: ["),
-        ("Task", {"priority": "URGENT"}, "priority", "hs_task_priority", "URGENT was not one of the allowed options: ["),
+        (
+            "Task",
+            {"priority": "URGENT"},
+            "priority",
+            "hs_task_priority",
+            "URGENT was not one of the allowed options: [",
+        ),
         ("Deal", {"amount": 1e-14}, "amount", "amount", "1e-14 was not a valid number."),
     ],
     ids=["deal-stage", "task-priority", "amount-in-exponent-notation"],

@@ -258,7 +258,12 @@ def test_patch_of_a_missing_record_is_404(fresh: Portal) -> None:
             "PROPERTY_DOESNT_EXIST",
             'Property "shoe_size" does not exist',
         ),
-        ("contacts", {"hs_object_id": "5"}, "READ_ONLY_VALUE", '"hs_object_id" is a calculated property; its value cannot be set.'),
+        (
+            "contacts",
+            {"hs_object_id": "5"},
+            "READ_ONLY_VALUE",
+            '"hs_object_id" is a calculated property; its value cannot be set.',
+        ),
         (
             "companies",
             {"name": "Acme", "hs_lastmodifieddate": "2024-01-01T00:00:00.000Z"},
@@ -276,11 +281,21 @@ def test_patch_of_a_missing_record_is_404(fresh: Portal) -> None:
         ),
         ("deals", {"dealstage": "closedmaybe"}, "INVALID_OPTION", "closedmaybe was not one of the allowed options: ["),
         ("tasks", {"hs_timestamp": 1, "hs_task_priority": "URGENT"}, "INVALID_OPTION", "URGENT was not one of"),
-        ("notes", {"hs_timestamp": 1, "follow_up_required": "yes"}, "INVALID_OPTION", "yes was not one of the allowed options: [true, false]"),
+        (
+            "notes",
+            {"hs_timestamp": 1, "follow_up_required": "yes"},
+            "INVALID_OPTION",
+            "yes was not one of the allowed options: [true, false]",
+        ),
         ("deals", {"amount": "lots"}, "INVALID_INTEGER", "lots was not a valid number."),
         ("deals", {"amount": "1.4e-14"}, "INVALID_INTEGER", "1.4e-14 was not a valid number."),
         ("deals", {"amount": " 12"}, "LEADING_TRAILING_WHITESPACE", '" 12" includes leading or trailing whitespace.'),
-        ("companies", {"renewal_date": "1521225089103"}, "INVALID_DATE", "1521225089103 is at 18:31:29.103 UTC, not midnight!"),
+        (
+            "companies",
+            {"renewal_date": "1521225089103"},
+            "INVALID_DATE",
+            "1521225089103 is at 18:31:29.103 UTC, not midnight!",
+        ),
         ("companies", {"renewal_date": "2024-06-20T04:00:00Z"}, "INVALID_DATE", "is at 4:0:0.0 UTC, not midnight!"),
         ("deals", {"closedate": "next tuesday"}, "INVALID_LONG", "next tuesday was not a valid long."),
     ],
@@ -317,7 +332,9 @@ def test_invalid_properties_are_rejected_and_nothing_is_written(
     assert [v["name"] for v in verdicts] == [bad_name]
     assert verdicts[0]["error"] == code and verdicts[0]["isValid"] is False
     assert message in verdicts[0]["message"] and verdicts[0]["localizedErrorMessage"] == verdicts[0]["message"]
-    assert body["errors"] == [{"message": verdicts[0]["message"], "code": code, "context": {"propertyName": [bad_name]}}]
+    assert body["errors"] == [
+        {"message": verdicts[0]["message"], "code": code, "context": {"propertyName": [bad_name]}}
+    ]
     assert fresh.sandbox.all_ids(object_type) == before
     # An update with the same value is refused the same way and changes nothing.
     target = min(before, key=int)
@@ -340,15 +357,31 @@ def test_every_invalid_property_is_reported_at_once(fresh: Portal) -> None:
 @pytest.mark.parametrize(
     ("object_type", "properties", "stored"),
     [
-        ("contacts", {"email": "Ada.Lovelace+crm@engines.example.org"}, {"email": "Ada.Lovelace+crm@engines.example.org"}),
-        ("deals", {"amount": 1500.5, "contract_length_months": "-12"}, {"amount": "1500.5", "contract_length_months": "-12"}),
+        (
+            "contacts",
+            {"email": "Ada.Lovelace+crm@engines.example.org"},
+            {"email": "Ada.Lovelace+crm@engines.example.org"},
+        ),
+        (
+            "deals",
+            {"amount": 1500.5, "contract_length_months": "-12"},
+            {"amount": "1500.5", "contract_length_months": "-12"},
+        ),
         ("companies", {"name": "Acme", "renewal_date": "1718841600000"}, {"renewal_date": "2024-06-20"}),
         ("companies", {"name": "Acme", "renewal_date": "2024-06-20"}, {"renewal_date": "2024-06-20"}),
         ("deals", {"closedate": "2024-06-20T09:30:00+02:00"}, {"closedate": "2024-06-20T07:30:00.000Z"}),
         ("notes", {"hs_timestamp": 1718841600000, "follow_up_required": True}, {"follow_up_required": "true"}),
         ("notes", {"hs_timestamp": 1718841600000, "hs_note_body": "  spaced  "}, {"hs_note_body": "  spaced  "}),
     ],
-    ids=["email", "numbers", "date-as-midnight-ms", "date-as-iso-day", "datetime-with-offset", "boolean", "string-keeps-spaces"],
+    ids=[
+        "email",
+        "numbers",
+        "date-as-midnight-ms",
+        "date-as-iso-day",
+        "datetime-with-offset",
+        "boolean",
+        "string-keeps-spaces",
+    ],
 )
 def test_valid_values_are_stored_in_hubspots_format(
     fresh: Portal, object_type: str, properties: dict[str, Any], stored: dict[str, str]
@@ -479,7 +512,9 @@ def test_properties_with_history_on_list_get_and_batch_read(fresh: Portal) -> No
         assert "no_such_property" not in history
         # A property never set has no history and is left out; a seeded one has its one version.
         source = before["properties"]["deal_source"]
-        assert history.get("deal_source") == ([{"value": source, "timestamp": record["createdAt"], "sourceType": "IMPORT"}] if source else None)
+        assert history.get("deal_source") == (
+            [{"value": source, "timestamp": record["createdAt"], "sourceType": "IMPORT"}] if source else None
+        )
     # Without the parameter there is no history at all.
     assert "propertiesWithHistory" not in api.get(f"/crm/v3/objects/deals/{seeded}").json()
 

@@ -35,7 +35,9 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
 
     async def no_route(request: Request, exc: Exception) -> Response:
         # HubSpot answers a path it does not serve with its JSON 404 (captured: no category).
-        return json_response({"status": "error", "message": "resource not found", "correlationId": correlation_id()}, 404)
+        return json_response(
+            {"status": "error", "message": "resource not found", "correlationId": correlation_id()}, 404
+        )
 
     async def wrong_method(request: Request, exc: Exception) -> Response:
         # A method a path does not take: 405 with an empty body and the methods it takes in Allow, as

@@ -443,7 +443,10 @@ class Crm:
             if id_property != "email":
                 wanted_value = raw_id.strip()
                 pool = store.archived_ids if archived else store.active_ids
-                return next((store.records[i] for i in pool if store.records[i].properties.get(id_property) == wanted_value), None)
+                return next(
+                    (store.records[i] for i in pool if store.records[i].properties.get(id_property) == wanted_value),
+                    None,
+                )
             if archived:
                 wanted = raw_id.strip().lower()
                 archived_records = (store.records[i] for i in store.archived_ids)

@@ -30,7 +30,9 @@ PropertyChanges = dict[str, str | None]
 EMAIL_PROPERTIES = frozenset({("contacts", "email")})
 # One address: a local part, an @, and a dotted domain whose last label is letters. HubSpot also refuses
 # domains that do not exist; a sandbox cannot know which do, so only the form is checked.
-_EMAIL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
 # Plain decimal notation; `1e-14` is refused by HubSpot ("1.4210854715202004e-14 was not a valid number.").
 _NUMBER = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)$")
 DAY_MS = 86_400_000
@@ -51,7 +53,9 @@ def validate_properties(object_type: ObjectType, raw: Any) -> PropertyChanges:
             problems.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist', shown))
             continue
         if definition.read_only:
-            problems.append((name, "READ_ONLY_VALUE", f'"{name}" is a calculated property; its value cannot be set.', shown))
+            problems.append(
+                (name, "READ_ONLY_VALUE", f'"{name}" is a calculated property; its value cannot be set.', shown)
+            )
             continue
         try:
             changes[name] = _normalize(object_type, definition, value)

@@ -493,6 +493,74 @@ async def test_a_bad_custom_field_is_reported_under_raw_fields(harness: Harness)
     assert body["errors"][0]["extensions"]["field"] == f"rawFields.{name}"
 
 
+@pytest.mark.parametrize("provider_name", ["hubspot"])
+async def test_hubspot_refuses_a_bad_email_on_create_and_update_and_nothing_changes(harness: Harness) -> None:
+    case = harness.provider.cases()["Contact"]
+    before = harness.provider.ids("Contact")
+    cached = await cached_ids(harness.store, harness.connection_id, "contacts")
+    body = await harness.create("Contact", {**case.create, "email": "not-an-email"})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    error = body["errors"][0]
+    assert error["message"] == "Email address not-an-email is invalid"
+    assert {k: error["extensions"][k] for k in ("field", "providerField", "providerCode", "status")} == {
+        "field": "email",
+        "providerField": "email",
+        "providerCode": "INVALID_EMAIL",
+        "status": 400,
+    }
+    assert harness.provider.ids("Contact") == before
+    assert await cached_ids(harness.store, harness.connection_id, "contacts") == cached
+
+    node = data(await harness.create("Contact", case.create))["createContact"]["contact"]
+    remote_before = harness.provider.get("Contact", node["remoteId"])
+    body = await harness.update("Contact", node["id"], {"email": "ada@engines", "jobTitle": "CTO"})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == "email"
+    assert body["errors"][0]["message"] == "Email address ada@engines is invalid"
+    assert harness.provider.get("Contact", node["remoteId"]) == remote_before
+    assert await harness.node("Contact", node["id"], {"email": None, "jobTitle": None}) == {
+        **{k: node[k] for k in ("id", "remoteId", "updatedAt", "deletedAt", "raw")},
+        "email": case.create["email"],
+        "jobTitle": case.create["jobTitle"],
+    }
+
+
+@pytest.mark.parametrize("provider_name", ["hubspot"])
+@pytest.mark.parametrize(
+    ("model", "input", "field", "provider_field", "reason"),
+    [
+        ("Deal", {"stage": "closedmaybe"}, "stage", "dealstage", "closedmaybe was not one of the allowed options: ["),
+        (
+            "Task",
+            {"priority": "URGENT"},
+            "priority",
+            "hs_task_priority",
+            "URGENT was not one of the allowed options: [",
+        ),
+        ("Deal", {"amount": 1e-14}, "amount", "amount", "1e-14 was not a valid number."),
+    ],
+    ids=["deal-stage", "task-priority", "amount-in-exponent-notation"],
+)
+async def test_hubspot_refuses_values_outside_a_propertys_options_and_nothing_changes(
+    harness: Harness, model: str, input: dict[str, Any], field: str, provider_field: str, reason: str
+) -> None:
+    case = harness.provider.cases()[model]
+    before = harness.provider.ids(model)
+    body = await harness.create(model, {**case.create, **input})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    extensions = body["errors"][0]["extensions"]
+    assert (extensions["field"], extensions["providerField"]) == (field, provider_field)
+    assert body["errors"][0]["message"].startswith(reason)
+    assert harness.provider.ids(model) == before
+
+    node = data(await harness.create(model, case.create))[f"create{model}"][_field(model)]
+    remote_before = harness.provider.get(model, node["remoteId"])
+    body = await harness.update(model, node["id"], input)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == field
+    assert harness.provider.get(model, node["remoteId"]) == remote_before
+
+
 async def test_a_duplicate_is_a_conflict(harness: Harness) -> None:
     case = harness.provider.cases()["Contact"]
     data(await harness.create("Contact", case.create))

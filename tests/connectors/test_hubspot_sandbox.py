@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,30 +250,145 @@ def test_patch_of_a_missing_record_is_404(fresh: Portal) -> None:
 
 
 @pytest.mark.parametrize(
-    ("object_type", "properties", "code"),
+    ("object_type", "properties", "code", "message"),
     [
-        ("contacts", {"email": "x@example.org", "shoe_size": "44"}, "PROPERTY_DOESNT_EXIST"),
-        ("contacts", {"hs_object_id": "5"}, "READ_ONLY_VALUE"),
-        ("companies", {"name": "Acme", "hs_lastmodifieddate": "2024-01-01T00:00:00.000Z"}, "READ_ONLY_VALUE"),
-        ("contacts", {"lifecyclestage": "astronaut"}, "INVALID_OPTION"),
-        ("deals", {"amount": "lots"}, "INVALID_DECIMAL"),
+        (
+            "contacts",
+            {"email": "x@example.org", "shoe_size": "44"},
+            "PROPERTY_DOESNT_EXIST",
+            'Property "shoe_size" does not exist',
+        ),
+        (
+            "contacts",
+            {"hs_object_id": "5"},
+            "READ_ONLY_VALUE",
+            '"hs_object_id" is a calculated property; its value cannot be set.',
+        ),
+        (
+            "companies",
+            {"name": "Acme", "hs_lastmodifieddate": "2024-01-01T00:00:00.000Z"},
+            "READ_ONLY_VALUE",
+            '"hs_lastmodifieddate" is a calculated property; its value cannot be set.',
+        ),
+        ("contacts", {"email": "not-an-email"}, "INVALID_EMAIL", "Email address not-an-email is invalid"),
+        ("contacts", {"email": "ada@engines"}, "INVALID_EMAIL", "Email address ada@engines is invalid"),
+        (
+            "contacts",
+            {"lifecyclestage": "astronaut"},
+            "INVALID_OPTION",
+            "astronaut was not one of the allowed options: [subscriber, lead, marketingqualifiedlead, "
+            "salesqualifiedlead, opportunity, customer, evangelist, other]",
+        ),
+        ("deals", {"dealstage": "closedmaybe"}, "INVALID_OPTION", "closedmaybe was not one of the allowed options: ["),
+        ("tasks", {"hs_timestamp": 1, "hs_task_priority": "URGENT"}, "INVALID_OPTION", "URGENT was not one of"),
+        (
+            "notes",
+            {"hs_timestamp": 1, "follow_up_required": "yes"},
+            "INVALID_OPTION",
+            "yes was not one of the allowed options: [true, false]",
+        ),
+        ("deals", {"amount": "lots"}, "INVALID_INTEGER", "lots was not a valid number."),
+        ("deals", {"amount": "1.4e-14"}, "INVALID_INTEGER", "1.4e-14 was not a valid number."),
+        ("deals", {"amount": " 12"}, "LEADING_TRAILING_WHITESPACE", '" 12" includes leading or trailing whitespace.'),
+        (
+            "companies",
+            {"renewal_date": "1521225089103"},
+            "INVALID_DATE",
+            "1521225089103 is at 18:31:29.103 UTC, not midnight!",
+        ),
+        ("companies", {"renewal_date": "2024-06-20T04:00:00Z"}, "INVALID_DATE", "is at 4:0:0.0 UTC, not midnight!"),
+        ("deals", {"closedate": "next tuesday"}, "INVALID_LONG", "next tuesday was not a valid long."),
     ],
-    ids=["unknown-property", "read-only-id", "read-only-modified-date", "bad-option", "not-a-number"],
+    ids=[
+        "unknown-property",
+        "read-only-id",
+        "read-only-modified-date",
+        "email-without-at",
+        "email-without-tld",
+        "bad-option",
+        "deal-stage-not-in-pipeline",
+        "task-priority",
+        "checkbox-not-true-or-false",
+        "not-a-number",
+        "exponent-notation",
+        "whitespace-around-a-number",
+        "date-not-at-midnight",
+        "iso-date-not-at-midnight",
+        "datetime-not-a-date",
+    ],
 )
 def test_invalid_properties_are_rejected_and_nothing_is_written(
-    fresh: Portal, object_type: str, properties: dict[str, Any], code: str
+    fresh: Portal, object_type: str, properties: dict[str, Any], code: str, message: str
 ) -> None:
     before = fresh.sandbox.all_ids(object_type)
     response = fresh.api.post(f"/crm/v3/objects/{object_type}", json={"properties": properties})
     assert response.status_code == 400
     body = response.json()
+    assert list(body) == ["status", "message", "correlationId", "errors", "category"]
     assert body["category"] == "VALIDATION_ERROR"
     assert body["message"].startswith("Property values were not valid: ")
+    verdicts = json.loads(body["message"].removeprefix("Property values were not valid: "))
     bad_name = next(name for name in properties if name in str(body["errors"]))
-    assert body["errors"][0]["code"] == code
-    assert body["errors"][0]["context"] == {"propertyName": [bad_name]}
-    assert bad_name in body["message"]
+    assert [v["name"] for v in verdicts] == [bad_name]
+    assert verdicts[0]["error"] == code and verdicts[0]["isValid"] is False
+    assert message in verdicts[0]["message"] and verdicts[0]["localizedErrorMessage"] == verdicts[0]["message"]
+    assert body["errors"] == [
+        {"message": verdicts[0]["message"], "code": code, "context": {"propertyName": [bad_name]}}
+    ]
     assert fresh.sandbox.all_ids(object_type) == before
+    # An update with the same value is refused the same way and changes nothing.
+    target = min(before, key=int)
+    record = fresh.api.get(f"/crm/v3/objects/{object_type}/{target}").json()
+    patched = fresh.api.patch(f"/crm/v3/objects/{object_type}/{target}", json={"properties": properties})
+    assert patched.status_code == 400 and patched.json()["errors"][0]["code"] == code
+    assert fresh.api.get(f"/crm/v3/objects/{object_type}/{target}").json() == record
+
+
+def test_every_invalid_property_is_reported_at_once(fresh: Portal) -> None:
+    response = fresh.api.post(
+        "/crm/v3/objects/contacts",
+        json={"properties": {"email": "nope", "lifecyclestage": "astronaut", "nps_score": "ten", "firstname": "Ok"}},
+    )
+    assert response.status_code == 400
+    codes = {e["context"]["propertyName"][0]: e["code"] for e in response.json()["errors"]}
+    assert codes == {"email": "INVALID_EMAIL", "lifecyclestage": "INVALID_OPTION", "nps_score": "INVALID_INTEGER"}
+
+
+@pytest.mark.parametrize(
+    ("object_type", "properties", "stored"),
+    [
+        (
+            "contacts",
+            {"email": "Ada.Lovelace+crm@engines.example.org"},
+            {"email": "Ada.Lovelace+crm@engines.example.org"},
+        ),
+        (
+            "deals",
+            {"amount": 1500.5, "contract_length_months": "-12"},
+            {"amount": "1500.5", "contract_length_months": "-12"},
+        ),
+        ("companies", {"name": "Acme", "renewal_date": "1718841600000"}, {"renewal_date": "2024-06-20"}),
+        ("companies", {"name": "Acme", "renewal_date": "2024-06-20"}, {"renewal_date": "2024-06-20"}),
+        ("deals", {"closedate": "2024-06-20T09:30:00+02:00"}, {"closedate": "2024-06-20T07:30:00.000Z"}),
+        ("notes", {"hs_timestamp": 1718841600000, "follow_up_required": True}, {"follow_up_required": "true"}),
+        ("notes", {"hs_timestamp": 1718841600000, "hs_note_body": "  spaced  "}, {"hs_note_body": "  spaced  "}),
+    ],
+    ids=[
+        "email",
+        "numbers",
+        "date-as-midnight-ms",
+        "date-as-iso-day",
+        "datetime-with-offset",
+        "boolean",
+        "string-keeps-spaces",
+    ],
+)
+def test_valid_values_are_stored_in_hubspots_format(
+    fresh: Portal, object_type: str, properties: dict[str, Any], stored: dict[str, str]
+) -> None:
+    response = fresh.api.post(f"/crm/v3/objects/{object_type}", json={"properties": properties})
+    assert response.status_code == 201, response.text
+    assert {name: response.json()["properties"][name] for name in stored} == stored
 
 
 @pytest.mark.parametrize("object_type", ["notes", "tasks"])
@@ -335,6 +451,82 @@ def test_batch_read_of_records_reports_missing_ids_as_207(fresh: Portal) -> None
     assert sorted(r["id"] for r in body["results"]) == known
     assert all(r["properties"]["dealname"] for r in body["results"])
     assert body["numErrors"] == 1 and body["errors"][0]["context"] == {"ids": ["404"]}
+
+
+def test_batch_read_by_a_unique_property(fresh: Portal) -> None:
+    ada = fresh.sandbox.create("contacts", {"email": "ada@engines.example", "firstname": "Ada"})
+    response = fresh.api.post(
+        "/crm/v3/objects/contacts/batch/read",
+        json={
+            "idProperty": "email",
+            "inputs": [{"id": "ADA@engines.example"}, {"id": "nobody@engines.example"}],
+            "properties": ["firstname"],
+        },
+    )
+    assert response.status_code == 207
+    body = response.json()
+    assert [(r["id"], r["properties"]["firstname"]) for r in body["results"]] == [(ada["id"], "Ada")]
+    assert body["errors"][0]["context"] == {"ids": ["nobody@engines.example"]}
+    # A property that does not hold unique values cannot identify records.
+    refused = fresh.api.post(
+        "/crm/v3/objects/contacts/batch/read", json={"idProperty": "firstname", "inputs": [{"id": "Ada"}]}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "Unable to perform read by non-unique 0-1 property firstname"
+    misspelt = fresh.api.post("/crm/v3/objects/contacts/batch/read", json={"idproperty": "email", "inputs": []})
+    assert misspelt.status_code == 400 and '"idproperty"' in misspelt.json()["message"]
+
+
+def test_properties_with_history_on_list_get_and_batch_read(fresh: Portal) -> None:
+    api = fresh.api
+    seeded = min(fresh.sandbox.all_ids("deals"), key=int)
+    before = api.get(f"/crm/v3/objects/deals/{seeded}", params={"properties": "dealname,deal_source"}).json()
+    api.patch(f"/crm/v3/objects/deals/{seeded}", json={"properties": {"dealname": "Renamed", "amount": "10"}})
+    api.patch(f"/crm/v3/objects/deals/{seeded}", json={"properties": {"dealname": "Renamed"}})  # same value: no version
+    fresh.sandbox.update("deals", seeded, {"dealname": "Renamed again", "amount": ""})
+    reads = [
+        api.get(
+            f"/crm/v3/objects/deals/{seeded}",
+            params={"propertiesWithHistory": "dealname,amount,no_such_property,deal_source"},
+        ).json(),
+        next(
+            r
+            for r in list_all(api, "deals", {"limit": 100, "propertiesWithHistory": "dealname,amount,deal_source"})
+            if r["id"] == seeded
+        ),
+        api.post(
+            "/crm/v3/objects/deals/batch/read",
+            json={"inputs": [{"id": seeded}], "propertiesWithHistory": ["dealname", "amount", "deal_source"]},
+        ).json()["results"][0],
+    ]
+    for record in reads:
+        history = record["propertiesWithHistory"]
+        names = [v["value"] for v in history["dealname"]]
+        assert names == ["Renamed again", "Renamed", before["properties"]["dealname"]]
+        assert [v["sourceType"] for v in history["dealname"]] == ["CRM_UI", "API", "IMPORT"]
+        assert history["dealname"][-1]["timestamp"] == record["createdAt"]
+        assert history["dealname"][0]["timestamp"] == record["updatedAt"]
+        stamps = [parse_instant(v["timestamp"]) for v in history["dealname"]]
+        assert stamps == sorted(stamps, reverse=True)
+        assert [v["value"] for v in history["amount"]][:2] == ["", "10"]
+        assert "no_such_property" not in history
+        # A property never set has no history and is left out; a seeded one has its one version.
+        source = before["properties"]["deal_source"]
+        assert history.get("deal_source") == (
+            [{"value": source, "timestamp": record["createdAt"], "sourceType": "IMPORT"}] if source else None
+        )
+    # Without the parameter there is no history at all.
+    assert "propertiesWithHistory" not in api.get(f"/crm/v3/objects/deals/{seeded}").json()
+
+
+def test_unknown_routes_and_methods_answer_as_hubspot_does(fresh: Portal) -> None:
+    missing = fresh.api.get("/crm/v3/objects/contacts/1/timeline")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/json")
+    assert missing.json()["message"] == "resource not found" and missing.json()["correlationId"]
+    wrong = fresh.api.put("/crm/v3/objects/contacts/search", json={})
+    assert wrong.status_code == 405 and wrong.content == b""
+    assert wrong.headers["allow"] == "POST"
 
 
 # ---- associations ---------------------------------------------------------------------------
@@ -582,6 +774,73 @@ def test_search_limits_are_validation_errors(big: Portal, body: dict[str, Any]) 
     response = search(big.api, "contacts", body)
     assert response.status_code == 400
     assert response.json()["category"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"filtergroups": []}, '"filtergroups"'),
+        ({"filterGroups": [{"filters": [], "operator": "OR"}]}, '"operator"'),
+        ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "valu": "a"}]}]}, '"valu"'),
+        ({"sort": [{"propertyName": "email"}]}, '"sort"'),
+        ({"query": ["ada"]}, "query"),
+        ({"query": "x" * 3001}, "3000"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": 2.5}, "limit"),
+        ({"filterGroups": {"filters": []}}, "filterGroups"),
+        ({"properties": "email,firstname"}, "properties"),
+        ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": {"a": 1}}]}]}, "value"),
+        ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": "a"}]}]}, "values"),
+    ],
+    ids=[
+        "misspelt-filter-groups",
+        "unknown-group-key",
+        "misspelt-value",
+        "sort-instead-of-sorts",
+        "query-not-a-string",
+        "query-too-long",
+        "limit-not-a-number",
+        "limit-a-boolean",
+        "limit-a-fraction",
+        "filter-groups-not-a-list",
+        "properties-as-csv",
+        "value-an-object",
+        "values-not-a-list",
+    ],
+)
+def test_malformed_search_bodies_are_refused_not_ignored(fresh: Portal, body: dict[str, Any], named: str) -> None:
+    response = search(fresh.api, "contacts", body)
+    assert response.status_code == 400, response.text
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert named in response.json()["message"]
+
+
+def test_search_query_matches_default_searchable_properties(fresh: Portal) -> None:
+    sandbox = fresh.sandbox
+    sandbox.faults.rate_limit_enabled = False  # more searches than the 5 a second HubSpot allows
+    ada = sandbox.create("contacts", {"email": "ada@engines.example", "firstname": "Ada", "lastname": "Lovelace"})
+    babbage = sandbox.create("contacts", {"email": "charles@difference.example", "company": "Analytical Engines Ltd"})
+    sandbox.create("contacts", {"email": "grace@navy.example", "jobtitle": "Engines officer"})  # jobtitle: not searched
+    engines_co = sandbox.create("companies", {"name": "Engines Inc", "domain": "engines.example"})
+    deal = sandbox.create("deals", {"dealname": "Difference engine order", "dealstage": "closedwon"})
+
+    def found(object_type: str, query: str, **extra: Any) -> set[str]:
+        response = search(fresh.api, object_type, {"query": query, "limit": 200, **extra})
+        assert response.status_code == 200, response.text
+        return {r["id"] for r in response.json()["results"]}
+
+    assert found("contacts", "ENGINES") == {ada["id"], babbage["id"]}
+    assert found("contacts", "lovelace") == {ada["id"]}
+    assert found("contacts", "officer") == set()
+    assert found("companies", "engines") == {engines_co["id"]}
+    assert found("deals", "engine order") == {deal["id"]}
+    assert found("deals", "closedwon") >= {deal["id"]}
+    # The query narrows the filters; it does not widen them.
+    by_domain = only({"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "*engines.example"})
+    assert found("contacts", "ada", **by_domain) == {ada["id"]}
+    response = search(fresh.api, "contacts", {"query": "engines", "limit": 1})
+    assert response.json()["total"] == 2 and response.json()["paging"] == {"next": {"after": "1"}}
 
 
 def test_archived_records_are_not_searchable(fresh: Portal) -> None:

@@ -26,6 +26,8 @@ from connectors.kit.sandbox_support import json_response
 LIST_LIMIT = 100
 OWNER_LIMIT = 500
 BATCH_READ_LIMIT = 100
+# The fields of HubSpot's BatchReadInputSimplePublicObjectId (spec).
+BATCH_READ_KEYS = frozenset({"inputs", "properties", "propertiesWithHistory", "idProperty"})
 ASSOCIATION_LIST_LIMIT = 500
 STANDARD_PROPERTY_CREATED = "2019-08-06T02:41:52.261Z"
 CUSTOM_PROPERTY_CREATED = "2023-11-14T09:30:00.000Z"
@@ -87,6 +89,7 @@ class CrmApi:
             archived=_flag(request, "archived"),
             properties=read_properties(kind, _csv(request, "properties")),
             associations=_association_types(request),
+            history=history_properties(kind, _csv(request, "propertiesWithHistory")),
         )
         body: dict[str, Any] = {"results": results}
         if next_id is not None:
@@ -103,6 +106,7 @@ class CrmApi:
             id_property=request.query_params.get("idProperty"),
             properties=read_properties(kind, _csv(request, "properties")),
             associations=_association_types(request),
+            history=history_properties(kind, _csv(request, "propertiesWithHistory")),
         )
         return json_response(record)
 
@@ -140,19 +144,26 @@ class CrmApi:
     async def batch_read(self, request: Request) -> Response:
         kind = _object_type(request.path_params["objectType"])
         body = await _json_object(request)
+        unknown = sorted(set(body) - BATCH_READ_KEYS)
+        if unknown:
+            raise validation_error(f'Invalid input JSON: Unrecognized field "{unknown[0]}", not marked as ignorable')
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
             raise validation_error("inputs must be a list of {id}")
         if len(inputs) > BATCH_READ_LIMIT:
             raise validation_error(f"Too many inputs: {len(inputs)}. The limit is {BATCH_READ_LIMIT}.")
-        requested = body.get("properties")
-        names = read_properties(kind, requested if isinstance(requested, list) else None)
+        names = read_properties(kind, _names(body, "properties"))
         id_property = body.get("idProperty")
         if id_property is not None and not isinstance(id_property, str):
-            raise validation_error("idProperty must be a property name")
+            raise validation_error("Invalid input JSON: idProperty must be a property name")
         started = _now()
         found, missing = self.crm.batch_read(
-            kind, [str(i["id"]) for i in inputs], names, archived=_flag(request, "archived"), id_property=id_property
+            kind,
+            [str(i["id"]) for i in inputs],
+            names,
+            archived=_flag(request, "archived"),
+            id_property=id_property,
+            history=history_properties(kind, _names(body, "propertiesWithHistory")),
         )
         errors = [missing_records_error(kind, missing)] if missing else []
         return _batch_response(found, errors, started)
@@ -317,6 +328,22 @@ def _object_type(raw: str) -> ObjectType:
     if kind is None:
         raise validation_error(f"Unable to infer object type from: {raw}")
     return kind
+
+
+def history_properties(kind: ObjectType, requested: list[str] | None) -> list[str]:
+    """The properties whose history a read returns: those asked for that the object type has
+    (HubSpot ignores the others, as it does in `properties`)."""
+    known = PROPERTIES[kind.name]
+    return list(dict.fromkeys(name for name in requested or () if name in known))
+
+
+def _names(body: dict[str, Any], key: str) -> list[str] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise validation_error(f"Invalid input JSON: {key} must be a list of property names")
+    return value
 
 
 def _csv(request: Request, name: str) -> list[str] | None:

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.hubspot.sandbox.api import CrmApi
-from connectors.hubspot.sandbox.errors import HubSpotError, server_error, ten_secondly_limit
+from connectors.hubspot.sandbox.errors import HubSpotError, correlation_id, server_error, ten_secondly_limit
 from connectors.hubspot.sandbox.gate import HubSpotApiGate, is_api_path
 from connectors.hubspot.sandbox.oauth import OAuthRoutes
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
@@ -31,6 +32,18 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
     async def hubspot_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HubSpotError)
         return json_response(exc.body, exc.status, exc.headers or None)
+
+    async def no_route(request: Request, exc: Exception) -> Response:
+        # HubSpot answers a path it does not serve with its JSON 404 (captured: no category).
+        return json_response(
+            {"status": "error", "message": "resource not found", "correlationId": correlation_id()}, 404
+        )
+
+    async def wrong_method(request: Request, exc: Exception) -> Response:
+        # A method a path does not take: 405 with an empty body and the methods it takes in Allow, as
+        # captured from api.hubapi.com.
+        assert isinstance(exc, HTTPException)
+        return Response(status_code=405, headers=exc.headers)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -58,6 +71,6 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
             ),
             Middleware(HubSpotApiGate, sandbox=sandbox),
         ],
-        exception_handlers={HubSpotError: hubspot_error},
+        exception_handlers={HubSpotError: hubspot_error, 404: no_route, 405: wrong_method},
         lifespan=lifespan,
     )

@@ -23,8 +23,8 @@ from connectors.hubspot.sandbox.schema import (
     unlabeled_type,
     v3_association_name,
 )
-from connectors.hubspot.sandbox.store import ObjectStore, Record, property_value
-from connectors.hubspot.sandbox.timestamps import WriteClock
+from connectors.hubspot.sandbox.store import ObjectStore, Record, property_history, property_value
+from connectors.hubspot.sandbox.timestamps import WriteClock, iso_ms
 from connectors.hubspot.sandbox.writes import (
     PropertyChanges,
     duplicate_contact,
@@ -87,10 +87,11 @@ class Crm:
         archived: bool,
         properties: Sequence[str],
         associations: Sequence[ObjectType],
+        history: Sequence[str] = (),
     ) -> tuple[list[dict[str, Any]], int | None]:
         with self.lock:
             records, next_id = self.stores[object_type.name].page(start_id, limit, archived=archived)
-            return [self.render(object_type, r, properties, associations) for r in records], next_id
+            return [self.render(object_type, r, properties, associations, history) for r in records], next_id
 
     def read(
         self,
@@ -101,10 +102,11 @@ class Crm:
         id_property: str | None = None,
         properties: Sequence[str] = (),
         associations: Sequence[ObjectType] = (),
+        history: Sequence[str] = (),
     ) -> dict[str, Any]:
         with self.lock:
             record = self._find(object_type, raw_id, archived=archived, id_property=id_property)
-            return self.render(object_type, record, properties, associations)
+            return self.render(object_type, record, properties, associations, history)
 
     def batch_read(
         self,
@@ -114,6 +116,7 @@ class Crm:
         *,
         archived: bool,
         id_property: str | None = None,
+        history: Sequence[str] = (),
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The records found and the ids not found; `id_property` (a unique property, such as a
         contact's email) names what the ids are, as on a single read."""
@@ -124,7 +127,7 @@ class Crm:
                 if record is None:
                     missing.append(raw_id)
                 else:
-                    found.append(self.render(object_type, record, properties, ()))
+                    found.append(self.render(object_type, record, properties, (), history))
             return found, missing
 
     def search(self, object_type: ObjectType, request: search.SearchRequest) -> tuple[int, list[dict[str, Any]]]:
@@ -158,6 +161,8 @@ class Crm:
             properties = {name: value for name, value in changes.items() if value is not None}
             record = Record(store.allocate_id(), properties, now, now)
             store.insert(record)
+            for name, value in properties.items():
+                record.note_change(name, None, value, now, change_source)
             for to_id, association_type in links:
                 self.graph.link(record.id, to_id, (association_type,))
             if self.on_change is not None:
@@ -197,6 +202,9 @@ class Crm:
                     record.properties[name] = value
             now = self.clock.next_ms()
             store.touch(record, now)
+            for name, old in before.items():
+                if record.properties.get(name) != old:
+                    record.note_change(name, old, record.properties.get(name), now, change_source)
             if self.on_change is not None:
                 # Only values that really changed are reported; writing the same value again is silent.
                 changed = [
@@ -389,6 +397,7 @@ class Crm:
         record: Record,
         properties: Sequence[str],
         associations: Sequence[ObjectType],
+        history: Sequence[str] = (),
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": record.id_str,
@@ -399,6 +408,14 @@ class Crm:
         }
         if record.archived:
             body["archivedAt"] = record.archived_iso
+        if history:
+            # Properties without any value are left out, as the spec says of propertiesWithHistory.
+            versions = {name: property_history(object_type, record, name) for name in history}
+            body["propertiesWithHistory"] = {
+                name: [{"value": value, "timestamp": iso_ms(ms), "sourceType": source} for value, ms, source in entries]
+                for name, entries in versions.items()
+                if entries
+            }
         linked = {}
         for to_type in associations:
             rows = [
@@ -419,8 +436,19 @@ class Crm:
     ) -> Record | None:
         store = self.stores[object_type.name]
         if id_property not in (None, "", "hs_object_id"):
-            if object_type.name != "contacts" or id_property != "email":
-                raise validation_error(f"{id_property} is not a unique identifier property for {object_type.name}")
+            definition = PROPERTIES[object_type.name].get(id_property)
+            if definition is None or not definition.has_unique_value:
+                # As HubSpot words it for updates by a non-unique property (captured 2026).
+                raise validation_error(
+                    f"Unable to perform read by non-unique {object_type.type_id} property {id_property}"
+                )
+            if id_property != "email":
+                wanted_value = raw_id.strip()
+                pool = store.archived_ids if archived else store.active_ids
+                return next(
+                    (store.records[i] for i in pool if store.records[i].properties.get(id_property) == wanted_value),
+                    None,
+                )
             if archived:
                 wanted = raw_id.strip().lower()
                 archived_records = (store.records[i] for i in store.archived_ids)

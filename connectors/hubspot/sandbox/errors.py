@@ -41,18 +41,22 @@ def not_found(record_id: str) -> HubSpotError:
     )
 
 
-def property_errors(problems: list[tuple[str, str, str]]) -> HubSpotError:
-    """`problems` are (property name, HubSpot error code, message) triples.
+def property_errors(problems: list[tuple[str, str, str, str | None]]) -> HubSpotError:
+    """`problems` are (property name, HubSpot error code, message, the value sent) tuples.
 
     HubSpot embeds the per-property verdicts as a JSON string in `message` and repeats them,
-    structured, in `errors`; clients parse either, so both are reproduced.
+    structured, in `errors` (the error-handling guide's example); clients parse either, so both are
+    reproduced. `propertyValue` is in the verdict when the value was a string, as captured in 2025.
     """
-    verdicts = [
-        {"isValid": False, "message": message, "error": code, "name": name, "localizedErrorMessage": message}
-        for name, code, message in problems
-    ]
+    verdicts = []
+    for name, code, message, value in problems:
+        verdict: dict[str, Any] = {"isValid": False, "message": message, "error": code, "name": name}
+        verdict["localizedErrorMessage"] = message
+        if value is not None:
+            verdict["propertyValue"] = value
+        verdicts.append(verdict)
     details = [
-        {"message": message, "code": code, "context": {"propertyName": [name]}} for name, code, message in problems
+        {"message": message, "code": code, "context": {"propertyName": [name]}} for name, code, message, _ in problems
     ]
     return validation_error(
         "Property values were not valid: " + orjson.dumps(verdicts).decode(),

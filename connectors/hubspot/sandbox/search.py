@@ -18,18 +18,37 @@ MAX_FILTERS_PER_GROUP = 6
 MAX_FILTERS = 18
 MAX_LIMIT = 200
 MAX_RESULTS = 10_000
+MAX_QUERY_LENGTH = 3000
+
+# The fields of HubSpot's PublicObjectSearchRequest, Filter and FilterGroup (spec). Anything else is
+# refused rather than ignored, so a misspelt key never silently widens a search.
+REQUEST_KEYS = frozenset({"filterGroups", "sorts", "query", "properties", "limit", "after"})
+GROUP_KEYS = frozenset({"filters"})
+FILTER_KEYS = frozenset({"propertyName", "operator", "value", "highValue", "values"})
+
+# What `query` searches: each object's default searchable properties, from HubSpot's search guide
+# (contacts, companies and deals as listed there; notes and tasks search their text bodies).
+SEARCHABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "contacts": (
+        "firstname",
+        "lastname",
+        "email",
+        "phone",
+        "hs_additional_emails",
+        "fax",
+        "mobilephone",
+        "company",
+        "hs_marketable_until_renewal",
+    ),
+    "companies": ("website", "phone", "name", "domain"),
+    "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
+    "notes": ("hs_note_body",),
+    "tasks": ("hs_task_subject", "hs_task_body"),
+}
 
 VALUE_OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
 OPERATORS = VALUE_OPERATORS | {"BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"}
 _TOKEN_SPLIT = re.compile(r"[\s,;.:@/\-_()]+")
-# `query` finds records whose "default searchable properties" (HubSpot's CRM search guide names
-# them per object type) contain the text; those the sandbox's schema lacks never match.
-QUERY_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "contacts": ("firstname", "lastname", "email", "phone", "company"),
-    "companies": ("website", "phone", "name", "domain"),
-    "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
-}
-
 Comparable = float | int | str
 
 
@@ -61,6 +80,7 @@ class SearchRequest:
 def parse_search(body: Any) -> SearchRequest:
     if not isinstance(body, dict):
         raise validation_error("Invalid input JSON: expected an object")
+    _refuse_unknown_keys(body, REQUEST_KEYS)
     groups = tuple(tuple(_parse_filter(f) for f in _filters_of(group)) for group in _list(body, "filterGroups"))
     if len(groups) > MAX_GROUPS:
         raise validation_error(f"Too many filter groups: {len(groups)}. The limit is {MAX_GROUPS}.")
@@ -70,10 +90,10 @@ def parse_search(body: Any) -> SearchRequest:
     total_filters = sum(len(group) for group in groups)
     if total_filters > MAX_FILTERS:
         raise validation_error(f"Too many filters: {total_filters}. The limit is {MAX_FILTERS} across all groups.")
-    limit = _int(body.get("limit", 10), "limit")
+    limit = _int(10 if body.get("limit") is None else body["limit"], "limit")
     if not 1 <= limit <= MAX_LIMIT:
         raise validation_error(f"limit must be between 1 and {MAX_LIMIT}, was {limit}")
-    offset = _int(body.get("after", 0) or 0, "after")
+    offset = _int(body.get("after") or 0, "after")
     if offset < 0:
         raise validation_error("after must not be negative")
     if offset >= MAX_RESULTS:
@@ -86,35 +106,58 @@ def parse_search(body: Any) -> SearchRequest:
         raise validation_error("properties must be a list of property names")
     query = body.get("query")
     if query is not None and not isinstance(query, str):
-        raise validation_error("query must be a string")
+        raise _wrong_type("query", "a string", query)
+    if query is not None and len(query) > MAX_QUERY_LENGTH:
+        raise validation_error(f"query is {len(query)} characters long; the limit is {MAX_QUERY_LENGTH}.")
     return SearchRequest(
         groups=groups,
         sorts=tuple(_parse_sort(s) for s in _list(body, "sorts")),
         properties=tuple(properties) if properties is not None else None,
         limit=limit,
         offset=offset,
-        query=query.strip() if query else None,
+        query=query.strip() or None if query is not None else None,
+    )
+
+
+def _refuse_unknown_keys(raw: dict[str, Any], known: frozenset[str]) -> None:
+    for key in raw:
+        if key not in known:
+            # HubSpot's JSON reader (Jackson) names the field it does not know.
+            raise validation_error(
+                f'Invalid input JSON: Unrecognized field "{key}", not marked as ignorable '
+                f"(known fields: {', '.join(sorted(known))})"
+            )
+
+
+def _wrong_type(name: str, expected: str, value: Any) -> Exception:
+    return validation_error(
+        f"Invalid input JSON: Cannot deserialize {name}: expected {expected}, got {type(value).__name__} {value!r}"
     )
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:
-    value = body.get(key) or []
+    value = body.get(key)
+    if value is None:
+        return []
     if not isinstance(value, list):
-        raise validation_error(f"{key} must be a list")
+        raise _wrong_type(key, "a list", value)
     return value
 
 
 def _filters_of(group: Any) -> list[Any]:
     if not isinstance(group, dict):
         raise validation_error("each filter group must be an object with a filters list")
+    _refuse_unknown_keys(group, GROUP_KEYS)
     return _list(group, "filters")
 
 
 def _int(value: Any, name: str) -> int:
-    try:
+    """An integer, or a string of digits (as HubSpot reads `after`); booleans and fractions are refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    except (TypeError, ValueError):
-        raise validation_error(f"{name} must be an integer, was {value!r}") from None
+    raise validation_error(f"{name} must be an integer, was {value!r}")
 
 
 def _text(value: Any) -> str | None:
@@ -128,11 +171,17 @@ def _text(value: Any) -> str | None:
 def _parse_filter(raw: Any) -> Filter:
     if not isinstance(raw, dict) or not isinstance(raw.get("propertyName"), str):
         raise validation_error("each filter needs a propertyName")
+    _refuse_unknown_keys(raw, FILTER_KEYS)
     operator = str(raw.get("operator", "EQ")).upper()
     if operator not in OPERATORS:
         raise validation_error(f"Unknown filter operator {operator!r}; expected one of {', '.join(sorted(OPERATORS))}")
+    for key in ("value", "highValue"):
+        if isinstance(raw.get(key), dict | list):
+            raise _wrong_type(key, "a string", raw[key])
     value, high_value = _text(raw.get("value")), _text(raw.get("highValue"))
     values = raw.get("values") or []
+    if not isinstance(values, list):
+        raise _wrong_type("values", "a list", values)
     if operator in VALUE_OPERATORS and value is None:
         raise validation_error(f"operator {operator} requires a value")
     if operator == "BETWEEN" and (value is None or high_value is None):
@@ -201,6 +250,16 @@ class _Matcher:
         return _ordered(self.target, value)
 
 
+def _matches_query(object_type: ObjectType, record: Record, query: str) -> bool:
+    """HubSpot's guide: `query` finds records whose default searchable properties contain the string."""
+    needle = query.lower()
+    for name in SEARCHABLE_PROPERTIES.get(object_type.name, ()):
+        value = property_value(object_type, record, name)
+        if value is not None and needle in value.lower():
+            return True
+    return False
+
+
 def _ordered(low: Comparable | None, high: Comparable | None) -> bool:
     """low <= high, and False when the two cannot be compared (a number against text)."""
     if low is None or high is None:
@@ -251,20 +310,11 @@ def execute(store: ObjectStore, request: SearchRequest) -> tuple[int, list[Recor
         matches = [r for r in candidates if any(all(m(r) for m in group) for group in groups)]
     else:
         matches = list(candidates)
-    if request.query:
-        searched = QUERY_PROPERTIES.get(object_type.name)
-        if searched is None:
-            raise validation_error(f"query is not supported for {object_type.name} in this sandbox; use filterGroups")
-        matches = [r for r in matches if _matches_query(object_type, r, searched, request.query)]
+    if request.query is not None:
+        matches = [r for r in matches if _matches_query(object_type, r, request.query)]
     if not presorted:
         matches = _sorted(object_type, matches, request.sorts)
     return len(matches), matches[request.offset : request.offset + request.limit]
-
-
-def _matches_query(object_type: ObjectType, record: Record, searched: tuple[str, ...], query: str) -> bool:
-    """Whether any of the `searched` properties of `record` contains `query`, ignoring case."""
-    wanted = query.lower()
-    return any(wanted in (property_value(object_type, record, name) or "").lower() for name in searched)
 
 
 def _candidates(store: ObjectStore, request: SearchRequest) -> tuple[Iterable[Record], bool, set[Filter]]:

@@ -18,6 +18,7 @@ class Record:
         "_updated_iso",
         "archived_ms",
         "created_ms",
+        "history",
         "id",
         "id_str",
         "properties",
@@ -34,6 +35,9 @@ class Record:
         # Formatted on first read: most of a large seeded portal is never rendered.
         self._created_iso: str | None = None
         self._updated_iso: str | None = None
+        # Property name -> (value, ms, sourceType) oldest first, for properties written since the
+        # record was loaded; a seeded value has no entry until it changes (see `property_history`).
+        self.history: dict[str, list[HistoryEntry]] | None = None
 
     @property
     def archived(self) -> bool:
@@ -58,6 +62,36 @@ class Record:
     def set_updated(self, ms: int) -> None:
         self.updated_ms = ms
         self._updated_iso = None
+
+    def note_change(self, name: str, before: str | None, after: str | None, ms: int, source: str) -> None:
+        """Record that a property was set (an empty string when it was cleared)."""
+        if self.history is None:
+            self.history = {}
+        entries = self.history.get(name)
+        if entries is None:
+            entries = self.history[name] = [] if before is None else [(before, self.created_ms, SEEDED_SOURCE)]
+        entries.append((after or "", ms, source))
+
+
+# One version of a property: its value, when it was set (ms) and HubSpot's sourceType for the writer.
+HistoryEntry = tuple[str, int, str]
+# Seeded values stand for data that came into the portal with it.
+SEEDED_SOURCE = "IMPORT"
+
+
+def property_history(object_type: ObjectType, record: Record, name: str) -> list[HistoryEntry]:
+    """Every value a property has had, newest first, as `propertiesWithHistory` lists them."""
+    entries = record.history.get(name) if record.history else None
+    if entries is not None:
+        return entries[::-1]
+    current = property_value(object_type, record, name)
+    if current is None:
+        return []
+    if name == object_type.modified_property:
+        return [(current, record.updated_ms, "CALCULATED")]
+    if name in object_type.system_properties:
+        return [(current, record.created_ms, "CALCULATED")]
+    return [(current, record.created_ms, SEEDED_SOURCE)]
 
 
 def property_value(object_type: ObjectType, record: Record, name: str) -> str | None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.hubspot.search import put_associations, read_associations
-from connectors.kit.convert import iso_millis
+from connectors.kit.convert import iso_millis, plain_number
 from connectors.kit.declaration import Draft, StreamContext
 from connectors.kit.errors import BadInput
 from connectors.kit.mapping import Ids, ModelMapping, remote_ids
@@ -145,6 +145,6 @@ class CrmObjectWriter:
             if not path.startswith(PROPERTIES):
                 raise BadInput(f"{path} is not a property HubSpot lets you write")
             # HubSpot clears a property with an empty string; null is refused.
-            properties[path.removeprefix(PROPERTIES)] = "" if value is None else value
+            properties[path.removeprefix(PROPERTIES)] = "" if value is None else plain_number(value)
         raw_fields = {name: "" if value is None else value for name, value in draft.raw_fields.items()}
         return self.mapping.merge_raw_fields(properties, raw_fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from connectors.kit.models import ScalarType
@@ -60,3 +61,11 @@ def iso_millis(moment: datetime) -> str:
 
 def epoch_millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def plain_number(value: Any) -> Any:
+    """A float Python would print with an exponent (1e-14, 1e+16) as plain decimal text; providers that
+    parse numbers from strings (HubSpot) refuse the exponent form. Anything else is returned unchanged."""
+    if isinstance(value, float) and "e" in repr(value):
+        return format(Decimal(repr(value)), "f")
+    return value

@@ -20,7 +20,7 @@ from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
 from connectors.kit.declaration import Connector, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.mapping import ModelMapping
-from connectors.kit.oauth import OAuth2
+from connectors.kit.oauth import OAuth2, TokenIntrospection
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.ratelimit import RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
@@ -64,7 +64,10 @@ HUBSPOT = Connector(
     ),
     auth=OAuth2(
         authorize_url="https://app.hubspot.com/oauth/authorize",
-        token_url="/oauth/v1/token",
+        # The current (date-versioned) token path; HubSpot serves the legacy /oauth/v1/token until 2027-02-16.
+        token_url="/oauth/2026-03/token",
+        # Connections imported with tokens only learn their portal (`hub_id`, what webhooks name) here.
+        introspection=TokenIntrospection("/oauth/2026-03/token/introspect", keeps=("hub_id", "user_id", "app_id")),
         scopes=(
             "oauth",
             "crm.objects.contacts.read",

@@ -97,7 +97,7 @@ class HostileProvider:
                 Route("/crm/v3/properties/{object_type}", empty),
                 Route("/crm/v3/objects/{object_type}", listing),
                 Route("/crm/v3/owners", listing),
-                Route("/oauth/v1/token", token, methods=["POST"]),
+                Route("/oauth/2026-03/token", token, methods=["POST"]),
             ]
         )
 

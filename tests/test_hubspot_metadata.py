@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx2
 import orjson
-import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
@@ -283,8 +282,7 @@ async def test_a_deal_stage_is_written_by_label_or_by_id(deals: Deals) -> None:
     assert deals.sandbox.get("deals", node["remoteId"])["properties"]["dealstage"] == "closedwon"
 
 
-@pytest.mark.parametrize("webhook", [False])
-async def test_webhook_refetch_maps_the_stage_label_too(deals: Deals, webhook: bool) -> None:
+async def test_webhook_refetch_maps_the_stage_label_too(deals: Deals) -> None:
     deal = next(n for n in await deals.nodes() if n["remoteStage"] != "presentationscheduled")
     deals.sandbox.update("deals", deal["remoteId"], {"dealstage": "presentationscheduled"})
     events = [

@@ -9,14 +9,17 @@ from typing import Any
 
 import httpx2
 import orjson
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.pipelines import DEAL_STAGE_IDS, DEFAULT_PIPELINE, RENEWALS_PIPELINE
 from connectors.hubspot.webhooks import signature_v3
+from connectors.kit.errors import BadInput
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
+from connectors.salesforce.mapping import DEAL_MAPPING as SALESFORCE_DEAL_MAPPING
 from sync.store import Store
 from sync.tables import connections
 from sync.tenancy import set_provider_app
@@ -306,3 +309,14 @@ async def test_webhook_refetch_maps_the_stage_label_too(deals: Deals) -> None:
     assert (await deals.api.client.post(url, content=raw, headers=headers)).status_code == 200
     refetched = next(n for n in await deals.nodes() if n["remoteId"] == deal["remoteId"])
     assert (refetched["stage"], refetched["remoteStage"]) == ("Presentation Scheduled", "presentationscheduled")
+
+
+def test_salesforce_stage_and_remote_stage_both_read_stagename_and_must_agree_on_write() -> None:
+    common = SALESFORCE_DEAL_MAPPING.to_common({"StageName": "Closed Won"})
+    assert common["stage"] == common["remote_stage"] == "Closed Won"
+    assert SALESFORCE_DEAL_MAPPING.provider_values({"stage": "Prospecting", "remote_stage": "Prospecting"}) == {
+        "StageName": "Prospecting"
+    }
+    with pytest.raises(BadInput) as refused:
+        SALESFORCE_DEAL_MAPPING.provider_values({"stage": "Closed Won", "remote_stage": "Prospecting"})
+    assert refused.value.extensions["field"] == "remoteStage"

@@ -145,6 +145,7 @@ async def create_connection(
             sync_interval_seconds=interval,
         ),
     )
+    await store_connections.learn_account(caller.store, caller.services.kit, connection_id)
     wake(caller.services)
     return await get_connection(caller, connection_id)
 

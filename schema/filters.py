@@ -45,6 +45,7 @@ class CompanyFilter(ObjectFilter):
 class DealFilter(ObjectFilter):
     name: StringFilter | None = None
     stage: StringFilter | None = None
+    remote_stage: StringFilter | None = None
     pipeline: StringFilter | None = None
 
 

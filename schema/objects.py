@@ -120,7 +120,12 @@ class Deal(CommonObject):
     MODEL = COMMON_MODELS["Deal"]
     name: str | None
     amount: float | None
-    stage: str | None
+    stage: str | None = strawberry.field(
+        description="The stage as the provider shows it (HubSpot: the stage's label in its pipeline)."
+    )
+    remote_stage: str | None = strawberry.field(
+        description="The provider's own value for the stage (HubSpot: the stage id, e.g. closedwon)."
+    )
     pipeline: str | None
     close_date: datetime | None
 

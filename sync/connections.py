@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,11 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors import get_connector
 from connectors.kit.credentials import Credentials
 from connectors.kit.declaration import Connector
-from connectors.kit.http import ConnectionAccess
+from connectors.kit.errors import XkitError
+from connectors.kit.http import ConnectionAccess, HttpKit
+from connectors.kit.oauth import OAuth2
 from connectors.kit.ratelimit import RateLimit
 from sync.store import Store, utcnow
 from sync.tables import connections, oauth_states, records, stream_states
 from sync.tenancy import cached_provider_app, ensure_end_user
+
+log = logging.getLogger(__name__)
 
 ACTIVE = "active"
 NEEDS_REAUTH = "needs_reauth"
@@ -107,6 +112,22 @@ async def create_connection(store: Store, new: NewConnection, conn: AsyncConnect
         async with store.engine.begin() as c:
             await write(c)
     return connection_id
+
+
+async def learn_account(store: Store, kit: HttpKit, connection_id: uuid.UUID) -> None:
+    """A connection whose credentials name no provider account (tokens imported without HubSpot's `hub_id`)
+    asks the provider's token introspection, so webhooks for its account match at once. A failure is only
+    logged: the connection works without it and its first token refresh names the account anyway."""
+    row = await get_connection_row(store, connection_id)
+    if row is None or row.account_id != NO_ACCOUNT:
+        return
+    auth = get_connector(row.provider).auth
+    if not isinstance(auth, OAuth2) or auth.introspection is None:
+        return
+    try:
+        await kit.session(await connection_access(store, row)).learn_token_facts()
+    except XkitError as exc:
+        log.info("connection %s: could not learn its provider account: %s", connection_id, exc.message)
 
 
 async def delete_connection(store: Store, platform_id: uuid.UUID, connection_id: uuid.UUID) -> bool:

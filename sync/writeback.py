@@ -7,7 +7,7 @@ sync's echo of our own write changes nothing. A write the provider refuses chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +66,7 @@ class Writeback:
             raise BadInput(f"no {self.connector.display_name} object takes a {self.model} with these values")
         ctx = await self._context(stream)
         assert stream.writer is not None
-        remote_id = await self._provider(stream, stream.writer.create(ctx, draft))
+        remote_id = await self._provider(stream, stream.writer.create(ctx, _by_code(ctx, draft)))
         return await self._refresh(ctx, remote_id)
 
     async def update(self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None) -> Any:
@@ -78,7 +78,7 @@ class Writeback:
             current = _remote(await self._refresh(ctx, remote_id))
             self._check_unchanged(current, if_updated_at)
         assert stream.writer is not None
-        await self._provider(stream, stream.writer.update(ctx, remote_id, draft, current.record))
+        await self._provider(stream, stream.writer.update(ctx, remote_id, _by_code(ctx, draft), current.record))
         return await self._refresh(ctx, remote_id)
 
     async def delete(self, remote_id: str, if_updated_at: datetime | None, cached: Any = None) -> Row[Any]:
@@ -179,6 +179,14 @@ class Writeback:
 class _Current:
     row: Any  # RECORD_COLUMNS
     record: RemoteRecord
+
+
+def _by_code(ctx: StreamContext, draft: Draft) -> Draft:
+    """The draft with values written by label (a deal stage's name) turned into the provider's codes, from
+    the stream's label tables: writers only ever see codes."""
+    if ctx.stream.mapping is None or not ctx.stream.mapping.label_tables:
+        return draft
+    return replace(draft, values=ctx.stream.mapping.resolve_labels(draft.values, ctx.labels))
 
 
 def _remote(row: Any) -> _Current:

@@ -145,14 +145,14 @@ class HubSpot(Provider):
                 {
                     "name": "Engine order",
                     "amount": 1234.5,
-                    "stage": "qualifiedtobuy",
+                    "stage": "Qualified To Buy",
                     "closeDate": "2027-01-15T00:00:00+00:00",
                     "companyRemoteId": company,
                     "contactRemoteIds": [contact],
                 },
                 {"deal_source": "partner"},
                 "properties.deal_source",
-                {"stage": "closedwon", "amount": 2000.0},
+                {"stage": "Closed Won", "amount": 2000.0},
             ),
             "Note": Case(
                 {"body": "Called about the engine order", "contactRemoteIds": [contact]},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.hubspot.errors import parse_error
@@ -10,17 +10,19 @@ from connectors.hubspot.mapping import (
     COMPANY_MAPPING,
     CONTACT_MAPPING,
     DEAL_MAPPING,
+    DEAL_STAGES,
     NOTE_MAPPING,
     TASK_MAPPING,
     USER_MAPPING,
 )
+from connectors.hubspot.pipelines import PipelineStageLabels
 from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
 from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
-from connectors.kit.declaration import Connector, Stream
+from connectors.kit.declaration import Connector, Labels, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.mapping import ModelMapping
-from connectors.kit.oauth import OAuth2
+from connectors.kit.oauth import OAuth2, TokenIntrospection
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.ratelimit import RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
@@ -35,6 +37,7 @@ def crm_object(
     modified: str,
     associations: tuple[str, ...] = (),
     create_defaults: dict[str, Callable[[], Any]] | None = None,
+    labels: Mapping[str, Labels] | None = None,
 ) -> Stream:
     return Stream(
         name=object_type,
@@ -50,6 +53,7 @@ def crm_object(
         deleted_at="archivedAt",
         lookup=BatchRead(object_type),
         writer=CrmObjectWriter.of(object_type, mapping, create_defaults),
+        labels=labels or {},
     )
 
 
@@ -64,7 +68,10 @@ HUBSPOT = Connector(
     ),
     auth=OAuth2(
         authorize_url="https://app.hubspot.com/oauth/authorize",
-        token_url="/oauth/v1/token",
+        # The current (date-versioned) token path; HubSpot serves the legacy /oauth/v1/token until 2027-02-16.
+        token_url="/oauth/2026-03/token",
+        # Connections imported with tokens only learn their portal (`hub_id`, what webhooks name) here.
+        introspection=TokenIntrospection("/oauth/2026-03/token/introspect", keeps=("hub_id", "user_id", "app_id")),
         scopes=(
             "oauth",
             "crm.objects.contacts.read",
@@ -89,7 +96,13 @@ HUBSPOT = Connector(
     streams=(
         crm_object("contacts", CONTACT_MAPPING, modified="lastmodifieddate", associations=("companies",)),
         crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate"),
-        crm_object("deals", DEAL_MAPPING, modified="hs_lastmodifieddate", associations=("companies", "contacts")),
+        crm_object(
+            "deals",
+            DEAL_MAPPING,
+            modified="hs_lastmodifieddate",
+            associations=("companies", "contacts"),
+            labels={DEAL_STAGES: PipelineStageLabels("deals")},
+        ),
         crm_object(
             "notes",
             NOTE_MAPPING,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.kit.mapping import Computed, Constant, Ids, ModelMapping, Path, Source
+from connectors.kit.mapping import Computed, Constant, Ids, Label, ModelMapping, Path, Source
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
 
 
@@ -21,6 +21,8 @@ def _active(raw: dict[str, Any]) -> bool:
 
 
 OWNER = prop("hubspot_owner_id")
+# The label table of deal stage ids (the deals stream reads it from the pipelines API).
+DEAL_STAGES = "deal_stages"
 
 CONTACT_MAPPING = ModelMapping(
     CONTACT,
@@ -57,7 +59,9 @@ DEAL_MAPPING = ModelMapping(
     {
         "name": prop("dealname"),
         "amount": prop("amount"),
-        "stage": prop("dealstage"),
+        # The stage's label from the account's pipelines; its id, as HubSpot stores it, in remote_stage.
+        "stage": Label("properties.dealstage", DEAL_STAGES),
+        "remote_stage": prop("dealstage"),
         "pipeline": prop("pipeline"),
         "close_date": prop("closedate"),
         "company": associated("companies", first=True),

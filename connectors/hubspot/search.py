@@ -61,7 +61,7 @@ class SearchIncremental:
             )
             results: list[dict[str, Any]] = body.get("results", [])
             await attach_associations(ctx, self.object_type, results)
-            records = [ctx.stream.to_record(raw) for raw in results]
+            records = [ctx.to_record(raw) for raw in results]
             for raw in results:
                 modified = read_datetime(dig(raw, f"properties.{self.modified_property}"))
                 if modified is not None and modified > newest:
@@ -164,7 +164,7 @@ class ArchivedListing:
             if after:
                 params["after"] = after
             body = await ctx.session.get_json(ctx.stream.path, params)
-            records: list[RemoteRecord] = [ctx.stream.to_record(raw, deleted=True) for raw in body.get("results", [])]
+            records: list[RemoteRecord] = [ctx.to_record(raw, deleted=True) for raw in body.get("results", [])]
             after = dig(body, "paging.next.after")
             yield Page(records, None)
             if not after:

@@ -67,7 +67,7 @@ class BatchRead:
             results = body.get("results", [])
             put_associations(results, linked)
             found.extend(results)
-        return [ctx.stream.to_record(raw) for raw in found]
+        return [ctx.to_record(raw) for raw in found]
 
 
 def associations_of(mapping: ModelMapping) -> dict[str, str]:

@@ -36,9 +36,16 @@ class StreamContext:
     discovered_params: dict[str, Any] = field(default_factory=dict)
     # The pages this run may still follow; a context outside a sync run pages without a count limit.
     page_budget: PageBudget = field(default_factory=lambda: PageBudget(None))
+    # The stream's label tables read at run time (table -> provider code -> label), e.g. deal stage names.
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def params(self, **extra: Any) -> dict[str, Any]:
         return {**self.stream.params, **self.discovered_params, **extra}
+
+    def to_record(self, raw: dict[str, Any], *, deleted: bool = False) -> RemoteRecord:
+        """A provider record as the sync stores it, mapped with this run's label tables: every read path
+        (list, search, batch read, webhook refetch, writeback read-back) maps through here alike."""
+        return self.stream.to_record(raw, deleted=deleted, labels=self.labels)
 
 
 class Pagination(Protocol):
@@ -57,6 +64,12 @@ class Deletions(Protocol):
 
 class Discovery(Protocol):
     async def params(self, session: ProviderSession, stream: Stream) -> dict[str, Any]: ...
+
+
+class Labels(Protocol):
+    """A table of labels for provider codes, read at run time (HubSpot's pipelines: stage id -> stage name)."""
+
+    async def read(self, session: ProviderSession) -> dict[str, str]: ...
 
 
 class Lookup(Protocol):
@@ -101,16 +114,26 @@ class Stream:
     deleted_at: str | None = None  # dotted path of the remote deletion time, on tombstones
     lookup: Lookup | None = None
     writer: Writer | None = None
+    # The label tables its mapping's `Label` members read, by table name.
+    labels: Mapping[str, Labels] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = (self.mapping.label_tables if self.mapping else frozenset()) - set(self.labels)
+        if missing:
+            raise ValueError(f"stream {self.name} maps labels from tables it does not read: {sorted(missing)}")
 
     @property
     def model_name(self) -> str | None:
         return self.mapping.model.name if self.mapping else None
 
-    def to_record(self, raw: dict[str, Any], *, deleted: bool = False) -> RemoteRecord:
+    def to_record(
+        self, raw: dict[str, Any], *, deleted: bool = False, labels: Mapping[str, Mapping[str, str]] | None = None
+    ) -> RemoteRecord:
+        """Strategies map through `StreamContext.to_record`, which passes the run's label tables."""
         return RemoteRecord(
             remote_id=str(dig(raw, self.primary_key)),
             raw=raw,
-            common=self.mapping.to_common(raw) if self.mapping else None,
+            common=self.mapping.to_common(raw, labels) if self.mapping else None,
             created_at=read_datetime(dig(raw, self.created_at)) if self.created_at else None,
             updated_at=read_datetime(dig(raw, self.updated_at)) if self.updated_at else None,
             deleted=deleted,

@@ -7,6 +7,7 @@ before expiry and once on 401 — shared by all concurrent requests of a connect
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import logging
 import random
@@ -351,3 +352,33 @@ class ProviderSession:
     async def fresh_credentials(self) -> Credentials:
         await self._refresh_if_expiring()
         return self.credentials
+
+    async def learn_token_facts(self) -> Credentials:
+        """The credentials completed with what the provider's token introspection tells of the access token
+        (HubSpot: the account, `hub_id`), saved. For connections imported with tokens only: a token exchange
+        or refresh answers the same facts, so an expired token is refreshed instead of introspected."""
+        auth = self.access.auth
+        if not isinstance(auth, OAuth2) or auth.introspection is None or self.access.app is None:
+            return self.credentials
+        wanted = auth.introspection.keeps
+        credentials = await self.fresh_credentials()
+        if all(credentials.extra.get(key) not in (None, "") for key in wanted) or not credentials.access_token:
+            return credentials
+        facts = await oauth.introspect(
+            auth,
+            self.access.app,
+            self.base_url,
+            credentials.access_token,
+            limits=self.kit.token_limits,
+            egress=self.kit.egress,
+            hosts=self.access.hosts.oauth,
+        )
+        if not facts:
+            # Inactive: a refresh both renews the token and names its account.
+            await self._refresh(stale_token=credentials.access_token)
+            return self.credentials
+        learned = dataclasses.replace(credentials, extra={**credentials.extra, **facts})
+        if self.access.save_credentials is not None:
+            await self.access.save_credentials(learned)
+        self.shared.credentials = learned
+        return learned

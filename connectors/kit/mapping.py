@@ -92,7 +92,31 @@ class Ids:
         return ids
 
 
-Source = Path | Computed | Constant | Ids
+@dataclass(frozen=True)
+class Label:
+    """A provider code at `path` shown by its label, from a table the stream reads at run time (its
+    `labels`, e.g. HubSpot deal stage ids -> stage names). A code the table lacks reads as None, never a
+    guess; the code itself stays readable through a plain `Path` member on the same path.
+
+    Written by label: `resolve_labels` turns a label into its code for the `Path` member on the same path."""
+
+    path: str
+    table: str
+
+    def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
+        raise TypeError("a Label is read with its table: ModelMapping.to_common(raw, labels)")
+
+    def read_labelled(self, raw: dict[str, Any], labels: LabelTables) -> Any:
+        code = Path(self.path).read(raw, None)
+        if code is None:
+            return None
+        return labels.get(self.table, {}).get(str(code))
+
+
+# table name -> provider code -> label
+LabelTables = Mapping[str, Mapping[str, str]]
+
+Source = Path | Computed | Constant | Ids | Label
 
 
 def remote_ids(value: Any) -> list[str]:
@@ -121,12 +145,74 @@ class ModelMapping:
         )
         return fields + relations
 
-    def to_common(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def to_common(self, raw: dict[str, Any], labels: LabelTables | None = None) -> dict[str, Any]:
+        """`labels`: the stream's label tables, for `Label` members (read as None without them)."""
         common: dict[str, Any] = {}
         for name, source, target, absent in self._readers:
-            value = source.read(raw, target) if source is not None else None
+            if source is None:
+                value = None
+            elif isinstance(source, Label):
+                value = source.read_labelled(raw, labels or {})
+            else:
+                value = source.read(raw, target)
             common[name] = (list(absent) if absent == () else absent) if value is None else value
         return common
+
+    @cached_property
+    def label_tables(self) -> frozenset[str]:
+        """The label tables this mapping reads (the stream must provide them)."""
+        return frozenset(s.table for s in self.members.values() if isinstance(s, Label))
+
+    def resolve_labels(self, values: Mapping[str, Any], labels: LabelTables) -> dict[str, Any]:
+        """Values with each `Label` member written by label replaced by its code, set on the member that
+        holds the code (the writable `Path` on the same path): `stage: "Closed Won"` -> `remote_stage:
+        "closedwon"`. An unknown or ambiguous label, or one that contradicts the code set beside it, is refused."""
+        resolved = dict(values)
+        for name, source in self.members.items():
+            if not isinstance(source, Label) or name not in values:
+                continue
+            label = resolved.pop(name)
+            holder = self._code_member(source)
+            if holder is None:
+                raise BadInput(f"{self.field_name(name)} cannot be written to this provider's {self.model.name}")
+            code = None if label is None else self._code_for(name, holder, source, str(label), labels)
+            if holder in values and values[holder] != code:
+                raise BadInput(
+                    f"{self.field_name(name)} {label!r} contradicts {self.field_name(holder)} "
+                    f"{values[holder]!r} set in the same input",
+                    field=self.field_name(name),
+                )
+            resolved[holder] = code
+        return resolved
+
+    def _path_of(self, member: str) -> str | None:
+        source = self.members.get(member)
+        return source.path if isinstance(source, Path) else None
+
+    def _code_member(self, label: Label) -> str | None:
+        return next(
+            (
+                name
+                for name, source in self.members.items()
+                if isinstance(source, Path) and source.writable and source.path == label.path
+            ),
+            None,
+        )
+
+    def _code_for(self, name: str, holder: str, source: Label, label: str, labels: LabelTables) -> str:
+        table = labels.get(source.table, {})
+        codes = [code for code, text in table.items() if text == label]
+        if len(codes) == 1:
+            return codes[0]
+        if codes:
+            problem = f"{label!r} names several: {', '.join(sorted(codes))}"
+        else:
+            known = ", ".join(repr(text) for text in dict.fromkeys(table.values()))
+            problem = f"{label!r} is not one of this account's: {known or '(none found)'}"
+        raise BadInput(
+            f"{self.field_name(name)} {problem}; or set {self.field_name(holder)} to the provider's own value",
+            field=self.field_name(name),
+        )
 
     def provider_values(self, values: Mapping[str, Any], *, handled: frozenset[str] = frozenset()) -> dict[str, Any]:
         """The provider fields ({dotted path: value}) for the common members a caller set.
@@ -135,6 +221,9 @@ class ModelMapping:
         polymorphic lookups). A member the mapping cannot write is refused, never silently dropped.
         """
         provider: dict[str, Any] = {}
+        if any(isinstance(self.members.get(name), Label) for name in values):
+            # Callers with the stream's label tables resolve labels first; without them no label is known.
+            values = self.resolve_labels(values, {})
         for name, value in values.items():
             if name in handled:
                 continue
@@ -147,7 +236,17 @@ class ModelMapping:
                     )
                 continue
             if isinstance(source, Path) and source.writable:
-                provider[source.path] = None if value is None else source.encode(value)
+                encoded = None if value is None else source.encode(value)
+                if source.path in provider and provider[source.path] != encoded:
+                    # Two members read from the same field (Salesforce stage and remoteStage): they must agree.
+                    other = next(
+                        m for m in values if m != name and getattr(self.members.get(m), "path", None) == source.path
+                    )
+                    raise BadInput(
+                        f"{self.field_name(name)} contradicts {self.field_name(other)} set in the same input",
+                        field=self.field_name(name),
+                    )
+                provider[source.path] = encoded
             elif isinstance(source, Computed) and source.write is not None:
                 provider.update(source.write(value))
             else:

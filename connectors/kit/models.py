@@ -130,7 +130,9 @@ DEAL = CommonModel(
     fields=(
         Field("name", str, filterable=True),
         Field("amount", float),
+        # The stage as people read it (HubSpot's stage label) and the provider's own value (its stage id).
         Field("stage", str, filterable=True),
+        Field("remote_stage", str, filterable=True),
         Field("pipeline", str, filterable=True),
         Field("close_date", datetime),
     ),

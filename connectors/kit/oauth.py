@@ -18,6 +18,18 @@ from connectors.kit.errors import ProviderError, ProviderUnavailable, ReauthRequ
 
 
 @dataclass(frozen=True)
+class TokenIntrospection:
+    """Where a provider tells which account a token belongs to (RFC 7662 introspection: the token and the
+    app's client id and secret in a form body). Connections imported with tokens only learn from it what a
+    token exchange would have told them: the answer's `keeps` fields join the credentials' extras.
+
+    `url` may be relative, as `OAuth2.token_url`."""
+
+    url: str
+    keeps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class OAuth2:
     """How a provider does OAuth 2.
 
@@ -34,6 +46,7 @@ class OAuth2:
     # Salesforce serves tokens on its login host, not the org's instance: the token endpoint then lives on
     # the same host as the (possibly overridden) authorize URL.
     token_on_authorize_host: bool = False
+    introspection: TokenIntrospection | None = None
 
     def token_endpoint(self, base_url: str, app: OAuthApp | None = None) -> str:
         if self.token_on_authorize_host:
@@ -203,6 +216,51 @@ async def refresh(
     except ProviderError:
         raise
     return Credentials.from_token_response(dict(token), previous=credentials)
+
+
+async def introspect(
+    auth: OAuth2,
+    app: OAuthApp,
+    base_url: str,
+    token: str,
+    *,
+    limits: TokenCallLimits,
+    egress: EgressPolicy,
+    hosts: HostPatterns,
+) -> dict[str, Any]:
+    """What the provider says of an access token: the `keeps` fields of an active token, {} of an inactive one."""
+    assert auth.introspection is not None
+    endpoint = auth.introspection.url
+    if "://" not in endpoint:
+        endpoint = urljoin(base_url.rstrip("/") + "/", endpoint.lstrip("/"))
+    try:
+        egress.check_provider_url(endpoint, hosts)
+    except EgressRefused as refused:
+        raise ProviderError(f"refusing to send the OAuth client secret to {endpoint}: {refused}") from None
+    form = {
+        "token": token,
+        "token_type_hint": "access_token",
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+    }
+    transport = BoundedBodies(egress.transport(), limits.max_response_bytes)
+    try:
+        async with (
+            httpx2.AsyncClient(transport=transport, timeout=limits.timeout, trust_env=False) as client,
+            asyncio.timeout(limits.deadline),
+        ):
+            response = _raise_for_token_error(await client.post(endpoint, data=form))
+    except TimeoutError as exc:
+        raise _too_slow(limits) from exc
+    except httpx2.TransportError as exc:
+        raise ProviderUnavailable(f"token introspection: {UNREACHABLE}") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        raise ProviderError("the token introspection answer is not JSON") from None
+    if not isinstance(body, dict) or body.get("active") is not True:
+        return {}
+    return {key: body[key] for key in auth.introspection.keeps if body.get(key) not in (None, "")}
 
 
 def _too_slow(limits: TokenCallLimits) -> ProviderUnavailable:

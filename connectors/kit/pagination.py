@@ -61,5 +61,5 @@ class CursorPagination:
         async for body, token in chained_pages(
             ctx.page_budget.chain().fetching(fetch), next_token, (cursor or {}).get("after")
         ):
-            records = [ctx.stream.to_record(item) for item in dig(body, self.records) or []]
+            records = [ctx.to_record(item) for item in dig(body, self.records) or []]
             yield Page(records, {"after": token} if token else None)

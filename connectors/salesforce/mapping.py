@@ -73,7 +73,9 @@ DEAL_MAPPING = ModelMapping(
     {
         "name": Path("Name"),
         "amount": Path("Amount"),
+        # StageName holds the picklist's API value, which is also its label unless an admin relabelled it.
         "stage": Path("StageName"),
+        "remote_stage": Path("StageName"),
         "pipeline": Path("ForecastCategoryName"),
         "close_date": Path("CloseDate", encode=date_only),
         "company": Path("AccountId"),

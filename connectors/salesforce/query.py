@@ -61,7 +61,7 @@ class SoqlBackfill:
             order_by="Id ASC",
         )
         async for batch, done in run_query(ctx, "query", soql):
-            records = [ctx.stream.to_record(raw) for raw in batch]
+            records = [ctx.to_record(raw) for raw in batch]
             if records:
                 after_id = records[-1].remote_id
             yield Page(records, None if done else {"after_id": after_id})
@@ -92,7 +92,7 @@ class SoqlIncremental:
         )
         newest = since
         async for batch, done in run_query(ctx, "queryAll", soql):
-            records = [ctx.stream.to_record(raw, deleted=bool(raw.get("IsDeleted"))) for raw in batch]
+            records = [ctx.to_record(raw, deleted=bool(raw.get("IsDeleted"))) for raw in batch]
             for raw in batch:
                 stamp = parse_datetime(raw.get("SystemModstamp"))
                 if stamp is not None and stamp > newest:

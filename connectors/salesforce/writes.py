@@ -32,7 +32,7 @@ class SoqlLookup:
             chunk = ", ".join(quote(i) for i in remote_ids[start : start + LOOKUP_CHUNK])
             soql = select(ctx.discovered_params["fields"], self.sobject, where=f"Id IN ({chunk})")
             async for batch, _ in run_query(ctx, "query", soql):
-                found.extend(ctx.stream.to_record(raw) for raw in batch)
+                found.extend(ctx.to_record(raw) for raw in batch)
         return found
 
 

@@ -95,9 +95,10 @@ class HostileProvider:
             routes=[
                 Route("/crm/v3/objects/contacts", contacts, methods=["GET", "POST"]),
                 Route("/crm/v3/properties/{object_type}", empty),
+                Route("/crm/v3/pipelines/{object_type}", empty),
                 Route("/crm/v3/objects/{object_type}", listing),
                 Route("/crm/v3/owners", listing),
-                Route("/oauth/v1/token", token, methods=["POST"]),
+                Route("/oauth/2026-03/token", token, methods=["POST"]),
             ]
         )
 

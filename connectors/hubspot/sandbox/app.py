@@ -14,6 +14,7 @@ from starlette.responses import Response
 from connectors.hubspot.sandbox.api import CrmApi
 from connectors.hubspot.sandbox.errors import HubSpotError, correlation_id, server_error, ten_secondly_limit
 from connectors.hubspot.sandbox.gate import HubSpotApiGate, is_api_path
+from connectors.hubspot.sandbox.metadata import MetadataApi
 from connectors.hubspot.sandbox.oauth import OAuthRoutes
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.webhooks import WebhookControlRoutes
@@ -54,6 +55,7 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
 
     return Starlette(
         routes=[
+            *MetadataApi(sandbox).routes(),
             *CrmApi(sandbox).routes(),
             *OAuthRoutes(sandbox).routes(),
             *ControlRoutes(sandbox, "expire-tokens", sandbox.expire_access_tokens).routes(),

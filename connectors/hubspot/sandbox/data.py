@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TypeVar
 
+from connectors.hubspot.sandbox.pipelines import RENEWALS_PIPELINE
 from connectors.hubspot.sandbox.schema import (
     ACCOUNT_TIERS,
     ASSOCIATION_TYPES,
@@ -280,6 +281,12 @@ class _Seeder:
             if self.rng.random() < 0.4:
                 props["contract_length_months"] = str(self.pick((12, 24, 36)))
             record = Record(self.new_id("deals"), props, created, updated)
+            if int(record.id) % RENEWAL_EVERY == 0:
+                # Every fifth deal renews in the custom pipeline (decided by id: no random draw, so every
+                # other seeded value stays as it was).
+                stages = RENEWALS_PIPELINE.stages
+                props["pipeline"] = RENEWALS_PIPELINE.id
+                props["dealstage"] = stages[DEAL_STAGES.index(props["dealstage"]) % len(stages)].id
             records.append(record)
             if company:
                 self.links.append((record.id, company.id, to_company))
@@ -355,6 +362,9 @@ def seed_portal(seed: int, size: SandboxSize) -> SeedData:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+RENEWAL_EVERY = 5
 
 
 def _unique_email(first: str, last: str, domain: str, used: dict[str, int]) -> str:

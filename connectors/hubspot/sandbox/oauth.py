@@ -1,4 +1,13 @@
-"""HubSpot's OAuth 2.0 endpoints: the install (approve) page and the token endpoint."""
+"""HubSpot's OAuth 2.0 endpoints: the install (approve) page, the token endpoint and token metadata.
+
+HubSpot serves the token endpoint under three paths: the date-versioned `/oauth/2026-03/token` (the current
+one), `/oauth/v3/token` (the same API) and the legacy `/oauth/v1/token`, deprecated and served until
+2027-02-16 (HubSpot's v1 OAuth migration guide and changelog; specs `Auth/Oauth/Rollouts/279897/{v3,2026-03}`
+and `155908/v1` in HubSpot-public-api-spec-collection). The current paths take every parameter in the form
+body: v1 also read `client_secret` and `refresh_token` from the query string, they do not. Token metadata
+moved from `GET /oauth/v1/access-tokens/{token}` (the token in the path) to `POST .../token/introspect`
+(RFC 7662, with the app's client id and secret in the body).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,9 @@ from connectors.hubspot.sandbox.errors import correlation_id
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox, OAuthApp
 from connectors.kit.sandbox import CodeRejected, CodeRejection, UnknownToken
 from connectors.kit.sandbox_support import json_response
+
+# The token API's current paths: the date-versioned one HubSpot's docs name and the equivalent v3.
+CURRENT_VERSIONS = ("2026-03", "v3")
 
 AUTHORIZE_FIELDS = (
     "client_id",
@@ -70,8 +82,15 @@ class OAuthRoutes:
         return [
             Route("/oauth/authorize", self.authorize_page, methods=["GET"]),
             Route("/oauth/authorize", self.authorize_decision, methods=["POST"]),
-            Route("/oauth/v1/token", self.token, methods=["POST"]),
-            Route("/oauth/v3/token", self.token, methods=["POST"]),
+            Route("/oauth/v1/token", self.legacy_token, methods=["POST"]),
+            *(Route(f"/oauth/{version}/token", self.token, methods=["POST"]) for version in CURRENT_VERSIONS),
+            *(
+                Route(f"/oauth/{version}/token/introspect", self.introspect, methods=["POST"])
+                for version in CURRENT_VERSIONS
+            ),
+            *(Route(f"/oauth/{version}/token/revoke", self.revoke, methods=["POST"]) for version in CURRENT_VERSIONS),
+            Route("/oauth/v1/access-tokens/{token}", self.access_token_info, methods=["GET"]),
+            Route("/oauth/v1/refresh-tokens/{token}", self.refresh_token_info, methods=["GET"]),
             Route("/oauth/v1/refresh-tokens/{token}", self.revoke_refresh_token, methods=["DELETE"]),
         ]
 
@@ -111,8 +130,16 @@ class OAuthRoutes:
             return "code_challenge_method must be S256."
         return None
 
+    async def legacy_token(self, request: Request) -> Response:
+        """v1 also reads `client_secret` and `refresh_token` from the query string (its spec lists both as
+        query parameters); a value in the body wins."""
+        fields = {**{k: v for k, v in request.query_params.items()}, **_form(await request.body())}
+        return self._token(fields)
+
     async def token(self, request: Request) -> Response:
-        fields = _form(await request.body())
+        return self._token(_form(await request.body()))
+
+    def _token(self, fields: dict[str, str]) -> Response:
         try:
             app = self._client(fields)
             grant_type = fields.get("grant_type", "")
@@ -155,6 +182,62 @@ class OAuthRoutes:
     async def revoke_refresh_token(self, request: Request) -> Response:
         self.sandbox.revoke_refresh_token(request.path_params["token"])
         return Response(status_code=204)
+
+    async def introspect(self, request: Request) -> Response:
+        """RFC 7662 introspection: the app authenticates with its client id and secret in the body; a token
+        that is unknown, expired, revoked or issued to another app is `{"active": false}` (RFC 7662 2.2)."""
+        fields = _form(await request.body())
+        try:
+            app = self._client(fields)
+        except TokenRequestError as failure:
+            return failure.response()
+        token = fields.get("token", "")
+        hint = fields.get("token_type_hint", "")
+        if not token:
+            return TokenRequestError("BAD_REQUEST", "invalid_request", "token is required").response()
+        info = None
+        if hint != "refresh_token":
+            info = self.sandbox.access_token_info(token, app.client_id)
+        if info is None and hint != "access_token":
+            info = self.sandbox.refresh_token_info(token, app.client_id)
+        return json_response({"active": True, **info} if info else {"active": False})
+
+    async def revoke(self, request: Request) -> Response:
+        """RFC 7009 revocation of a refresh token; an unknown token is not an error (RFC 7009 2.2)."""
+        fields = _form(await request.body())
+        try:
+            app = self._client(fields)
+        except TokenRequestError as failure:
+            return failure.response()
+        token = fields.get("token", "")
+        if self.sandbox.refresh_token_info(token, app.client_id) is not None:
+            self.sandbox.revoke_refresh_token(token)
+        return Response(status_code=200)
+
+    async def access_token_info(self, request: Request) -> Response:
+        """v1 metadata of an access token: needs no client credentials, the token is the proof."""
+        info = self.sandbox.access_token_info(request.path_params["token"])
+        if info is None:
+            return _v1_not_found("access token")
+        return json_response({key: value for key, value in info.items() if key not in ("active", "client_id")})
+
+    async def refresh_token_info(self, request: Request) -> Response:
+        info = self.sandbox.refresh_token_info(request.path_params["token"])
+        if info is None:
+            return _v1_not_found("refresh token")
+        return json_response({key: value for key, value in info.items() if key not in ("active", "app_id")})
+
+
+def _v1_not_found(what: str) -> Response:
+    # The status and message for an unknown or expired token are unverified (the spec gives only the Error
+    # schema); 404 with HubSpot's error body is what its other lookups by id answer.
+    body = {
+        "status": "error",
+        "message": f"{what} not found",
+        "correlationId": correlation_id(),
+        "category": "OBJECT_NOT_FOUND",
+    }
+    return json_response(body, 404)
 
 
 def _form(raw: bytes) -> dict[str, str]:

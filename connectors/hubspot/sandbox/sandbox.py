@@ -3,7 +3,10 @@ counters and webhooks, and the Python control API tests use beside HTTP."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from connectors.hubspot.sandbox.timestamps import WriteClock
 from connectors.hubspot.sandbox.webhooks import WebhookConfig, WebhookDispatcher, WebhookStats
 from connectors.kit.oauth import OAuth2
 from connectors.kit.sandbox import (
+    ExpiredToken,
     FaultKnobs,
     Grant,
     IssuedTokens,
@@ -102,6 +106,82 @@ class HubSpotSandbox:
             "user_id": issued.grant.user_id,
             "scopes": list(issued.grant.scopes),
             "token_use": "access_token",
+        }
+
+    def access_token_info(self, token: str, client_id: str | None = None) -> dict[str, Any] | None:
+        """Introspection of a live access token (the v3 `PublicAccessTokenInfoResponse` fields; v1 drops
+        `active` and `client_id`); None when it is unknown, expired or (given `client_id`) another app's."""
+        try:
+            access = self.tokens.authenticate(token)
+        except (UnknownToken, ExpiredToken):
+            return None
+        grant = access.grant
+        if client_id is not None and grant.client_id != client_id:
+            return None
+        expires_in = max(0, int(access.expires_at - time.time()))
+        return {
+            "token": token,
+            "token_type": "access",
+            "token_use": "access_token",
+            "client_id": grant.client_id,
+            "user": self._user_email(grant.user_id),
+            "user_id": grant.user_id,
+            "hub_id": grant.account_id,
+            "hub_domain": self.hub_domain,
+            "app_id": self.app_id,
+            "scopes": list(grant.scopes),
+            "expires_in": expires_in,
+            "is_private_distribution": False,
+            "signed_access_token": self._signed_access_token(access.expires_at, grant),
+        }
+
+    def refresh_token_info(self, token: str, client_id: str | None = None) -> dict[str, Any] | None:
+        """The v3 `PublicRefreshTokenInfoResponse` fields of a refresh token (v1: `RefreshTokenInfoResponse`)."""
+        grant = self.tokens.lookup_refresh(token)
+        if grant is None or (client_id is not None and grant.client_id != client_id):
+            return None
+        return {
+            "token": token,
+            "token_type": "refresh",
+            "token_use": "refresh_token",
+            "client_id": grant.client_id,
+            "user": self._user_email(grant.user_id),
+            "user_id": grant.user_id,
+            "hub_id": grant.account_id,
+            "hub_domain": self.hub_domain,
+            "app_id": self.app_id,
+            "scopes": list(grant.scopes),
+        }
+
+    @property
+    def hub_domain(self) -> str:
+        return f"hub{self.hub_id}.example.com"
+
+    def _user_email(self, user_id: int) -> str | None:
+        return next((owner.email for owner in self.crm.owners if owner.user_id == user_id), None)
+
+    def _signed_access_token(self, expires_at: float, grant: Grant) -> dict[str, Any]:
+        scopes = " ".join(grant.scopes)
+        # HubSpot signs these claims with its own key; the sandbox's signature is a digest of them.
+        signature = base64.b64encode(hashlib.sha256(f"{grant.account_id}:{scopes}:{expires_at}".encode()).digest())
+        return {
+            "expiresAt": int(expires_at * 1000),
+            "scopes": base64.b64encode(scopes.encode()).decode(),
+            "hubId": grant.account_id,
+            "userId": grant.user_id,
+            "appId": self.app_id,
+            "installingUserId": grant.user_id,
+            "appInstallId": f"{self.app_id}-{grant.account_id}",
+            "audience": "HUBSPOT_API",
+            "hublet": "na1",
+            "isUserLevel": False,
+            "isServiceAccount": False,
+            "isPrivateDistribution": False,
+            "trialScopes": "",
+            "trialScopeToScopeGroupPks": "",
+            "scopeToScopeGroupPks": "",
+            "signature": signature.decode(),
+            "newSignature": signature.decode(),
         }
 
     def control_stats(self) -> dict[str, Any]:

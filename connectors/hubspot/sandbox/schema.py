@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from connectors.hubspot.sandbox.pipelines import DEAL_PIPELINE_IDS, DEAL_STAGE_IDS, DEFAULT_PIPELINE
+
 
 @dataclass(frozen=True)
 class ObjectType:
@@ -176,15 +178,8 @@ INDUSTRIES = (
     "LOGISTICS_AND_SUPPLY_CHAIN",
     "FOOD_BEVERAGES",
 )
-DEAL_STAGES = (
-    "appointmentscheduled",
-    "qualifiedtobuy",
-    "presentationscheduled",
-    "decisionmakerboughtin",
-    "contractsent",
-    "closedwon",
-    "closedlost",
-)
+# The default pipeline's stage ids, which HubSpot gives every portal.
+DEAL_STAGES = tuple(stage.id for stage in DEFAULT_PIPELINE.stages)
 TASK_STATUSES = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
 TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")
 TASK_TYPES = ("TODO", "CALL", "EMAIL")
@@ -234,8 +229,8 @@ _PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
         *_system("createdate", "hs_lastmodifieddate", _DEAL),
         _prop("dealname", "Deal Name", "string", _DEAL),
         _prop("amount", "Amount", "number", _DEAL),
-        _prop("dealstage", "Deal Stage", "enumeration", _DEAL, options=DEAL_STAGES),
-        _prop("pipeline", "Pipeline", "enumeration", _DEAL, options=("default",)),
+        _prop("dealstage", "Deal Stage", "enumeration", _DEAL, options=DEAL_STAGE_IDS),
+        _prop("pipeline", "Pipeline", "enumeration", _DEAL, options=DEAL_PIPELINE_IDS),
         _prop("closedate", "Close Date", "datetime", _DEAL),
         _prop("deal_source", "Deal source", "enumeration", _DEAL, options=DEAL_SOURCES, custom=True),
         _prop("contract_length_months", "Contract length (months)", "number", _DEAL, custom=True),

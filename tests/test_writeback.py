@@ -530,7 +530,13 @@ async def test_hubspot_refuses_a_bad_email_on_create_and_update_and_nothing_chan
 @pytest.mark.parametrize(
     ("model", "input", "field", "provider_field", "reason"),
     [
-        ("Deal", {"stage": "closedmaybe"}, "stage", "dealstage", "closedmaybe was not one of the allowed options: ["),
+        (
+            "Deal",
+            {"remoteStage": "closedmaybe"},
+            "remoteStage",
+            "dealstage",
+            "closedmaybe was not one of the allowed options: [",
+        ),
         (
             "Task",
             {"priority": "URGENT"},
@@ -546,7 +552,9 @@ async def test_hubspot_refuses_values_outside_a_propertys_options_and_nothing_ch
 ) -> None:
     case = harness.provider.cases()[model]
     before = harness.provider.ids(model)
-    body = await harness.create(model, {**case.create, **input})
+    # A stage id goes in remoteStage, which the case's stage label would contradict.
+    given = {k: v for k, v in case.create.items() if not (k == "stage" and "remoteStage" in input)}
+    body = await harness.create(model, {**given, **input})
     assert error_codes(body) == ["BAD_USER_INPUT"]
     extensions = body["errors"][0]["extensions"]
     assert (extensions["field"], extensions["providerField"]) == (field, provider_field)

@@ -100,7 +100,6 @@ def test_oauth_code_exchange_and_refresh_through_the_sdk_tokens_api(portal: Port
     assert error_body(wrong_secret.value)["status"] == "BAD_CLIENT_SECRET"
 
 
-@pytest.mark.xfail(strict=True, reason="needs i11-hs-meta: GET /oauth/v1/access-tokens/{token} (token metadata)")
 def test_access_token_metadata_names_the_portal_and_scopes(portal: Portal) -> None:
     sandbox = portal.sandbox
     token = sandbox.mint_tokens(["crm.objects.contacts.read"])["access_token"]
@@ -363,7 +362,6 @@ def test_associations_v4_batch_read_labels_each_link(portal: Portal) -> None:
     assert read.errors[0].context["fromObjectId"] == [unlinked]
 
 
-@pytest.mark.xfail(strict=True, reason="needs i11-hs-meta: deal pipelines with stage labels")
 def test_deal_pipelines_name_every_stage(portal: Portal) -> None:
     pipelines = portal.client().crm.pipelines.pipelines_api.get_all("deals").results
     assert pipelines and all(p.stages and p.label for p in pipelines)

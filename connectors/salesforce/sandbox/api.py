@@ -15,12 +15,12 @@ from starlette.routing import Route
 
 from connectors.kit.sandbox_support import json_response
 from connectors.salesforce.sandbox import describe
+from connectors.salesforce.sandbox.composite import run_composite
 from connectors.salesforce.sandbox.cursors import batch_size_from
 from connectors.salesforce.sandbox.duplicates import DUPLICATE_RULE_HEADER, allows_save
 from connectors.salesforce.sandbox.errors import bad_request, not_found
 from connectors.salesforce.sandbox.org import API_ROOT
 from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
-from connectors.salesforce.sandbox.composite import run_composite
 from connectors.salesforce.sandbox.schema import SObjectType
 from connectors.salesforce.sandbox.versions import VERSION_LIST
 from connectors.salesforce.sandbox.writes import parse_body

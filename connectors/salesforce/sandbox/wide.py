@@ -30,6 +30,7 @@ ADDRESS_PARTS: tuple[tuple[str, str, FieldType, int, int, int], ...] = (
     ("GeocodeAccuracy", "geocodeAccuracy", FieldType.PICKLIST, 40, 0, 0),
 )
 
+_LABELS = {"PostalCode": "Zip/Postal Code", "GeocodeAccuracy": "Geocode Accuracy"}
 _AREAS = (
     "Billing",
     "Marketing",
@@ -89,7 +90,7 @@ _STATES = ("CA", "NY", "TX", "WA", "MA", "Ontario", "Bavaria", "Île-de-France")
 def _component(compound: str, part: tuple[str, str, FieldType, int, int, int], label_prefix: str) -> FieldDef:
     suffix, _, kind, length, precision, scale = part
     prefix = compound.removesuffix("Address")
-    label = f"{label_prefix} {suffix.replace('PostalCode', 'Zip/Postal Code').replace('GeocodeAccuracy', 'Geocode Accuracy')}"
+    label = f"{label_prefix} {_LABELS.get(suffix, suffix)}"
     picklist = GEOCODE_ACCURACIES if kind is FieldType.PICKLIST else ()
     return FieldDef(
         f"{prefix}{suffix}",

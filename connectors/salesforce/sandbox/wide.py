@@ -57,20 +57,20 @@ _AREAS = (
 _ATTRIBUTES: tuple[tuple[str, FieldType], ...] = (
     ("Status", FieldType.PICKLIST),
     ("Score", FieldType.DOUBLE),
-    ("Last_Activity_Date", FieldType.DATE),
+    ("Last_Activity_Date_Time_Zone_Adjusted", FieldType.DATE),
     ("Owner_Email", FieldType.EMAIL),
     ("Notes", FieldType.TEXTAREA),
     ("Tier", FieldType.PICKLIST),
-    ("Source_Detail", FieldType.STRING),
+    ("Original_Source_Detail", FieldType.STRING),
     ("Opt_In", FieldType.BOOLEAN),
     ("Amount", FieldType.CURRENCY),
     ("Completion_Rate", FieldType.PERCENT),
-    ("Last_Synced_At", FieldType.DATETIME),
+    ("Last_Synced_With_ERP_At", FieldType.DATETIME),
     ("Hotline_Phone", FieldType.PHONE),
     ("Portal_URL", FieldType.URL),
     ("Reference_Code", FieldType.STRING),
     ("Touch_Count", FieldType.DOUBLE),
-    ("Preferred_Channel", FieldType.PICKLIST),
+    ("Preferred_Communication_Channel", FieldType.PICKLIST),
     ("Renewal_Date", FieldType.DATE),
     ("Comment", FieldType.TEXTAREA),
     ("Verified", FieldType.BOOLEAN),
@@ -80,7 +80,7 @@ _ATTRIBUTES: tuple[tuple[str, FieldType], ...] = (
     ("Health_Index", FieldType.PERCENT),
 )
 # Installed packages prefix their fields with a namespace, which makes names long.
-_NAMESPACES = ("", "", "", "mkto71_", "et4ae5__", "FinServ__", "LID__", "pi__")
+_NAMESPACES = ("", "", "mkto71_", "et4ae5__", "FinServ__", "LID__", "pi__", "dsfs__")
 _PICKLIST_VALUES = ("Not Started", "In Progress", "Needs Review", "Approved", "Declined", "On Hold")
 _WORDS = ("alpha", "north", "priority", "legacy", "pilot", "west", "enterprise", "mid-market", "smb", "emea")
 _STREETS = ("Market Street", "Main Street", "Harbor Way", "King's Road", "Rue de Rivoli", "Hauptstraße")
@@ -127,7 +127,9 @@ def _custom_fields(count: int) -> list[FieldDef]:
         namespace = _NAMESPACES[index % len(_NAMESPACES)]
         round_number = index // (len(_AREAS) * len(_ATTRIBUTES))
         suffix = f"_{round_number + 1}" if round_number else ""
-        name = f"{namespace}{area}_{attribute}{suffix}__c"
+        # An API name is at most 40 characters before its namespace and `__c`.
+        base = f"{area}_{attribute}"[: 40 - len(suffix)].rstrip("_") + suffix
+        name = f"{namespace}{base}__c"
         label = f"{area} {attribute}{suffix}".replace("_", " ")
         options: dict[str, Any] = {}
         length = 0
@@ -168,6 +170,7 @@ def wide_values(rng: random.Random, sobject: SObjectType, row: list[Any]) -> Non
     """Fill a seeded wide Contact's extra fields, about half of them, from `rng` (a stream of its own,
     so the standard fields get the same values as in a narrow org)."""
     city = row[sobject.position("MailingCity")]
+    has_other_address = rng.random() < 0.2
     for definition in sobject.fields[len(CONTACT.fields) :]:
         position = sobject.position(definition.name)
         if definition.type is FieldType.ADDRESS:
@@ -175,7 +178,7 @@ def wide_values(rng: random.Random, sobject: SObjectType, row: list[Any]) -> Non
         if definition.compound_of == "MailingAddress":
             row[position] = _address_part(rng, definition) if city else None
         elif definition.compound_of == "OtherAddress":
-            row[position] = _address_part(rng, definition) if rng.random() < 0.2 else None
+            row[position] = _address_part(rng, definition) if has_other_address else None
         elif definition.type is FieldType.BOOLEAN:
             row[position] = rng.random() < 0.3
         elif rng.random() < 0.5:

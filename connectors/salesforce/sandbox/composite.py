@@ -30,6 +30,8 @@ MAX_QUERY_SUBREQUESTS = 5
 TOP_LEVEL_KEYS = frozenset({"allOrNone", "collateSubrequests", "compositeRequest"})
 SUBREQUEST_KEYS = frozenset({"method", "url", "referenceId", "body", "httpHeaders"})
 QUERY_OPTIONS = "sforce-query-options"
+# Resources the sandbox serves outside Composite but not as subrequests; any other is unknown (404).
+OTHER_RESOURCES = frozenset({"sobjects", "limits", "composite"})
 HALTED = SalesforceError(
     400, "PROCESSING_HALTED", "The transaction was rolled back since another operation in the same transaction failed."
 )
@@ -118,6 +120,8 @@ def _serve(subrequest: dict[str, Any], api_root: str, run_query: QueryRunner) ->
         raise not_found()
     resource, _, locator = path.removeprefix(api_root + "/").partition("/")
     if resource not in ("query", "queryAll"):
+        if resource not in OTHER_RESOURCES:
+            raise not_found()
         raise bad_request(
             "INVALID_API_INPUT",
             f"This sandbox's composite resource serves query subrequests only, not {subrequest['method']} {path}",

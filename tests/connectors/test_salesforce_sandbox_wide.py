@@ -37,7 +37,7 @@ def test_composite_runs_a_query_too_long_for_a_url_as_one_api_call(
 ) -> None:
     sandbox, api, _ = org
     fields = ", ".join(f.name for f in sandbox.org.schema.sobjects["Contact"].fields)
-    soql = f"SELECT {fields} FROM Contact ORDER BY Id"  # noqa: S608 - field names from the schema
+    soql = f"SELECT {fields} FROM Contact ORDER BY Id"
     used = sandbox.usage.used()
     answer = _composite(
         api, _query("all", soql), _query("deleted", "SELECT Id FROM Contact WHERE IsDeleted = true", "queryAll")
@@ -59,7 +59,7 @@ def test_composite_runs_a_query_too_long_for_a_url_as_one_api_call(
 def test_composite_pages_through_a_cursor_and_refuses_what_it_does_not_serve(
     org: tuple[SalesforceSandbox, httpx2.Client, str],
 ) -> None:
-    sandbox, api, _ = org
+    _, api, _ = org
     paged = _composite(
         api, {**_query("p", "SELECT Id FROM Contact"), "httpHeaders": {"Sforce-Query-Options": "batchSize=200"}}
     )
@@ -90,7 +90,7 @@ def test_a_soql_statement_over_100000_characters_is_malformed(
 ) -> None:
     _, api, _ = org
     ids = ", ".join(["'003000000000001AAA'"] * 5_000)
-    soql = f"SELECT Id FROM Contact WHERE Id IN ({ids})"  # noqa: S608 - literals only
+    soql = f"SELECT Id FROM Contact WHERE Id IN ({ids})"
     assert len(soql) > 100_000
     answer = _composite(api, _query("long", soql)).json()["compositeResponse"][0]
     assert answer["httpStatusCode"] == 400
@@ -116,7 +116,7 @@ def test_parameters_the_api_does_not_take_are_refused_not_ignored(
 def test_userinfo_and_identity_speak_openid_connect_and_salesforce(
     org: tuple[SalesforceSandbox, httpx2.Client, str],
 ) -> None:
-    sandbox, api, login_url = org
+    sandbox, _, login_url = org
     tokens = sandbox.mint_tokens()
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     for base in (login_url, sandbox.instance_url):
@@ -144,8 +144,6 @@ def test_the_wide_contact_describes_compound_addresses_and_custom_fields(
     assert {f["type"] for f in custom} >= {"picklist", "double", "date", "email", "textarea", "boolean", "currency"}
     refused = api.get(f"{API}/query", params={"q": "SELECT Id FROM Contact WHERE MailingAddress = null"})
     assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "INVALID_FIELD"
-    written = api.patch(
-        f"{API}/sobjects/Contact/{api.get(f'{API}/query', params={'q': 'SELECT Id FROM Contact LIMIT 1'}).json()['records'][0]['Id']}",
-        json={"MailingAddress": {"city": "X"}},
-    )
+    some_id = api.get(f"{API}/query", params={"q": "SELECT Id FROM Contact LIMIT 1"}).json()["records"][0]["Id"]
+    written = api.patch(f"{API}/sobjects/Contact/{some_id}", json={"MailingAddress": {"city": "X"}})
     assert written.status_code == 400 and written.json()[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"

@@ -80,7 +80,7 @@ _ATTRIBUTES: tuple[tuple[str, FieldType], ...] = (
     ("Health_Index", FieldType.PERCENT),
 )
 # Installed packages prefix their fields with a namespace, which makes names long.
-_NAMESPACES = ("", "", "mkto71_", "et4ae5__", "FinServ__", "LID__", "pi__", "dsfs__")
+_NAMESPACES = ("", "", "mkto_si__", "et4ae5__", "FinServ__", "LID__", "pi__", "dsfs__")
 _PICKLIST_VALUES = ("Not Started", "In Progress", "Needs Review", "Approved", "Declined", "On Hold")
 _WORDS = ("alpha", "north", "priority", "legacy", "pilot", "west", "enterprise", "mid-market", "smb", "emea")
 _STREETS = ("Market Street", "Main Street", "Harbor Way", "King's Road", "Rue de Rivoli", "Hauptstraße")

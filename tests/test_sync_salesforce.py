@@ -1,19 +1,33 @@
-"""Salesforce specifics beyond the conformance suite: SOQL injection, the login host, limits."""
+"""Salesforce specifics beyond the conformance suite: SOQL injection, the login host, limits, wide orgs."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
+import httpx2
+import orjson
 import pytest
 from sqlalchemy import select, update
 
+from connectors import get_connector
+from connectors.kit.declaration import StreamContext
 from connectors.kit.http import HttpKit
+from connectors.kit.page_budget import PageBudget
+from connectors.salesforce.query import API, QueryLimits, SoqlIncremental, query_url_bytes, select_records
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
+from connectors.salesforce.soql import select as soql_select
+from connectors.salesforce.writes import SoqlLookup
+from sync.connections import connection_access
+from sync.runner import DiscoveryCache
 from sync.store import Store
-from sync.tables import connections, stream_states
+from sync.tables import connections, records, stream_states
 from tests.support import (
     cached_ids,
     connect_salesforce,
+    make_streams_due,
     new_tenant,
     run_everything_due,
     sandbox_egress,
@@ -89,3 +103,126 @@ async def test_the_daily_allowance_stops_the_sync_with_a_clear_error(
     assert any(
         error and "REQUEST_LIMIT_EXCEEDED" not in error and "Limit" in error for error in errors.values()
     ) or any(error and "RateLimited" in error for error in errors.values())
+
+
+# ---- a wide org: 500 Contact fields, whose SELECT does not fit in a URL ---------------------------
+
+WIDE = SalesforceSize(contacts=40, leads=3, accounts=4, opportunities=3, users=2, tasks=3, notes=3, contact_fields=500)
+COMPOSITE = "POST /services/data/v60.0/composite"
+
+
+@pytest.fixture
+def wide_org() -> Iterator[tuple[SalesforceSandbox, str]]:
+    sandbox = SalesforceSandbox(seed=6, size=WIDE)
+    with serve_sandbox(sandbox) as (login_url, _instance_url):
+        yield sandbox, login_url
+
+
+async def _contacts_raw(store: Store, connection_id: object) -> dict[str, dict[str, Any]]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(records.c.remote_id, records.c.raw).where(
+                records.c.connection_id == connection_id, records.c.stream == "contacts"
+            )
+        )
+        return {row.remote_id: orjson.loads(row.raw) for row in rows}
+
+
+async def _context(store: Store, kit: HttpKit, connection_id: Any) -> StreamContext:
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(connections).where(connections.c.id == connection_id))).one()
+    stream = get_connector("salesforce").stream("contacts")
+    ctx = await DiscoveryCache().context(kit.session(await connection_access(store, row)), stream, connection_id)
+    ctx.page_budget = PageBudget(None)
+    return ctx
+
+
+def _canonical(raw: dict[str, Any]) -> bytes:
+    return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+
+
+async def test_a_wide_org_backfills_increments_and_reads_back_through_composite(
+    store: Store, kit: HttpKit, wide_org: tuple[SalesforceSandbox, str]
+) -> None:
+    sandbox, login_url = wide_org
+    _, connection_id = await connect(store, sandbox, login_url)
+    await run_everything_due(store, kit)
+    assert set((await stream_errors(store, connection_id)).values()) == {None}
+    assert await cached_ids(store, connection_id, "contacts") == sandbox.all_ids("Contact")
+    cached = await _contacts_raw(store, connection_id)
+    some_id = min(cached)
+    # Every field arrives, compound addresses with their components, as the record's own GET gives them.
+    assert _canonical(cached[some_id]) == _canonical(sandbox.get("Contact", some_id))
+    assert len(cached[some_id]) == 1 + 500  # attributes and every field
+    with_address = [raw for raw in cached.values() if raw["MailingAddress"]]
+    assert with_address and all(raw["MailingAddress"]["city"] == raw["MailingCity"] for raw in with_address)
+    # Only the first page of each query went through Composite: one POST per stream, no 414 or 431.
+    assert sandbox.stats.requests[COMPOSITE] == 1
+    assert not {414, 431} & set(sandbox.stats.responses_by_status)
+
+    changed = min(sandbox.all_ids("Contact") - {some_id})
+    sandbox.update("Contact", changed, {"Marketing_Status__c": "Approved", "MailingCity": "Lyon"})
+    sandbox.delete("Contact", some_id)
+    await make_streams_due(store, connection_id)
+    await run_everything_due(store, kit)
+    assert set((await stream_errors(store, connection_id)).values()) == {None}
+    assert some_id in await cached_ids(store, connection_id, "contacts", deleted=True)
+    after = (await _contacts_raw(store, connection_id))[changed]
+    assert after["Marketing_Status__c"] == "Approved" and after["MailingAddress"]["city"] == "Lyon"
+    assert sandbox.stats.requests[COMPOSITE] == 2
+
+    # The writeback read-back looks records up by Id with the same SELECT: the same raw.
+    ctx = await _context(store, kit, connection_id)
+    looked_up = await SoqlLookup("Contact").fetch(ctx, [changed])
+    assert [_canonical(r.raw) for r in looked_up] == [_canonical(after)]
+    assert sandbox.stats.requests[COMPOSITE] == 3
+
+
+async def test_past_the_soql_length_limit_field_chunks_merge_by_id_into_the_same_records(
+    store: Store, kit: HttpKit, wide_org: tuple[SalesforceSandbox, str]
+) -> None:
+    sandbox, login_url = wide_org
+    _, connection_id = await connect(store, sandbox, login_url)
+    ctx = await _context(store, kit, connection_id)
+    fields = ctx.discovered_params["fields"]
+    whole: list[dict[str, Any]] = []
+    async for batch, _ in select_records(ctx, "queryAll", "Contact", fields, order_by="Id ASC"):
+        whole.extend(batch)
+    # A statement limit of 8,000 characters splits the 500 fields (about 15,500 characters) into several queries.
+    short = QueryLimits(soql_chars=8_000)
+    chunked: list[dict[str, Any]] = []
+    before = sandbox.stats.requests[COMPOSITE]
+    async for batch, _ in select_records(ctx, "queryAll", "Contact", fields, order_by="Id ASC", limits=short):
+        chunked.extend(batch)
+    assert [orjson.dumps(r) for r in chunked] == [orjson.dumps(r) for r in whole]  # same fields, same order
+    assert sandbox.stats.requests[COMPOSITE] - before > 1
+    # The incremental query too: deletions and all.
+    sandbox.delete("Contact", whole[0]["Id"])
+    incremental = dataclasses.replace(SoqlIncremental("Contact"), limits=short)
+    cursor = incremental.initial_cursor(datetime(2025, 12, 1, tzinfo=UTC))
+    seen = {r.remote_id: r for page in [p async for p in incremental.pages(ctx, cursor)] for r in page.records}
+    assert seen[whole[0]["Id"]].deleted
+
+
+def test_a_too_long_query_url_gets_salesforces_414_and_a_long_uri_with_headers_431(
+    wide_org: tuple[SalesforceSandbox, str],
+) -> None:
+    sandbox, _ = wide_org
+    fields = [f.name for f in sandbox.org.schema.sobjects["Contact"].fields]
+    soql = soql_select(fields, "Contact")
+    assert query_url_bytes("query", soql) > 16_384
+    token = sandbox.mint_tokens()["access_token"]
+    with httpx2.Client(base_url=sandbox.instance_url, headers={"Authorization": f"Bearer {token}"}) as api:
+        used = sandbox.usage.used()
+        too_long = api.get(f"{API}/query", params={"q": soql})
+        assert too_long.status_code == 414
+        assert too_long.text == "<h1>Bad Message 414</h1><pre>reason: URI Too Long</pre>"
+        # Under the limit by itself, over it with the headers.
+        short_enough = soql_select(fields[:400], "Contact")
+        url_bytes = query_url_bytes("query", short_enough)
+        assert url_bytes < 16_384
+        padded = api.get(f"{API}/query", params={"q": short_enough}, headers={"X-Pad": "x" * (16_384 - url_bytes)})
+        assert padded.status_code == 431
+        assert padded.text == "<h1>Bad Message 431</h1><pre>reason: Request Header Fields Too Large</pre>"
+        assert api.get(f"{API}/query", params={"q": short_enough}).status_code == 200
+        assert sandbox.usage.used() == used + 1  # the front end's refusals use no API allowance

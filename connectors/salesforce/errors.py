@@ -18,7 +18,11 @@ def parse_error(response: httpx2.Response) -> ProviderError:
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
     if isinstance(body, dict):  # the OAuth endpoints answer RFC 6749 style
         first = {"message": body.get("error_description"), "errorCode": body.get("error")}
-    message = str(first.get("message") or f"Salesforce answered {response.status_code}")
+    # The front end's refusals of an over-long request (URI, or URI and headers, over 16,384 bytes) are
+    # HTML pages, not the API's error array.
+    too_long = {414: "the request URI is too long", 431: "the request URI and headers are too long"}
+    fallback = too_long.get(response.status_code, f"Salesforce answered {response.status_code}")
+    message = str(first.get("message") or fallback)
     code = first.get("errorCode")
     if code == "REQUEST_LIMIT_EXCEEDED" or response.status_code == 429:
         return RateLimited(message, status=response.status_code, provider_code=code)

@@ -15,8 +15,8 @@ from connectors.kit.declaration import Draft, StreamContext
 from connectors.kit.errors import BadInput
 from connectors.kit.mapping import ModelMapping, remote_ids
 from connectors.kit.records import RemoteRecord
-from connectors.salesforce.query import API, run_query
-from connectors.salesforce.soql import quote, select
+from connectors.salesforce.query import API, LIMITS, QueryLimits, select_records
+from connectors.salesforce.soql import quote
 
 # Ids per SOQL `IN (...)`: keeps the query well under Salesforce's 100,000-character limit.
 LOOKUP_CHUNK = 200
@@ -24,14 +24,18 @@ LOOKUP_CHUNK = 200
 
 @dataclass(frozen=True)
 class SoqlLookup:
+    """Records by Id, with every described field: the same SELECT the sync runs, so `raw` is identical
+    (and, like it, sent in a Composite body or split by field when too long for a URL)."""
+
     sobject: str
+    limits: QueryLimits = LIMITS
 
     async def fetch(self, ctx: StreamContext, remote_ids: Sequence[str]) -> list[RemoteRecord]:
         found: list[RemoteRecord] = []
+        fields = ctx.discovered_params["fields"]
         for start in range(0, len(remote_ids), LOOKUP_CHUNK):
-            chunk = ", ".join(quote(i) for i in remote_ids[start : start + LOOKUP_CHUNK])
-            soql = select(ctx.discovered_params["fields"], self.sobject, where=f"Id IN ({chunk})")
-            async for batch, _ in run_query(ctx, "query", soql):
+            where = f"Id IN ({', '.join(quote(i) for i in remote_ids[start : start + LOOKUP_CHUNK])})"
+            async for batch, _ in select_records(ctx, "query", self.sobject, fields, where, limits=self.limits):
                 found.extend(ctx.to_record(raw) for raw in batch)
         return found
 

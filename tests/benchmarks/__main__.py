@@ -11,6 +11,7 @@ BENCHMARKS = (
     "query",
     "ingest",
     "ingest-salesforce",
+    "salesforce-wide",
     "writeback",
     "fanout",
     "freshness",
@@ -26,6 +27,10 @@ def run_one(name: str) -> dict[str, object]:
         from tests.benchmarks.query import run_query
 
         return asyncio.run(run_query())
+    if name == "salesforce-wide":
+        from tests.benchmarks.salesforce_wide import run_salesforce_wide
+
+        return asyncio.run(run_salesforce_wide())
     if name == "graphql-abuse":
         from tests.benchmarks.graphql_abuse import run_graphql_abuse
 

@@ -83,5 +83,8 @@ class SalesforceDriver:
 class TestSalesforceConformance(ConnectorConformance):
     @pytest.fixture
     def driver(self) -> Iterator[SalesforceDriver]:
-        size = SalesforceSize(contacts=250, leads=60, accounts=50, opportunities=70, users=6, tasks=80, notes=50)
+        # Contact as wide as a long-lived org's: 500 fields, whose SELECT does not fit in a URL.
+        size = SalesforceSize(
+            contacts=250, leads=60, accounts=50, opportunities=70, users=6, tasks=80, notes=50, contact_fields=500
+        )
         yield SalesforceDriver(SalesforceSandbox(seed=9, size=size))

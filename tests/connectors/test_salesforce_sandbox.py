@@ -369,10 +369,21 @@ def test_global_describe_versions_and_limits(org: Org) -> None:
     listed = org.api.get(f"{API}/sobjects").json()
     assert {s["name"] for s in listed["sobjects"]} == set(SOBJECTS)
     versions = org.anonymous.get("/services/data/")
-    assert versions.status_code == 200 and versions.json() == [{"label": "Spring '24", "url": API, "version": "60.0"}]
-    assert error_of(org.api.get("/services/data/v59.0/sobjects"), 404)["errorCode"] == "NOT_FOUND"
-    limits = org.api.get(f"{API}/limits").json()["DailyApiRequests"]
-    assert limits["Max"] == 15000 and 0 < limits["Remaining"] < 15000
+    assert versions.status_code == 200
+    listed_versions = {v["version"]: v for v in versions.json()}
+    assert listed_versions["60.0"] == {"label": "Spring '24", "url": API, "version": "60.0"}
+    assert listed_versions["50.0"]["label"] == "Winter '21" and listed_versions["59.0"]["label"] == "Winter '24"
+    # The stock clients' defaults (simple-salesforce 59.0, jsforce 50.0) answer like v60.0.
+    for version in ("59.0", "50.0"):
+        assert org.api.get(f"/services/data/v{version}/sobjects").json() == listed
+    assert error_of(org.api.get("/services/data/v12.0/sobjects"), 404) == {
+        "errorCode": "NOT_FOUND",
+        "message": "The requested resource does not exist",
+    }
+    limits = org.api.get(f"{API}/limits").json()
+    assert limits["DailyApiRequests"]["Max"] == 15000 and 0 < limits["DailyApiRequests"]["Remaining"] < 15000
+    assert all(set(limit) == {"Max", "Remaining"} for limit in limits.values())
+    assert {"DailyBulkApiBatches", "DataStorageMB", "SingleEmail"} <= set(limits)
 
 
 def test_same_seed_same_org() -> None:

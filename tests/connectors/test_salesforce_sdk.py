@@ -228,7 +228,6 @@ def test_the_version_resources_name_the_api_roots(sf: Salesforce) -> None:
     assert SANDBOX_VERSION in {v["version"] for v in versions}
 
 
-@pytest.mark.xfail(strict=True, reason="needs i11-sf-reads: API versions besides v60.0 (simple-salesforce's default)")
 def test_the_clients_default_version_is_served(org: Org) -> None:
     default = Salesforce(
         instance_url=org.instance_url, session_id=org.sandbox.mint_tokens()["access_token"], session=org.http

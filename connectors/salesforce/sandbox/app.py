@@ -22,10 +22,17 @@ from connectors.salesforce.sandbox.errors import (
     request_limit_exceeded,
     server_unavailable,
 )
-from connectors.salesforce.sandbox.gate import LimitInfoMiddleware, SessionGate, TrailingSlashMiddleware, is_api_path
+from connectors.salesforce.sandbox.gate import (
+    LimitInfoMiddleware,
+    SessionGate,
+    TrailingSlashMiddleware,
+    UriLimitMiddleware,
+    is_api_path,
+)
 from connectors.salesforce.sandbox.oauth import OAuthRoutes
 from connectors.salesforce.sandbox.responses import error_response
 from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
+from connectors.salesforce.sandbox.versions import VersionMiddleware
 
 LOGIN_HOST = "localhost"
 INSTANCE_HOST = "127.0.0.1"
@@ -39,7 +46,11 @@ def create_login_app(sandbox: SalesforceSandbox) -> Starlette:
 
 
 def create_instance_app(sandbox: SalesforceSandbox) -> Starlette:
-    routes = [*RestApi(sandbox).routes(), *ControlRoutes(sandbox, "expire-sessions", sandbox.expire_sessions).routes()]
+    routes = [
+        *RestApi(sandbox).routes(),
+        *OAuthRoutes(sandbox).userinfo_routes(),
+        *ControlRoutes(sandbox, "expire-sessions", sandbox.expire_sessions).routes(),
+    ]
 
     async def salesforce_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SalesforceError)
@@ -64,7 +75,9 @@ def create_instance_app(sandbox: SalesforceSandbox) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(TrailingSlashMiddleware),
+            Middleware(VersionMiddleware),
             Middleware(RequestStatsMiddleware, stats=sandbox.stats),
+            Middleware(UriLimitMiddleware),
             Middleware(LimitInfoMiddleware, sandbox=sandbox),
             Middleware(
                 FaultInjectionMiddleware,

@@ -8,6 +8,7 @@ in the Recycle Bin (IsDeleted) with a delete-log entry.
 
 from __future__ import annotations
 
+import functools
 import gc
 import random
 import re
@@ -35,16 +36,19 @@ from connectors.salesforce.sandbox.schema import (
     SALUTATIONS,
     STAGE_PROBABILITY,
     STAGES,
+    STANDARD_SCHEMA,
     TASK,
     TASK_PRIORITIES,
     TASK_STATUSES,
     TASK_TYPES,
     TIME_ZONES,
     USER,
+    Schema,
     SObjectType,
 )
 from connectors.salesforce.sandbox.store import Row, SObjectTable
 from connectors.salesforce.sandbox.timestamps import DAY_MS, format_date, format_datetime, ms_of
+from connectors.salesforce.sandbox.wide import wide_contact, wide_values
 
 _T = TypeVar("_T")
 
@@ -74,10 +78,9 @@ TASK_DESCRIPTIONS = tuple(f"Discuss {topic}." for topic in TOPICS)
 TASK_SUBJECTS = ("Follow up with {}", "Send proposal to {}", "Schedule demo for {}", "Call {} about next steps")
 
 
-_DEFAULTS = {
-    t.name: tuple((f.name, f.default) for f in t.fields)
-    for t in (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE)
-}
+@functools.cache
+def _defaults(sobject: SObjectType) -> tuple[tuple[str, Any], ...]:
+    return tuple((f.name, f.default) for f in sobject.fields)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ class SalesforceSize:
     users: int = 8
     tasks: int = 90
     notes: int = 60
+    # Fields on Contact: 0 keeps the standard Contact; e.g. 500 makes it as wide as a long-lived org's,
+    # with both compound addresses and custom fields (see wide.py).
+    contact_fields: int = 0
+
+
+def schema_for(size: SalesforceSize) -> Schema:
+    return Schema((wide_contact(size.contact_fields),)) if size.contact_fields else STANDARD_SCHEMA
 
 
 def seed_org(seed: int, size: SalesforceSize) -> dict[str, SObjectTable]:
@@ -113,8 +123,12 @@ class _Seeder:
         # every other seeded value as it was.
         self.contact_rng = random.Random(f"salesforce-sandbox:{seed}:opportunity-contacts")
         self.size = size
+        self.schema = schema_for(size)
+        self.contact = self.schema.sobjects[CONTACT.name]
+        # The wide Contact's extra fields draw from their own stream, so the rest seeds as in a narrow org.
+        self.wide_rng = random.Random(f"salesforce-sandbox:{seed}:wide-contact")
         self.pools = name_pools(seed, 400)
-        self.tables = {t.name: SObjectTable(t) for t in (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE)}
+        self.tables = {t.name: SObjectTable(t) for t in self.schema.sobjects.values()}
         self.deletions: dict[str, list[tuple[str, str]]] = {name: [] for name in self.tables}
         self.owner_ids: list[str] = []
         self.used_emails: dict[str, int] = {}
@@ -178,7 +192,7 @@ class _Seeder:
         values["SystemModstamp"] = format_datetime(modstamp_ms)
         values["CreatedById"] = creator
         values["LastModifiedById"] = self.pick(self.owner_ids) if self.owner_ids else creator
-        row = [values.get(name, default) for name, default in _DEFAULTS[sobject.name]]
+        row = [values.get(name, default) for name, default in _defaults(sobject)]
         derive(sobject, row)
         return row
 
@@ -280,7 +294,11 @@ class _Seeder:
                 values["Birthdate"] = format_date(ms_of(1960, 1, 1) + rng.randrange(0, 14_000) * DAY_MS)
             if account is not None and rng.random() < 0.2:
                 values["Description"] = f"Works at {account[account_name]}."
-            rows.append(self.row(CONTACT, values))
+            row = self.row(self.contact, values)
+            if self.contact is not CONTACT:
+                wide_values(self.wide_rng, self.contact, row)
+                derive(self.contact, row)
+            rows.append(row)
         return rows
 
     def leads(self) -> list[Row]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from connectors.salesforce.sandbox.schema import CLOSED_STAGES, CONTACT, LEAD, OPPORTUNITY, TASK, USER, SObjectType
 from connectors.salesforce.sandbox.store import Row
+
+# Keys every compound address carries; null here, since the org has no state and country picklists.
+ADDRESS_CODE_KEYS = ("countryCode", "stateCode")
 
 
 def _full_name(sobject: SObjectType) -> Callable[[Row], None]:
@@ -50,3 +54,14 @@ def derive(sobject: SObjectType, row: Row) -> None:
     derivation = _DERIVATIONS.get(sobject.name)
     if derivation is not None:
         derivation(row)
+    for position, components in sobject.compounds:
+        row[position] = _address(row, components)
+
+
+def _address(row: Row, components: tuple[tuple[str, int], ...]) -> dict[str, Any] | None:
+    """A compound address as the REST API renders it: null when every component is, otherwise every
+    key (sorted, as Salesforce sends them), the state and country codes null without their picklists."""
+    values = {key: row[position] for key, position in components}
+    if all(value is None for value in values.values()):
+        return None
+    return dict(sorted({**dict.fromkeys(ADDRESS_CODE_KEYS), **values}.items()))

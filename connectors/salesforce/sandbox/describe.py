@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from connectors.salesforce.sandbox.schema import SOBJECTS, FieldDef, FieldType, SObjectType
+from connectors.salesforce.sandbox.schema import SOBJECTS, FieldDef, FieldType, Schema, SObjectType
 
 _SOAP_TYPES = {
     FieldType.ID: "tns:ID",
@@ -18,16 +18,17 @@ _SOAP_TYPES = {
     FieldType.CURRENCY: "xsd:double",
     FieldType.PERCENT: "xsd:double",
     FieldType.INT: "xsd:int",
+    FieldType.ADDRESS: "urn:address",
 }
 # Fields Salesforce lets a client find a record by (upsert and search on them).
 _ID_LOOKUP_FIELDS = frozenset({"Id", "Email", "Username", "Name"})
 
 
-def global_describe(api_root: str) -> dict[str, Any]:
+def global_describe(schema: Schema, api_root: str) -> dict[str, Any]:
     return {
         "encoding": "UTF-8",
         "maxBatchSize": 200,
-        "sobjects": [object_summary(sobject, api_root) for sobject in SOBJECTS.values()],
+        "sobjects": [object_summary(sobject, api_root) for sobject in schema.sobjects.values()],
     }
 
 
@@ -36,6 +37,7 @@ def describe(sobject: SObjectType, api_root: str) -> dict[str, Any]:
     return {
         **object_summary(sobject, api_root),
         "actionOverrides": [],
+        # Which objects point at this one is the same in every org the sandbox builds.
         "childRelationships": _child_relationships(sobject),
         "compactLayoutable": True,
         "fields": [_field(definition) for definition in sobject.fields],
@@ -91,6 +93,7 @@ def _field(definition: FieldDef) -> dict[str, Any]:
         "byteLength": _byte_length(definition),
         "calculated": False,
         "caseSensitive": False,
+        "compoundFieldName": definition.compound_of,
         "createable": definition.createable,
         "custom": definition.custom,
         "defaultValue": definition.default if kind is FieldType.BOOLEAN else None,

@@ -3,6 +3,7 @@ check, the daily request allocation and the `Sforce-Limit-Info` header on every 
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.kit.sandbox import ExpiredToken, UnknownToken
@@ -99,3 +100,44 @@ def _bearer_token(scope: Scope) -> str:
             if scheme.lower() in ("bearer", "oauth") and token.strip():
                 return token.strip()
     raise UnknownToken("")
+
+
+# "In each REST call, the maximum length for the combined URI and headers is 16,384 bytes. A request
+# exceeding this limit returns a 431 Request Header Fields Too Large error. If the URI itself exceeds
+# this limit, the request returns a 414 URI Too Long error." (Salesforce Help, article 000386264.)
+MAX_URI_AND_HEADERS_BYTES = 16_384
+
+
+class UriLimitMiddleware:
+    """Refuses what Salesforce's front end refuses before the API sees it: a URI over 16,384 bytes (414),
+    or a URI and headers together over it (431). Those answers come from the web server, not the REST
+    API, so they are not JSON: integrators report them as "Bad Message 431 reason: Request Header
+    Fields Too Large" (Stitch's Salesforce troubleshooting page), which is Jetty's error page; the body
+    here is that page. They count against no API allowance."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        uri = len(scope.get("raw_path") or scope["path"].encode()) + (
+            len(scope["query_string"]) + 1 if scope.get("query_string") else 0
+        )
+        headers = sum(len(name) + len(value) + 4 for name, value in scope["headers"])  # "name: value\r\n"
+        if uri > MAX_URI_AND_HEADERS_BYTES:
+            await _bad_message(414, "URI Too Long")(scope, receive, send)
+        elif uri + headers > MAX_URI_AND_HEADERS_BYTES:
+            await _bad_message(431, "Request Header Fields Too Large")(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _bad_message(status: int, reason: str) -> Response:
+    return Response(
+        f"<h1>Bad Message {status}</h1><pre>reason: {reason}</pre>",
+        status_code=status,
+        media_type="text/html;charset=iso-8859-1",
+        headers={"Connection": "close"},
+    )

@@ -15,9 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from connectors.kit.sandbox import CodeRejected, CodeRejection, ExpiredToken, UnknownToken
+from connectors.kit.sandbox import CodeRejected, CodeRejection, ExpiredToken, Grant, UnknownToken
 from connectors.kit.sandbox_support import json_response
-from connectors.salesforce.sandbox.org import API_ROOT
 from connectors.salesforce.sandbox.sandbox import DEFAULT_SCOPES, ConnectedApp, SalesforceSandbox
 from connectors.salesforce.sandbox.schema import USER
 
@@ -63,7 +62,12 @@ class OAuthRoutes:
             Route("/services/oauth2/token", self.token, methods=["POST"]),
             Route("/services/oauth2/revoke", self.revoke, methods=["POST"]),
             Route("/id/{org_id}/{user_id}", self.identity, methods=["GET"]),
+            *self.userinfo_routes(),
         ]
+
+    def userinfo_routes(self) -> list[Route]:
+        """Served by the login host and by the org's own (My Domain) host alike."""
+        return [Route("/services/oauth2/userinfo", self.userinfo, methods=["GET", "POST"])]
 
     # ---- authorize ---------------------------------------------------------------------------
 
@@ -155,22 +159,73 @@ class OAuthRoutes:
             return json_response({"error": "invalid_token", "error_description": "invalid token"}, 400)
         return Response(status_code=200)
 
-    async def identity(self, request: Request) -> Response:
-        sandbox = self.sandbox
+    def _session_user(self, request: Request) -> tuple[Grant, dict[str, Any]] | None:
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         try:
-            session = sandbox.tokens.authenticate(token.strip() if scheme.lower() in ("bearer", "oauth") else "")
+            session = self.sandbox.tokens.authenticate(token.strip() if scheme.lower() in ("bearer", "oauth") else "")
         except (UnknownToken, ExpiredToken):
+            return None
+        return session.grant, self.sandbox.org.read(USER, self.sandbox.session_user(session.grant))
+
+    def _urls(self, user_id: str) -> dict[str, str]:
+        """The identity service's URL templates: `{version}` is left for the client to fill in."""
+        instance = self.sandbox.instance_url
+        rest = f"{instance}/services/data/v{{version}}/"
+        return {
+            "rest": rest,
+            "sobjects": f"{rest}sobjects/",
+            "search": f"{rest}search/",
+            "query": f"{rest}query/",
+            "recent": f"{rest}recent/",
+            "profile": f"{instance}/{user_id}",
+        }
+
+    async def userinfo(self, request: Request) -> Response:
+        """OpenID Connect UserInfo: standard claims (`sub` is the identity URL) plus Salesforce's own."""
+        found = self._session_user(request)
+        if found is None:
             return PlainTextResponse("Bad_OAuth_Token", 403)
-        user_id = sandbox.session_user(session.grant)
-        if request.path_params["org_id"] != sandbox.org_id or request.path_params["user_id"] != user_id:
-            return PlainTextResponse("Bad_Id", 403)
-        user = sandbox.org.read(USER, user_id)
-        rest = f"{sandbox.instance_url}{API_ROOT}/"
+        grant, user = found
+        sandbox = self.sandbox
         return json_response(
             {
-                "id": sandbox.identity_url(session.grant),
+                "sub": sandbox.identity_url(grant),
+                "user_id": user["Id"],
+                "organization_id": sandbox.org_id,
+                "preferred_username": user["Username"],
+                "nickname": user["Alias"],
+                "name": user["Name"],
+                "email": user["Email"],
+                "email_verified": True,
+                "given_name": user["FirstName"],
+                "family_name": user["LastName"],
+                "zoneinfo": user["TimeZoneSidKey"],
+                "profile": f"{sandbox.instance_url}/{user['Id']}",
+                "address": {},
+                "urls": self._urls(user["Id"]),
+                "active": user["IsActive"],
+                "user_type": "STANDARD",
+                "language": user["LanguageLocaleKey"],
+                "locale": user["LocaleSidKey"],
+                "utcOffset": 0,
+                "updated_at": user["LastModifiedDate"].replace(".000+0000", "Z"),
+                "is_app_installed": True,
+            }
+        )
+
+    async def identity(self, request: Request) -> Response:
+        sandbox = self.sandbox
+        found = self._session_user(request)
+        if found is None:
+            return PlainTextResponse("Bad_OAuth_Token", 403)
+        grant, user = found
+        user_id = user["Id"]
+        if request.path_params["org_id"] != sandbox.org_id or request.path_params["user_id"] != user_id:
+            return PlainTextResponse("Bad_Id", 403)
+        return json_response(
+            {
+                "id": sandbox.identity_url(grant),
                 "asserted_user": True,
                 "user_id": user_id,
                 "organization_id": sandbox.org_id,
@@ -186,13 +241,10 @@ class OAuthRoutes:
                 "user_type": "STANDARD",
                 "language": user["LanguageLocaleKey"],
                 "locale": user["LocaleSidKey"],
+                "utcOffset": 0,
                 "last_modified_date": user["LastModifiedDate"],
-                "urls": {
-                    "rest": rest,
-                    "sobjects": f"{rest}sobjects/",
-                    "query": f"{rest}query/",
-                    "profile": f"{sandbox.instance_url}/{user_id}",
-                },
+                "is_app_installed": True,
+                "urls": self._urls(user_id),
             }
         )
 

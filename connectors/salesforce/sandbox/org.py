@@ -30,8 +30,10 @@ from connectors.salesforce.sandbox.schema import (
     NOTE,
     OPPORTUNITY,
     STAGE_PROBABILITY,
+    STANDARD_SCHEMA,
     TASK,
     FieldType,
+    Schema,
     SObjectType,
 )
 from connectors.salesforce.sandbox.store import Row, SObjectTable
@@ -60,7 +62,9 @@ class Org:
         clock: WriteClock,
         cursors: CursorStore,
         now: Callable[[], int] = now_ms,
+        schema: Schema = STANDARD_SCHEMA,
     ) -> None:
+        self.schema = schema
         self.tables = tables
         self.clock = clock
         self.cursors = cursors
@@ -74,7 +78,7 @@ class Org:
     # ---- queries -----------------------------------------------------------------------------
 
     def query(self, soql: str, *, include_deleted: bool, batch_size: int) -> dict[str, Any]:
-        compiled = soql_query.compile_query(soql)
+        compiled = soql_query.compile_query(soql, self.schema)
         with self.lock:
             rows = soql_query.run(self.table(compiled.sobject), compiled, include_deleted=include_deleted)
         render = soql_query.record_renderer(compiled.sobject, compiled.columns, API_ROOT)

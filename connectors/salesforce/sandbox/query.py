@@ -15,7 +15,7 @@ from typing import Any
 
 from connectors.salesforce.sandbox.errors import SalesforceError, bad_request
 from connectors.salesforce.sandbox.ids import normalize_id
-from connectors.salesforce.sandbox.schema import FieldDef, FieldType, SObjectType, resolve_sobject
+from connectors.salesforce.sandbox.schema import STANDARD_SCHEMA, FieldDef, FieldType, Schema, SObjectType
 from connectors.salesforce.sandbox.soql import (
     Comparison,
     Condition,
@@ -78,20 +78,27 @@ class CompiledQuery:
     limit: int | None
 
 
-def compile_query(text: str) -> CompiledQuery:
+# Salesforce's default limit on a SOQL statement's length (help article 000386440; the SOQL and SOSL
+# limits cheat sheet). The message is the one Salesforce gave when the limit was 20,000 characters.
+MAX_SOQL_CHARS = 100_000
+
+
+def compile_query(text: str, schema: Schema = STANDARD_SCHEMA) -> CompiledQuery:
     """Raises SalesforceError: MALFORMED_QUERY, INVALID_TYPE or INVALID_FIELD, as Salesforce does."""
+    if len(text) > MAX_SOQL_CHARS:
+        raise bad_request("MALFORMED_QUERY", f"SOQL statements cannot be longer than {MAX_SOQL_CHARS} characters")
     try:
         statement = parse(text)
     except SoqlSyntaxError as problem:
         raise bad_request("MALFORMED_QUERY", error_message(text, problem.position, problem.detail)) from None
-    return _Binder(text, statement).compile()
+    return _Binder(text, statement, schema).compile()
 
 
 class _Binder:
-    def __init__(self, text: str, statement: SelectStatement) -> None:
+    def __init__(self, text: str, statement: SelectStatement, schema: Schema) -> None:
         self.text = text
         self.statement = statement
-        sobject = resolve_sobject(statement.sobject.name)
+        sobject = schema.resolve(statement.sobject.name)
         if sobject is None:
             raise self.error(
                 "INVALID_TYPE",

@@ -15,11 +15,11 @@ from typing import Any
 
 from connectors.kit.sandbox import Grant, IssuedTokens, Knobs, RequestStats, TokenStore
 from connectors.salesforce.sandbox.cursors import CursorStore
-from connectors.salesforce.sandbox.data import SalesforceSize, seed_org
+from connectors.salesforce.sandbox.data import SalesforceSize, schema_for, seed_org
 from connectors.salesforce.sandbox.ids import BASE62, record_id
 from connectors.salesforce.sandbox.limits import ApiUsage
 from connectors.salesforce.sandbox.org import Org
-from connectors.salesforce.sandbox.schema import USER, SObjectType, resolve_sobject
+from connectors.salesforce.sandbox.schema import USER, SObjectType
 from connectors.salesforce.sandbox.timestamps import WriteClock, ms_of
 
 DEFAULT_SCOPES = ("api", "refresh_token")
@@ -61,7 +61,7 @@ class SalesforceSandbox:
         self.seed = seed
         self.size = size or SalesforceSize()
         tables = seed_org(seed, self.size)
-        self.org = Org(tables, WriteClock(floor_ms=ms_of(2026, 1, 1)), CursorStore())
+        self.org = Org(tables, WriteClock(floor_ms=ms_of(2026, 1, 1)), CursorStore(), schema=schema_for(self.size))
         self.user_ids: list[str] = [str(row[0]) for row in tables[USER.name].rows.values()]
         identity = random.Random(f"salesforce-sandbox:{seed}")
         self.org_id = record_id("00D", identity.randrange(1, 62**6))
@@ -156,27 +156,28 @@ class SalesforceSandbox:
     def create(self, sobject: str, fields: dict[str, Any], *, allow_duplicates: bool = False) -> str:
         """Same effect as `POST /sobjects/{sobject}`; raises SalesforceError as that call would answer.
         `allow_duplicates` saves past the duplicate rules, as `Sforce-Duplicate-Rule-Header: allowSave=true`."""
-        return self.org.create(_sobject(sobject), fields, self.admin_user_id, allow_duplicates=allow_duplicates)
+        return self.org.create(self._sobject(sobject), fields, self.admin_user_id, allow_duplicates=allow_duplicates)
 
     def update(self, sobject: str, record_id: str, fields: dict[str, Any], *, allow_duplicates: bool = False) -> None:
         """Same effect as `PATCH /sobjects/{sobject}/{record_id}`; `allow_duplicates` as for `create`."""
-        self.org.update(_sobject(sobject), record_id, fields, self.admin_user_id, allow_duplicates=allow_duplicates)
+        self.org.update(
+            self._sobject(sobject), record_id, fields, self.admin_user_id, allow_duplicates=allow_duplicates
+        )
 
     def delete(self, sobject: str, record_id: str) -> None:
-        self.org.delete(_sobject(sobject), record_id, self.admin_user_id)
+        self.org.delete(self._sobject(sobject), record_id, self.admin_user_id)
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any]:
-        return self.org.read(_sobject(sobject), record_id)
+        return self.org.read(self._sobject(sobject), record_id)
 
     def all_ids(self, sobject: str, deleted: bool = False) -> set[str]:
-        return self.org.all_ids(_sobject(sobject), deleted=deleted)
+        return self.org.all_ids(self._sobject(sobject), deleted=deleted)
 
-
-def _sobject(name: str) -> SObjectType:
-    sobject = resolve_sobject(name)
-    if sobject is None:
-        raise ValueError(f"unknown sObject {name!r}")
-    return sobject
+    def _sobject(self, name: str) -> SObjectType:
+        sobject = self.org.schema.resolve(name)
+        if sobject is None:
+            raise ValueError(f"unknown sObject {name!r}")
+        return sobject
 
 
 __all__ = ["DEFAULT_SCOPES", "ConnectedApp", "SalesforceFaults", "SalesforceSandbox", "SalesforceSize"]

@@ -24,6 +24,7 @@ class FieldType(StrEnum):
     EMAIL = "email"
     PHONE = "phone"
     URL = "url"
+    ADDRESS = "address"  # compound, read-only: built from its component fields
 
 
 TEXT_TYPES = frozenset(
@@ -62,6 +63,7 @@ class FieldDef:
     system: bool = False  # set by the platform on every write, never null
     session_default: bool = False  # defaults to the user making the call (OwnerId)
     cascade_delete: bool = True  # for a reference: deleting the record it points at deletes this one
+    compound_of: str | None = None  # a component of this compound field (MailingCity of MailingAddress)
 
     @property
     def custom(self) -> bool:
@@ -83,8 +85,8 @@ class FieldDef:
 
     @property
     def filterable(self) -> bool:
-        # Long text areas can be neither filtered nor sorted in SOQL.
-        return not (self.type is FieldType.TEXTAREA and self.length > 255)
+        # Long text areas and compound fields can be neither filtered nor sorted in SOQL.
+        return not (self.type is FieldType.TEXTAREA and self.length > 255) and self.type is not FieldType.ADDRESS
 
     @property
     def is_text(self) -> bool:
@@ -116,6 +118,19 @@ class SObjectType:
         self.field_names = tuple(f.name for f in fields)
         self.modstamp_at = self.positions["systemmodstamp"]
         self.deleted_at = self.positions.get("isdeleted")
+        # Each compound field's position and its components' (key in the compound value, position).
+        self.compounds: tuple[tuple[int, tuple[tuple[str, int], ...]], ...] = tuple(
+            (
+                i,
+                tuple(
+                    (_compound_key(f.name, component.name), j)
+                    for j, component in enumerate(fields)
+                    if component.compound_of == f.name
+                ),
+            )
+            for i, f in enumerate(fields)
+            if f.type is FieldType.ADDRESS
+        )
 
     def field(self, name: str) -> FieldDef | None:
         position = self.positions.get(name.lower())
@@ -123,6 +138,12 @@ class SObjectType:
 
     def position(self, name: str) -> int:
         return self.positions[name.lower()]
+
+
+def _compound_key(compound: str, component: str) -> str:
+    """MailingPostalCode in MailingAddress is `postalCode`."""
+    suffix = component.removeprefix(compound.removesuffix("Address"))
+    return suffix[:1].lower() + suffix[1:]
 
 
 def _field(name: str, label: str, kind: FieldType, length: int = 0, **options: Any) -> FieldDef:
@@ -410,6 +431,22 @@ BY_KEY_PREFIX = {t.key_prefix: t for t in SOBJECTS.values()}
 def resolve_sobject(name: str) -> SObjectType | None:
     """sObject names are case-insensitive in URLs and SOQL."""
     return _BY_LOWER_NAME.get(name.lower())
+
+
+class Schema:
+    """One org's sObjects: the standard ones, with Contact replaced by a wider one in a wide org."""
+
+    def __init__(self, replacements: tuple[SObjectType, ...] = ()) -> None:
+        chosen = {**SOBJECTS, **{t.name: t for t in replacements}}
+        self.sobjects: dict[str, SObjectType] = {name: chosen[name] for name in SOBJECTS}
+        self._by_lower_name = {name.lower(): t for name, t in self.sobjects.items()}
+
+    def resolve(self, name: str) -> SObjectType | None:
+        """sObject names are case-insensitive in URLs and SOQL."""
+        return self._by_lower_name.get(name.lower())
+
+
+STANDARD_SCHEMA = Schema()
 
 
 def sobject_of_id(record_id: str) -> SObjectType | None:

@@ -15,11 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.hubspot.sandbox import search
-from connectors.hubspot.sandbox.crm import missing_records_error, read_properties
+from connectors.hubspot.sandbox.crm import missing_records_error
 from connectors.hubspot.sandbox.data import Owner
 from connectors.hubspot.sandbox.errors import api_error, validation_error
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, PropertyDef, resolve_object_type
+from connectors.hubspot.sandbox.schema import ObjectType, PropertyDef, resolve_object_type
 from connectors.hubspot.sandbox.timestamps import iso_ms
 from connectors.kit.sandbox_support import json_response
 
@@ -83,7 +83,7 @@ class CrmApi:
             start,
             limit,
             archived=_flag(request, "archived"),
-            properties=read_properties(kind, _csv(request, "properties")),
+            properties=self.crm.read_properties(kind, _csv(request, "properties")),
             associations=_association_types(request),
         )
         body: dict[str, Any] = {"results": results}
@@ -99,7 +99,7 @@ class CrmApi:
             request.path_params["objectId"],
             archived=_flag(request, "archived"),
             id_property=request.query_params.get("idProperty"),
-            properties=read_properties(kind, _csv(request, "properties")),
+            properties=self.crm.read_properties(kind, _csv(request, "properties")),
             associations=_association_types(request),
         )
         return json_response(record)
@@ -144,7 +144,7 @@ class CrmApi:
         if len(inputs) > BATCH_READ_LIMIT:
             raise validation_error(f"Too many inputs: {len(inputs)}. The limit is {BATCH_READ_LIMIT}.")
         requested = body.get("properties")
-        names = read_properties(kind, requested if isinstance(requested, list) else None)
+        names = self.crm.read_properties(kind, requested if isinstance(requested, list) else None)
         started = _now()
         found, missing = self.crm.batch_read(
             kind, [str(i["id"]) for i in inputs], names, archived=_flag(request, "archived")
@@ -226,13 +226,13 @@ class CrmApi:
 
     async def list_properties(self, request: Request) -> Response:
         kind = _object_type(request.path_params["objectType"])
-        definitions = PROPERTIES[kind.name].values()
+        definitions = self.crm.properties[kind.name].values()
         return json_response({"results": [self.render_property(p, i) for i, p in enumerate(definitions)]})
 
     async def get_property(self, request: Request) -> Response:
         kind = _object_type(request.path_params["objectType"])
         name = request.path_params["propertyName"]
-        for index, definition in enumerate(PROPERTIES[kind.name].values()):
+        for index, definition in enumerate(self.crm.properties[kind.name].values()):
             if definition.name == name:
                 return json_response(self.render_property(definition, index))
         raise api_error(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for object type {kind.name}")

@@ -76,7 +76,8 @@ class SearchIncremental:
                 done = max(start, settled)
                 yield Page(records, {"since": iso_millis(done), "after": 0}, high_water=done)
                 return
-            last = max((self._modified(raw) for raw in results), default=None)
+            seen = [modified for raw in results if (modified := self._modified(raw)) is not None]
+            last = max(seen, default=None)
             if last is not None and last > since:
                 since, after = last, 0
             else:  # the whole page shares one instant: page through it by offset

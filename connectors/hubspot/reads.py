@@ -4,9 +4,10 @@ The list API takes the properties to return in its query string, and a real acco
 them: HubSpot answers 414 once the URL passes about 16 KB. When the full list fits `URL_BUDGET_BYTES`,
 one GET per page reads everything. Otherwise the GET asks for ids and associations only and a `batch/read`
 (properties in its JSON body, up to 100 ids) brings the properties, merged by id into exactly what the
-list would have answered. That costs two requests a page whatever the width; splitting the properties
-over several list pagings costs one per chunk and a 600-property account needs three (see
-tests/benchmarks/hubspot_wide.py).
+list would have answered. That costs two requests a page whatever the width. Splitting the properties
+over several list pagings merged by id costs one request a page per chunk, as many or more as the width
+grows (tests/benchmarks/hubspot_wide.py measures both), and can merge a record's chunks from different
+moments into a version that never existed; one batch read answers with one version.
 """
 
 from __future__ import annotations

@@ -105,7 +105,8 @@ class Synced:
         await self.run()
 
     async def assert_complete(self) -> None:
-        assert await stream_errors(self.store, self.connection_id) == dict.fromkeys(self.streams)
+        errors = await stream_errors(self.store, self.connection_id)
+        assert errors == dict.fromkeys(self.streams), errors
         for stream in self.streams:
             assert await cached_ids(self.store, self.connection_id, stream) == self.driver.expected_ids(stream), stream
 
@@ -304,6 +305,12 @@ class ConnectorConformance:
     async def test_backfill_survives_storms(self, connected: Synced, storm: Storm) -> None:
         connected.driver.storm(storm, 0.3)
         await connected.run()
+        # At this rate one request in a few thousand still fails every retry; its stream then stops after
+        # storing what it read and the next run resumes it. Nothing may be lost or doubled either way.
+        for _ in range(2):
+            if not any((await stream_errors(connected.store, connected.connection_id)).values()):
+                break
+            await connected.again()
         await connected.assert_complete()
 
     async def test_mapping_fits_the_common_models(self, connected: Synced) -> None:

@@ -53,6 +53,8 @@ class SandboxDriver(Protocol):
     page_size: int
     # Where a seeded custom field shows up in a raw record of the main stream.
     custom_field_path: str
+    # How long the provider's change feed (e.g. HubSpot's search index) may lag a write; 0 when it never does.
+    search_lag_seconds: float
 
     def serve(self) -> AbstractContextManager[Endpoints]: ...
 
@@ -103,7 +105,8 @@ class Synced:
         await self.run()
 
     async def assert_complete(self) -> None:
-        assert await stream_errors(self.store, self.connection_id) == dict.fromkeys(self.streams)
+        errors = await stream_errors(self.store, self.connection_id)
+        assert errors == dict.fromkeys(self.streams), errors
         for stream in self.streams:
             assert await cached_ids(self.store, self.connection_id, stream) == self.driver.expected_ids(stream), stream
 
@@ -179,6 +182,10 @@ class ConnectorConformance:
         driver.delete(gone)
 
         await connected.again()
+        if driver.search_lag_seconds:
+            # The first run may have missed writes the provider had not indexed yet; one after the lag must not.
+            await asyncio.sleep(driver.search_lag_seconds)
+            await connected.again()
 
         live = await cached_ids(connected.store, connected.connection_id, driver.main_stream)
         assert live == driver.expected_ids(driver.main_stream)
@@ -198,7 +205,26 @@ class ConnectorConformance:
                     )
                 )
             ).scalars()
-            assert sum(changed) == 3  # one created, one updated, one deleted
+            assert sum(changed) == 3  # one created, one updated, one deleted: re-reads emit nothing
+
+    async def test_idle_runs_neither_miss_nor_repeat(self, connected: Synced) -> None:
+        driver = connected.driver
+        await connected.run()
+        await connected.again()
+        await connected.again()
+        created = driver.create()
+        await asyncio.sleep(driver.search_lag_seconds)
+        await connected.again()
+        assert created in await cached_ids(connected.store, connected.connection_id, driver.main_stream)
+        async with connected.store.engine.connect() as conn:
+            changed = (
+                await conn.execute(
+                    select(sync_runs.c.changed).where(
+                        sync_runs.c.stream == driver.main_stream, sync_runs.c.phase == "incremental"
+                    )
+                )
+            ).scalars()
+            assert sum(changed) == 1
 
     async def test_unchanged_records_are_not_rewritten(self, connected: Synced) -> None:
         await connected.run()
@@ -279,6 +305,12 @@ class ConnectorConformance:
     async def test_backfill_survives_storms(self, connected: Synced, storm: Storm) -> None:
         connected.driver.storm(storm, 0.3)
         await connected.run()
+        # At this rate one request in a few thousand still fails every retry; its stream then stops after
+        # storing what it read and the next run resumes it. Nothing may be lost or doubled either way.
+        for _ in range(2):
+            if not any((await stream_errors(connected.store, connected.connection_id)).values()):
+                break
+            await connected.again()
         await connected.assert_complete()
 
     async def test_mapping_fits_the_common_models(self, connected: Synced) -> None:

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx2
 import orjson
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from connectors import get_connector
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors.hubspot.sandbox.gate import MAX_REQUEST_TARGET_BYTES
+from connectors.hubspot.sandbox.schema import resolve_object_type
+from connectors.hubspot.search import SEARCH_SETTLE
+from connectors.kit.convert import parse_datetime
 from connectors.kit.http import HttpKit
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.sandbox import serve_in_thread
 from sync.connections import connection_access
 from sync.runner import DiscoveryCache
 from sync.store import Store
-from sync.tables import connections, records, stream_states
-from tests.support import cached_ids, connect_hubspot, new_tenant, run_everything_due, stream_errors
+from sync.tables import connections, records, stream_states, sync_runs
+from tests.support import (
+    cached_ids,
+    connect_hubspot,
+    make_streams_due,
+    new_tenant,
+    run_everything_due,
+    stream_errors,
+)
 
 STREAMS = ("contacts", "companies", "deals", "notes", "tasks", "owners")
 
@@ -142,9 +154,214 @@ async def test_a_record_has_the_same_raw_whichever_api_read_it(
     ):
         searched.update({record.remote_id: record.raw for record in page.records})
 
-    def canonical(raw: dict[str, object]) -> bytes:
-        return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
-
     for remote_id in with_links[:50]:
         assert canonical(looked_up[remote_id]) == canonical(listed[remote_id]), remote_id
         assert canonical(searched[remote_id]) == canonical(listed[remote_id]), remote_id
+
+
+# ---- realistic width: every property, in bounded URLs ---------------------------------------------
+
+WIDE = SandboxSize(contacts=120, companies=10, deals=10, owners=3, notes=10, tasks=10, contact_properties=600)
+
+
+def wide_sandbox() -> HubSpotSandbox:
+    sandbox = HubSpotSandbox(seed=11, size=WIDE)
+    sandbox.faults.rate_limit_enabled = False
+    return sandbox
+
+
+def test_the_sandbox_refuses_a_long_url_as_hubspot_does() -> None:
+    sandbox = wide_sandbox()
+    contacts = resolve_object_type("contacts")
+    assert contacts is not None
+    names = sandbox.crm.all_property_names(contacts)
+    assert len(names) == 600
+    headers = {"Authorization": f"Bearer {sandbox.mint_tokens()['access_token']}"}
+    with serve_in_thread(create_app(sandbox)) as url, httpx2.Client(base_url=url, headers=headers) as client:
+        listed = client.get("/crm/v3/properties/contacts").json()["results"]
+        assert len(listed) == 600 and len({p["groupName"] for p in listed}) > 10
+        # Every property, repeated as the official SDK sends them: over the limit.
+        every = [("properties", name) for name in names]
+        refused = client.get("/crm/v3/objects/contacts", params=every)
+        assert len(refused.request.url.raw_path) > MAX_REQUEST_TARGET_BYTES
+        assert refused.status_code == 414
+        assert refused.headers["content-type"].startswith("text/html")
+        assert b"<title>414 Request-URI Too Large</title>" in refused.content
+        # Within the limit both spellings of a property list give the same answer.
+        some = names[:40]
+        repeated = client.get("/crm/v3/objects/contacts", params=[("properties", n) for n in some])
+        joined = client.get("/crm/v3/objects/contacts", params={"properties": ",".join(some)})
+        assert repeated.status_code == joined.status_code == 200
+        assert repeated.json() == joined.json()
+        assert set(joined.json()["results"][0]["properties"]) >= set(some)
+    assert sandbox.stats.responses_by_status[414] == 1
+
+
+async def test_a_wide_account_backfills_every_property_without_a_long_url(store: Store, kit: HttpKit) -> None:
+    sandbox = wide_sandbox()
+    with serve_in_thread(create_app(sandbox)) as url:
+        tenant = await new_tenant(store)
+        connection_id = await connect_hubspot(store, tenant, sandbox, url)
+        await run_everything_due(store, kit)
+
+    assert await stream_errors(store, connection_id) == dict.fromkeys(STREAMS)
+    assert 414 not in sandbox.stats.responses_by_status
+    # Contacts are too wide for one URL: ids and associations listed, properties read in batches of 100.
+    batch_reads = sandbox.stats.requests["POST /crm/v3/objects/{objectType}/batch/read"]
+    assert batch_reads == -(-WIDE.contacts // 100)
+    async with store.engine.connect() as conn:
+        cached = {
+            row.remote_id: orjson.loads(row.raw)
+            for row in await conn.execute(
+                select(records.c.remote_id, records.c.raw).where(
+                    records.c.connection_id == connection_id, records.c.stream == "contacts"
+                )
+            )
+        }
+    # Byte for byte what the list API answers when asked for every property in one (unbounded) URL.
+    contacts = resolve_object_type("contacts")
+    companies = resolve_object_type("companies")
+    assert contacts is not None and companies is not None
+    listed, _ = sandbox.crm.list_page(
+        contacts,
+        0,
+        WIDE.contacts,
+        archived=False,
+        properties=sandbox.crm.all_property_names(contacts),
+        associations=[companies],
+    )
+    assert len(cached) == len(listed) == WIDE.contacts
+    for raw in listed:
+        assert len(raw["properties"]) == 600
+        assert canonical(cached[raw["id"]]) == canonical(raw), raw["id"]
+    assert sum(1 for raw in listed if raw.get("associations")) > WIDE.contacts / 2
+
+
+async def test_a_narrow_account_reads_each_page_in_one_request(
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+) -> None:
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
+    await run_everything_due(store, kit)
+    assert await cached_ids(store, connection_id, "contacts") == unlimited.all_ids("contacts")
+    assert unlimited.stats.requests["POST /crm/v3/objects/{objectType}/batch/read"] == 0
+
+
+def canonical(raw: dict[str, object]) -> bytes:
+    return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+
+
+# ---- search lag --------------------------------------------------------------------------------------
+
+
+def test_search_shows_a_write_only_after_the_lag(unlimited: HubSpotSandbox, hubspot_url: str) -> None:
+    contacts = resolve_object_type("contacts")
+    assert contacts is not None
+    existing = sorted(unlimited.all_ids("contacts"))[0]
+    before = unlimited.get("contacts", existing)["properties"]["lastname"]
+    unlimited.faults.search_lag_ms = 60_000
+    created = unlimited.create("contacts", {"email": "lagging@example.org", "firstname": "Lag"})["id"]
+    unlimited.update("contacts", existing, {"lastname": "Renamed"})
+    headers = {"Authorization": f"Bearer {unlimited.mint_tokens()['access_token']}"}
+    query = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_object_id", "operator": "IN", "values": [created, existing]}]}
+        ],
+        "properties": ["lastname"],
+    }
+    with httpx2.Client(base_url=hubspot_url, headers=headers) as client:
+        found = client.post("/crm/v3/objects/contacts/search", json=query).json()["results"]
+        # Search still has the version it indexed before; list, get and batch read are current.
+        assert [(r["id"], r["properties"]["lastname"]) for r in found] == [(existing, before)]
+        assert client.get(f"/crm/v3/objects/contacts/{created}").status_code == 200
+        current = client.get(f"/crm/v3/objects/contacts/{existing}", params={"properties": "lastname"}).json()
+        assert current["properties"]["lastname"] == "Renamed"
+        unlimited.faults.search_lag_ms = 0  # as if the lag had passed
+        found = client.post("/crm/v3/objects/contacts/search", json=query).json()["results"]
+        assert sorted((r["id"], r["properties"]["lastname"]) for r in found) == sorted(
+            [(existing, "Renamed"), (created, None)]
+        )
+
+
+async def contacts_cursor(store: Store, connection_id: object) -> datetime:
+    async with store.engine.connect() as conn:
+        cursor = (
+            await conn.execute(
+                select(stream_states.c.cursor).where(
+                    stream_states.c.connection_id == connection_id, stream_states.c.stream == "contacts"
+                )
+            )
+        ).scalar_one()
+    since = parse_datetime(cursor["since"])
+    assert since is not None
+    return since
+
+
+async def contact_changes(store: Store, connection_id: object) -> int:
+    async with store.engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    select(func.coalesce(func.sum(sync_runs.c.changed), 0)).where(
+                        sync_runs.c.connection_id == connection_id,
+                        sync_runs.c.stream == "contacts",
+                        sync_runs.c.phase == "incremental",
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_a_write_search_has_not_indexed_yet_is_synced_by_a_later_run(
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+) -> None:
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
+    await run_everything_due(store, kit)
+    cursors = [await contacts_cursor(store, connection_id)]
+    unlimited.faults.search_lag_ms = 60_000
+    created = unlimited.create("contacts", {"email": "late@example.org", "firstname": "Late"})["id"]
+    existing = sorted(unlimited.all_ids("contacts") - {created})[0]
+    unlimited.update("contacts", existing, {"lastname": "Renamed"})
+
+    await make_streams_due(store, connection_id)
+    await run_everything_due(store, kit)
+    assert created not in await cached_ids(store, connection_id, "contacts")  # search has not indexed it
+    cursors.append(await contacts_cursor(store, connection_id))
+    assert await contact_changes(store, connection_id) == 0
+
+    unlimited.faults.search_lag_ms = 0  # the lag passes
+    for _ in range(3):
+        await make_streams_due(store, connection_id)
+        await run_everything_due(store, kit)
+        cursors.append(await contacts_cursor(store, connection_id))
+
+    assert created in await cached_ids(store, connection_id, "contacts")
+    async with store.engine.connect() as conn:
+        raw = (
+            await conn.execute(
+                select(records.c.raw).where(records.c.connection_id == connection_id, records.c.remote_id == existing)
+            )
+        ).scalar_one()
+    assert orjson.loads(raw)["properties"]["lastname"] == "Renamed"
+    # One created, one updated; the runs that re-read them found nothing new.
+    assert await contact_changes(store, connection_id) == 2
+    assert cursors == sorted(cursors)  # never back
+
+
+async def test_idle_runs_keep_the_search_window_at_the_settle_time(
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+) -> None:
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
+    await run_everything_due(store, kit)
+    previous = await contacts_cursor(store, connection_id)
+    for _ in range(3):
+        started = datetime.now(UTC)
+        await make_streams_due(store, connection_id)
+        await run_everything_due(store, kit)
+        since = await contacts_cursor(store, connection_id)
+        # The window is the settle time, not a little longer after each idle run.
+        assert previous <= since and since >= started - SEARCH_SETTLE - timedelta(milliseconds=1)
+        previous = since
+    assert await contact_changes(store, connection_id) == 0

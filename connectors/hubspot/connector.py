@@ -16,6 +16,7 @@ from connectors.hubspot.mapping import (
     USER_MAPPING,
 )
 from connectors.hubspot.pipelines import PipelineStageLabels
+from connectors.hubspot.reads import PropertiesListing
 from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
 from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
@@ -28,6 +29,8 @@ from connectors.kit.ratelimit import RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
 
 LIST_PAGE = CursorPagination(records="results", next_cursor="paging.next.after", page_size=100)
+# Every property the account defines, in URLs of bounded length (see connectors/hubspot/reads.py).
+CRM_LIST_PAGE = PropertiesListing(page_size=100)
 
 
 def crm_object(
@@ -42,7 +45,7 @@ def crm_object(
     return Stream(
         name=object_type,
         path=f"/crm/v3/objects/{object_type}",
-        pagination=LIST_PAGE,
+        pagination=CRM_LIST_PAGE,
         mapping=mapping,
         incremental=SearchIncremental(object_type, modified_property=modified),
         deletions=ArchivedListing(),

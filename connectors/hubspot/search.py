@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.kit.convert import epoch_millis, iso_millis, parse_datetime, read_datetime
@@ -18,6 +18,8 @@ from connectors.kit.records import Page, RemoteRecord
 
 # Paging a search with `after` at or past this offset is refused with a 400.
 SEARCH_RESULT_CAP = 10_000
+# How long after a write the incremental sync trusts search to show it (see SearchIncremental).
+SEARCH_SETTLE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -33,26 +35,34 @@ class AllProperties:
 
 @dataclass(frozen=True)
 class SearchIncremental:
-    """Search sorted ascending on the modified date, `GTE` the cursor.
+    """Search sorted ascending on the modified date, `GTE` the cursor, under search's indexing lag.
 
-    Near the 10,000-result cap the search restarts from the last modified date seen; records at that
-    instant come back twice and the cache's content hash drops the repeats. `overlap` re-reads a short
-    window each run because freshly written records reach the search index late.
+    HubSpot indexes writes for search some time after the write (its search guide: "a few moments";
+    Okta's HubSpot connector waits 10 s after a create and 60 s after an update before searching), while
+    the modified date is the time of the write. So a run reads everything modified since the cursor and
+    then moves the cursor to `settle` before the run started, never further: a write older than that had
+    time to be indexed and was read; a younger one is read again by the next run (unchanged content is
+    dropped by the cache's hash, so the re-read window emits no events). The cursor never moves back, so
+    idle runs keep the window at `settle` plus the sync interval.
+
+    Pages follow each other by the last modified date seen (keyset), not by offset: a record updated
+    during the run moves to the end of the order, and an offset would then skip the record after it.
+    Only records sharing one instant are paged by offset, up to search's 10,000-result cap.
     """
 
     object_type: str
     modified_property: str
     page_size: int = 200
-    overlap: timedelta = timedelta(seconds=30)
+    settle: timedelta = SEARCH_SETTLE
 
     def initial_cursor(self, backfill_started_at: datetime) -> Cursor:
-        return {"since": iso_millis(backfill_started_at - self.overlap), "after": 0}
+        return {"since": iso_millis(backfill_started_at - self.settle), "after": 0}
 
     async def pages(self, ctx: StreamContext, cursor: Cursor) -> AsyncIterator[Page]:
-        since = parse_datetime(cursor["since"])
-        assert since is not None
-        after = int(cursor.get("after", 0))
-        newest = since
+        start = parse_datetime(cursor["since"])
+        assert start is not None
+        settled = datetime.now(UTC) - self.settle
+        since, after = start, int(cursor.get("after", 0))
         chain = ctx.page_budget.chain()
         while True:
             chain.follow((iso_millis(since), after))
@@ -62,23 +72,28 @@ class SearchIncremental:
             results: list[dict[str, Any]] = body.get("results", [])
             await attach_associations(ctx, self.object_type, results)
             records = [ctx.to_record(raw) for raw in results]
-            for raw in results:
-                modified = read_datetime(dig(raw, f"properties.{self.modified_property}"))
-                if modified is not None and modified > newest:
-                    newest = modified
-            next_after = dig(body, "paging.next.after")
-            if next_after is None:
-                yield Page(records, {"since": iso_millis(newest - self.overlap), "after": 0}, high_water=newest)
+            if dig(body, "paging.next.after") is None:
+                done = max(start, settled)
+                yield Page(records, {"since": iso_millis(done), "after": 0}, high_water=done)
                 return
-            after = int(next_after)
-            if after + self.page_size > SEARCH_RESULT_CAP:
-                if newest == since:
+            seen = [modified for raw in results if (modified := self._modified(raw)) is not None]
+            last = max(seen, default=None)
+            if last is not None and last > since:
+                since, after = last, 0
+            else:  # the whole page shares one instant: page through it by offset
+                after += len(results)
+                if after + self.page_size > SEARCH_RESULT_CAP:
                     raise ProviderError(
                         f"more than {SEARCH_RESULT_CAP} {self.object_type} share one modified date; "
                         "HubSpot search cannot page past them"
                     )
-                since, after = newest, 0
-            yield Page(records, {"since": iso_millis(since), "after": after})
+            # A run cut short resumes here; past the settled instant only from it, since younger writes
+            # may still be missing from the index.
+            resume = {"since": iso_millis(since), "after": after} if since <= settled else None
+            yield Page(records, resume or {"since": iso_millis(max(start, settled)), "after": 0})
+
+    def _modified(self, raw: dict[str, Any]) -> datetime | None:
+        return read_datetime(dig(raw, f"properties.{self.modified_property}"))
 
     def _query(self, ctx: StreamContext, since: datetime, after: int) -> dict[str, Any]:
         prop = self.modified_property

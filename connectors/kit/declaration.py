@@ -127,9 +127,10 @@ class Stream:
         return self.mapping.model.name if self.mapping else None
 
     def to_record(
-        self, raw: dict[str, Any], *, deleted: bool = False, labels: Mapping[str, Mapping[str, str]] | None = None
+        self, raw: dict[str, Any], *, labels: Mapping[str, Mapping[str, str]] | None, deleted: bool = False
     ) -> RemoteRecord:
-        """Strategies map through `StreamContext.to_record`, which passes the run's label tables."""
+        """Strategies map through `StreamContext.to_record`, which passes the run's label tables; `labels`
+        has no default so that a read path cannot leave them out by accident (a label would map to null)."""
         return RemoteRecord(
             remote_id=str(dig(raw, self.primary_key)),
             raw=raw,

@@ -180,6 +180,11 @@ class ProviderSession:
             ) from None
         return url
 
+    def request_target_bytes(self, path: str, params: Mapping[str, Any] | None = None) -> int:
+        """How long the request line's target (path and encoded query) of a request would be: what
+        providers' URL limits count."""
+        return len(self.kit.client.build_request("GET", self.url(path), params=params).url.raw_path)
+
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         response = await self.request("GET", path, params=params)
         return orjson.loads(response.content)

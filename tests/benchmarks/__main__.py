@@ -19,6 +19,7 @@ BENCHMARKS = (
     "webhook-flood",
     "noisy-neighbour",
     "hostile-provider",
+    "hubspot-wide",
 )
 
 
@@ -47,6 +48,10 @@ def run_one(name: str) -> dict[str, object]:
         from tests.benchmarks.hostile_provider import run_hostile_provider
 
         return asyncio.run(run_hostile_provider())
+    if name == "hubspot-wide":
+        from tests.benchmarks.hubspot_wide import run_hubspot_wide
+
+        return asyncio.run(run_hubspot_wide())
     if name == "freshness":
         from tests.benchmarks.freshness import run_freshness
 

@@ -10,10 +10,15 @@ from itertools import count
 import pytest
 
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors.hubspot.sandbox.schema import WIDE_CONTACT_PROPERTIES
 from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
 from tests.conformance import ConnectorConformance, Endpoints, Storm
+
+# Real search lags writes by seconds up to a minute; short enough here to keep the suite fast, long enough
+# that a run right after a write does not see it.
+SEARCH_LAG_SECONDS = 1.5
 
 
 @dataclass
@@ -23,6 +28,7 @@ class HubSpotDriver:
     main_stream: str = "contacts"
     page_size: int = 100
     custom_field_path: str = "properties.favorite_color"
+    search_lag_seconds: float = SEARCH_LAG_SECONDS
     _serial: count[int] = field(default_factory=count)
 
     @contextmanager
@@ -71,8 +77,17 @@ class HubSpotDriver:
 class TestHubSpotConformance(ConnectorConformance):
     @pytest.fixture
     def driver(self) -> Iterator[HubSpotDriver]:
-        sandbox = HubSpotSandbox(
-            seed=5, size=SandboxSize(contacts=230, companies=40, deals=60, owners=6, notes=80, tasks=50)
+        # A realistic width: 600 contact properties, more than fit in one list URL.
+        size = SandboxSize(
+            contacts=230,
+            companies=40,
+            deals=60,
+            owners=6,
+            notes=80,
+            tasks=50,
+            contact_properties=WIDE_CONTACT_PROPERTIES,
         )
+        sandbox = HubSpotSandbox(seed=5, size=size)
         sandbox.faults.rate_limit_enabled = False
+        sandbox.faults.search_lag_ms = int(SEARCH_LAG_SECONDS * 1000)
         yield HubSpotDriver(sandbox)

@@ -32,6 +32,7 @@ class SalesforceDriver:
     main_stream: str = "contacts"
     page_size: int = 2000
     custom_field_path: str = "Loyalty_Tier__c"
+    search_lag_seconds: float = 0.0
     _serial: count[int] = field(default_factory=count)
 
     @contextmanager

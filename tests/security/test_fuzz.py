@@ -228,7 +228,7 @@ def test_a_provider_value_that_does_not_fit_its_common_type_reads_as_absent() ->
         "updatedAt": "not a date",
         "properties": {"dealname": "Kept", "closedate": "2024-13-45"},
     }
-    record = deals.to_record(raw)
+    record = deals.to_record(raw, labels=None)
     assert record.created_at is None and record.updated_at is None
     assert record.common is not None
     assert record.common["close_date"] is None and record.common["name"] == "Kept"

@@ -15,11 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.hubspot.sandbox import search
-from connectors.hubspot.sandbox.crm import missing_records_error, read_properties
+from connectors.hubspot.sandbox.crm import missing_records_error
 from connectors.hubspot.sandbox.data import Owner
 from connectors.hubspot.sandbox.errors import api_error, validation_error
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, PropertyDef, resolve_object_type
+from connectors.hubspot.sandbox.schema import ObjectType, PropertyDef, resolve_object_type
 from connectors.hubspot.sandbox.timestamps import iso_ms
 from connectors.kit.sandbox_support import json_response
 
@@ -87,9 +87,9 @@ class CrmApi:
             start,
             limit,
             archived=_flag(request, "archived"),
-            properties=read_properties(kind, _csv(request, "properties")),
+            properties=self.crm.read_properties(kind, _csv(request, "properties")),
             associations=_association_types(request),
-            history=history_properties(kind, _csv(request, "propertiesWithHistory")),
+            history=self.crm.history_properties(kind, _csv(request, "propertiesWithHistory")),
         )
         body: dict[str, Any] = {"results": results}
         if next_id is not None:
@@ -104,9 +104,9 @@ class CrmApi:
             request.path_params["objectId"],
             archived=_flag(request, "archived"),
             id_property=request.query_params.get("idProperty"),
-            properties=read_properties(kind, _csv(request, "properties")),
+            properties=self.crm.read_properties(kind, _csv(request, "properties")),
             associations=_association_types(request),
-            history=history_properties(kind, _csv(request, "propertiesWithHistory")),
+            history=self.crm.history_properties(kind, _csv(request, "propertiesWithHistory")),
         )
         return json_response(record)
 
@@ -152,7 +152,7 @@ class CrmApi:
             raise validation_error("inputs must be a list of {id}")
         if len(inputs) > BATCH_READ_LIMIT:
             raise validation_error(f"Too many inputs: {len(inputs)}. The limit is {BATCH_READ_LIMIT}.")
-        names = read_properties(kind, _names(body, "properties"))
+        names = self.crm.read_properties(kind, _names(body, "properties"))
         id_property = body.get("idProperty")
         if id_property is not None and not isinstance(id_property, str):
             raise validation_error("Invalid input JSON: idProperty must be a property name")
@@ -163,7 +163,7 @@ class CrmApi:
             names,
             archived=_flag(request, "archived"),
             id_property=id_property,
-            history=history_properties(kind, _names(body, "propertiesWithHistory")),
+            history=self.crm.history_properties(kind, _names(body, "propertiesWithHistory")),
         )
         errors = [missing_records_error(kind, missing)] if missing else []
         return _batch_response(found, errors, started)
@@ -242,13 +242,13 @@ class CrmApi:
 
     async def list_properties(self, request: Request) -> Response:
         kind = _object_type(request.path_params["objectType"])
-        definitions = PROPERTIES[kind.name].values()
+        definitions = self.crm.properties[kind.name].values()
         return json_response({"results": [self.render_property(p, i) for i, p in enumerate(definitions)]})
 
     async def get_property(self, request: Request) -> Response:
         kind = _object_type(request.path_params["objectType"])
         name = request.path_params["propertyName"]
-        for index, definition in enumerate(PROPERTIES[kind.name].values()):
+        for index, definition in enumerate(self.crm.properties[kind.name].values()):
             if definition.name == name:
                 return json_response(self.render_property(definition, index))
         raise api_error(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for object type {kind.name}")
@@ -328,13 +328,6 @@ def _object_type(raw: str) -> ObjectType:
     if kind is None:
         raise validation_error(f"Unable to infer object type from: {raw}")
     return kind
-
-
-def history_properties(kind: ObjectType, requested: list[str] | None) -> list[str]:
-    """The properties whose history a read returns: those asked for that the object type has
-    (HubSpot ignores the others, as it does in `properties`)."""
-    known = PROPERTIES[kind.name]
-    return list(dict.fromkeys(name for name in requested or () if name in known))
 
 
 def _names(body: dict[str, Any], key: str) -> list[str] | None:

@@ -16,13 +16,14 @@ from connectors.hubspot.sandbox.errors import api_error, not_found, validation_e
 from connectors.hubspot.sandbox.schema import (
     ASSOCIATION_TYPES,
     OBJECT_TYPES,
-    PROPERTIES,
     AssociationType,
     ObjectType,
+    PropertyDef,
     inverse_type,
     unlabeled_type,
     v3_association_name,
 )
+from connectors.hubspot.sandbox.search_index import SearchIndex
 from connectors.hubspot.sandbox.store import ObjectStore, Record, property_history, property_value
 from connectors.hubspot.sandbox.timestamps import WriteClock, iso_ms
 from connectors.hubspot.sandbox.writes import (
@@ -63,8 +64,10 @@ ChangeListener = Callable[[list[CrmChange]], None]
 
 
 class Crm:
-    def __init__(self, seed: SeedData, clock: WriteClock) -> None:
+    def __init__(self, seed: SeedData, clock: WriteClock, search_lag_s: Callable[[], float] = lambda: 0.0) -> None:
         self.clock = clock
+        # The portal's property definitions per object type: the narrow schema, or a realistic width.
+        self.properties: dict[str, dict[str, PropertyDef]] = seed.properties
         self.lock = threading.RLock()
         # Told of every write, in order, while the lock is held: it must return at once.
         self.on_change: ChangeListener | None = None
@@ -75,6 +78,7 @@ class Crm:
         self.graph = AssociationGraph()
         for from_id, to_id, association_types in seed.links:
             self.graph.link(from_id, to_id, association_types)
+        self.search_index = SearchIndex(self.stores, search_lag_s)
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -131,10 +135,32 @@ class Crm:
             return found, missing
 
     def search(self, object_type: ObjectType, request: search.SearchRequest) -> tuple[int, list[dict[str, Any]]]:
-        names = read_properties(object_type, list(request.properties) if request.properties is not None else None)
+        """Search runs over the search index, which may lag the writes (list, get and batch read never do)."""
+        names = self.read_properties(object_type, list(request.properties) if request.properties is not None else None)
         with self.lock:
-            total, page = search.execute(self.stores[object_type.name], request)
+            total, page = search.execute(
+                self.search_index.store(object_type.name), self.properties[object_type.name], request
+            )
             return total, [self.render(object_type, r, names, ()) for r in page]
+
+    def read_properties(self, object_type: ObjectType, requested: list[str] | None) -> list[str]:
+        """The properties a read returns: the type's defaults when none are asked for; otherwise the
+        portal's properties asked for plus the system properties HubSpot always includes."""
+        if requested is None:
+            return list(object_type.default_properties)
+        known = self.properties[object_type.name]
+        names = {name for name in requested if name in known}
+        names.update(object_type.system_properties)
+        return sorted(names)
+
+    def history_properties(self, object_type: ObjectType, requested: list[str] | None) -> list[str]:
+        """The properties whose history a read returns: those asked for that the object type has
+        (HubSpot ignores the others, as it does in `properties`)."""
+        known = self.properties[object_type.name]
+        return list(dict.fromkeys(name for name in requested or () if name in known))
+
+    def all_property_names(self, object_type: ObjectType) -> list[str]:
+        return sorted(self.properties[object_type.name])
 
     def all_ids(self, object_type: ObjectType, *, archived: bool = False) -> set[str]:
         with self.lock:
@@ -151,7 +177,7 @@ class Crm:
         *,
         change_source: ChangeSource = "API",
     ) -> dict[str, Any]:
-        changes = validate_properties(object_type, raw_properties)
+        changes = validate_properties(object_type, raw_properties, self.properties[object_type.name])
         require_on_create(object_type, changes)
         with self.lock:
             links = self._parse_association_inputs(object_type, raw_associations)
@@ -160,9 +186,11 @@ class Crm:
             now = self.clock.next_ms()
             properties = {name: value for name, value in changes.items() if value is not None}
             record = Record(store.allocate_id(), properties, now, now)
+            self.search_index.before_write()
             store.insert(record)
             for name, value in properties.items():
                 record.note_change(name, None, value, now, change_source)
+            self.search_index.written(object_type.name, record)
             for to_id, association_type in links:
                 self.graph.link(record.id, to_id, (association_type,))
             if self.on_change is not None:
@@ -187,11 +215,12 @@ class Crm:
         id_property: str | None = None,
         change_source: ChangeSource = "API",
     ) -> dict[str, Any]:
-        changes = validate_properties(object_type, raw_properties)
+        changes = validate_properties(object_type, raw_properties, self.properties[object_type.name])
         with self.lock:
             store = self.stores[object_type.name]
             record = self._find(object_type, raw_id, id_property=id_property)
             self._refuse_duplicate_email(store, changes, record.id)
+            self.search_index.before_write()
             before = {name: record.properties.get(name) for name in changes}
             for name, value in changes.items():
                 if name == "email":
@@ -205,6 +234,7 @@ class Crm:
             for name, old in before.items():
                 if record.properties.get(name) != old:
                     record.note_change(name, old, record.properties.get(name), now, change_source)
+            self.search_index.written(object_type.name, record)
             if self.on_change is not None:
                 # Only values that really changed are reported; writing the same value again is silent.
                 changed = [
@@ -231,7 +261,9 @@ class Crm:
                 return  # archiving twice is a no-op, not an error
             record = self._find(object_type, raw_id)
             now = self.clock.next_ms()
+            self.search_index.before_write()
             store.archive(record, now)
+            self.search_index.written(object_type.name, record)
             if self.on_change is not None:
                 self.on_change([CrmChange("deletion", object_type.name, record.id, now, change_source)])
 
@@ -436,7 +468,7 @@ class Crm:
     ) -> Record | None:
         store = self.stores[object_type.name]
         if id_property not in (None, "", "hs_object_id"):
-            definition = PROPERTIES[object_type.name].get(id_property)
+            definition = self.properties[object_type.name].get(id_property)
             if definition is None or not definition.has_unique_value:
                 # As HubSpot words it for updates by a non-unique property (captured 2026).
                 raise validation_error(
@@ -466,17 +498,6 @@ class Crm:
         if record is None:
             raise not_found(raw_id)
         return record
-
-
-def read_properties(object_type: ObjectType, requested: list[str] | None) -> list[str]:
-    """The properties a read returns: the type's defaults when none are asked for; otherwise the
-    known ones asked for plus the system properties HubSpot always includes."""
-    if requested is None:
-        return list(object_type.default_properties)
-    known = PROPERTIES[object_type.name]
-    names = {name for name in requested if name in known}
-    names.update(object_type.system_properties)
-    return sorted(names)
 
 
 def written_properties(object_type: ObjectType, record: Record) -> list[str]:

@@ -31,7 +31,10 @@ from connectors.hubspot.sandbox.schema import (
     TASK_STATUSES,
     TASK_TYPES,
     AssociationType,
+    PropertyDef,
+    widened,
 )
+from connectors.hubspot.sandbox.schema import PROPERTIES as NARROW_PROPERTIES
 from connectors.hubspot.sandbox.store import Record
 from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, ms_of
 from connectors.kit.sandbox_support import domain_for, name_pools, unique_company_names
@@ -105,6 +108,13 @@ class SandboxSize:
     owners: int = 8
     notes: int = 120
     tasks: int = 90
+    # How many properties contacts have; 0 keeps the narrow schema. WIDE_CONTACT_PROPERTIES (600) is
+    # a realistic portal's width: the properties API lists them all and many records carry values.
+    contact_properties: int = 0
+
+
+# Of the properties a wide portal adds, the share a contact has a value for.
+WIDE_FILL_RATE = 0.3
 
 
 @dataclass(frozen=True)
@@ -125,12 +135,20 @@ class SeedData:
     owners: list[Owner]
     records: dict[str, list[Record]]
     links: list[tuple[int, int, tuple[AssociationType, ...]]] = field(default_factory=list)
+    # The portal's property definitions, per object type.
+    properties: dict[str, dict[str, PropertyDef]] = field(default_factory=lambda: NARROW_PROPERTIES)
 
 
 class _Seeder:
     def __init__(self, seed: int, size: SandboxSize) -> None:
         self.rng = random.Random(seed)
+        # Values of the wide properties come from their own stream, so a narrow portal's seed is unchanged.
+        self.wide_rng = random.Random(f"hubspot-wide:{seed}")
         self.size = size
+        self.properties = widened(NARROW_PROPERTIES, size.contact_properties)
+        self.wide_contact_properties = [
+            p for name, p in self.properties["contacts"].items() if name not in NARROW_PROPERTIES["contacts"]
+        ]
         self.pools = name_pools(seed, min(max(size.companies, 50), 400))
         self.next_ids = dict(FIRST_IDS)
         self.links: list[tuple[int, int, tuple[AssociationType, ...]]] = []
@@ -149,7 +167,7 @@ class _Seeder:
         notes = self.activities("notes", contacts, deals, self.note_properties, (202, 190, 214))
         tasks = self.activities("tasks", contacts, deals, self.task_properties, (204, 192, 216))
         records = {"companies": companies, "contacts": contacts, "deals": deals, "notes": notes, "tasks": tasks}
-        return SeedData(owners=owners, records=records, links=self.links)
+        return SeedData(owners=owners, records=records, links=self.links, properties=self.properties)
 
     def pick(self, options: Sequence[_T]) -> _T:
         # random.choice is exact but slow; a float index is uniform enough for sample data.
@@ -252,6 +270,7 @@ class _Seeder:
             if self.rng.random() < 0.25:
                 props["nps_score"] = str(self.rng.randint(0, 10))
             created, updated = self.timestamps()
+            self.wide_values(props, created, updated)
             record = Record(self.new_id("contacts"), props, created, updated)
             records.append(record)
             if company:
@@ -352,12 +371,41 @@ class _Seeder:
             props["effort_hours"] = str(self.pick((0.5, 1, 2, 4, 8)))
         return props
 
+    def wide_values(self, props: dict[str, str], created: int, updated: int) -> None:
+        rng = self.wide_rng
+        for definition in self.wide_contact_properties:
+            if rng.random() >= WIDE_FILL_RATE:
+                continue
+            kind = definition.type
+            if kind == "number":
+                props[definition.name] = str(rng.randrange(0, 5000))
+            elif kind == "bool":
+                props[definition.name] = "true" if rng.random() < 0.5 else "false"
+            elif kind == "enumeration":
+                props[definition.name] = definition.options[int(rng.random() * len(definition.options))]
+            elif kind in ("date", "datetime"):
+                instant = created + int((updated - created) * rng.random())
+                props[definition.name] = iso_date(instant) if kind == "date" else iso_ms(instant)
+            else:
+                props[definition.name] = _wide_text(definition.name, rng)
+
     def phone(self) -> str:
         return f"+1 {self.rng.randint(201, 989)}-555-{self.rng.randint(0, 9999):04d}"
 
 
 def seed_portal(seed: int, size: SandboxSize) -> SeedData:
     return _Seeder(seed, size).run()
+
+
+def _wide_text(name: str, rng: random.Random) -> str:
+    if name.endswith("_email"):
+        return f"user{rng.randrange(10_000)}@example.com"
+    if name.endswith(("_url", "_referrer")):
+        return f"https://www.example.com/{('pricing', 'blog/launch', 'docs', 'signup')[rng.randrange(4)]}"
+    if name.endswith("_id"):
+        return f"{rng.getrandbits(48):012x}"
+    words = ("enterprise", "growth", "spring promo", "webinar", "north america", "emea", "admin", "champion")
+    return words[rng.randrange(len(words))]
 
 
 def _slug(text: str) -> str:

@@ -1,5 +1,5 @@
-"""What stands in front of every HubSpot API route: bearer-token auth and the rate limits,
-with HubSpot's headers and error bodies."""
+"""What stands in front of every HubSpot API route: the URL length limit, bearer-token auth and the rate
+limits, with HubSpot's headers and error bodies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ from connectors.kit.sandbox import ExpiredToken, UnknownToken, retry_after_secon
 from connectors.kit.sandbox_support import json_response
 
 API_PREFIX = "/crm/"
+# HubSpot's front end refuses a longer request target (path and query) with a bare HTML 414, before
+# auth. Integrators measured the limit at about 16.2k characters of URL (PostHog/posthog#31617); lists
+# of 8,000 characters of property names already failed for others (dlt-hub/verified-sources#305), whose
+# URLs carried more besides. The body is the one reported in airbytehq/airbyte#33976.
+MAX_REQUEST_TARGET_BYTES = 16_384
+URI_TOO_LONG_BODY = (
+    b"<html>\r\n<head><title>414 Request-URI Too Large</title></head>\r\n<body>\r\n"
+    b"<center><h1>414 Request-URI Too Large</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 TEN_SECONDS = 10.0
 CREDENTIALS_NOT_FOUND = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
@@ -37,6 +46,9 @@ class HubSpotApiGate:
         self.sandbox = sandbox
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and request_target_bytes(scope) > MAX_REQUEST_TARGET_BYTES:
+            await Response(URI_TOO_LONG_BODY, 414, media_type="text/html")(scope, receive, send)
+            return
         if scope["type"] != "http" or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -74,6 +86,13 @@ class HubSpotApiGate:
             remaining = decision.remaining
         extra = [(name.lower().encode(), value.encode()) for name, value in _rate_headers(limit, remaining).items()]
         await self.app(scope, receive, with_headers(send, extra))
+
+
+def request_target_bytes(scope: Scope) -> int:
+    """The length of the request line's target as the client sent it: path, `?` and query."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return len(raw_path) + (1 + len(query) if query else 0)
 
 
 def _bearer_token(scope: Scope) -> str:

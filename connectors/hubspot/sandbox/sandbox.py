@@ -16,7 +16,7 @@ from typing import Any
 from connectors.hubspot.connector import HUBSPOT
 from connectors.hubspot.sandbox.crm import Crm
 from connectors.hubspot.sandbox.data import FIRST_USER_ID, SEED_END_MS, SandboxSize, seed_portal
-from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, resolve_object_type, unlabeled_type
+from connectors.hubspot.sandbox.schema import ObjectType, resolve_object_type, unlabeled_type
 from connectors.hubspot.sandbox.timestamps import WriteClock
 from connectors.hubspot.sandbox.webhooks import WebhookConfig, WebhookDispatcher, WebhookStats
 from connectors.kit.oauth import OAuth2
@@ -38,6 +38,8 @@ DEFAULT_SCOPES = HUBSPOT.auth.scopes if isinstance(HUBSPOT.auth, OAuth2) else ()
 @dataclass
 class HubSpotFaultKnobs(FaultKnobs):
     webhook_latency_ms: int = 0  # extra wait before a batch of webhook events is sent
+    # How long a write takes to reach search results (list, get and batch read show it at once).
+    search_lag_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class HubSpotSandbox:
         self.size = size or SandboxSize()
         seeded = seed_portal(seed, self.size)
         latest_seeded = max((r.updated_ms for rs in seeded.records.values() for r in rs), default=SEED_END_MS)
-        self.crm = Crm(seeded, WriteClock(floor_ms=latest_seeded))
+        self.faults = HubSpotFaultKnobs()
+        self.crm = Crm(seeded, WriteClock(floor_ms=latest_seeded), lambda: self.faults.search_lag_ms / 1000)
         identity = random.Random(f"hubspot-sandbox:{seed}")
         self.hub_id = 20_000_000 + identity.randrange(1_000_000)
         self.client_id = str(uuid.UUID(int=identity.getrandbits(128), version=4))
@@ -69,7 +72,6 @@ class HubSpotSandbox:
         self.user_id = self.crm.owners[0].user_id if self.crm.owners else FIRST_USER_ID
         self.apps: dict[str, OAuthApp] = {}
         self.register_app(self.client_id, self.client_secret)
-        self.faults = HubSpotFaultKnobs()
         self.stats = RequestStats()
         self.tokens = TokenStore(access_prefix="C", refresh_prefix="na1-")
         self.rate_limiter = RollingWindowLimiter()
@@ -286,7 +288,7 @@ class HubSpotSandbox:
 
     def get(self, object_type: str, record_id: str, *, archived: bool = False) -> dict[str, Any]:
         kind = _object_type(object_type)
-        return self.crm.read(kind, str(record_id), archived=archived, properties=_all_property_names(kind))
+        return self.crm.read(kind, str(record_id), archived=archived, properties=self.crm.all_property_names(kind))
 
     def all_ids(self, object_type: str, archived: bool = False) -> set[str]:
         return self.crm.all_ids(_object_type(object_type), archived=archived)
@@ -297,10 +299,6 @@ def _object_type(name: str) -> ObjectType:
     if kind is None:
         raise ValueError(f"unknown HubSpot object type {name!r}")
     return kind
-
-
-def _all_property_names(kind: ObjectType) -> list[str]:
-    return sorted(PROPERTIES[kind.name])
 
 
 def _default_association_inputs(kind: ObjectType, associations: dict[str, list[str]]) -> list[dict[str, Any]]:

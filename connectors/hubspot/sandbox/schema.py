@@ -342,3 +342,221 @@ def v3_association_name(association_type: AssociationType) -> str:
     if has_primary and not association_type.primary:
         return f"{base}_unlabeled"
     return base
+
+
+# ---- realistic width ------------------------------------------------------------------------
+# A real portal's contacts carry hundreds of properties: HubSpot's own analytics, email and sales
+# families (hs_analytics_*, hs_email_*, hs_sales_email_*, ...) and the custom ones that integrations
+# and admins add, grouped by source. The names below follow those patterns; integrators report
+# accounts of 600 to 1,000+ properties (airbytehq/airbyte#33976, airweave-ai/airweave#1064).
+WIDE_CONTACT_PROPERTIES = 600
+
+TRAFFIC_SOURCES = (
+    "ORGANIC_SEARCH",
+    "PAID_SEARCH",
+    "EMAIL_MARKETING",
+    "SOCIAL_MEDIA",
+    "REFERRALS",
+    "OTHER_CAMPAIGNS",
+    "DIRECT_TRAFFIC",
+    "OFFLINE",
+    "PAID_SOCIAL",
+)
+_SUBSCRIPTION_STATES = ("trialing", "active", "past_due", "paused", "canceled")
+_HEALTH = ("healthy", "at_risk", "critical")
+
+# (group name, name prefix, defined by HubSpot, stems as (suffix, type))
+_WIDE_FAMILIES: tuple[tuple[str, str, bool, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "analyticsinformation",
+        "hs_analytics",
+        True,
+        (
+            ("first_timestamp", "datetime"),
+            ("last_timestamp", "datetime"),
+            ("first_visit_timestamp", "datetime"),
+            ("last_visit_timestamp", "datetime"),
+            ("num_page_views", "number"),
+            ("num_visits", "number"),
+            ("num_event_completions", "number"),
+            ("average_page_views", "number"),
+            ("source", "enumeration"),
+            ("source_data_1", "string"),
+            ("source_data_2", "string"),
+            ("first_referrer", "string"),
+            ("last_referrer", "string"),
+            ("first_url", "string"),
+            ("last_url", "string"),
+            ("revenue", "number"),
+        ),
+    ),
+    (
+        "emailinformation",
+        "hs_email",
+        True,
+        (
+            ("first_send_date", "datetime"),
+            ("last_send_date", "datetime"),
+            ("first_open_date", "datetime"),
+            ("last_open_date", "datetime"),
+            ("first_click_date", "datetime"),
+            ("last_click_date", "datetime"),
+            ("delivered", "number"),
+            ("open", "number"),
+            ("click", "number"),
+            ("bounce", "number"),
+            ("optout", "bool"),
+            ("last_email_name", "string"),
+            ("quarantined", "bool"),
+            ("sends_since_last_engagement", "number"),
+        ),
+    ),
+    (
+        "sales_properties",
+        "hs_sales_email",
+        True,
+        (
+            ("last_replied", "datetime"),
+            ("last_opened", "datetime"),
+            ("last_clicked", "datetime"),
+            ("num_replies", "number"),
+            ("sequence_enrolled", "bool"),
+            ("sequence_name", "string"),
+        ),
+    ),
+    (
+        "socialmediainformation",
+        "hs_social",
+        True,
+        (
+            ("facebook_clicks", "number"),
+            ("linkedin_clicks", "number"),
+            ("twitter_clicks", "number"),
+            ("num_broadcast_clicks", "number"),
+            ("last_engagement", "datetime"),
+            ("linkedin_profile_url", "string"),
+        ),
+    ),
+    (
+        "conversioninformation",
+        "hs_conversion",
+        True,
+        (
+            ("first_event_name", "string"),
+            ("recent_event_name", "string"),
+            ("first_date", "datetime"),
+            ("recent_date", "datetime"),
+            ("num_forms_submitted", "number"),
+            ("num_unique_forms", "number"),
+        ),
+    ),
+)
+# Integrations that each add a family of custom properties, named as their sync apps name them.
+_INTEGRATIONS = (
+    "salesforce",
+    "zoominfo",
+    "clearbit",
+    "segment",
+    "intercom",
+    "stripe",
+    "zendesk",
+    "gong",
+    "marketo",
+    "outreach",
+    "apollo",
+    "mixpanel",
+    "chargebee",
+    "pendo",
+    "gainsight",
+    "drift",
+    "calendly",
+    "hotjar",
+    "linkedin_ads",
+    "google_ads",
+    "docusign",
+    "pandadoc",
+    "slack",
+    "zoom",
+    "aircall",
+    "ringcentral",
+    "qualified",
+    "sixsense",
+    "bombora",
+    "lusha",
+    "vitally",
+    "typeform",
+    "freshdesk",
+    "pipedrive",
+)
+_INTEGRATION_STEMS: tuple[tuple[str, str], ...] = (
+    ("record_id", "string"),
+    ("last_sync_date", "datetime"),
+    ("owner_email", "string"),
+    ("status", "enumeration"),
+    ("score", "number"),
+    ("plan_name", "string"),
+    ("monthly_revenue", "number"),
+    ("created_date", "date"),
+    ("is_active", "bool"),
+    ("health", "enumeration"),
+    ("segment_name", "string"),
+    ("seat_count", "number"),
+    ("renewal_date", "date"),
+    ("source_campaign", "string"),
+    ("last_activity_date", "datetime"),
+    ("external_url", "string"),
+    ("employee_range", "string"),
+    ("intent_topic", "string"),
+    ("opt_in", "bool"),
+    ("tier", "enumeration"),
+    ("region", "string"),
+    ("lifetime_value", "number"),
+    ("first_seen_date", "datetime"),
+    ("churn_risk", "enumeration"),
+    ("notes_count", "number"),
+    ("primary_contact_role", "string"),
+    ("lead_source_detail", "string"),
+    ("trial_end_date", "date"),
+)
+
+
+def _wide_options(name: str) -> tuple[str, ...]:
+    if name.endswith("_source"):
+        return TRAFFIC_SOURCES
+    if name.endswith(("_health", "_churn_risk")):
+        return _HEALTH
+    if name.endswith("_tier"):
+        return ("tier_1", "tier_2", "tier_3")
+    return _SUBSCRIPTION_STATES
+
+
+def _wide_candidates() -> list[PropertyDef]:
+    found: list[PropertyDef] = []
+    for group, prefix, hubspot_defined, stems in _WIDE_FAMILIES:
+        for suffix, kind in stems:
+            name = f"{prefix}_{suffix}"
+            found.append(_wide_prop(name, group, kind, custom=not hubspot_defined))
+    for stem, kind in _INTEGRATION_STEMS:
+        for integration in _INTEGRATIONS:
+            name = f"{integration}_{stem}"
+            found.append(_wide_prop(name, f"{integration}_information", kind, custom=True))
+    return found
+
+
+def _wide_prop(name: str, group: str, kind: str, *, custom: bool) -> PropertyDef:
+    label = name.removeprefix("hs_").replace("_", " ").capitalize()
+    options = _wide_options(name) if kind == "enumeration" else ()
+    return _prop(name, label, kind, group, options=options, custom=custom, read_only=not custom)
+
+
+def widened(properties: dict[str, dict[str, PropertyDef]], contact_width: int) -> dict[str, dict[str, PropertyDef]]:
+    """The portal's property definitions with contacts padded to `contact_width` properties (0 leaves
+    them as they are). The same width always gives the same names, types and groups."""
+    contacts = dict(properties["contacts"])
+    candidates = iter(_wide_candidates())
+    while len(contacts) < contact_width:
+        definition = next(candidates, None)
+        if definition is None:
+            raise ValueError(f"at most {len(properties['contacts']) + len(_wide_candidates())} contact properties")
+        contacts.setdefault(definition.name, definition)
+    return {**properties, "contacts": contacts}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.hubspot.sandbox.errors import validation_error
-from connectors.hubspot.sandbox.schema import PROPERTIES, ObjectType, PropertyDef
+from connectors.hubspot.sandbox.schema import ObjectType, PropertyDef
 from connectors.hubspot.sandbox.store import ObjectStore, Record, property_value
 from connectors.hubspot.sandbox.timestamps import parse_instant
 
@@ -207,10 +207,10 @@ class _Matcher:
     """One filter compiled against one object type: filter values are parsed once, and the
     system dates compare as the integers they are stored as."""
 
-    def __init__(self, object_type: ObjectType, flt: Filter) -> None:
+    def __init__(self, object_type: ObjectType, definitions: Mapping[str, PropertyDef], flt: Filter) -> None:
         self.object_type = object_type
         self.filter = flt
-        self.key = comparison_key(PROPERTIES[object_type.name].get(flt.property_name))
+        self.key = comparison_key(definitions.get(flt.property_name))
         self.timestamp_field = {
             object_type.created_property: "created_ms",
             object_type.modified_property: "updated_ms",
@@ -301,11 +301,14 @@ def comparison_key(definition: PropertyDef | None) -> Callable[[str], Comparable
     return str.lower
 
 
-def execute(store: ObjectStore, request: SearchRequest) -> tuple[int, list[Record]]:
-    """All matches' count, and the requested page of them."""
+def execute(
+    store: ObjectStore, definitions: Mapping[str, PropertyDef], request: SearchRequest
+) -> tuple[int, list[Record]]:
+    """All matches' count, and the requested page of them; `definitions` are the portal's properties of
+    the store's object type, which say how each filter and sort compares values."""
     object_type = store.object_type
     candidates, presorted, consumed = _candidates(store, request)
-    groups = [[_Matcher(object_type, f) for f in group if f not in consumed] for group in request.groups]
+    groups = [[_Matcher(object_type, definitions, f) for f in group if f not in consumed] for group in request.groups]
     if any(groups):
         matches = [r for r in candidates if any(all(m(r) for m in group) for group in groups)]
     else:
@@ -313,7 +316,7 @@ def execute(store: ObjectStore, request: SearchRequest) -> tuple[int, list[Recor
     if request.query is not None:
         matches = [r for r in matches if _matches_query(object_type, r, request.query)]
     if not presorted:
-        matches = _sorted(object_type, matches, request.sorts)
+        matches = _sorted(object_type, definitions, matches, request.sorts)
     return len(matches), matches[request.offset : request.offset + request.limit]
 
 
@@ -362,12 +365,14 @@ def _instant_bounds(flt: Filter) -> tuple[int | None, int | None] | None:
     }.get(flt.operator)
 
 
-def _sorted(object_type: ObjectType, records: list[Record], sorts: tuple[Sort, ...]) -> list[Record]:
+def _sorted(
+    object_type: ObjectType, definitions: Mapping[str, PropertyDef], records: list[Record], sorts: tuple[Sort, ...]
+) -> list[Record]:
     ordered = sorted(records, key=lambda r: r.id)
     # Stable sorts applied from the last key to the first give a multi-key order; ties keep
     # ascending ids in both directions because `reverse=True` preserves the order of equals.
     for sort in reversed(sorts):
-        key = comparison_key(PROPERTIES[object_type.name].get(sort.property_name))
+        key = comparison_key(definitions.get(sort.property_name))
         present = [r for r in ordered if property_value(object_type, r, sort.property_name) is not None]
         missing = [r for r in ordered if property_value(object_type, r, sort.property_name) is None]
         present.sort(

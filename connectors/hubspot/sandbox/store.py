@@ -149,6 +149,13 @@ class ObjectStore:
         record.set_updated(ms)
         bisect.insort(self.by_modified, (record.updated_ms, record.id))
 
+    def replace(self, record: Record, properties: dict[str, str], ms: int) -> None:
+        """Give `record` these properties, as modified at `ms`."""
+        self._unindex_email(record)
+        record.properties = properties
+        self._index_email(record)
+        self.touch(record, ms)
+
     def set_email(self, record: Record, email: str | None) -> None:
         self._unindex_email(record)
         if email is None:

@@ -16,10 +16,11 @@ logs, 2021-2025) and the developer changelog:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from connectors.hubspot.sandbox.errors import HubSpotError, api_error, property_errors, validation_error
-from connectors.hubspot.sandbox.schema import OPEN_ENUMERATIONS, PROPERTIES, ObjectType, PropertyDef
+from connectors.hubspot.sandbox.schema import OPEN_ENUMERATIONS, ObjectType, PropertyDef
 from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, parse_instant
 
 # A value of None in the result means "clear this property".
@@ -40,10 +41,10 @@ DAY_MS = 86_400_000
 BOOLEAN_OPTIONS = ("true", "false")
 
 
-def validate_properties(object_type: ObjectType, raw: Any) -> PropertyChanges:
+def validate_properties(object_type: ObjectType, raw: Any, definitions: Mapping[str, PropertyDef]) -> PropertyChanges:
+    """`definitions`: the portal's properties of `object_type`."""
     if not isinstance(raw, dict):
         raise validation_error("properties must be an object of property names to values")
-    definitions = PROPERTIES[object_type.name]
     problems: list[tuple[str, str, str, str | None]] = []
     changes: PropertyChanges = {}
     for name, value in raw.items():

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors.hubspot.sandbox.crm import ASSOCIATION_PAGE_SIZE
 from connectors.hubspot.webhooks import signature_v3
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
@@ -240,3 +241,34 @@ async def test_every_read_path_stores_the_raw_the_list_api_stores(
     fresh = await connect_hubspot(store, tenant, sandbox, url, external_user_id="user-2")
     await run_everything_due(store, kit)
     assert differences(await stored(store, fresh), after_writes) == {}
+
+
+async def test_a_record_with_more_associations_than_a_page_keeps_them_all_on_every_path(
+    store: Store, kit: HttpKit, secret_key: str
+) -> None:
+    """The v4 associations read (search, webhook refetch, writeback read-back) answers in pages per record;
+    every page is read, so a deal linked to more companies than one page holds stores what the list holds."""
+    sandbox = HubSpotSandbox(
+        seed=23, size=SandboxSize(contacts=5, companies=ASSOCIATION_PAGE_SIZE + 20, deals=3, owners=1, notes=1, tasks=1)
+    )
+    sandbox.faults.rate_limit_enabled = False
+    deal = min(sandbox.all_ids("deals"), key=int)
+    for company in sandbox.all_ids("companies"):
+        sandbox.associate("deals", deal, "companies", company)
+    with serve_in_thread(create_app(sandbox)) as url:
+        tenant = await new_tenant(store)
+        connection_id = await connect_hubspot(store, tenant, sandbox, url)
+        await run_everything_due(store, kit)
+        listed = await stored(store, connection_id)
+        assert len(set(linked(listed["deals", deal][0], "companies"))) == ASSOCIATION_PAGE_SIZE + 20
+        start = await log_position(store)
+
+        await search_everything_again(store, kit, connection_id)
+        assert differences(await stored(store, connection_id), listed) == {}
+        async with gateway(store, kit, secret_key) as api:
+            answer = await deliver_webhook(
+                api, sandbox, [{"subscriptionType": "deal.propertyChange", "objectId": int(deal)}]
+            )
+            assert answer.status_code == 200, answer.text
+        assert differences(await stored(store, connection_id), listed) == {}
+        assert await logged_since(store, connection_id, start) == []

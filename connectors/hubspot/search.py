@@ -135,20 +135,31 @@ async def read_associations(ctx: StreamContext, object_type: str, ids: list[Any]
     targets = [t for t in str(ctx.stream.params.get("associations", "")).split(",") if t]
     if not ids or not targets:
         return {}
-    inputs = [{"id": str(i)} for i in ids]
 
     async def read(target: str) -> dict[str, list[dict[str, str]]]:
-        body = await ctx.session.post_json(
-            f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
-        )
-        return {
-            str(item["from"]["id"]): [
-                {"id": str(to["toObjectId"]), "type": association_name(object_type, target, kind.get("label"))}
-                for to in item.get("to", [])
-                for kind in to.get("associationTypes") or [{}]
-            ]
-            for item in body.get("results", [])
-        }
+        rows: dict[str, list[dict[str, str]]] = {}
+        inputs: list[dict[str, str]] = [{"id": str(i)} for i in ids]
+        asked: set[tuple[str, str]] = set()
+        # Each record's associations come in pages of their own (HubSpot's reference for this endpoint): a
+        # record with more than a page names the `after` of its next page, asked for with its id next time.
+        while inputs:
+            body = await ctx.session.post_json(
+                f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
+            )
+            inputs = []
+            for item in body.get("results", []):
+                from_id = str(item["from"]["id"])
+                rows.setdefault(from_id, []).extend(
+                    {"id": str(to["toObjectId"]), "type": association_name(object_type, target, kind.get("label"))}
+                    for to in item.get("to", [])
+                    for kind in to.get("associationTypes") or [{}]
+                )
+                if after := dig(item, "paging.next.after"):
+                    if (from_id, str(after)) in asked:
+                        raise ProviderError(f"HubSpot repeated a page of {object_type} {from_id}'s {target}")
+                    asked.add((from_id, str(after)))
+                    inputs.append({"id": from_id, "after": str(after)})
+        return rows
 
     found = await asyncio.gather(*(read(target) for target in targets))
     return dict(zip(targets, found, strict=True))

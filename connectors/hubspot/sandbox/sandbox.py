@@ -120,19 +120,9 @@ class HubSpotSandbox:
         grant = access.grant
         if client_id is not None and grant.client_id != client_id:
             return None
-        expires_in = max(0, int(access.expires_at - time.time()))
         return {
-            "token": token,
-            "token_type": "access",
-            "token_use": "access_token",
-            "client_id": grant.client_id,
-            "user": self._user_email(grant.user_id),
-            "user_id": grant.user_id,
-            "hub_id": grant.account_id,
-            "hub_domain": self.hub_domain,
-            "app_id": self.app_id,
-            "scopes": list(grant.scopes),
-            "expires_in": expires_in,
+            **self._grant_info(token, "access", grant),
+            "expires_in": max(0, int(access.expires_at - time.time())),
             "is_private_distribution": False,
             "signed_access_token": self._signed_access_token(access.expires_at, grant),
         }
@@ -142,10 +132,14 @@ class HubSpotSandbox:
         grant = self.tokens.lookup_refresh(token)
         if grant is None or (client_id is not None and grant.client_id != client_id):
             return None
+        return self._grant_info(token, "refresh", grant)
+
+    def _grant_info(self, token: str, kind: str, grant: Grant) -> dict[str, Any]:
+        """What introspection tells of any token: whose it is, for which app and portal, with which scopes."""
         return {
             "token": token,
-            "token_type": "refresh",
-            "token_use": "refresh_token",
+            "token_type": kind,
+            "token_use": f"{kind}_token",
             "client_id": grant.client_id,
             "user": self._user_email(grant.user_id),
             "user_id": grant.user_id,

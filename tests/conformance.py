@@ -104,6 +104,16 @@ class Synced:
         await make_streams_due(self.store, self.connection_id)
         await self.run()
 
+    async def incremental_changes(self) -> int:
+        """Records the main stream's incremental runs changed, all runs together."""
+        async with self.store.engine.connect() as conn:
+            changed = await conn.execute(
+                select(sync_runs.c.changed).where(
+                    sync_runs.c.stream == self.driver.main_stream, sync_runs.c.phase == "incremental"
+                )
+            )
+            return sum(changed.scalars())
+
     async def assert_complete(self) -> None:
         errors = await stream_errors(self.store, self.connection_id)
         assert errors == dict.fromkeys(self.streams), errors
@@ -197,15 +207,8 @@ class ConnectorConformance:
             ).scalar_one()
         assert hash_after != hash_before
         assert await row_count(connected.store, connected.connection_id) == before + 1
-        async with connected.store.engine.connect() as conn:
-            changed = (
-                await conn.execute(
-                    select(sync_runs.c.changed).where(
-                        sync_runs.c.stream == driver.main_stream, sync_runs.c.phase == "incremental"
-                    )
-                )
-            ).scalars()
-            assert sum(changed) == 3  # one created, one updated, one deleted: re-reads emit nothing
+        # One created, one updated, one deleted: re-reads emit nothing.
+        assert await connected.incremental_changes() == 3
 
     async def test_idle_runs_neither_miss_nor_repeat(self, connected: Synced) -> None:
         driver = connected.driver
@@ -216,15 +219,7 @@ class ConnectorConformance:
         await asyncio.sleep(driver.search_lag_seconds)
         await connected.again()
         assert created in await cached_ids(connected.store, connected.connection_id, driver.main_stream)
-        async with connected.store.engine.connect() as conn:
-            changed = (
-                await conn.execute(
-                    select(sync_runs.c.changed).where(
-                        sync_runs.c.stream == driver.main_stream, sync_runs.c.phase == "incremental"
-                    )
-                )
-            ).scalars()
-            assert sum(changed) == 1
+        assert await connected.incremental_changes() == 1
 
     async def test_unchanged_records_are_not_rewritten(self, connected: Synced) -> None:
         await connected.run()

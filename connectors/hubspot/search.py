@@ -173,8 +173,8 @@ async def complete_listed_associations(ctx: StreamContext, object_type: str, res
     The v3 list and get answer at most 100 associated records per target type and name the rest with a
     `paging.next` inside that type's block (HubSpot's changelog "Announcing a change to how v3 CRM APIs
     return association data"). Those blocks are read again through the v4 batch read, which every other
-    path reads, and written as `put_associations` writes, without the cursor: one request per target type
-    that was cut short, none when nothing was.
+    path reads, and written as `put_associations` writes, without the cursor: one batch read (and its own
+    pages past 500 links) per target type that was cut short, no request when nothing was.
     """
     cut_short: dict[str, list[dict[str, Any]]] = {}
     for raw in results:

@@ -43,6 +43,7 @@ from tests.support import (
 
 COMPARED = ("contacts", "deals")
 BATCH_READ = "POST /crm/v3/objects/{objectType}/batch/read"
+V4_ASSOCIATIONS_READ = "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"
 NARROW = SandboxSize(contacts=100, companies=12, deals=20, owners=3, notes=5, tasks=5)
 WIDE = SandboxSize(contacts=100, companies=12, deals=20, owners=3, notes=5, tasks=5, contact_properties=600)
 
@@ -164,6 +165,8 @@ async def test_every_read_path_stores_the_raw_the_list_api_stores(
     await run_everything_due(store, kit)
     assert set((await stream_errors(store, connection_id)).values()) == {None}
     assert sandbox.stats.requests[BATCH_READ] == (-(-size.contacts // 100) if size.contact_properties else 0)
+    # No listed block was cut short (under 100 links of a type), so nothing more was read.
+    assert sandbox.stats.requests[V4_ASSOCIATIONS_READ] == 0
     listed = await stored(store, connection_id)
     assert len(listed) == size.contacts + size.deals
     link_types = {
@@ -243,32 +246,50 @@ async def test_every_read_path_stores_the_raw_the_list_api_stores(
     assert differences(await stored(store, fresh), after_writes) == {}
 
 
+@pytest.mark.parametrize("contact_properties", [0, 600], ids=["one-request-list", "ids-then-batch-read-list"])
 async def test_a_record_with_more_associations_than_a_page_keeps_them_all_on_every_path(
-    store: Store, kit: HttpKit, secret_key: str
+    store: Store, kit: HttpKit, secret_key: str, contact_properties: int
 ) -> None:
-    """The v4 associations read (search, webhook refetch, writeback read-back) answers in pages per record;
-    every page is read, so a deal linked to more companies than one page holds stores what the list holds."""
-    sandbox = HubSpotSandbox(
-        seed=23, size=SandboxSize(contacts=5, companies=ASSOCIATION_PAGE_SIZE + 20, deals=3, owners=1, notes=1, tasks=1)
+    """The list API answers 100 associated records per type and a cursor for the rest, the v4 associations
+    read (search, webhook refetch, writeback read-back) 500 a page: past either, every path stores them all,
+    byte for byte alike. A deal and a contact are linked to every company; on a wide account the contacts'
+    list is ids and associations, then properties by batch read."""
+    companies = ASSOCIATION_PAGE_SIZE + 20
+    size = SandboxSize(
+        contacts=5, companies=companies, deals=3, owners=1, notes=1, tasks=1, contact_properties=contact_properties
     )
+    sandbox = HubSpotSandbox(seed=23, size=size)
     sandbox.faults.rate_limit_enabled = False
     deal = min(sandbox.all_ids("deals"), key=int)
+    contact = min(sandbox.all_ids("contacts"), key=int)
     for company in sandbox.all_ids("companies"):
         sandbox.associate("deals", deal, "companies", company)
+        sandbox.associate("contacts", contact, "companies", company)
     with serve_in_thread(create_app(sandbox)) as url:
         tenant = await new_tenant(store)
         connection_id = await connect_hubspot(store, tenant, sandbox, url)
         await run_everything_due(store, kit)
+        assert sandbox.stats.requests[BATCH_READ] == (1 if contact_properties else 0)
+        # Only the two blocks the list cut short are read again: 520 links are two v4 pages each.
+        assert sandbox.stats.requests[V4_ASSOCIATIONS_READ] == 4
         listed = await stored(store, connection_id)
-        assert len(set(linked(listed["deals", deal][0], "companies"))) == ASSOCIATION_PAGE_SIZE + 20
+        assert len(set(linked(listed["deals", deal][0], "companies"))) == companies
+        assert len(set(linked(listed["contacts", contact][0], "companies"))) == companies
+        assert all(
+            "paging" not in block
+            for raw, _ in listed.values()
+            for block in orjson.loads(raw).get("associations", {}).values()
+        )
         start = await log_position(store)
 
         await search_everything_again(store, kit, connection_id)
         assert differences(await stored(store, connection_id), listed) == {}
         async with gateway(store, kit, secret_key) as api:
-            answer = await deliver_webhook(
-                api, sandbox, [{"subscriptionType": "deal.propertyChange", "objectId": int(deal)}]
-            )
+            events = [
+                {"subscriptionType": "deal.propertyChange", "objectId": int(deal)},
+                {"subscriptionType": "contact.propertyChange", "objectId": int(contact)},
+            ]
+            answer = await deliver_webhook(api, sandbox, events)
             assert answer.status_code == 200, answer.text
         assert differences(await stored(store, connection_id), listed) == {}
         assert await logged_since(store, connection_id, start) == []

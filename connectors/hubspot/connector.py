@@ -29,8 +29,6 @@ from connectors.kit.ratelimit import RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
 
 LIST_PAGE = CursorPagination(records="results", next_cursor="paging.next.after", page_size=100)
-# Every property the account defines, in URLs of bounded length (see connectors/hubspot/reads.py).
-CRM_LIST_PAGE = PropertiesListing(page_size=100)
 
 
 def crm_object(
@@ -45,7 +43,8 @@ def crm_object(
     return Stream(
         name=object_type,
         path=f"/crm/v3/objects/{object_type}",
-        pagination=CRM_LIST_PAGE,
+        # Every property the account defines, in URLs of bounded length (see connectors/hubspot/reads.py).
+        pagination=PropertiesListing(object_type, page_size=100),
         mapping=mapping,
         incremental=SearchIncremental(object_type, modified_property=modified),
         deletions=ArchivedListing(),

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.hubspot.search import complete_listed_associations
 from connectors.kit.declaration import Cursor, StreamContext
 from connectors.kit.jsonpath import dig
 from connectors.kit.pagination import chained_pages
@@ -32,8 +33,10 @@ CURSOR_ALLOWANCE = "x" * 64
 
 @dataclass(frozen=True)
 class PropertiesListing:
-    """Pages of the list API with every discovered property, never in a URL over `budget` bytes."""
+    """Pages of the list API with every discovered property, never in a URL over `budget` bytes, and every
+    association, even past the 100 per target type the list answers with."""
 
+    object_type: str
     page_size: int = 100
     budget: int = URL_BUDGET_BYTES
 
@@ -58,7 +61,9 @@ class PropertiesListing:
         async for body, token in chained_pages(
             ctx.page_budget.chain().fetching(fetch), _next_after, (cursor or {}).get("after")
         ):
-            records = [ctx.to_record(raw) for raw in body.get("results") or []]
+            results: list[dict[str, Any]] = body.get("results") or []
+            await complete_listed_associations(ctx, self.object_type, results)
+            records = [ctx.to_record(raw) for raw in results]
             yield Page(records, {"after": token} if token else None)
 
     async def _ids_then_properties(self, ctx: StreamContext, params: dict[str, Any], names: list[str]) -> Any:

@@ -135,34 +135,67 @@ async def read_associations(ctx: StreamContext, object_type: str, ids: list[Any]
     targets = [t for t in str(ctx.stream.params.get("associations", "")).split(",") if t]
     if not ids or not targets:
         return {}
-
-    async def read(target: str) -> dict[str, list[dict[str, str]]]:
-        rows: dict[str, list[dict[str, str]]] = {}
-        inputs: list[dict[str, str]] = [{"id": str(i)} for i in ids]
-        asked: set[tuple[str, str]] = set()
-        # Each record's associations come in pages of their own (HubSpot's reference for this endpoint): a
-        # record with more than a page names the `after` of its next page, asked for with its id next time.
-        while inputs:
-            body = await ctx.session.post_json(
-                f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
-            )
-            inputs = []
-            for item in body.get("results", []):
-                from_id = str(item["from"]["id"])
-                rows.setdefault(from_id, []).extend(
-                    {"id": str(to["toObjectId"]), "type": association_name(object_type, target, kind.get("label"))}
-                    for to in item.get("to", [])
-                    for kind in to.get("associationTypes") or [{}]
-                )
-                if after := dig(item, "paging.next.after"):
-                    if (from_id, str(after)) in asked:
-                        raise ProviderError(f"HubSpot repeated a page of {object_type} {from_id}'s {target}")
-                    asked.add((from_id, str(after)))
-                    inputs.append({"id": from_id, "after": str(after)})
-        return rows
-
-    found = await asyncio.gather(*(read(target) for target in targets))
+    found = await asyncio.gather(*(_read_target(ctx, object_type, target, ids) for target in targets))
     return dict(zip(targets, found, strict=True))
+
+
+async def _read_target(
+    ctx: StreamContext, object_type: str, target: str, ids: list[Any]
+) -> dict[str, list[dict[str, str]]]:
+    rows: dict[str, list[dict[str, str]]] = {}
+    inputs: list[dict[str, str]] = [{"id": str(i)} for i in ids]
+    asked: set[tuple[str, str]] = set()
+    # Each record's associations come in pages of their own (HubSpot's reference for this endpoint): a
+    # record with more than a page names the `after` of its next page, asked for with its id next time.
+    while inputs:
+        body = await ctx.session.post_json(
+            f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
+        )
+        inputs = []
+        for item in body.get("results", []):
+            from_id = str(item["from"]["id"])
+            rows.setdefault(from_id, []).extend(
+                {"id": str(to["toObjectId"]), "type": association_name(object_type, target, kind.get("label"))}
+                for to in item.get("to", [])
+                for kind in to.get("associationTypes") or [{}]
+            )
+            if after := dig(item, "paging.next.after"):
+                if (from_id, str(after)) in asked:
+                    raise ProviderError(f"HubSpot repeated a page of {object_type} {from_id}'s {target}")
+                asked.add((from_id, str(after)))
+                inputs.append({"id": from_id, "after": str(after)})
+    return rows
+
+
+async def complete_listed_associations(ctx: StreamContext, object_type: str, results: list[dict[str, Any]]) -> None:
+    """Read whole the association blocks the list API cut short, in place.
+
+    The v3 list and get answer at most 100 associated records per target type and name the rest with a
+    `paging.next` inside that type's block (HubSpot's changelog "Announcing a change to how v3 CRM APIs
+    return association data"). Those blocks are read again through the v4 batch read, which every other
+    path reads, and written as `put_associations` writes, without the cursor: one batch read (and its own
+    pages past 500 links) per target type that was cut short, no request when nothing was.
+    """
+    cut_short: dict[str, list[dict[str, Any]]] = {}
+    for raw in results:
+        for target, block in (raw.get("associations") or {}).items():
+            if "paging" in block:
+                cut_short.setdefault(target, []).append(raw)
+    if not cut_short:
+        return
+    found = await asyncio.gather(
+        *(_read_target(ctx, object_type, target, [raw["id"] for raw in cut]) for target, cut in cut_short.items())
+    )
+    for (target, cut), by_record in zip(cut_short.items(), found, strict=True):
+        for raw in cut:
+            associations = raw["associations"]
+            rows = by_record.get(str(raw["id"]))
+            if rows:
+                associations[target] = {"results": rows}
+            else:  # unlinked between the two requests: stored as any other path stores no links
+                del associations[target]
+                if not associations:
+                    del raw["associations"]
 
 
 def put_associations(results: list[dict[str, Any]], linked: Linked) -> None:

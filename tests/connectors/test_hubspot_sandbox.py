@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from connectors.hubspot.sandbox import HubSpotError, HubSpotSandbox, SandboxSize, create_app
+from connectors.hubspot.sandbox.crm import V3_ASSOCIATION_PAGE_SIZE
 from connectors.hubspot.sandbox.timestamps import parse_instant
 from connectors.kit.sandbox import RollingWindowLimiter, TokenStore, serve_in_thread
 
@@ -199,6 +200,35 @@ def test_list_can_include_associations(portal: Portal) -> None:
     links = with_company[0]["associations"]["companies"]["results"]
     assert {link["type"] for link in links} == {"contact_to_company", "contact_to_company_unlabeled"}
     assert all(link["id"] in portal.sandbox.all_ids("companies") for link in links)
+
+
+def test_list_and_get_answer_at_most_a_page_of_associations_per_type_and_page_the_rest() -> None:
+    """HubSpot's v3 reads cut each association type at 100 records and name the rest with a cursor."""
+    size = SandboxSize(contacts=5, companies=V3_ASSOCIATION_PAGE_SIZE + 7, deals=3, owners=1, notes=1, tasks=1)
+    sandbox = HubSpotSandbox(seed=5, size=size)
+    deal = min(sandbox.all_ids("deals"), key=int)
+    for company in sandbox.all_ids("companies"):
+        sandbox.associate("deals", deal, "companies", company)
+    sandbox.faults.rate_limit_enabled = False
+    auth = {"Authorization": f"Bearer {sandbox.mint_tokens()['access_token']}"}
+    with serve_in_thread(create_app(sandbox)) as url, httpx2.Client(base_url=url, headers=auth) as api:
+        listed = list_all(api, "deals", {"limit": 100, "associations": "companies,contacts"})
+        got = api.get(f"/crm/v3/objects/deals/{deal}", params={"associations": "companies,contacts"}).json()
+        v4 = api.post("/crm/v4/associations/deals/companies/batch/read", json={"inputs": [{"id": deal}]})
+    in_list = next(d for d in listed if d["id"] == deal)["associations"]["companies"]
+    assert in_list == got["associations"]["companies"]
+    for block in (in_list, got["associations"]["companies"]):
+        first = {row["id"] for row in block["results"]}
+        assert len(first) == V3_ASSOCIATION_PAGE_SIZE
+        after = block["paging"]["next"]["after"]
+        assert block["paging"] == {
+            "next": {"after": after, "link": f"/crm/v3/objects/0-3/{deal}/associations/0-2?after={after}"}
+        }
+    every = {str(to["toObjectId"]) for to in v4.json()["results"][0]["to"]}
+    assert every == sandbox.all_ids("companies") and first < every
+    # Other types and other records, under a page, carry no cursor.
+    assert "paging" not in got["associations"].get("contacts", {})
+    assert all("paging" not in block for d in listed if d["id"] != deal for block in d.get("associations", {}).values())
 
 
 def test_get_one_record_and_missing_record(portal: Portal) -> None:

@@ -34,6 +34,11 @@ from connectors.hubspot.sandbox.writes import (
 )
 
 ASSOCIATION_PAGE_SIZE = 500
+# The v3 object list and get carry at most this many associated records per target type, and name the rest
+# with a `paging.next` (after, link) inside that type's block (HubSpot's changelog "Announcing a change to
+# how v3 CRM APIs return association data", in force since 2021-01-18; the block is the spec's
+# CollectionResponseAssociatedId, `results` and `paging`).
+V3_ASSOCIATION_PAGE_SIZE = 100
 MAX_BATCH_INPUTS = 1000
 
 # Who made a change, as webhooks report it: the REST API, or the facade standing in for a user.
@@ -450,13 +455,22 @@ class Crm:
             }
         linked = {}
         for to_type in associations:
-            rows = [
-                {"id": str(to_id), "type": v3_association_name(ASSOCIATION_TYPES[type_id])}
-                for to_id, type_ids in self._live_targets(object_type, record.id_str, to_type)
-                for type_id in type_ids
-            ]
-            if rows:
-                linked[to_type.name] = {"results": rows}
+            targets = self._live_targets(object_type, record.id_str, to_type)
+            if not targets:
+                continue
+            block: dict[str, Any] = {
+                "results": [
+                    {"id": str(to_id), "type": v3_association_name(ASSOCIATION_TYPES[type_id])}
+                    for to_id, type_ids in targets[:V3_ASSOCIATION_PAGE_SIZE]
+                    for type_id in type_ids
+                ]
+            }
+            if len(targets) > V3_ASSOCIATION_PAGE_SIZE:
+                after = str(targets[V3_ASSOCIATION_PAGE_SIZE][0])
+                # The link reads the rest of this record's associations of this type, as HubSpot's does.
+                link = f"/crm/v3/objects/{object_type.type_id}/{record.id_str}/associations/{to_type.type_id}"
+                block["paging"] = {"next": {"after": after, "link": f"{link}?after={after}"}}
+            linked[to_type.name] = block
         if linked:
             body["associations"] = linked
         return body

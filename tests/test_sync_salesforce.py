@@ -11,11 +11,17 @@ import httpx2
 import orjson
 import pytest
 from sqlalchemy import select, update
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from connectors import get_connector
 from connectors.kit.declaration import StreamContext
+from connectors.kit.errors import PageBudgetSpent
 from connectors.kit.http import HttpKit
 from connectors.kit.page_budget import PageBudget
+from connectors.kit.sandbox import serve_in_thread
 from connectors.salesforce.query import API, QueryLimits, SoqlIncremental, query_url_bytes, select_records
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
 from connectors.salesforce.soql import select as soql_select
@@ -226,3 +232,49 @@ def test_a_too_long_query_url_gets_salesforces_414_and_a_long_uri_with_headers_4
         assert padded.text == "<h1>Bad Message 431</h1><pre>reason: Request Header Fields Too Large</pre>"
         assert api.get(f"{API}/query", params={"q": short_enough}).status_code == 200
         assert sandbox.usage.used() == used + 1  # the front end's refusals use no API allowance
+
+
+async def test_a_split_query_whose_follow_up_never_ends_stops_at_the_page_budget(
+    store: Store, kit: HttpKit, org: tuple[SalesforceSandbox, str]
+) -> None:
+    """Past the SOQL length limit the other field chunks come by Id; an instance that answers those with
+    `done: false` and ever new locators is stopped by the run's page budget, never followed for ever."""
+    sandbox, login_url = org
+    _, connection_id = await connect(store, sandbox, login_url)
+    followed: list[str] = []
+
+    def result(records: list[dict[str, Any]], locator: str | None) -> dict[str, Any]:
+        more = {"nextRecordsUrl": f"{API}/query/{locator}"} if locator else {}
+        return {"totalSize": len(records), "done": locator is None, "records": records, **more}
+
+    async def composite(request: Request) -> Response:
+        answers = []
+        for sub in orjson.loads(await request.body())["compositeRequest"]:
+            first_chunk = "WHERE Id IN" not in sub["url"].replace("+", " ").replace("%20", " ")
+            body = result([{"Id": "003000000000001AAA", "IsDeleted": False}], None if first_chunk else "01g-1")
+            answers.append({"body": body, "httpHeaders": {}, "httpStatusCode": 200, "referenceId": sub["referenceId"]})
+        return JSONResponse({"compositeResponse": answers})
+
+    async def query_more(request: Request) -> Response:
+        followed.append(request.path_params["locator"])
+        return JSONResponse(result([{"Id": "003000000000001AAA"}], f"01g-{len(followed) + 1}"))
+
+    endless = Starlette(
+        routes=[
+            Route(f"{API}/composite", composite, methods=["POST"]),
+            Route(f"{API}/query/{{locator}}", query_more, methods=["GET"]),
+        ]
+    )
+    ctx = await _context(store, kit, connection_id)
+    with serve_in_thread(endless) as url:
+        hostile = dataclasses.replace(
+            ctx.session.access, base_url=url, base_url_key=None, key=f"{ctx.session.access.key}-endless"
+        )
+        # About 6,000 characters of fields: over the 5,000 allowed below, so the query splits.
+        fields = ["Id", "IsDeleted", *(f"Loyalty_Program_Field_{n:03}__c" for n in range(200))]
+        short = QueryLimits(soql_chars=5_000)
+        endless_ctx = StreamContext(kit.session(hostile), ctx.stream, {"fields": fields}, PageBudget(5))
+        with pytest.raises(PageBudgetSpent):
+            async for _ in select_records(endless_ctx, "queryAll", "Contact", fields, limits=short):
+                pass
+    assert 0 < len(followed) <= 5

@@ -211,11 +211,14 @@ async def _completed(
     else:
         firsts = [await ctx.session.get_json(f"{API}/{resource}", {"q": soql}) for resource, soql in queries]
     for body in firsts:
+        # Counted against the run's page budget: a provider that never says `done` cannot hold the run.
+        chain = ctx.page_budget.chain()
         while True:
             for record in body.get("records", []):
                 found.setdefault(str(record["Id"]), {}).update(record)
             if body.get("done", True) or not body.get("nextRecordsUrl"):
                 break
+            chain.follow(body["nextRecordsUrl"])
             body = await ctx.session.get_json(body["nextRecordsUrl"])
     merged = []
     for record in batch:

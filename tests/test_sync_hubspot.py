@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import httpx2
 import orjson
 import pytest
 from sqlalchemy import func, select, update
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from connectors import get_connector
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
 from connectors.hubspot.sandbox.gate import MAX_REQUEST_TARGET_BYTES
 from connectors.hubspot.sandbox.schema import resolve_object_type
-from connectors.hubspot.search import SEARCH_SETTLE
+from connectors.hubspot.search import MAX_ASSOCIATION_ROUNDS, SEARCH_SETTLE, read_associations
 from connectors.kit.convert import parse_datetime
+from connectors.kit.declaration import StreamContext
+from connectors.kit.errors import PageBudgetSpent, PaginationStopped
 from connectors.kit.http import HttpKit
+from connectors.kit.page_budget import PageBudget
 from connectors.kit.sandbox import serve_in_thread
+from sync.connections import connection_access
 from sync.store import Store
-from sync.tables import records, stream_states, sync_runs
+from sync.tables import connections, records, stream_states, sync_runs
 from tests.support import (
     cached_ids,
     connect_hubspot,
@@ -312,3 +322,44 @@ async def test_idle_runs_keep_the_search_window_at_the_settle_time(
         assert previous <= since and since >= started - SEARCH_SETTLE - timedelta(milliseconds=1)
         previous = since
     assert await contact_changes(store, connection_id) == 0
+
+
+@pytest.mark.parametrize("budget", [None, 5], ids=["lookup-without-budget", "sync-run-budget"])
+async def test_association_pages_handed_out_for_ever_are_not_followed_for_ever(
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str, budget: int | None
+) -> None:
+    """A v4 association read that names a fresh `after` on every answer stops at the run's page budget,
+    or, in a lookup outside a run (webhook refetch, writeback read-back), at MAX_ASSOCIATION_ROUNDS."""
+    tenant = await new_tenant(store)
+    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
+    rounds = 0
+
+    async def endless(request: Request) -> Response:
+        nonlocal rounds
+        rounds += 1
+        inputs = orjson.loads(await request.body())["inputs"]
+        return JSONResponse(
+            {
+                "status": "COMPLETE",
+                "results": [
+                    {
+                        "from": {"id": item["id"]},
+                        "to": [{"toObjectId": rounds, "associationTypes": [{"category": "HUBSPOT_DEFINED"}]}],
+                        "paging": {"next": {"after": f"page-{rounds}"}},
+                    }
+                    for item in inputs
+                ],
+            }
+        )
+
+    app = Starlette(routes=[Route("/crm/v4/associations/contacts/companies/batch/read", endless, methods=["POST"])])
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(connections).where(connections.c.id == connection_id))).one()
+    access = await connection_access(store, row)
+    stream = get_connector("hubspot").stream("contacts")
+    with serve_in_thread(app) as url:
+        hostile = kit.session(dataclasses.replace(access, base_url=url, key=f"{access.key}-endless"))
+        ctx = StreamContext(hostile, stream, {"properties": ["email"]}, PageBudget(budget))
+        with pytest.raises(PageBudgetSpent if budget else PaginationStopped):
+            await read_associations(ctx, "contacts", ["1"])
+    assert rounds == (budget or MAX_ASSOCIATION_ROUNDS)

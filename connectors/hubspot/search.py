@@ -11,11 +11,13 @@ from typing import Any
 
 from connectors.kit.convert import epoch_millis, iso_millis, parse_datetime, read_datetime
 from connectors.kit.declaration import Cursor, Stream, StreamContext
-from connectors.kit.errors import ProviderError
+from connectors.kit.errors import PaginationStopped, ProviderError
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
 from connectors.kit.records import Page, RemoteRecord
 
+# Rounds of v4 association pages one read follows: 500 links a page, so 50,000 links per record and type.
+MAX_ASSOCIATION_ROUNDS = 100
 # Paging a search with `after` at or past this offset is refused with a 400.
 SEARCH_RESULT_CAP = 10_000
 # How long after a write the incremental sync trusts search to show it (see SearchIncremental).
@@ -147,7 +149,13 @@ async def _read_target(
     asked: set[tuple[str, str]] = set()
     # Each record's associations come in pages of their own (HubSpot's reference for this endpoint): a
     # record with more than a page names the `after` of its next page, asked for with its id next time.
-    while inputs:
+    # Every round counts against the run's page budget, and rounds are capped besides (a lookup outside a
+    # sync run has no budget): a provider handing out fresh cursors for ever cannot hold the caller.
+    chain = ctx.page_budget.chain()
+    for _ in range(MAX_ASSOCIATION_ROUNDS):
+        if not inputs:
+            return rows
+        chain.follow(None)
         body = await ctx.session.post_json(
             f"/crm/v4/associations/{object_type}/{target}/batch/read", {"inputs": inputs}
         )
@@ -164,6 +172,10 @@ async def _read_target(
                     raise ProviderError(f"HubSpot repeated a page of {object_type} {from_id}'s {target}")
                 asked.add((from_id, str(after)))
                 inputs.append({"id": from_id, "after": str(after)})
+    if inputs:
+        raise PaginationStopped(
+            f"HubSpot kept paging {object_type} associations to {target} past {MAX_ASSOCIATION_ROUNDS} pages"
+        )
     return rows
 
 

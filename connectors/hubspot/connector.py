@@ -17,7 +17,7 @@ from connectors.hubspot.mapping import (
 )
 from connectors.hubspot.pipelines import PipelineStageLabels
 from connectors.hubspot.reads import PropertiesListing
-from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
+from connectors.hubspot.search import ARCHIVED_LISTING, AllProperties, SearchIncremental
 from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
 from connectors.kit.declaration import Connector, Labels, Stream
@@ -47,7 +47,7 @@ def crm_object(
         pagination=PropertiesListing(object_type, page_size=100),
         mapping=mapping,
         incremental=SearchIncremental(object_type, modified_property=modified),
-        deletions=ArchivedListing(),
+        deletions=ARCHIVED_LISTING,
         discovery=AllProperties(object_type),
         params={"associations": ",".join(associations)} if associations else {},
         created_at="createdAt",
@@ -125,7 +125,7 @@ HUBSPOT = Connector(
             pagination=LIST_PAGE,
             mapping=USER_MAPPING,
             incremental=FullRefresh(LIST_PAGE),
-            deletions=ArchivedListing(),
+            deletions=ARCHIVED_LISTING,
             created_at="createdAt",
             updated_at="updatedAt",
         ),

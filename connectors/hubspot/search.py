@@ -14,7 +14,9 @@ from connectors.kit.declaration import Cursor, Stream, StreamContext
 from connectors.kit.errors import PaginationStopped, ProviderError
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
-from connectors.kit.records import Page, RemoteRecord
+from connectors.kit.pagination import CursorPagination, ListRequest
+from connectors.kit.records import Page
+from connectors.kit.strategies import ListedDeletions
 
 # Rounds of v4 association pages one read follows: 500 links a page, so 50,000 links per record and type.
 MAX_ASSOCIATION_ROUNDS = 100
@@ -220,23 +222,8 @@ def put_associations(results: list[dict[str, Any]], linked: Linked) -> None:
                 raw.setdefault("associations", {})[target] = {"results": rows}
 
 
-@dataclass(frozen=True)
-class ArchivedListing:
-    """Deletions: `archived=true` lists every archived record with its `archivedAt`."""
-
-    page_size: int = 100
-
-    async def pages(self, ctx: StreamContext) -> AsyncIterator[Page]:
-        after: str | None = None
-        chain = ctx.page_budget.chain()
-        while True:
-            chain.follow(after)
-            params: dict[str, Any] = {"archived": "true", "limit": self.page_size}
-            if after:
-                params["after"] = after
-            body = await ctx.session.get_json(ctx.stream.path, params)
-            records: list[RemoteRecord] = [ctx.to_record(raw, deleted=True) for raw in body.get("results", [])]
-            after = dig(body, "paging.next.after")
-            yield Page(records, None)
-            if not after:
-                return
+# Deletions: `archived=true` lists every archived record with its `archivedAt`, paged like any listing but
+# without the stream's properties or associations.
+ARCHIVED_LISTING = ListedDeletions(
+    CursorPagination(request=ListRequest(params={"archived": "true"}, stream_params=False, deleted=True))
+)

@@ -1,0 +1,97 @@
+"""A writer for plain REST resources: create at a collection path, update and delete at the item path.
+
+Most providers need no more than this (Stripe: POST form bodies to `/v1/customers` and
+`/v1/customers/{id}`; Zendesk: `{"ticket": {...}}` JSON to `/api/v2/tickets` and PUT `/tickets/{id}`;
+Pipedrive v2: JSON, PATCH, the new record under `data`). The mapping names each provider field by its
+dotted path; the body nests them (`address.city` -> {"address": {"city": ...}}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import orjson
+
+from connectors.kit.declaration import Draft, StreamContext
+from connectors.kit.errors import BadInput, ProviderError
+from connectors.kit.form import ArrayStyle, form_encode
+from connectors.kit.jsonpath import dig
+from connectors.kit.mapping import ModelMapping
+from connectors.kit.records import RemoteRecord
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def nest(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """{dotted path: value} as nested objects; a path both set whole and set inside is refused."""
+    nested: dict[str, Any] = {}
+    for path, value in fields.items():
+        *parents, last = path.split(".")
+        node = nested
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise BadInput(f"{path} writes inside {part}, which is also written whole")
+            node = child
+        if isinstance(node.get(last), dict) and not isinstance(value, dict):
+            raise BadInput(f"{path} is written whole and inside at once")
+        node[last] = value
+    return nested
+
+
+@dataclass(frozen=True)
+class RestWriter:
+    mapping: ModelMapping
+    # Where records are created, e.g. "/v1/customers".
+    collection_path: str
+    # Where one record is updated and deleted; `{id}` stands for its (URL-escaped) remote id.
+    item_path: str
+    # Where the created record's id sits in the create answer ("id"; Zendesk "ticket.id"; Pipedrive "data.id").
+    created_id: str = "id"
+    update_method: Literal["PATCH", "PUT", "POST"] = "PATCH"
+    # The body sits under this key (Zendesk: "ticket"), or is the record itself.
+    envelope: str | None = None
+    encoding: Literal["json", "form"] = "json"
+    arrays: ArrayStyle = "indexed"
+
+    async def create(self, ctx: StreamContext, draft: Draft) -> str:
+        answer = await self._send(ctx, "POST", self.collection_path, self._body(draft), may_repeat=False)
+        created = dig(answer, self.created_id)
+        if created in (None, ""):
+            raise ProviderError(f"the provider's answer to a create names no id at {self.created_id}")
+        return str(created)
+
+    async def update(self, ctx: StreamContext, remote_id: str, draft: Draft, current: RemoteRecord) -> None:
+        body = self._body(draft)
+        if body:
+            await self._send(ctx, self.update_method, self._item(remote_id), body)
+
+    async def delete(self, ctx: StreamContext, remote_id: str) -> None:
+        await ctx.session.send_json("DELETE", self._item(remote_id))
+
+    def _item(self, remote_id: str) -> str:
+        return self.item_path.format(id=quote(remote_id, safe=""))
+
+    def _body(self, draft: Draft) -> dict[str, Any]:
+        fields = self.mapping.merge_raw_fields(self.mapping.provider_values(draft.values), draft.raw_fields)
+        return nest(fields)
+
+    async def _send(
+        self, ctx: StreamContext, method: str, path: str, body: dict[str, Any], *, may_repeat: bool = True
+    ) -> Any:
+        payload = {self.envelope: body} if self.envelope else body
+        if self.encoding == "json":
+            if method == "POST":
+                return await ctx.session.post_json(path, payload, may_repeat=may_repeat)
+            return await ctx.session.send_json(method, path, payload)
+        response = await ctx.session.request(
+            method,
+            path,
+            content=form_encode(payload, arrays=self.arrays).encode(),
+            headers={"Content-Type": FORM},
+            may_repeat=may_repeat,
+        )
+        return orjson.loads(response.content) if response.content else None

@@ -97,28 +97,15 @@ class CursorPagination:
     has_more: str | None = None
     request: ListRequest = ListRequest()
 
-    async def pages(self, ctx: StreamContext, cursor: Cursor | None) -> AsyncIterator[Page]:
-        def fetch(token: str | None) -> Awaitable[Any]:
-            paging: dict[str, Any] = {self.size_param: self.page_size}
-            if token:
-                paging[self.cursor_param] = token
-            return ctx.session.get_json(ctx.stream.path, self.request.query(ctx, **paging))
-
+    def pages(self, ctx: StreamContext, cursor: Cursor | None) -> AsyncIterator[Page]:
         def next_token(body: Any) -> str | None:
             if self.has_more is not None and not dig(body, self.has_more):
                 return None
             return dig(body, self.next_cursor) or None
 
-        async for page in walk_pages(
-            ctx,
-            fetch,
-            next_token,
-            (cursor or {}).get("after"),
-            records=lambda body: dig(body, self.records) or [],
-            resume=lambda token: {"after": token},
-            deleted=self.request.deleted,
-        ):
-            yield page
+        return _token_in_query(
+            ctx, cursor, self.request, {self.size_param: self.page_size}, self.cursor_param, self.records, next_token
+        )
 
 
 @dataclass(frozen=True)
@@ -134,29 +121,42 @@ class StartingAfterPagination:
     page_size: int = 100
     request: ListRequest = ListRequest()
 
-    async def pages(self, ctx: StreamContext, cursor: Cursor | None) -> AsyncIterator[Page]:
-        def fetch(token: str | None) -> Awaitable[Any]:
-            paging: dict[str, Any] = {self.size_param: self.page_size}
-            if token:
-                paging[self.cursor_param] = token
-            return ctx.session.get_json(ctx.stream.path, self.request.query(ctx, **paging))
-
+    def pages(self, ctx: StreamContext, cursor: Cursor | None) -> AsyncIterator[Page]:
         def next_token(body: Any) -> str | None:
             items = dig(body, self.records) or []
             if not items or not dig(body, self.has_more):
                 return None
             return str(dig(items[-1], self.id_path))
 
-        async for page in walk_pages(
-            ctx,
-            fetch,
-            next_token,
-            (cursor or {}).get("after"),
-            records=lambda body: dig(body, self.records) or [],
-            resume=lambda token: {"after": token},
-            deleted=self.request.deleted,
-        ):
-            yield page
+        return _token_in_query(
+            ctx, cursor, self.request, {self.size_param: self.page_size}, self.cursor_param, self.records, next_token
+        )
+
+
+def _token_in_query(
+    ctx: StreamContext,
+    cursor: Cursor | None,
+    request: ListRequest,
+    paging: dict[str, Any],
+    cursor_param: str,
+    records: str,
+    next_token: Callable[[Any], str | None],
+) -> AsyncIterator[Page]:
+    """The pages of a listing whose next page is asked for with a token in the query (none on the first)."""
+
+    def fetch(token: str | None) -> Awaitable[Any]:
+        query = request.query(ctx, **paging, **({cursor_param: token} if token else {}))
+        return ctx.session.get_json(ctx.stream.path, query)
+
+    return walk_pages(
+        ctx,
+        fetch,
+        next_token,
+        (cursor or {}).get("after"),
+        records=lambda body: dig(body, records) or [],
+        resume=lambda token: {"after": token},
+        deleted=request.deleted,
+    )
 
 
 @dataclass(frozen=True)

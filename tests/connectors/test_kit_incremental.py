@@ -15,16 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.hubspot import HUBSPOT
-from connectors.kit.credentials import Credentials
-from connectors.kit.declaration import Cursor, Incremental, Stream, StreamContext, default_error
-from connectors.kit.http import ConnectionAccess, HttpKit
-from connectors.kit.oauth import ApiKey
+from connectors.kit.declaration import Cursor, Incremental, Stream, StreamContext
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.records import Page
-from connectors.kit.sandbox import serve_in_thread
 from connectors.kit.strategies import EventFeed, UpdatedSince
-from tests.support import sandbox_egress
+from tests.connectors.kit_sessions import sandbox_session
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -112,32 +107,19 @@ class Provider:
 
 @contextlib.asynccontextmanager
 async def sandbox(provider: Provider) -> AsyncIterator[Callable[[Incremental], StreamContext]]:
-    kit = HttpKit(egress=sandbox_egress(), backoff_base=0.01, backoff_max=0.02)
-    try:
-        with serve_in_thread(provider.app()) as url:
-            access = ConnectionAccess(
-                key="incremental",
-                auth=ApiKey(),
-                base_url=url,
-                credentials=Credentials(api_key="key-1"),
-                parse_error=default_error,
-                rate_limit=None,
-                hosts=HUBSPOT.hosts,
+    async with sandbox_session(provider.app()) as session:
+
+        def context(incremental: Incremental) -> StreamContext:
+            stream = Stream(
+                name="things",
+                path="/api/v2/persons",
+                pagination=PERSONS_PAGE,
+                incremental=incremental,
+                updated_at="update_time",
             )
+            return StreamContext(session=session, stream=stream)
 
-            def context(incremental: Incremental) -> StreamContext:
-                stream = Stream(
-                    name="things",
-                    path="/api/v2/persons",
-                    pagination=PERSONS_PAGE,
-                    incremental=incremental,
-                    updated_at="update_time",
-                )
-                return StreamContext(session=kit.session(access), stream=stream)
-
-            yield context
-    finally:
-        await kit.aclose()
+        yield context
 
 
 async def run(context: Callable[[Incremental], StreamContext], incremental: Incremental, cursor: Cursor) -> list[Page]:

@@ -14,12 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.hubspot import HUBSPOT
-from connectors.kit.credentials import Credentials
-from connectors.kit.declaration import Pagination, Stream, StreamContext, default_error
+from connectors.kit.declaration import Pagination, Stream, StreamContext
 from connectors.kit.errors import PageBudgetSpent, PaginationStopped
-from connectors.kit.http import ConnectionAccess, HttpKit
-from connectors.kit.oauth import ApiKey
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.pagination import (
     CursorPagination,
@@ -30,8 +26,7 @@ from connectors.kit.pagination import (
     link_target,
 )
 from connectors.kit.records import Page
-from connectors.kit.sandbox import serve_in_thread
-from tests.support import sandbox_egress
+from tests.connectors.kit_sessions import sandbox_session
 
 # Seven records, three a page: pages of 3, 3 and 1.
 RECORDS = [{"id": f"r{n}", "updated_at": f"2026-01-0{n}T00:00:00Z"} for n in range(1, 8)]
@@ -157,31 +152,16 @@ PAGINATIONS: dict[str, tuple[str, Pagination]] = {
 
 @contextlib.asynccontextmanager
 async def sandbox(provider: Provider) -> AsyncIterator[Callable[..., StreamContext]]:
-    kit = HttpKit(egress=sandbox_egress(), backoff_base=0.01, backoff_max=0.02)
-    try:
-        with serve_in_thread(provider.app()) as url:
-            access = ConnectionAccess(
-                key="pages",
-                auth=ApiKey(),
-                base_url=url,
-                credentials=Credentials(api_key="key-1"),
-                parse_error=default_error,
-                rate_limit=None,
-                hosts=HUBSPOT.hosts,
+    async with sandbox_session(provider.app()) as session:
+
+        def context(path: str, pagination: Pagination, max_pages: int | None = None, **stream: Any) -> StreamContext:
+            return StreamContext(
+                session=session,
+                stream=Stream(name="things", path=path, pagination=pagination, updated_at="updated_at", **stream),
+                page_budget=PageBudget(max_pages),
             )
 
-            def context(
-                path: str, pagination: Pagination, max_pages: int | None = None, **stream: Any
-            ) -> StreamContext:
-                return StreamContext(
-                    session=kit.session(access),
-                    stream=Stream(name="things", path=path, pagination=pagination, updated_at="updated_at", **stream),
-                    page_budget=PageBudget(max_pages),
-                )
-
-            yield context
-    finally:
-        await kit.aclose()
+        yield context
 
 
 async def collect(pages: AsyncIterator[Page]) -> list[Page]:

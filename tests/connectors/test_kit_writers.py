@@ -17,20 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.hubspot import HUBSPOT
-from connectors.kit.credentials import Credentials
-from connectors.kit.declaration import Draft, Stream, StreamContext, default_error
+from connectors.kit.declaration import Draft, Stream, StreamContext
 from connectors.kit.errors import BadInput, ProviderError
 from connectors.kit.form import form_decode, form_encode
-from connectors.kit.http import ConnectionAccess, HttpKit
 from connectors.kit.mapping import ModelMapping, Path
 from connectors.kit.models import CONTACT
-from connectors.kit.oauth import ApiKey
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.records import RemoteRecord
-from connectors.kit.sandbox import serve_in_thread
 from connectors.kit.writers import RestWriter, nest
-from tests.support import sandbox_egress
+from tests.connectors.kit_sessions import sandbox_session
 
 CUSTOMER = ModelMapping(
     CONTACT,
@@ -103,28 +98,13 @@ def _stripe_error(status: int, kind: str, code: str | None, message: str) -> Res
 
 @contextlib.asynccontextmanager
 async def sandbox(provider: Provider) -> AsyncIterator[Callable[[RestWriter], StreamContext]]:
-    kit = HttpKit(egress=sandbox_egress(), backoff_base=0.01, backoff_max=0.02)
-    try:
-        with serve_in_thread(provider.app()) as url:
-            access = ConnectionAccess(
-                key="writes",
-                auth=ApiKey(),
-                base_url=url,
-                credentials=Credentials(api_key="key-1"),
-                parse_error=default_error,
-                rate_limit=None,
-                hosts=HUBSPOT.hosts,
-            )
+    async with sandbox_session(provider.app()) as session:
 
-            def context(writer: RestWriter) -> StreamContext:
-                stream = Stream(
-                    "things", writer.collection_path, CursorPagination(), mapping=writer.mapping, writer=writer
-                )
-                return StreamContext(session=kit.session(access), stream=stream)
+        def context(writer: RestWriter) -> StreamContext:
+            stream = Stream("things", writer.collection_path, CursorPagination(), mapping=writer.mapping, writer=writer)
+            return StreamContext(session=session, stream=stream)
 
-            yield context
-    finally:
-        await kit.aclose()
+        yield context
 
 
 STRIPE_CUSTOMERS = RestWriter(CUSTOMER, "/v1/customers", "/v1/customers/{id}", update_method="POST", encoding="form")

@@ -1,0 +1,37 @@
+"""A provider session against a sandbox app, for the kit's strategy tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from connectors.hubspot import HUBSPOT
+from connectors.kit.credentials import Credentials
+from connectors.kit.declaration import default_error
+from connectors.kit.http import ConnectionAccess, HttpKit, ProviderSession
+from connectors.kit.oauth import ApiKey
+from connectors.kit.sandbox import serve_in_thread
+from tests.support import sandbox_egress
+
+
+@contextlib.asynccontextmanager
+async def sandbox_session(app: Starlette) -> AsyncIterator[ProviderSession]:
+    """A session with an API key to `app` served on this machine, with short retry backoffs."""
+    kit = HttpKit(egress=sandbox_egress(), backoff_base=0.01, backoff_max=0.02)
+    try:
+        with serve_in_thread(app) as url:
+            yield kit.session(
+                ConnectionAccess(
+                    key="kit-tests",
+                    auth=ApiKey(),
+                    base_url=url,
+                    credentials=Credentials(api_key="key-1"),
+                    parse_error=default_error,
+                    rate_limit=None,
+                    hosts=HUBSPOT.hosts,
+                )
+            )
+    finally:
+        await kit.aclose()

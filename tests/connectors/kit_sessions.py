@@ -16,22 +16,25 @@ from connectors.kit.sandbox import serve_in_thread
 from tests.support import sandbox_egress
 
 
+def api_key_access(base_url: str) -> ConnectionAccess:
+    """A connection to `base_url` authenticated with the API key `key-123`, without a rate limit."""
+    return ConnectionAccess(
+        key="kit-tests",
+        auth=ApiKey(),
+        base_url=base_url,
+        credentials=Credentials(api_key="key-123"),
+        parse_error=default_error,
+        rate_limit=None,
+        hosts=HUBSPOT.hosts,
+    )
+
+
 @contextlib.asynccontextmanager
 async def sandbox_session(app: Starlette) -> AsyncIterator[ProviderSession]:
     """A session with an API key to `app` served on this machine, with short retry backoffs."""
     kit = HttpKit(egress=sandbox_egress(), backoff_base=0.01, backoff_max=0.02)
     try:
         with serve_in_thread(app) as url:
-            yield kit.session(
-                ConnectionAccess(
-                    key="kit-tests",
-                    auth=ApiKey(),
-                    base_url=url,
-                    credentials=Credentials(api_key="key-1"),
-                    parse_error=default_error,
-                    rate_limit=None,
-                    hosts=HUBSPOT.hosts,
-                )
-            )
+            yield kit.session(api_key_access(url))
     finally:
         await kit.aclose()

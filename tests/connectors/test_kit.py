@@ -14,16 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.hubspot import HUBSPOT
 from connectors.kit.convert import parse_datetime, to_scalar
 from connectors.kit.credentials import Credentials
-from connectors.kit.declaration import default_error
 from connectors.kit.errors import ProviderUnavailable, RateLimited
-from connectors.kit.http import ConnectionAccess, HttpKit, retry_after_seconds
-from connectors.kit.oauth import ApiKey
+from connectors.kit.http import HttpKit, retry_after_seconds
 from connectors.kit.pagination import chained_pages
 from connectors.kit.ratelimit import RateLimit, RateLimiter, when_header_exhausted
 from connectors.kit.sandbox import serve_in_thread
+from tests.connectors.kit_sessions import api_key_access
 from tests.support import sandbox_egress
 
 
@@ -68,16 +66,7 @@ def _flaky_app(script: list[tuple[int, dict[str, str]]]) -> tuple[Starlette, lis
     return Starlette(routes=[Route("/thing", endpoint)]), seen
 
 
-def _access(base_url: str) -> ConnectionAccess:
-    return ConnectionAccess(
-        key="test",
-        auth=ApiKey(),
-        base_url=base_url,
-        credentials=Credentials(api_key="key-123"),
-        parse_error=default_error,
-        rate_limit=None,
-        hosts=HUBSPOT.hosts,
-    )
+_access = api_key_access
 
 
 async def test_a_429_is_retried_after_the_time_the_provider_asks() -> None:

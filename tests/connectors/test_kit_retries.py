@@ -25,91 +25,101 @@ from connectors.kit.retries import (
 )
 
 MAX = 5
-FIRST = Progress(max_retries=MAX)
-LAST = Progress(retries=MAX, max_retries=MAX)
-CREATE = Progress(max_retries=MAX, may_repeat=False)
-CREATE_LAST = Progress(retries=MAX, max_retries=MAX, may_repeat=False)
-PASSTHROUGH = Progress(max_retries=MAX, return_errors=True)
-PASSTHROUGH_LAST = Progress(retries=MAX, max_retries=MAX, return_errors=True)
-PASSTHROUGH_CREATE = Progress(max_retries=MAX, may_repeat=False, return_errors=True)
-OAUTH = Progress(max_retries=MAX, refreshable=True)
-OAUTH_REFRESHED = Progress(max_retries=MAX, refreshable=True, refreshed_after_401=True)
-OAUTH_PASSTHROUGH_REFRESHED = Progress(max_retries=MAX, refreshable=True, refreshed_after_401=True, return_errors=True)
-OAUTH_CREATE_LAST = Progress(retries=MAX, max_retries=MAX, refreshable=True, may_repeat=False)
-
-BACKOFF = Retry(honors_retry_after=False, pauses_connection=False)
-AFTER_RETRY_AFTER = Retry(honors_retry_after=True, pauses_connection=False)
-CONNECTION_PAUSED = Retry(honors_retry_after=True, pauses_connection=True)
-API_KEY_REFUSED = Fail(Failure.API_KEY_REFUSED)
-MAYBE_ACTED = Fail(Failure.SERVER_ERROR_MAYBE_ACTED)
-
-ROWS: list[tuple[str, Outcome, Progress, Action]] = [
-    # No answer
-    ("deadline-never-retried", Failed.DEADLINE, FIRST, Fail(Failure.DEADLINE_PASSED)),
-    ("deadline-create-maybe-acted", Failed.DEADLINE, CREATE, Fail(Failure.DEADLINE_PASSED_MAYBE_ACTED)),
-    ("undecodable-never-retried", Failed.UNDECODABLE, FIRST, Fail(Failure.UNDECODABLE)),
-    ("undecodable-create", Failed.UNDECODABLE, CREATE, Fail(Failure.UNDECODABLE)),
-    ("not-connected-backs-off", Failed.NOT_CONNECTED, FIRST, BACKOFF),
-    ("not-connected-create-backs-off", Failed.NOT_CONNECTED, CREATE, BACKOFF),
-    ("not-connected-retries-spent", Failed.NOT_CONNECTED, LAST, Fail(Failure.UNREACHABLE)),
-    ("not-connected-create-retries-spent", Failed.NOT_CONNECTED, CREATE_LAST, Fail(Failure.UNREACHABLE)),
-    ("connection-lost-backs-off", Failed.CONNECTION_LOST, FIRST, BACKOFF),
-    ("connection-lost-retries-spent", Failed.CONNECTION_LOST, LAST, Fail(Failure.UNREACHABLE)),
-    ("connection-lost-create-maybe-acted", Failed.CONNECTION_LOST, CREATE, Fail(Failure.UNREACHABLE_MAYBE_ACTED)),
-    ("connection-lost-passthrough-backs-off", Failed.CONNECTION_LOST, PASSTHROUGH, BACKOFF),
-    # Success
-    ("2xx-delivered", Answered(200), FIRST, DELIVER),
-    ("3xx-delivered", Answered(304), LAST, DELIVER),
-    ("2xx-create-delivered", Answered(201), CREATE, DELIVER),
-    # 401
-    ("401-oauth-refreshes", Answered(401), OAUTH, REFRESH),
-    ("401-oauth-refreshes-even-after-retries", Answered(401), OAUTH_CREATE_LAST, REFRESH),
-    ("401-oauth-refreshed-fails", Answered(401), OAUTH_REFRESHED, Fail(Failure.REFRESHED_TOKEN_REFUSED)),
-    ("401-oauth-refreshed-passthrough-delivers", Answered(401), OAUTH_PASSTHROUGH_REFRESHED, DELIVER),
-    ("401-api-key-fails", Answered(401), FIRST, API_KEY_REFUSED),
-    ("401-api-key-create-fails", Answered(401), CREATE, API_KEY_REFUSED),
-    ("401-api-key-passthrough-delivers", Answered(401), PASSTHROUGH, DELIVER),
-    ("401-said-rate-limited-api-key-fails", Answered(401, said_rate_limited=True), FIRST, API_KEY_REFUSED),
-    # Other refusals
-    ("400-fails-as-parsed", Answered(400), FIRST, Fail(Failure.PROVIDER_REFUSED)),
-    ("404-create-fails-as-parsed", Answered(404), CREATE, Fail(Failure.PROVIDER_REFUSED)),
-    ("403-passthrough-delivers", Answered(403), PASSTHROUGH, DELIVER),
-    # Rate limits
-    ("429-pauses-connection", Answered(429), FIRST, CONNECTION_PAUSED),
-    ("429-create-pauses-connection", Answered(429), CREATE, CONNECTION_PAUSED),
-    ("429-passthrough-pauses-connection", Answered(429), PASSTHROUGH, CONNECTION_PAUSED),
-    ("429-retries-spent", Answered(429), LAST, Fail(Failure.STILL_RATE_LIMITED)),
-    ("429-passthrough-retries-spent-delivers", Answered(429), PASSTHROUGH_LAST, DELIVER),
-    ("403-said-rate-limited-pauses-connection", Answered(403, said_rate_limited=True), FIRST, CONNECTION_PAUSED),
-    ("403-said-rate-limited-spent", Answered(403, said_rate_limited=True), LAST, Fail(Failure.STILL_RATE_LIMITED)),
-    (
-        "503-said-limited-create-maybe-acted",
-        Answered(503, said_rate_limited=True),
-        CREATE,
-        MAYBE_ACTED,
+REQUESTS = {
+    "first": Progress(max_retries=MAX),
+    "last": Progress(retries=MAX, max_retries=MAX),
+    "create": Progress(max_retries=MAX, may_repeat=False),
+    "create-last": Progress(retries=MAX, max_retries=MAX, may_repeat=False),
+    "passthrough": Progress(max_retries=MAX, return_errors=True),
+    "passthrough-last": Progress(retries=MAX, max_retries=MAX, return_errors=True),
+    "passthrough-create": Progress(max_retries=MAX, may_repeat=False, return_errors=True),
+    "oauth": Progress(max_retries=MAX, refreshable=True),
+    "oauth-refreshed": Progress(max_retries=MAX, refreshable=True, refreshed_after_401=True),
+    "oauth-create-last": Progress(retries=MAX, max_retries=MAX, refreshable=True, may_repeat=False),
+    "oauth-passthrough-refreshed": Progress(
+        max_retries=MAX, refreshable=True, refreshed_after_401=True, return_errors=True
     ),
-    # Server errors
-    ("5xx-retried-after-retry-after", Answered(503), FIRST, AFTER_RETRY_AFTER),
-    ("5xx-retries-spent", Answered(500), LAST, Fail(Failure.STILL_UNAVAILABLE)),
-    ("5xx-create-maybe-acted", Answered(502), CREATE, MAYBE_ACTED),
-    ("5xx-passthrough-retried", Answered(503), PASSTHROUGH, AFTER_RETRY_AFTER),
-    ("5xx-passthrough-retries-spent-delivers", Answered(503), PASSTHROUGH_LAST, DELIVER),
-    ("5xx-passthrough-create-delivers", Answered(500), PASSTHROUGH_CREATE, DELIVER),
-]
+}
+ACTIONS: dict[str, Action] = {
+    "deliver": DELIVER,
+    "refresh": REFRESH,
+    "backoff": Retry(honors_retry_after=False, pauses_connection=False),
+    "retry-after": Retry(honors_retry_after=True, pauses_connection=False),
+    "pause-connection": Retry(honors_retry_after=True, pauses_connection=True),
+}
+
+# An answer is its status, `-limited` when the provider's error parser called it a rate limit. `last` is a
+# request that has spent its retries, `create` one sent with may_repeat=False, `passthrough` return_errors.
+TABLE = """
+deadline         first                        fail DEADLINE_PASSED
+deadline         create                       fail DEADLINE_PASSED_MAYBE_ACTED
+undecodable      first                        fail UNDECODABLE
+undecodable      create                       fail UNDECODABLE
+not-connected    first                        backoff
+not-connected    create                       backoff
+not-connected    last                         fail UNREACHABLE
+not-connected    create-last                  fail UNREACHABLE
+connection-lost  first                        backoff
+connection-lost  passthrough                  backoff
+connection-lost  last                         fail UNREACHABLE
+connection-lost  create                       fail UNREACHABLE_MAYBE_ACTED
+200              first                        deliver
+201              create                       deliver
+304              last                         deliver
+401              oauth                        refresh
+401              oauth-create-last            refresh
+401              oauth-refreshed              fail REFRESHED_TOKEN_REFUSED
+401              oauth-passthrough-refreshed  deliver
+401              first                        fail API_KEY_REFUSED
+401              create                       fail API_KEY_REFUSED
+401-limited      first                        fail API_KEY_REFUSED
+401              passthrough                  deliver
+400              first                        fail PROVIDER_REFUSED
+404              create                       fail PROVIDER_REFUSED
+403              passthrough                  deliver
+429              first                        pause-connection
+429              create                       pause-connection
+429              passthrough                  pause-connection
+429              last                         fail STILL_RATE_LIMITED
+429              passthrough-last             deliver
+403-limited      first                        pause-connection
+403-limited      last                         fail STILL_RATE_LIMITED
+503-limited      create                       fail SERVER_ERROR_MAYBE_ACTED
+503              first                        retry-after
+503              passthrough                  retry-after
+500              last                         fail STILL_UNAVAILABLE
+502              create                       fail SERVER_ERROR_MAYBE_ACTED
+503              passthrough-last             deliver
+500              passthrough-create           deliver
+"""
 
 
-@pytest.mark.parametrize(("outcome", "progress", "action"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])
-def test_each_outcome_leads_to_one_action(outcome: Outcome, progress: Progress, action: Action) -> None:
-    assert decide(outcome, progress) == action
+def _outcome(cell: str) -> Outcome:
+    status, _, limited = cell.partition("-limited")
+    if status.isdigit():
+        return Answered(int(status), said_rate_limited=cell.endswith("-limited"))
+    assert not limited
+    return Failed[cell.upper().replace("-", "_")]
 
 
-def test_every_failure_has_a_row() -> None:
-    failures = {row[3].failure for row in ROWS if isinstance(row[3], Fail)}
-    assert failures == set(Failure)
+def _action(cell: str) -> Action:
+    kind, _, failure = cell.partition(" ")
+    return Fail(Failure[failure]) if kind == "fail" else ACTIONS[kind]
 
 
-def test_every_outcome_kind_has_a_row() -> None:
-    assert {row[1] for row in ROWS if isinstance(row[1], Failed)} == set(Failed)
+ROWS = [line.split(maxsplit=2) for line in TABLE.strip().splitlines()]
+
+
+@pytest.mark.parametrize(("outcome", "request_so_far", "action"), ROWS, ids=["/".join(row[:2]) for row in ROWS])
+def test_each_outcome_leads_to_one_action(outcome: str, request_so_far: str, action: str) -> None:
+    assert decide(_outcome(outcome), REQUESTS[request_so_far]) == _action(action)
+
+
+def test_every_failure_and_every_kind_of_no_answer_has_a_row() -> None:
+    actions = [_action(row[2]) for row in ROWS]
+    assert {action.failure for action in actions if isinstance(action, Fail)} == set(Failure)
+    assert {_outcome(row[0]) for row in ROWS} >= set(Failed)
+    assert set(ACTIONS.values()) <= set(actions)
 
 
 PARSED = ProviderError("field is required", status=400, provider_code="INVALID")

@@ -49,7 +49,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from gateway.app import Runtime, create_app, server_config
+    from gateway.app import create_app
+    from gateway.runtime import Runtime
+    from gateway.server import server_config
 
     settings = _settings(args)
     _configure_logging(settings)
@@ -62,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from gateway.app import Runtime
+    from gateway.runtime import Runtime
     from sync.listen import change_listener
 
     settings = _settings(args)
@@ -91,7 +93,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 
 def cmd_platforms_create(args: argparse.Namespace) -> None:
-    from gateway.app import Runtime
+    from gateway.runtime import Runtime
     from sync.tenancy import create_platform
 
     async def run() -> uuid.UUID:
@@ -107,7 +109,7 @@ def cmd_platforms_create(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> None:
-    from gateway.app import Runtime
+    from gateway.runtime import Runtime
     from sync.tenancy import create_api_key
 
     async def run() -> str:

@@ -26,7 +26,7 @@ from resolvers.connect_flow import (
 from sync.store import utcnow
 
 if TYPE_CHECKING:
-    from gateway.app import Runtime
+    from gateway.runtime import Runtime
 
 # Nothing here may be cached, and the callback's code must not travel on in a Referer header.
 _PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

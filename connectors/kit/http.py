@@ -15,19 +15,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import httpx2
 import orjson
 
-from connectors.kit import oauth
+from connectors.kit import oauth, retries
 from connectors.kit.bounds import decoded, read_within
 from connectors.kit.credentials import Credentials
-from connectors.kit.egress import UNREACHABLE, EgressPolicy, EgressRefused, ProviderHosts
+from connectors.kit.egress import EgressPolicy, EgressRefused, ProviderHosts
 from connectors.kit.errors import (
     ProviderError,
-    ProviderUnavailable,
     RateLimited,
     ReauthRequired,
 )
@@ -144,6 +143,15 @@ def retry_after_seconds(response: httpx2.Response) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
+class _Exchanged(NamedTuple):
+    outcome: retries.Outcome
+    response: httpx2.Response | None = None
+    # What the provider's error parser made of an error answer.
+    answer_error: ProviderError | None = None
+    # The exception behind an exchange that brought no answer.
+    cause: Exception | None = None
+
+
 class ProviderSession:
     """Requests to one connection's provider account, with its credentials injected."""
 
@@ -219,8 +227,12 @@ class ProviderSession:
         """
         url = self.url(path)
         body = orjson.dumps(json) if json is not None else content
-        refreshed_on_401 = False
-        attempt = 0
+        progress = retries.Progress(
+            max_retries=self.kit.max_retries,
+            may_repeat=may_repeat,
+            return_errors=return_errors,
+            refreshable=isinstance(self.access.auth, OAuth2),
+        )
         while True:
             paused_for = self.shared.limiter.paused_for()
             if paused_for > self.kit.max_inline_wait:
@@ -233,80 +245,58 @@ class ProviderSession:
             request_headers = {**self.access.default_headers, **self._auth_headers(), **(headers or {})}
             if json is not None:
                 request_headers.setdefault("Content-Type", "application/json")
-            try:
-                response = await self._exchange(method, url, params=params, content=body, headers=request_headers)
-            except TimeoutError as exc:
-                # A provider too slow to answer within the deadline will not be faster at once: no retry,
-                # which would hold the worker's slot for as many deadlines again.
-                raise ProviderUnavailable(
-                    f"{method} {path} got no complete answer within {self.kit.request_deadline:g} s"
-                    + ("; the provider may have acted on it" if not may_repeat else ""),
-                    outcomeUnknown=True if not may_repeat else None,
-                ) from exc
-            except httpx2.DecodingError as exc:
-                raise ProviderError(f"{method} {path}: the provider's answer could not be decoded") from exc
-            except httpx2.TransportError as exc:
-                never_sent = isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
-                if not may_repeat and not never_sent:
-                    raise ProviderUnavailable(
-                        f"{method} {path} failed: {UNREACHABLE}; the provider may have acted on it",
-                        outcomeUnknown=True,
-                    ) from exc
-                if attempt >= self.kit.max_retries:
-                    raise ProviderUnavailable(f"{method} {path} failed: {UNREACHABLE}") from exc
-                await asyncio.sleep(self.kit.backoff(attempt))
-                attempt += 1
-                continue
-            self.shared.limiter.observe(response.headers)
-            if response.status_code < 400:
+            exchanged = await self._exchange_once(method, url, params=params, content=body, headers=request_headers)
+            response, answer_error = exchanged.response, exchanged.answer_error
+            action = retries.decide(exchanged.outcome, progress)
+            if isinstance(action, retries.Deliver):
+                assert response is not None
                 return response
-            error = self.access.parse_error(response)
-            if response.status_code == 401 and isinstance(self.access.auth, OAuth2):
-                if refreshed_on_401:
-                    if return_errors:
-                        return response
-                    raise ReauthRequired(
-                        f"the provider still refuses the refreshed token: {error.message}",
-                        status=401,
-                        provider_code=error.provider_code,
-                    )
-                await self._refresh(stale_token=sent_token)
-                refreshed_on_401 = True
-                continue
-            rate_limited = isinstance(error, RateLimited) or response.status_code == 429
-            if response.status_code >= 500 and not may_repeat and not return_errors:
-                raise ProviderUnavailable(
-                    f"{error.message}; the provider may have acted on it",
-                    status=response.status_code,
-                    outcomeUnknown=True,
+            if isinstance(action, retries.Fail):
+                failed = retries.failure_error(
+                    action.failure,
+                    f"{method} {path}",
+                    deadline=self.kit.request_deadline,
+                    answer_error=answer_error,
+                    status=response.status_code if response is not None else None,
                 )
-            retryable = rate_limited or (response.status_code >= 500 and may_repeat)
-            if return_errors and (not retryable or attempt >= self.kit.max_retries):
-                return response
-            if response.status_code == 401:
-                raise ReauthRequired(f"the provider refused the API key: {error.message}", status=401)
-            if not retryable:
-                raise error
-            if attempt >= self.kit.max_retries:
-                if rate_limited:
-                    raise error if isinstance(error, RateLimited) else RateLimited(error.message, status=429)
-                raise ProviderUnavailable(error.message, status=response.status_code)
-            delay = retry_after_seconds(response)
-            if delay is None:
-                delay = self.kit.backoff(attempt)
-            if rate_limited:
-                self.shared.limiter.pause(delay)
-            else:
-                await asyncio.sleep(delay)
+                raise failed from exchanged.cause
+            if isinstance(action, retries.Refresh):
+                await self._refresh(stale_token=sent_token)
+                progress = dataclasses.replace(progress, refreshed_after_401=True)
+                continue
+            await self._wait_before_retry(action, response, method, path, progress.retries)
+            progress = dataclasses.replace(progress, retries=progress.retries + 1)
+
+    async def _exchange_once(self, method: str, url: str, **request: Any) -> _Exchanged:
+        """One exchange, its answer or its failure told apart as the retry decision needs it."""
+        try:
+            response = await self._exchange(method, url, **request)
+        except TimeoutError as exc:
+            return _Exchanged(retries.Failed.DEADLINE, cause=exc)
+        except httpx2.DecodingError as exc:
+            return _Exchanged(retries.Failed.UNDECODABLE, cause=exc)
+        except httpx2.TransportError as exc:
+            never_sent = isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+            return _Exchanged(retries.Failed.NOT_CONNECTED if never_sent else retries.Failed.CONNECTION_LOST, cause=exc)
+        self.shared.limiter.observe(response.headers)
+        answer_error = self.access.parse_error(response) if response.status_code >= 400 else None
+        outcome = retries.Answered(response.status_code, said_rate_limited=isinstance(answer_error, RateLimited))
+        return _Exchanged(outcome, response=response, answer_error=answer_error)
+
+    async def _wait_before_retry(
+        self, retry: retries.Retry, response: httpx2.Response | None, method: str, path: str, attempt: int
+    ) -> None:
+        delay = retry_after_seconds(response) if retry.honors_retry_after and response is not None else None
+        if delay is None:
+            delay = self.kit.backoff(attempt)
+        if retry.pauses_connection:
+            self.shared.limiter.pause(delay)
+        else:
+            await asyncio.sleep(delay)
+        if response is not None:
             log.info(
-                "retrying %s %s after %s (attempt %d, %.2fs)",
-                method,
-                path,
-                response.status_code,
-                attempt + 1,
-                delay,
+                "retrying %s %s after %s (attempt %d, %.2fs)", method, path, response.status_code, attempt + 1, delay
             )
-            attempt += 1
 
     async def _exchange(self, method: str, url: str, **request: Any) -> httpx2.Response:
         """One request and its whole answer, within the deadline and the response size limit."""

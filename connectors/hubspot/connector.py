@@ -18,7 +18,7 @@ from connectors.hubspot.mapping import (
 from connectors.hubspot.pipelines import PipelineStageLabels
 from connectors.hubspot.reads import PropertiesListing
 from connectors.hubspot.search import AllProperties, ArchivedListing, SearchIncremental
-from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
+from connectors.hubspot.webhooks import SIGNATURE_V3, HubSpotEvents
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
 from connectors.kit.declaration import Connector, Labels, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
@@ -92,7 +92,7 @@ HUBSPOT = Connector(
         requests=100, per_seconds=10, pause_when=when_header_exhausted("X-HubSpot-RateLimit-Remaining", 10)
     ),
     parse_error=parse_error,
-    webhook=HubSpotSignatureV3(),
+    webhook=SIGNATURE_V3,
     webhook_events=HubSpotEvents(),
     webhook_account_key="hub_id",
     streams=(

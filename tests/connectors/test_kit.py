@@ -20,7 +20,7 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.declaration import default_error
 from connectors.kit.errors import ProviderUnavailable, RateLimited
 from connectors.kit.http import ConnectionAccess, HttpKit, retry_after_seconds
-from connectors.kit.oauth import ApiKey
+from connectors.kit.keys import ApiKey
 from connectors.kit.pagination import chained_pages
 from connectors.kit.ratelimit import RateLimit, RateLimiter, when_header_exhausted
 from connectors.kit.sandbox import serve_in_thread

@@ -24,7 +24,7 @@ from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.errors import ReauthRequired
 from connectors.kit.http import ConnectionAccess, HttpKit
 from connectors.kit.keys import ApiKey, Basic
-from connectors.kit.oauth import Auth, OAuth2, OAuthApp, TokenCallLimits, exchange_code, refresh
+from connectors.kit.oauth import Auth, ClientAuth, OAuth2, OAuthApp, TokenCallLimits, exchange_code, refresh
 from connectors.kit.sandbox import serve_in_thread
 from tests.support import sandbox_egress
 
@@ -161,6 +161,21 @@ async def exchange(auth: OAuth2, base_url: str) -> Credentials:
     )
 
 
+def pipedrive(url: str, client_auth: ClientAuth = "client_secret_basic") -> OAuth2:
+    return OAuth2(
+        f"{url}/oauth/authorize",
+        f"{url}/oauth/token",
+        pkce=False,
+        client_auth=client_auth,
+        after_token=BaseUrlFrom("api_domain"),
+    )
+
+
+def mailchimp(url: str, metadata: AccountMetadata) -> OAuth2:
+    """Mailchimp's OAuth as the imitation serves it (its token endpoint Zendesk's, for brevity)."""
+    return OAuth2(f"{url}/oauth2/authorize", "/oauth/tokens", token_body="json", after_token=metadata)
+
+
 async def test_a_json_token_endpoint_gets_its_grant_as_json_and_refuses_a_form(provider: tuple[Provider, str]) -> None:
     imitation, url = provider
     zendesk = OAuth2(authorize_url=f"{url}/oauth/authorizations/new", token_url="/oauth/tokens", token_body="json")
@@ -175,24 +190,18 @@ async def test_basic_client_auth_at_the_token_endpoint_and_calls_to_the_api_doma
     provider: tuple[Provider, str], kit: HttpKit
 ) -> None:
     imitation, url = provider
-    pipedrive = OAuth2(
-        authorize_url=f"{url}/oauth/authorize",
-        token_url=f"{url}/oauth/token",
-        pkce=False,
-        client_auth="client_secret_basic",
-        after_token=BaseUrlFrom("api_domain"),
-    )
-    credentials = await exchange(pipedrive, NOWHERE)
+    pipedrive_oauth = pipedrive(url)
+    credentials = await exchange(pipedrive_oauth, NOWHERE)
     assert credentials.extra["api_domain"] == url
     # The connection's base URL leads nowhere: only the token's api_domain reaches the provider.
-    session = kit.session(access(pipedrive, NOWHERE, credentials))
+    session = kit.session(access(pipedrive_oauth, NOWHERE, credentials))
     assert await session.get_json("/api/v1/users/me") == {"ok": True}
     renewed = await refresh(
-        pipedrive, APP, NOWHERE, credentials, limits=TokenCallLimits(), egress=sandbox_egress(), hosts=HOSTS.oauth
+        pipedrive_oauth, APP, NOWHERE, credentials, limits=TokenCallLimits(), egress=sandbox_egress(), hosts=HOSTS.oauth
     )
     assert renewed.access_token == TOKEN + "-fresh" and renewed.extra["api_domain"] == url
     with pytest.raises(ReauthRequired, match="Invalid client"):
-        await exchange(OAuth2(authorize_url=pipedrive.authorize_url, token_url=pipedrive.token_url), NOWHERE)
+        await exchange(pipedrive(url, client_auth="client_secret_post"), NOWHERE)
     # The last one refused: the secret came in the body, not in Basic.
     assert [path for path, _, _ in imitation.seen] == ["/oauth/token", "/api/v1/users/me"] + ["/oauth/token"] * 2
 
@@ -201,27 +210,19 @@ async def test_the_data_center_comes_from_the_metadata_url_asked_with_the_token(
     provider: tuple[Provider, str], kit: HttpKit
 ) -> None:
     imitation, url = provider
-    mailchimp = OAuth2(
-        authorize_url=f"{url}/oauth2/authorize",
-        token_url="/oauth/tokens",
-        token_body="json",
-        after_token=AccountMetadata(
-            f"{url}/oauth2/metadata",
-            keeps=("dc", "api_endpoint"),
-            base_url_key="api_endpoint",
-            authorization="OAuth {token}",
-        ),
+    data_center = AccountMetadata(
+        f"{url}/oauth2/metadata",
+        keeps=("dc", "api_endpoint"),
+        base_url_key="api_endpoint",
+        authorization="OAuth {token}",
     )
-    credentials = await exchange(mailchimp, url)
+    mailchimp_oauth = mailchimp(url, data_center)
+    credentials = await exchange(mailchimp_oauth, url)
     assert credentials.extra["dc"] == "us1" and credentials.extra["api_endpoint"] == f"{url}/dc"
-    assert await kit.session(access(mailchimp, NOWHERE, credentials)).get_json("/3.0/ping") == {"ok": True}
+    assert await kit.session(access(mailchimp_oauth, NOWHERE, credentials)).get_json("/3.0/ping") == {"ok": True}
     assert [path for path, _, _ in imitation.seen] == ["/oauth/tokens", "/oauth2/metadata", "/dc/3.0/ping"]
-    bearer = OAuth2(
-        authorize_url=mailchimp.authorize_url,
-        token_url="/oauth/tokens",
-        token_body="json",
-        after_token=AccountMetadata(f"{url}/oauth2/metadata", keeps=("dc",)),
-    )
+    # Asked the usual way, with Bearer, the metadata URL refuses the token.
+    bearer = mailchimp(url, AccountMetadata(f"{url}/oauth2/metadata", keeps=("dc",)))
     with pytest.raises(ReauthRequired, match="Invalid token"):
         await exchange(bearer, url)
 

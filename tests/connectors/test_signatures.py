@@ -20,13 +20,8 @@ SECRET = "whsec_test_secret"
 # Stripe: `Stripe-Signature: t=<unix>,v1=<hex>` over "{t}.{body}" (stripe-python's WebhookSignature).
 STRIPE = HmacSignature(header="Stripe-Signature", signs="{timestamp}.{body}", keyed=KeyedSignatures("t", "v1"))
 # Zendesk: base64 over timestamp + body, the timestamp written in ISO 8601 in its own header.
-ZENDESK = HmacSignature(
-    header="X-Zendesk-Webhook-Signature",
-    signs="{timestamp}{body}",
-    timestamp_header="X-Zendesk-Webhook-Signature-Timestamp",
-    encoding="base64",
-    timestamp_format="iso8601",
-)
+ZENDESK_HEADERS = ("X-Zendesk-Webhook-Signature", "X-Zendesk-Webhook-Signature-Timestamp")
+ZENDESK = HmacSignature(ZENDESK_HEADERS[0], "{timestamp}{body}", ZENDESK_HEADERS[1], None, "base64", "iso8601")
 
 
 def request(headers: dict[str, str], body: bytes = BODY, url: str = URL) -> WebhookRequest:

@@ -376,14 +376,15 @@ class ProviderSession:
         if not isinstance(auth, OAuth2) or auth.after_token is None or self.access.app is None:
             return self.credentials
         credentials = await self.fresh_credentials()
-        call = TokenCall(
-            self.access.app, self.base_url, self.kit.token_limits, self.kit.egress, self.access.hosts.oauth
-        )
         wanted = auth.after_token.keeps
         if all(credentials.extra.get(key) not in (None, "") for key in wanted) or not credentials.access_token:
             return credentials
+        call = TokenCall(
+            self.access.app, self.base_url, self.kit.token_limits, self.kit.egress, self.access.hosts.oauth
+        )
         facts = await auth.after_token.learn(call, credentials.access_token)
         if not facts:
+            # No longer active: a refresh both renews the token and names its account.
             await self._refresh(stale_token=credentials.access_token)
             return self.credentials
         learned = credentials.with_extra(facts)

@@ -15,7 +15,8 @@ from connectors import get_connector
 from connectors.kit.credentials import Credentials
 from connectors.kit.egress import EgressRefused, HostPatterns
 from connectors.kit.errors import BadInput, NotFound
-from connectors.kit.oauth import ApiKey, OAuth2, OAuthApp
+from connectors.kit.keys import StaticKey
+from connectors.kit.oauth import OAuth2, OAuthApp
 from resolvers.context import Caller, Services
 from resolvers.ids import Position
 from resolvers.records import PageOf, check_page_size
@@ -79,7 +80,7 @@ async def get_connection(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:
 
 def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
     connector = get_connector(provider)
-    if isinstance(connector.auth, ApiKey):
+    if isinstance(connector.auth, StaticKey):
         if not given.api_key:
             raise BadInput(f"{connector.display_name} connections need credentials.apiKey", field="credentials.apiKey")
         return Credentials(api_key=given.api_key)

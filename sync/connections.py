@@ -116,13 +116,13 @@ async def create_connection(store: Store, new: NewConnection, conn: AsyncConnect
 
 async def learn_account(store: Store, kit: HttpKit, connection_id: uuid.UUID) -> None:
     """A connection whose credentials name no provider account (tokens imported without HubSpot's `hub_id`)
-    asks the provider's token introspection, so webhooks for its account match at once. A failure is only
+    asks the provider's after-token step (introspection), so webhooks for its account match at once. A failure is only
     logged: the connection works without it and its first token refresh names the account anyway."""
     row = await get_connection_row(store, connection_id)
     if row is None or row.account_id != NO_ACCOUNT:
         return
     auth = get_connector(row.provider).auth
-    if not isinstance(auth, OAuth2) or auth.introspection is None:
+    if not isinstance(auth, OAuth2) or auth.after_token is None:
         return
     try:
         await kit.session(await connection_access(store, row)).learn_token_facts()

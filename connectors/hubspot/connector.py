@@ -18,12 +18,13 @@ from connectors.hubspot.mapping import (
 from connectors.hubspot.pipelines import PipelineStageLabels
 from connectors.hubspot.reads import PropertiesListing
 from connectors.hubspot.search import ARCHIVED_LISTING, AllProperties, SearchIncremental
-from connectors.hubspot.webhooks import HubSpotEvents, HubSpotSignatureV3
+from connectors.hubspot.webhooks import SIGNATURE_V3, HubSpotEvents
 from connectors.hubspot.writes import BatchRead, CrmObjectWriter, now_iso
+from connectors.kit.after_token import TokenIntrospection
 from connectors.kit.declaration import Connector, Labels, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.mapping import ModelMapping
-from connectors.kit.oauth import OAuth2, TokenIntrospection
+from connectors.kit.oauth import OAuth2
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.ratelimit import RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
@@ -73,7 +74,7 @@ HUBSPOT = Connector(
         # The current (date-versioned) token path; HubSpot serves the legacy /oauth/v1/token until 2027-02-16.
         token_url="/oauth/2026-03/token",
         # Connections imported with tokens only learn their portal (`hub_id`, what webhooks name) here.
-        introspection=TokenIntrospection("/oauth/2026-03/token/introspect", keeps=("hub_id", "user_id", "app_id")),
+        after_token=TokenIntrospection("/oauth/2026-03/token/introspect", keeps=("hub_id", "user_id", "app_id")),
         scopes=(
             "oauth",
             "crm.objects.contacts.read",
@@ -92,7 +93,7 @@ HUBSPOT = Connector(
         requests=100, per_seconds=10, pause_when=when_header_exhausted("X-HubSpot-RateLimit-Remaining", 10)
     ),
     parse_error=parse_error,
-    webhook=HubSpotSignatureV3(),
+    webhook=SIGNATURE_V3,
     webhook_events=HubSpotEvents(),
     webhook_account_key="hub_id",
     streams=(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,10 @@ class Credentials:
 
     def expires_within(self, margin: timedelta) -> bool:
         return self.expires_at is not None and self.expires_at - margin <= datetime.now(UTC)
+
+    def with_extra(self, facts: dict[str, Any]) -> Credentials:
+        """These credentials with more provider facts (the same object when there are none)."""
+        return replace(self, extra={**self.extra, **facts}) if facts else self
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -19,7 +19,7 @@ from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, X
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
 from connectors.kit.mapping import ModelMapping
-from connectors.kit.oauth import Auth
+from connectors.kit.oauth import Auth, OAuth2
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.records import Page, RemoteRecord
@@ -165,10 +165,14 @@ class Connector:
     webhook_events: WebhookEvents | None = None
     # Where the credentials name the provider account that webhooks refer to (HubSpot: "hub_id").
     webhook_account_key: str | None = None
-    # The token response names the API host (Salesforce: "instance_url"); used unless a connection overrides it.
-    base_url_from_credentials: str | None = None
     # Provider error codes that mean something more precise on a write than their HTTP status says.
     write_error_codes: Mapping[str, type[XkitError]] = field(default_factory=dict)
+
+    @property
+    def base_url_from_credentials(self) -> str | None:
+        """The credentials' extra naming the API host (Salesforce: "instance_url"), as the auth declares it;
+        used unless a connection overrides it."""
+        return self.auth.base_url_key if isinstance(self.auth, OAuth2) else None
 
     def stream(self, name: str) -> Stream:
         for stream in self.streams:

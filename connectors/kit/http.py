@@ -30,9 +30,10 @@ from connectors.kit.errors import (
     RateLimited,
     ReauthRequired,
 )
-from connectors.kit.oauth import ApiKey, Auth, OAuth2, OAuthApp
+from connectors.kit.oauth import Auth, OAuth2, OAuthApp
 from connectors.kit.ratelimit import RateLimit, RateLimiter
 from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES
+from connectors.kit.token_calls import TokenCall
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class ConnectionAccess:
     app: OAuthApp | None = None
     save_credentials: CredentialSaver | None = None
     default_headers: Mapping[str, str] = field(default_factory=dict)
-    # When set, the credentials name the host to call (Salesforce's instance_url) and win over base_url.
+    # When set, the credentials name the host to call (Salesforce's instance_url, Mailchimp's api_endpoint)
+    # and win over base_url: `OAuth2.base_url_key` unless the connection's own base URL overrides it.
     base_url_key: str | None = None
 
 
@@ -245,7 +247,9 @@ class ProviderSession:
             request_headers = {**self.access.default_headers, **self._auth_headers(), **(headers or {})}
             if json is not None:
                 request_headers.setdefault("Content-Type", "application/json")
-            exchanged = await self._exchange_once(method, url, params=params, content=body, headers=request_headers)
+            exchanged = await self._exchange_once(
+                method, url, params=self._with_auth_params(params), content=body, headers=request_headers
+            )
             response, answer_error = exchanged.response, exchanged.answer_error
             action = retries.decide(exchanged.outcome, progress)
             if isinstance(action, retries.Deliver):
@@ -311,11 +315,18 @@ class ProviderSession:
 
     def _auth_headers(self) -> dict[str, str]:
         auth = self.access.auth
-        if isinstance(auth, ApiKey):
-            return {auth.header: auth.template.format(key=self.credentials.api_key or "")}
+        if not isinstance(auth, OAuth2):
+            return auth.headers(self.credentials)
         if self.credentials.access_token:
             return {"Authorization": f"Bearer {self.credentials.access_token}"}
         return {}
+
+    def _with_auth_params(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The request's query with a key the provider takes there (`ApiKey(query=...)`)."""
+        if isinstance(self.access.auth, OAuth2):
+            return params
+        key = self.access.auth.params(self.credentials)
+        return {**(params or {}), **key} if key else params
 
     async def _refresh_if_expiring(self) -> None:
         if isinstance(self.access.auth, OAuth2) and self.credentials.expires_within(REFRESH_MARGIN):
@@ -349,30 +360,25 @@ class ProviderSession:
         return self.credentials
 
     async def learn_token_facts(self) -> Credentials:
-        """The credentials completed with what the provider's token introspection tells of the access token
-        (HubSpot: the account, `hub_id`), saved. For connections imported with tokens only: a token exchange
-        or refresh answers the same facts, so an expired token is refreshed instead of introspected."""
+        """The credentials completed with what the provider's after-token step tells of the access token
+        (HubSpot's introspection: the account, `hub_id`), saved. For connections imported with tokens only: a
+        token exchange or refresh answers the same facts, so a token the provider no longer knows is refreshed."""
         auth = self.access.auth
-        if not isinstance(auth, OAuth2) or auth.introspection is None or self.access.app is None:
+        if not isinstance(auth, OAuth2) or auth.after_token is None or self.access.app is None:
             return self.credentials
-        wanted = auth.introspection.keeps
         credentials = await self.fresh_credentials()
+        wanted = auth.after_token.keeps
         if all(credentials.extra.get(key) not in (None, "") for key in wanted) or not credentials.access_token:
             return credentials
-        facts = await oauth.introspect(
-            auth,
-            self.access.app,
-            self.base_url,
-            credentials.access_token,
-            limits=self.kit.token_limits,
-            egress=self.kit.egress,
-            hosts=self.access.hosts.oauth,
+        call = TokenCall(
+            self.access.app, self.base_url, self.kit.token_limits, self.kit.egress, self.access.hosts.oauth
         )
+        facts = await auth.after_token.learn(call, credentials.access_token)
         if not facts:
-            # Inactive: a refresh both renews the token and names its account.
+            # No longer active: a refresh both renews the token and names its account.
             await self._refresh(stale_token=credentials.access_token)
             return self.credentials
-        learned = dataclasses.replace(credentials, extra={**credentials.extra, **facts})
+        learned = credentials.with_extra(facts)
         if self.access.save_credentials is not None:
             await self.access.save_credentials(learned)
         self.shared.credentials = learned

@@ -1,32 +1,29 @@
-"""OAuth 2 code flow and token refresh, through authlib."""
+"""OAuth 2: the authorization URL (through authlib), the code exchange and token refresh, and what a
+connection learns after a token is issued."""
 
 from __future__ import annotations
 
-import asyncio
+import base64
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from typing import Any, Literal
+from urllib.parse import quote_plus, urljoin, urlsplit
 
-import httpx2
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from connectors.kit.bounds import BoundedBodies
+from connectors.kit.after_token import AfterToken
 from connectors.kit.credentials import Credentials
-from connectors.kit.egress import UNREACHABLE, EgressPolicy, EgressRefused, HostPatterns
-from connectors.kit.errors import ProviderError, ProviderUnavailable, ReauthRequired
+from connectors.kit.egress import EgressPolicy, HostPatterns
+from connectors.kit.errors import ProviderError, ReauthRequired
+from connectors.kit.keys import ApiKey, Basic
+from connectors.kit.token_calls import TokenCall
+from connectors.kit.token_calls import TokenCallLimits as TokenCallLimits  # where callers have always found it
 
-
-@dataclass(frozen=True)
-class TokenIntrospection:
-    """Where a provider tells which account a token belongs to (RFC 7662 introspection: the token and the
-    app's client id and secret in a form body). Connections imported with tokens only learn from it what a
-    token exchange would have told them: the answer's `keeps` fields join the credentials' extras.
-
-    `url` may be relative, as `OAuth2.token_url`."""
-
-    url: str
-    keeps: tuple[str, ...]
+# How the app proves itself at the token endpoint (RFC 6749 2.3.1): its id and secret in the body, or in
+# an HTTP Basic header (Pipedrive's way).
+ClientAuth = Literal["client_secret_post", "client_secret_basic"]
+# How the token request is written: a form, as RFC 6749 says, or JSON (Zendesk's /oauth/tokens).
+TokenBody = Literal["form", "json"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,9 @@ class OAuth2:
     # Salesforce serves tokens on its login host, not the org's instance: the token endpoint then lives on
     # the same host as the (possibly overridden) authorize URL.
     token_on_authorize_host: bool = False
-    introspection: TokenIntrospection | None = None
+    client_auth: ClientAuth = "client_secret_post"
+    token_body: TokenBody = "form"
+    after_token: AfterToken | None = None
 
     def token_endpoint(self, base_url: str, app: OAuthApp | None = None) -> str:
         if self.token_on_authorize_host:
@@ -56,16 +55,13 @@ class OAuth2:
             return self.token_url
         return urljoin(base_url.rstrip("/") + "/", self.token_url.lstrip("/"))
 
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A static key sent in a header, e.g. `Authorization: Bearer <key>`."""
-
-    header: str = "Authorization"
-    template: str = "Bearer {key}"
+    @property
+    def base_url_key(self) -> str | None:
+        """The credentials' extra naming the host to call, when the token says where the API lives."""
+        return self.after_token.base_url_key if self.after_token else None
 
 
-Auth = OAuth2 | ApiKey
+Auth = OAuth2 | ApiKey | Basic
 
 
 @dataclass(frozen=True)
@@ -102,64 +98,26 @@ def new_authorization_request(auth: OAuth2, app: OAuthApp, redirect_uri: str) ->
     return AuthorizationRequest(url=url, state=state, code_verifier=code_verifier)
 
 
-def _raise_for_token_error(response: httpx2.Response) -> httpx2.Response:
-    """Token endpoints speak each provider's own error dialect; authlib only knows RFC 6749's."""
-    if response.status_code < 400:
-        return response
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    reason = str(
-        body.get("error_description")
-        or body.get("message")
-        or body.get("error")
-        or body.get("status")
-        or response.reason_phrase
-    )
-    code = str(body.get("error") or body.get("status") or response.status_code)
-    if response.status_code >= 500 or response.status_code == 429:
-        raise ProviderUnavailable(f"token endpoint failed: {reason}", status=response.status_code)
-    raise ReauthRequired(
-        f"the provider refused the credentials: {reason}", status=response.status_code, provider_code=code
-    )
+def _token_request(auth: OAuth2, app: OAuthApp, grant: dict[str, str | None]) -> dict[str, Any]:
+    """The request parts of one grant, the app authenticated as the provider wants it."""
+    fields = {key: value for key, value in grant.items() if value is not None}
+    headers = {"Accept": "application/json"}
+    if auth.client_auth == "client_secret_basic":
+        # RFC 6749 2.3.1: id and secret are form-encoded before they are joined.
+        pair = f"{quote_plus(app.client_id)}:{quote_plus(app.client_secret)}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    else:
+        fields |= {"client_id": app.client_id, "client_secret": app.client_secret}
+    body = {"json": fields} if auth.token_body == "json" else {"data": fields}
+    return {"headers": headers, **body}
 
 
-@dataclass(frozen=True)
-class TokenCallLimits:
-    """Bounds of one call to a token endpoint: per read, for the whole call, and on the answer's decoded size."""
-
-    timeout: float = 30.0
-    deadline: float = 60.0
-    max_response_bytes: int = 64 * 1024
-
-
-def _token_endpoint(auth: OAuth2, app: OAuthApp, base_url: str, egress: EgressPolicy, hosts: HostPatterns) -> str:
-    """Where the client secret goes: held to the provider's OAuth hosts, since its parts come from input."""
-    endpoint = auth.token_endpoint(base_url, app)
-    try:
-        egress.check_provider_url(endpoint, hosts)
-    except EgressRefused as refused:
-        raise ProviderError(f"refusing to send the OAuth client secret to {endpoint}: {refused}") from None
-    return endpoint
-
-
-def _oauth_client(app: OAuthApp, limits: TokenCallLimits, egress: EgressPolicy, **kwargs: Any) -> AsyncOAuth2Client:
-    client = AsyncOAuth2Client(
-        client_id=app.client_id,
-        client_secret=app.client_secret,
-        token_endpoint_auth_method="client_secret_post",
-        timeout=limits.timeout,
-        transport=BoundedBodies(egress.transport(), limits.max_response_bytes),
-        # Proxies from the environment would connect on the policy's behalf.
-        trust_env=False,
-        **kwargs,
-    )
-    client.register_compliance_hook("access_token_response", _raise_for_token_error)
-    client.register_compliance_hook("refresh_token_response", _raise_for_token_error)
-    return client
+async def _grant(auth: OAuth2, call: TokenCall, grant: dict[str, str | None]) -> dict[str, Any]:
+    endpoint = auth.token_endpoint(call.base_url, call.app)
+    token = await call.send("POST", endpoint, what="token endpoint", **_token_request(auth, call.app, grant))
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise ProviderError("the token endpoint answered without an access token")
+    return token
 
 
 async def exchange_code(
@@ -174,23 +132,12 @@ async def exchange_code(
     egress: EgressPolicy,
     hosts: HostPatterns,
 ) -> Credentials:
-    endpoint = _token_endpoint(auth, app, base_url, egress, hosts)
-    try:
-        async with (
-            _oauth_client(app, limits, egress, redirect_uri=redirect_uri) as client,
-            asyncio.timeout(limits.deadline),
-        ):
-            token = await client.fetch_token(
-                endpoint,
-                grant_type="authorization_code",
-                code=code,
-                code_verifier=code_verifier,
-            )
-    except TimeoutError as exc:
-        raise _too_slow(limits) from exc
-    except httpx2.TransportError as exc:
-        raise ProviderUnavailable(f"token endpoint: {UNREACHABLE}") from exc
-    return Credentials.from_token_response(dict(token))
+    """Credentials for an authorization code, completed with what the provider tells after the token."""
+    call = TokenCall(app, base_url, limits, egress, hosts)
+    grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    token = await _grant(auth, call, {**grant, "code_verifier": code_verifier})
+    credentials = Credentials.from_token_response(token)
+    return credentials.with_extra(await learn_after_token(auth, call, credentials))
 
 
 async def refresh(
@@ -205,63 +152,17 @@ async def refresh(
 ) -> Credentials:
     if not credentials.refresh_token:
         raise ReauthRequired("the access token expired and the connection has no refresh token")
-    endpoint = _token_endpoint(auth, app, base_url, egress, hosts)
-    try:
-        async with _oauth_client(app, limits, egress) as client, asyncio.timeout(limits.deadline):
-            token = await client.refresh_token(endpoint, refresh_token=credentials.refresh_token)
-    except TimeoutError as exc:
-        raise _too_slow(limits) from exc
-    except httpx2.TransportError as exc:
-        raise ProviderUnavailable(f"token endpoint: {UNREACHABLE}") from exc
-    except ProviderError:
-        raise
-    return Credentials.from_token_response(dict(token), previous=credentials)
+    call = TokenCall(app, base_url, limits, egress, hosts)
+    token = await _grant(auth, call, {"grant_type": "refresh_token", "refresh_token": credentials.refresh_token})
+    return Credentials.from_token_response(token, previous=credentials)
 
 
-async def introspect(
-    auth: OAuth2,
-    app: OAuthApp,
-    base_url: str,
-    token: str,
-    *,
-    limits: TokenCallLimits,
-    egress: EgressPolicy,
-    hosts: HostPatterns,
-) -> dict[str, Any]:
-    """What the provider says of an access token: the `keeps` fields of an active token, {} of an inactive one."""
-    assert auth.introspection is not None
-    endpoint = auth.introspection.url
-    if "://" not in endpoint:
-        endpoint = urljoin(base_url.rstrip("/") + "/", endpoint.lstrip("/"))
-    try:
-        egress.check_provider_url(endpoint, hosts)
-    except EgressRefused as refused:
-        raise ProviderError(f"refusing to send the OAuth client secret to {endpoint}: {refused}") from None
-    form = {
-        "token": token,
-        "token_type_hint": "access_token",
-        "client_id": app.client_id,
-        "client_secret": app.client_secret,
-    }
-    transport = BoundedBodies(egress.transport(), limits.max_response_bytes)
-    try:
-        async with (
-            httpx2.AsyncClient(transport=transport, timeout=limits.timeout, trust_env=False) as client,
-            asyncio.timeout(limits.deadline),
-        ):
-            response = _raise_for_token_error(await client.post(endpoint, data=form))
-    except TimeoutError as exc:
-        raise _too_slow(limits) from exc
-    except httpx2.TransportError as exc:
-        raise ProviderUnavailable(f"token introspection: {UNREACHABLE}") from exc
-    try:
-        body = response.json()
-    except ValueError:
-        raise ProviderError("the token introspection answer is not JSON") from None
-    if not isinstance(body, dict) or body.get("active") is not True:
+async def learn_after_token(auth: OAuth2, call: TokenCall, credentials: Credentials) -> dict[str, Any]:
+    """What the provider's after-token step tells of these credentials' access token, asked only when
+    the credentials lack any of it ({} for a token the provider no longer knows)."""
+    step = auth.after_token
+    if step is None or not credentials.access_token:
         return {}
-    return {key: body[key] for key in auth.introspection.keeps if body.get(key) not in (None, "")}
-
-
-def _too_slow(limits: TokenCallLimits) -> ProviderUnavailable:
-    return ProviderUnavailable(f"the token endpoint gave no complete answer within {limits.deadline:g} s")
+    if all(credentials.extra.get(key) not in (None, "") for key in step.keeps):
+        return {}
+    return await step.learn(call, credentials.access_token)

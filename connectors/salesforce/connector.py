@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.kit.after_token import BaseUrlFrom
 from connectors.kit.declaration import Connector, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.errors import Conflict, NotFound
@@ -45,7 +46,6 @@ SALESFORCE = Connector(
     name="salesforce",
     display_name="Salesforce",
     base_url=LOGIN,
-    base_url_from_credentials="instance_url",
     hosts=ProviderHosts(
         # An org's instance: its My Domain (acme.my.salesforce.com, sandboxes below it) or a legacy pod.
         api=HostPatterns(("*.my.salesforce.com", "*.salesforce.com")),
@@ -57,6 +57,7 @@ SALESFORCE = Connector(
         token_url=f"{LOGIN}/services/oauth2/token",
         scopes=("api", "refresh_token"),
         token_on_authorize_host=True,
+        after_token=BaseUrlFrom("instance_url"),
     ),
     # No per-second limit, but a daily org-wide allowance: pace politely, slow down near the allowance.
     rate_limit=RateLimit(requests=25, per_seconds=1, pause_when=pause_near_daily_limit),

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
 from connectors.hubspot.sandbox.timestamps import parse_instant
-from connectors.hubspot.webhooks import HubSpotSignatureV3
+from connectors.hubspot.webhooks import SIGNATURE_V3
 from connectors.kit.sandbox import serve_in_thread
 from connectors.kit.webhooks import WebhookRejected, WebhookRequest
 
@@ -136,9 +136,9 @@ def test_a_rest_create_sends_one_signed_creation_event(portal: Portal) -> None:
     assert received.url == portal.receiver.url
     assert received.headers["content-type"] == "application/json"
     assert abs(int(received.headers["x-hubspot-request-timestamp"]) - time.time() * 1000) < 5_000
-    HubSpotSignatureV3().verify(received.as_webhook_request(), portal.sandbox.client_secret, now=time.time())
+    SIGNATURE_V3.verify(received.as_webhook_request(), portal.sandbox.client_secret, now=time.time())
     with pytest.raises(WebhookRejected):
-        HubSpotSignatureV3().verify(received.as_webhook_request(), "another-secret", now=time.time())
+        SIGNATURE_V3.verify(received.as_webhook_request(), "another-secret", now=time.time())
 
     [event] = events
     # The portal is the one the sandbox's tokens name.
@@ -223,7 +223,7 @@ def test_a_failing_receiver_gets_the_events_again_until_it_accepts(portal: Porta
     assert {e["eventId"] for events in attempts for e in events} == {attempts[0][0]["eventId"]}
     assert attempts[2][0]["objectId"] == int(contact_id)
     for received in portal.receiver.requests:  # each attempt is signed afresh
-        HubSpotSignatureV3().verify(received.as_webhook_request(), portal.sandbox.client_secret, now=time.time())
+        SIGNATURE_V3.verify(received.as_webhook_request(), portal.sandbox.client_secret, now=time.time())
     stats = portal.sandbox.webhook_stats
     assert (stats.events_delivered, stats.requests_sent, stats.failures, stats.retries) == (1, 3, 2, 2)
     assert stats.events_given_up == 0
@@ -319,7 +319,7 @@ def test_the_control_route_configures_webhooks(served: Portal) -> None:
         company = sandbox.create("companies", {"name": "Routed Co"})
         assert sandbox.flush_webhooks()
         [received] = receiver.requests
-        HubSpotSignatureV3().verify(received.as_webhook_request(), "app-secret", now=time.time())
+        SIGNATURE_V3.verify(received.as_webhook_request(), "app-secret", now=time.time())
         [event] = received.events
         assert (event["portalId"], event["appId"], event["objectId"]) == (62515, 54321, int(company["id"]))
         assert control.get("/_sandbox/webhooks").json()["stats"]["events_delivered"] == 1

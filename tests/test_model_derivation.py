@@ -28,16 +28,9 @@ from schema.writes import MoneyInput, _input_type, _values
 
 BILL_STATUS = EnumType("BillStatus", ("DRAFT", "OPEN", "PAID"), description="Where a bill stands.")
 PAYER = CommonModel("Payer", fields=(Field("name", str, filterable=True),), description="Who pays bills.")
-BILL = CommonModel(
-    "Bill",
-    description="A throwaway model with an enum and a Money field.",
-    fields=(
-        Field("status", BILL_STATUS, filterable=True),
-        Field("remote_status", str),
-        Field("total", Money, description="What the bill asks for."),
-    ),
-    relations=(Relation("payer", "Payer"),),
-)
+STATUS, REMOTE_STATUS = Field("status", BILL_STATUS, filterable=True), Field("remote_status", str)
+TOTAL = Field("total", Money, description="What the bill asks for.")
+BILL = CommonModel("Bill", (STATUS, REMOTE_STATUS, TOTAL), (Relation("payer", "Payer"),), "A made-up model.")
 MODELS = (BILL, PAYER)
 
 

@@ -122,7 +122,8 @@ def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
 
 
 def _relation_resolver(relation: Relation, types: dict[str, type[CommonObject]]) -> Any:
-    """The resolver of a relation; its return type is named once every type exists (relations form cycles)."""
+    """The resolver of a relation; the caller names its return type once every type exists, as relations
+    form cycles (Ticket -> TicketComment -> Ticket)."""
     name = relation.name
     if relation.many:
 

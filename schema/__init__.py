@@ -14,8 +14,8 @@ from schema.execution import FastPlainFieldsExecutionContext
 from schema.keys import KeyMutation, KeyQuery
 from schema.limits import LimitedParserCache
 from schema.mutation import Mutation
-from schema.objects import Company, Contact, Deal, Note, Record, Task, User
-from schema.query import Query
+from schema.objects import OBJECT_TYPES, Record
+from schema.query import ListQuery, Query
 from schema.scalars import SCALARS
 from schema.subscription import Subscription
 from schema.webhooks import WebhookMutation, WebhookQuery
@@ -28,10 +28,10 @@ class XkitSchema(Schema):
 
 
 schema = XkitSchema(
-    query=merge_types("Query", (Query, WebhookQuery, KeyQuery, ConnectQuery)),
+    query=merge_types("Query", (ListQuery, Query, WebhookQuery, KeyQuery, ConnectQuery)),
     mutation=merge_types("Mutation", (Mutation, WriteMutation, WebhookMutation, KeyMutation, ConnectMutation)),
     subscription=Subscription,
-    types=[Contact, Company, Deal, User, Note, Task, Record],
+    types=[*OBJECT_TYPES.values(), Record],
     scalar_overrides=SCALARS,
     execution_context_class=FastPlainFieldsExecutionContext,
     # The limits on documents (schema/limits.py) are checked in these two, cached by query text, rather

@@ -1,14 +1,18 @@
-"""List arguments: filters on where a record came from, when it changed, and the model's key fields."""
+"""List arguments: filters on where a record came from, when it changed, and the model's key fields,
+derived from connectors/kit/models.py (a field marked `filterable` there is filterable here)."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import Any, Optional
 
 import strawberry
 
-from connectors.kit.models import CommonModel
+from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType
 from resolvers.ids import parse_connection_id
 from resolvers.records import RecordQuery, StringMatch
+from schema.objects import graphql_enum
 from schema.relay import RecordOrder
 
 
@@ -26,46 +30,18 @@ class ObjectFilter:
     updated_after: datetime | None = None
 
 
-@strawberry.input
-class ContactFilter(ObjectFilter):
-    email: StringFilter | None = None
-    first_name: StringFilter | None = None
-    last_name: StringFilter | None = None
-    lifecycle_stage: StringFilter | None = None
+def derive_filter_type(model: CommonModel) -> type[ObjectFilter]:
+    """`<Model>Filter`: where a record came from and when it changed, plus the model's filterable fields
+    (text by `StringFilter`, an enum by the member it equals)."""
+    annotations: dict[str, Any] = {}
+    for field in model.filterable_fields:
+        match = graphql_enum(field.type) if isinstance(field.type, EnumType) else StringFilter
+        annotations[field.name] = Optional[match]  # noqa: UP045 - built at run time from a type object
+    namespace = {"__module__": __name__, "__annotations__": annotations, **dict.fromkeys(annotations)}
+    return strawberry.input(type(f"{model.name}Filter", (ObjectFilter,), namespace))
 
 
-@strawberry.input
-class CompanyFilter(ObjectFilter):
-    name: StringFilter | None = None
-    domain: StringFilter | None = None
-    industry: StringFilter | None = None
-
-
-@strawberry.input
-class DealFilter(ObjectFilter):
-    name: StringFilter | None = None
-    stage: StringFilter | None = None
-    remote_stage: StringFilter | None = None
-    pipeline: StringFilter | None = None
-
-
-@strawberry.input
-class UserFilter(ObjectFilter):
-    email: StringFilter | None = None
-    first_name: StringFilter | None = None
-    last_name: StringFilter | None = None
-
-
-@strawberry.input
-class NoteFilter(ObjectFilter):
-    body: StringFilter | None = None
-
-
-@strawberry.input
-class TaskFilter(ObjectFilter):
-    subject: StringFilter | None = None
-    status: StringFilter | None = None
-    priority: StringFilter | None = None
+FILTER_TYPES: dict[str, type[ObjectFilter]] = {name: derive_filter_type(m) for name, m in COMMON_MODELS.items()}
 
 
 def record_query(
@@ -75,9 +51,11 @@ def record_query(
         return RecordQuery(model=model.name, order=order_by.value, include_deleted=include_deleted)
     fields: dict[str, StringMatch] = {}
     for field in model.filterable_fields:
-        match: StringFilter | None = getattr(where, field.name, None)
-        if match is not None:
+        match: StringFilter | enum.Enum | None = getattr(where, field.name, None)
+        if isinstance(match, StringFilter):
             fields[field.name] = StringMatch(eq=match.eq, contains=match.contains)
+        elif match is not None:
+            fields[field.name] = StringMatch(eq=match.value)  # an enum field stores the member's name
     return RecordQuery(
         model=model.name,
         connection_id=parse_connection_id(where.connection_id, field="filter.connectionId")

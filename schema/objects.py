@@ -1,23 +1,25 @@
-"""The common objects as GraphQL types. Their members mirror connectors/kit/models.py (a test checks it)."""
+"""The common objects as GraphQL types, derived from connectors/kit/models.py: per model a type of its
+fields with a resolver per relation, per family an interface of the shared relations, per enum a GraphQL
+enum, and `Money`. A model added there is a type here with no edit.
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from decimal import Decimal
+from typing import Any, ClassVar, Optional, Self
 
 import strawberry
 
-from connectors.kit.models import COMMON_MODELS, CommonModel
+from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Family, Field, Money, Relation
 from resolvers.ids import to_global_id
 from resolvers.records import RecordRow
 from schema.connection import Connection
 from schema.context import Info
 from schema.relay import Node
 from schema.scalars import RawJSON
-
-_DATETIME_FIELDS = {
-    name: tuple(f.name for f in model.fields if f.type is datetime) for name, model in COMMON_MODELS.items()
-}
 
 
 @strawberry.interface(description="What every cached provider object has, common model or not.")
@@ -40,14 +42,17 @@ class CommonObject(RemoteObject):
     """Builds a GraphQL object straight from a cache row; its members come from the common model."""
 
     MODEL: ClassVar[CommonModel]
+    # The fields stored in another form than GraphQL shows them (datetimes as text, Money as a dict, enum
+    # members by name), with the function that turns a stored value into the shown one.
+    REVIVE: ClassVar[tuple[tuple[str, Callable[[Any], Any]], ...]]
 
     @classmethod
     def build(cls, row: RecordRow) -> Self:
         common = row.common or {}
         values: dict[str, Any] = {f.name: common.get(f.name) for f in cls.MODEL.fields}
-        for name in _DATETIME_FIELDS[cls.MODEL.name]:
-            if isinstance(values[name], str):
-                values[name] = datetime.fromisoformat(values[name])
+        for name, revive in cls.REVIVE:
+            if values[name] is not None:
+                values[name] = revive(values[name])
         values["id"] = to_global_id(cls.MODEL.name, row.id)
         values["remote_id"] = row.remote_id
         values["created_at"] = row.remote_created_at
@@ -74,118 +79,112 @@ class CommonObject(RemoteObject):
         return [row for row in await info.context.loaders.related.load_many(keys) if row is not None]
 
 
-def _built(cls: type[CommonObject], row: RecordRow | None) -> Any:
-    return cls.build(row) if row is not None else None
+@strawberry.type(name="Money", description="An exact amount of money.")
+class MoneyObject:
+    amount: Decimal = strawberry.field(description='In major units, exact, as text: "1234.50".')
+    currency: str = strawberry.field(description="The upper-case ISO 4217 code.")
+
+    @classmethod
+    def revive(cls, stored: Any) -> MoneyObject | None:
+        try:
+            money = Money.from_common(stored)
+        except (ValueError, TypeError):
+            return None  # not Money as stored; `raw` keeps what the provider sent
+        return cls(amount=money.amount, currency=money.currency)
 
 
-@strawberry.type(description="A person at a customer: a CRM contact (or lead).")
-class Contact(CommonObject):
-    MODEL = COMMON_MODELS["Contact"]
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    job_title: str | None
-    lifecycle_stage: str | None
-    is_lead: bool | None = strawberry.field(description="True for a Salesforce lead, false for a contact.")
-
-    @strawberry.field
-    async def company(self, info: Info) -> Company | None:
-        return _built(Company, await self._one(info, "company"))  # type: ignore[no-any-return]
-
-    @strawberry.field
-    async def owner(self, info: Info) -> User | None:
-        return _built(User, await self._one(info, "owner"))  # type: ignore[no-any-return]
+_ENUMS: dict[EnumType, type[enum.Enum]] = {}
 
 
-@strawberry.type(description="An organization: a CRM company or account.")
-class Company(CommonObject):
-    MODEL = COMMON_MODELS["Company"]
-    name: str | None
-    domain: str | None
-    industry: str | None
-    phone: str | None
-    city: str | None
-    country: str | None
-    employee_count: int | None
-    annual_revenue: float | None
-
-    @strawberry.field
-    async def owner(self, info: Info) -> User | None:
-        return _built(User, await self._one(info, "owner"))  # type: ignore[no-any-return]
+def graphql_enum(spec: EnumType) -> type[enum.Enum]:
+    """One GraphQL enum per EnumType, shared by every model and filter that uses it."""
+    made = _ENUMS.get(spec)
+    if made is None:
+        values: type[enum.Enum] = enum.Enum(spec.name, {member: member for member in spec.members})  # type: ignore[misc]
+        made = _ENUMS[spec] = strawberry.enum(values, description=spec.description or None)
+    return made
 
 
-@strawberry.type(description="A sales opportunity.")
-class Deal(CommonObject):
-    MODEL = COMMON_MODELS["Deal"]
-    name: str | None
-    amount: float | None
-    stage: str | None = strawberry.field(
-        description="The stage as the provider shows it (HubSpot: the stage's label in its pipeline)."
-    )
-    remote_stage: str | None = strawberry.field(
-        description="The provider's own value for the stage (HubSpot: the stage id, e.g. closedwon)."
-    )
-    pipeline: str | None
-    close_date: datetime | None
-
-    @strawberry.field
-    async def company(self, info: Info) -> Company | None:
-        return _built(Company, await self._one(info, "company"))  # type: ignore[no-any-return]
-
-    @strawberry.field
-    async def contacts(self, info: Info) -> list[Contact]:
-        return [Contact.build(row) for row in await self._many(info, "contacts")]
-
-    @strawberry.field
-    async def owner(self, info: Info) -> User | None:
-        return _built(User, await self._one(info, "owner"))  # type: ignore[no-any-return]
+def _revive_datetime(stored: Any) -> Any:
+    return datetime.fromisoformat(stored) if isinstance(stored, str) else stored
 
 
-@strawberry.type(description="A user of the provider account (HubSpot owner, Salesforce user).")
-class User(CommonObject):
-    MODEL = COMMON_MODELS["User"]
-    email: str | None
-    first_name: str | None
-    last_name: str | None
-    active: bool | None
+def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
+    """A field's Python type in the GraphQL object, and how a stored value becomes one (None: as stored)."""
+    if isinstance(field.type, EnumType):
+        members = graphql_enum(field.type).__members__
+        return graphql_enum(field.type), members.get  # a name the enum lacks reads as null
+    if field.type is Money:
+        return MoneyObject, MoneyObject.revive
+    if field.type is datetime:
+        return datetime, _revive_datetime
+    return field.type, None
 
 
-@strawberry.interface(description="Notes and tasks: activities logged against contacts, companies and deals.")
-class Activity(CommonObject):
-    @strawberry.field
-    async def contacts(self, info: Info) -> list[Contact]:
-        return [Contact.build(row) for row in await self._many(info, "contacts")]
+def _relation_resolver(relation: Relation, types: dict[str, type[CommonObject]]) -> Any:
+    """The resolver of a relation; the caller names its return type once every type exists, as relations
+    form cycles (Ticket -> TicketComment -> Ticket)."""
+    name = relation.name
+    if relation.many:
 
-    @strawberry.field
-    async def companies(self, info: Info) -> list[Company]:
-        return [Company.build(row) for row in await self._many(info, "companies")]
+        async def resolve_many(self: CommonObject, info: Info) -> Any:
+            target = types[relation.target]
+            return [target.build(row) for row in await self._many(info, name)]
 
-    @strawberry.field
-    async def deals(self, info: Info) -> list[Deal]:
-        return [Deal.build(row) for row in await self._many(info, "deals")]
+        resolve = resolve_many
+    else:
 
-    @strawberry.field
-    async def owner(self, info: Info) -> User | None:
-        return _built(User, await self._one(info, "owner"))  # type: ignore[no-any-return]
+        async def resolve_one(self: CommonObject, info: Info) -> Any:
+            row = await self._one(info, name)
+            return types[relation.target].build(row) if row is not None else None
 
-
-@strawberry.type(description="A note logged against CRM records.")
-class Note(Activity):
-    MODEL = COMMON_MODELS["Note"]
-    body: str | None
-    timestamp: datetime | None
+        resolve = resolve_one
+    resolve.__annotations__ = {"self": CommonObject, "info": Info}
+    return resolve
 
 
-@strawberry.type(description="A to-do in the CRM.")
-class Task(Activity):
-    MODEL = COMMON_MODELS["Task"]
-    subject: str | None
-    body: str | None
-    status: str | None
-    priority: str | None
-    task_type: str | None
-    due_at: datetime | None
+def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonObject]]:
+    """The GraphQL object types of `models` by model name; relations must target models among them."""
+    models = tuple(models)
+    types: dict[str, type[CommonObject]] = {}
+    # (class, relation): relation fields are added once every class exists, so their return types can
+    # name any of them (Contact -> Company and back).
+    relations: list[tuple[type, Relation]] = []
+    interfaces: dict[Family, type] = {}
+    for model in models:
+        family = model.family
+        if family is not None and family not in interfaces:
+            interfaces[family] = type(family.name, (CommonObject,), {"__module__": __name__})
+            relations += [(interfaces[family], relation) for relation in family.relations]
+    for model in models:
+        annotations: dict[str, Any] = {}
+        revive: list[tuple[str, Callable[[Any], Any]]] = []
+        namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations, "MODEL": model}
+        for field in model.fields:
+            shown, reviver = _shown_type(field)
+            annotations[field.name] = Optional[shown]  # noqa: UP045 - built at run time from a type object
+            if field.description:
+                namespace[field.name] = strawberry.field(description=field.description)
+            if reviver is not None:
+                revive.append((field.name, reviver))
+        namespace["REVIVE"] = tuple(revive)
+        base = interfaces[model.family] if model.family is not None else CommonObject
+        types[model.name] = type(model.name, (base,), namespace)
+        inherited = model.family.relations if model.family is not None else ()
+        relations += [(types[model.name], r) for r in model.relations if r not in inherited]
+    missing = {relation.target for _, relation in relations} - set(types)
+    if missing:
+        raise ValueError(f"relations target models that are not derived: {sorted(missing)}")
+    for cls, relation in relations:
+        resolver = _relation_resolver(relation, types)
+        target = types[relation.target]
+        resolver.__annotations__["return"] = list[target] if relation.many else Optional[target]  # type: ignore[valid-type]  # noqa: UP045
+        setattr(cls, relation.name, strawberry.field(resolver=resolver))
+    for family, interface in interfaces.items():
+        strawberry.interface(interface, description=family.description or None)
+    for model in models:
+        strawberry.type(types[model.name], description=model.description or None)
+    return types
 
 
 @strawberry.type(description="A cached provider object of a stream that has no common model.")
@@ -206,6 +205,4 @@ class Record(RemoteObject):
         )
 
 
-OBJECT_TYPES: dict[str, type[CommonObject]] = {
-    cls.MODEL.name: cls for cls in (Contact, Company, Deal, User, Note, Task)
-}
+OBJECT_TYPES: dict[str, type[CommonObject]] = derive_object_types(COMMON_MODELS.values())

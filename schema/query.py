@@ -1,30 +1,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, Optional
 
 import strawberry
 
 from connectors import CONNECTORS
+from connectors.kit.models import COMMON_MODELS, CommonModel
 from resolvers import connections as connection_resolvers
 from resolvers.ids import from_global_id, parse_connection_id
 from resolvers.records import RecordQuery, get_record, list_records
 from schema.connection import Connection
 from schema.context import Info
-from schema.filters import (
-    CompanyFilter,
-    ContactFilter,
-    DealFilter,
-    NoteFilter,
-    ObjectFilter,
-    TaskFilter,
-    UserFilter,
-    record_query,
-)
-from schema.objects import OBJECT_TYPES, CommonObject, Company, Contact, Deal, Note, Record, Task, User
+from schema.filters import FILTER_TYPES, ObjectFilter, record_query
+from schema.objects import OBJECT_TYPES, CommonObject, Record
 from schema.relay import Edge, Node, Page, PageInfo, RecordOrder
-
-C = TypeVar("C", bound=CommonObject)
 
 DEFAULT_PAGE = 50
 
@@ -36,100 +27,60 @@ class Provider:
     streams: list[str]
 
 
-async def _list(
-    info: Info,
-    cls: type[C],
-    first: int,
-    after: str | None,
-    where: ObjectFilter | None,
-    order_by: RecordOrder,
-    include_deleted: bool,
-) -> Page[C]:
-    query = record_query(cls.MODEL, where, order_by, include_deleted)
-    page = await list_records(info.context, query, first, after)
-    return Page(
-        edges=[Edge(cursor=cursor, node=cls.build(row)) for cursor, row in page.edges],
-        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-    )
-
-
 ORDER = RecordOrder.UPDATED_AT_DESC
+
+
+def _list_resolver(model: CommonModel, cls: type[CommonObject], filter_type: type[ObjectFilter]) -> Any:
+    async def resolve(
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: ObjectFilter | None = None,
+        order_by: RecordOrder = ORDER,
+        include_deleted: bool = False,
+    ) -> Any:
+        query = record_query(model, filter, order_by, include_deleted)
+        page = await list_records(info.context, query, first, after)
+        return Page(
+            edges=[Edge(cursor=cursor, node=cls.build(row)) for cursor, row in page.edges],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    resolve.__annotations__ = {
+        "info": Info,
+        "first": int,
+        "after": Optional[str],  # noqa: UP045 - built at run time from type objects
+        "filter": Optional[filter_type],  # noqa: UP045
+        "order_by": RecordOrder,
+        "include_deleted": bool,
+        "return": Page[cls],  # type: ignore[valid-type]
+    }
+    return resolve
+
+
+def _words(snake: str) -> str:
+    return snake.replace("_", " ").capitalize()
+
+
+def derive_list_query(
+    models: Iterable[CommonModel], object_types: Mapping[str, type[CommonObject]], filter_types: Mapping[str, Any]
+) -> type:
+    """`ListQuery`: a paged, filtered list field per model (`contacts`, `ticketComments`, ...)."""
+    fields = {
+        model.list_name: strawberry.field(
+            resolver=_list_resolver(model, object_types[model.name], filter_types[model.name]),
+            description=f"{_words(model.list_name)} of every connection, newest change first by default.",
+        )
+        for model in models
+    }
+    return strawberry.type(type("ListQuery", (), {"__module__": __name__, **fields}))
+
+
+ListQuery = derive_list_query(COMMON_MODELS.values(), OBJECT_TYPES, FILTER_TYPES)
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Contacts of every connection, newest change first by default.")
-    async def contacts(
-        self,
-        info: Info,
-        first: int = DEFAULT_PAGE,
-        after: str | None = None,
-        filter: ContactFilter | None = None,
-        order_by: RecordOrder = ORDER,
-        include_deleted: bool = False,
-    ) -> Page[Contact]:
-        return await _list(info, Contact, first, after, filter, order_by, include_deleted)
-
-    @strawberry.field
-    async def companies(
-        self,
-        info: Info,
-        first: int = DEFAULT_PAGE,
-        after: str | None = None,
-        filter: CompanyFilter | None = None,
-        order_by: RecordOrder = ORDER,
-        include_deleted: bool = False,
-    ) -> Page[Company]:
-        return await _list(info, Company, first, after, filter, order_by, include_deleted)
-
-    @strawberry.field
-    async def deals(
-        self,
-        info: Info,
-        first: int = DEFAULT_PAGE,
-        after: str | None = None,
-        filter: DealFilter | None = None,
-        order_by: RecordOrder = ORDER,
-        include_deleted: bool = False,
-    ) -> Page[Deal]:
-        return await _list(info, Deal, first, after, filter, order_by, include_deleted)
-
-    @strawberry.field
-    async def users(
-        self,
-        info: Info,
-        first: int = DEFAULT_PAGE,
-        after: str | None = None,
-        filter: UserFilter | None = None,
-        order_by: RecordOrder = ORDER,
-        include_deleted: bool = False,
-    ) -> Page[User]:
-        return await _list(info, User, first, after, filter, order_by, include_deleted)
-
-    @strawberry.field
-    async def notes(
-        self,
-        info: Info,
-        first: int = DEFAULT_PAGE,
-        after: str | None = None,
-        filter: NoteFilter | None = None,
-        order_by: RecordOrder = ORDER,
-        include_deleted: bool = False,
-    ) -> Page[Note]:
-        return await _list(info, Note, first, after, filter, order_by, include_deleted)
-
-    @strawberry.field
-    async def tasks(
-        self,
-        info: Info,
-        first: int = DEFAULT_PAGE,
-        after: str | None = None,
-        filter: TaskFilter | None = None,
-        order_by: RecordOrder = ORDER,
-        include_deleted: bool = False,
-    ) -> Page[Task]:
-        return await _list(info, Task, first, after, filter, order_by, include_deleted)
-
     @strawberry.field(description="Raw cached objects of any stream of a connection, common model or not.")
     async def records(
         self,

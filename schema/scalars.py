@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, NewType
 
 import orjson
@@ -13,11 +14,30 @@ def _embed_json_text(value: Any) -> Any:
     return orjson.Fragment(value) if isinstance(value, str | bytes) else value
 
 
+def _parse_decimal(value: Any) -> Decimal:
+    """Decimals arrive as text ("1234.50"), so no float rounds them on the way; numbers are refused."""
+    if not isinstance(value, str):
+        raise ValueError(f'a Decimal is written as text, e.g. "1234.50", not {value!r}')
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation as error:
+        raise ValueError(f"not a decimal number: {value!r}") from error
+    if not parsed.is_finite():
+        raise ValueError(f"not a finite decimal number: {value!r}")
+    return parsed
+
+
 SCALARS: dict[object, Any] = {
+    Decimal: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal number as text in plain notation: "1234.50".',
+        serialize=lambda value: format(value, "f"),
+        parse_value=_parse_decimal,
+    ),
     RawJSON: strawberry.scalar(
         name="JSON",
         description="A JSON value: the provider's payload exactly as xkit received it.",
         serialize=_embed_json_text,
         parse_value=lambda value: value,
-    )
+    ),
 }

@@ -8,18 +8,21 @@ is writable everywhere its connectors map it, with no schema edit.
 
 # No `from __future__ import annotations`: the generated resolvers carry real classes as annotations.
 
+import enum
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Optional
 
 import strawberry
 from strawberry.types.unset import UnsetType
 
 from connectors import CONNECTORS
-from connectors.kit.models import COMMON_MODELS, CommonModel
+from connectors.kit.errors import BadInput
+from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, Money, graphql_name
 from resolvers import writeback
 from schema.context import Info
-from schema.objects import OBJECT_TYPES, CommonObject
+from schema.objects import OBJECT_TYPES, CommonObject, graphql_enum
 from schema.scalars import RawJSON
 
 WRITABLE_MODELS = tuple(
@@ -37,11 +40,36 @@ IDEMPOTENCY_KEY_ARGUMENT = Annotated[Optional[str], strawberry.argument(descript
 IF_UPDATED_AT_ARGUMENT = Annotated[Optional[datetime], strawberry.argument(description=IF_UPDATED_AT)]  # noqa: UP045
 
 
+@strawberry.input(name="MoneyInput", description="An exact amount of money to write.")
+class MoneyInput:
+    amount: Decimal = strawberry.field(description='In major units, exact, as text: "1234.50".')
+    currency: str = strawberry.field(description="The ISO 4217 code (upper-case).")
+
+
+def _written_type(field: Field) -> Any:
+    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`."""
+    if isinstance(field.type, EnumType):
+        return graphql_enum(field.type)
+    return MoneyInput if field.type is Money else field.type
+
+
+def _stored(value: Any, member: str) -> Any:
+    """A written value in the form records store it: an enum member by name, Money as its common dict."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, MoneyInput):
+        try:
+            return Money(value.amount, value.currency).to_common()
+        except ValueError as error:
+            raise BadInput(str(error), field=graphql_name(member)) from error
+    return value
+
+
 def _input_type(model: CommonModel) -> type:
     annotations: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
     for field in model.fields:
-        annotations[field.name] = Optional[field.type]  # noqa: UP045 - built at run time from a type object
+        annotations[field.name] = Optional[_written_type(field)]  # noqa: UP045 - built at run time from a type object
         defaults[field.name] = strawberry.UNSET
     for relation in model.relations:
         name = model.input_name(relation.name)
@@ -78,7 +106,7 @@ def _values(model: CommonModel, given: Any) -> dict[str, Any]:
     for member in model.member_names:
         value = getattr(given, model.input_name(member))
         if not isinstance(value, UnsetType):
-            values[member] = value
+            values[member] = _stored(value, member)
     return values
 
 

@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from connectors import CONNECTORS
-from connectors.kit.models import COMMON_MODELS
+from connectors.kit.models import COMMON_MODELS, EnumType, Field, Money
 from schema import schema
 from schema.objects import OBJECT_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALARS = {str: "String", int: "Int", float: "Float", bool: "Boolean", datetime: "DateTime"}
+SCALARS = {str: "String", int: "Int", float: "Float", bool: "Boolean", datetime: "DateTime", Money: "Money"}
+
+
+def graphql_type_name(field: Field) -> str:
+    return field.type.name if isinstance(field.type, EnumType) else SCALARS[field.type]
 
 
 def camel(name: str) -> str:
@@ -33,7 +37,9 @@ def test_graphql_types_mirror_the_common_models(model_name: str) -> None:
     fields = graphql_type.fields  # type: ignore[attr-defined]
     for field in model.fields:
         graphql_field = fields[camel(field.name)]
-        assert str(graphql_field.type) == SCALARS[field.type], field.name
+        assert str(graphql_field.type) == graphql_type_name(field), field.name
+        assert (graphql_field.description or "") == field.description, field.name
+    assert (graphql_type.description or "") == model.description
     for relation in model.relations:
         graphql_field = fields[camel(relation.name)]
         expected = f"[{relation.target}!]!" if relation.many else relation.target

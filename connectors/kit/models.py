@@ -1,24 +1,108 @@
 """The common models: each defined once here.
 
-Mappings, GraphQL types and filters are derived from or checked against these definitions.
+Mappings, the GraphQL types, filters, lists and write inputs are derived from these definitions
+(schema/objects.py, schema/filters.py, schema/query.py, schema/writes.py): a model added here and
+mapped by a connector is in the API with no other edit.
 A relation is stored in a record's common fields as the remote id (or list of remote ids)
 of the related record on the same connection.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 ScalarType = type[str] | type[int] | type[float] | type[bool] | type[datetime]
 
 
 @dataclass(frozen=True)
+class EnumType:
+    """A normalized state (`TicketStatus`: NEW, OPEN, ...). A record stores the member's name; the provider's
+    own word is kept beside it in a plain text field (`remote_status`), and a word that maps to no member
+    leaves the enum field None."""
+
+    name: str
+    members: tuple[str, ...]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.members if not re.fullmatch(r"[A-Z][A-Z0-9_]*", m)]
+        if bad or not self.members:
+            raise ValueError(f"{self.name} members must be UPPER_SNAKE names, got {list(self.members)}")
+
+
+# ISO 4217 minor units (the standard's "Minor unit" column) for the currencies whose exponent is not 2;
+# a currency not listed has 2 decimals.
+_CURRENCY_EXPONENTS = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV"),
+        0,
+    ),
+    **dict.fromkeys(("XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    "CLF": 4,
+    "UYW": 4,
+}
+
+
+@dataclass(frozen=True)
+class Money:
+    """An exact amount in major units ("1234.50") and its upper-case ISO 4217 currency. Stored in a record's
+    common fields as `{"amount": "1234.50", "currency": "EUR"}` (text, so no float ever touches it)."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal) or not self.amount.is_finite():
+            raise ValueError(f"a Money amount must be a finite Decimal, got {self.amount!r}")
+        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+            raise ValueError(f"a Money currency must be an upper-case ISO 4217 code, got {self.currency!r}")
+
+    @classmethod
+    def from_minor(cls, minor_units: int, currency: str) -> Money:
+        """From the integer minor units providers send (Stripe: 1050 USD is 10.50, 1050 JPY is 1050)."""
+        code = currency.upper()
+        return cls(Decimal(minor_units).scaleb(-_CURRENCY_EXPONENTS.get(code, 2)), code)
+
+    @classmethod
+    def from_common(cls, value: Mapping[str, Any]) -> Money:
+        try:
+            return cls(Decimal(str(value["amount"])), str(value["currency"]))
+        except (KeyError, InvalidOperation) as error:
+            raise ValueError(f"not a Money value: {value!r}") from error
+
+    def to_common(self) -> dict[str, str]:
+        return {"amount": format(self.amount, "f"), "currency": self.currency}
+
+
+FieldType = ScalarType | EnumType | type[Money]
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
-    type: ScalarType
+    type: FieldType
     filterable: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.filterable and not (self.type is str or isinstance(self.type, EnumType)):
+            raise ValueError(f"{self.name}: only text and enum fields are filterable")
+
+    @property
+    def scalar(self) -> ScalarType | None:
+        """What a mapping converts the provider's value to: enum members are text; Money is built by the
+        mapping itself (a `Computed` returning `Money(...).to_common()`), so it is not converted."""
+        if isinstance(self.type, EnumType):
+            return str
+        if self.type is Money:
+            return None
+        return self.type  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -29,10 +113,37 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Family:
+    """Models that share relations and are read as one kind (notes and tasks are both activities)."""
+
+    name: str
+    relations: tuple[Relation, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class CommonModel:
     name: str
     fields: tuple[Field, ...]
     relations: tuple[Relation, ...] = ()
+    description: str = ""
+    family: Family | None = None
+    plural: str = ""
+    """The list's name when adding an "s" is wrong (Company -> companies); "ies" after a consonant is known."""
+
+    def __post_init__(self) -> None:
+        if self.family is not None and self.relations[: len(self.family.relations)] != self.family.relations:
+            raise ValueError(f"{self.name} must start its relations with those of its family {self.family.name}")
+
+    @property
+    def list_name(self) -> str:
+        """The plural in snake case: `TicketComment` -> `ticket_comments`, `Company` -> `companies`."""
+        if self.plural:
+            return self.plural
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower()
+        if snake.endswith("y") and snake[-2:-1] not in "aeiou":
+            return snake[:-1] + "ies"
+        return snake + ("es" if snake.endswith(("s", "x", "ch", "sh")) else "s")
 
     def field(self, name: str) -> Field:
         for field in self.fields:
@@ -69,7 +180,7 @@ class CommonModel:
         for field in self.fields:
             value = common.get(field.name)
             if value is not None and not _is_instance(value, field.type):
-                raise TypeError(f"{self.name}.{field.name} must be {field.type.__name__}, got {value!r}")
+                raise TypeError(f"{self.name}.{field.name} must be {_type_name(field.type)}, got {value!r}")
         for relation in self.relations:
             value = common.get(relation.name)
             if value is None:
@@ -87,7 +198,21 @@ def graphql_name(member: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def _is_instance(value: object, expected: ScalarType) -> bool:
+def _type_name(expected: FieldType) -> str:
+    return expected.name if isinstance(expected, EnumType) else expected.__name__
+
+
+def _is_instance(value: object, expected: FieldType) -> bool:
+    if isinstance(expected, EnumType):
+        return value in expected.members
+    if expected is Money:
+        if not isinstance(value, dict) or set(value) != {"amount", "currency"} or not isinstance(value["amount"], str):
+            return False
+        try:
+            Money.from_common(value)
+        except ValueError:
+            return False
+        return True
     if expected is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if expected is int:
@@ -97,6 +222,7 @@ def _is_instance(value: object, expected: ScalarType) -> bool:
 
 CONTACT = CommonModel(
     "Contact",
+    description="A person at a customer: a CRM contact (or lead).",
     fields=(
         Field("first_name", str, filterable=True),
         Field("last_name", str, filterable=True),
@@ -105,13 +231,14 @@ CONTACT = CommonModel(
         Field("job_title", str),
         Field("lifecycle_stage", str, filterable=True),
         # Salesforce keeps leads apart from contacts; both are people, so both are Contacts here.
-        Field("is_lead", bool),
+        Field("is_lead", bool, description="True for a Salesforce lead, false for a contact."),
     ),
     relations=(Relation("company", "Company"), Relation("owner", "User")),
 )
 
 COMPANY = CommonModel(
     "Company",
+    description="An organization: a CRM company or account.",
     fields=(
         Field("name", str, filterable=True),
         Field("domain", str, filterable=True),
@@ -127,12 +254,23 @@ COMPANY = CommonModel(
 
 DEAL = CommonModel(
     "Deal",
+    description="A sales opportunity.",
     fields=(
         Field("name", str, filterable=True),
         Field("amount", float),
         # The stage as people read it (HubSpot's stage label) and the provider's own value (its stage id).
-        Field("stage", str, filterable=True),
-        Field("remote_stage", str, filterable=True),
+        Field(
+            "stage",
+            str,
+            filterable=True,
+            description="The stage as the provider shows it (HubSpot: the stage's label in its pipeline).",
+        ),
+        Field(
+            "remote_stage",
+            str,
+            filterable=True,
+            description="The provider's own value for the stage (HubSpot: the stage id, e.g. closedwon).",
+        ),
         Field("pipeline", str, filterable=True),
         Field("close_date", datetime),
     ),
@@ -145,6 +283,7 @@ DEAL = CommonModel(
 
 USER = CommonModel(
     "User",
+    description="A user of the provider account (HubSpot owner, Salesforce user).",
     fields=(
         Field("email", str, filterable=True),
         Field("first_name", str, filterable=True),
@@ -153,21 +292,28 @@ USER = CommonModel(
     ),
 )
 
-_ACTIVITY_PARENTS = (
-    Relation("contacts", "Contact", many=True),
-    Relation("companies", "Company", many=True),
-    Relation("deals", "Deal", many=True),
-    Relation("owner", "User"),
+ACTIVITY = Family(
+    "Activity",
+    description="Notes and tasks: activities logged against contacts, companies and deals.",
+    relations=(
+        Relation("contacts", "Contact", many=True),
+        Relation("companies", "Company", many=True),
+        Relation("deals", "Deal", many=True),
+        Relation("owner", "User"),
+    ),
 )
 
 NOTE = CommonModel(
     "Note",
+    description="A note logged against CRM records.",
     fields=(Field("body", str, filterable=True), Field("timestamp", datetime)),
-    relations=_ACTIVITY_PARENTS,
+    relations=ACTIVITY.relations,
+    family=ACTIVITY,
 )
 
 TASK = CommonModel(
     "Task",
+    description="A to-do in the CRM.",
     fields=(
         Field("subject", str, filterable=True),
         Field("body", str),
@@ -176,7 +322,8 @@ TASK = CommonModel(
         Field("task_type", str),
         Field("due_at", datetime),
     ),
-    relations=_ACTIVITY_PARENTS,
+    relations=ACTIVITY.relations,
+    family=ACTIVITY,
 )
 
 COMMON_MODELS: dict[str, CommonModel] = {m.name: m for m in (CONTACT, COMPANY, DEAL, USER, NOTE, TASK)}

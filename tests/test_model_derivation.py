@@ -1,0 +1,149 @@
+"""A model defined only in the kit's vocabulary becomes GraphQL types with no schema code: read type, enum,
+Money, filter, list field and write input. The throwaway models here are derived on their own schema and
+never join the public one."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry import Schema
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.tools import merge_types
+
+from connectors.kit.errors import BadInput
+from connectors.kit.models import CommonModel, EnumType, Field, Money, Relation
+from resolvers.records import RecordRow, StringMatch
+from schema import schema as public_schema
+from schema.execution import FastPlainFieldsExecutionContext
+from schema.filters import derive_filter_type, record_query
+from schema.objects import derive_object_types, graphql_enum
+from schema.query import derive_list_query
+from schema.relay import RecordOrder
+from schema.scalars import SCALARS
+from schema.writes import MoneyInput, _input_type, _values
+
+BILL_STATUS = EnumType("BillStatus", ("DRAFT", "OPEN", "PAID"), description="Where a bill stands.")
+PAYER = CommonModel("Payer", fields=(Field("name", str, filterable=True),), description="Who pays bills.")
+STATUS, REMOTE_STATUS = Field("status", BILL_STATUS, filterable=True), Field("remote_status", str)
+TOTAL = Field("total", Money, description="What the bill asks for.")
+BILL = CommonModel("Bill", (STATUS, REMOTE_STATUS, TOTAL), (Relation("payer", "Payer"),), "A made-up model.")
+MODELS = (BILL, PAYER)
+
+
+def _row(common: dict[str, Any]) -> RecordRow:
+    return RecordRow(1, uuid.uuid4(), "bills", "Bill", "b-1", common, "{}", None, None, None)
+
+
+def _schema(rows: list[RecordRow], execution_context_class: type | None = None) -> Schema:
+    object_types = derive_object_types(MODELS)
+    filter_types = {model.name: derive_filter_type(model) for model in MODELS}
+    bill = object_types["Bill"]
+
+    def sample_bills() -> Any:
+        return [bill.build(row) for row in rows]
+
+    sample_bills.__annotations__ = {"return": list[bill]}  # type: ignore[valid-type]
+    samples = strawberry.type(type("Samples", (), {"sample_bills": strawberry.field(resolver=sample_bills)}))
+    return Schema(
+        query=merge_types("Query", (derive_list_query(MODELS, object_types, filter_types), samples)),
+        types=list(object_types.values()),
+        scalar_overrides=SCALARS,
+        execution_context_class=execution_context_class or StrawberryGraphQLCoreExecutionContext,
+    )
+
+
+def test_enum_money_relation_filter_and_list_are_derived() -> None:
+    sdl = _schema([]).as_str()
+    assert '"""Where a bill stands."""\nenum BillStatus {\n  DRAFT\n  OPEN\n  PAID\n}' in sdl
+    assert "type Money {" in sdl and "amount: Decimal!" in sdl and "currency: String!" in sdl
+    assert "scalar Decimal" in sdl
+    assert '"""What the bill asks for."""\n  total: Money' in sdl
+    assert "status: BillStatus\n  remoteStatus: String\n" in sdl
+    assert "payer: Payer\n}" in sdl
+    assert "status: BillStatus = null" in sdl  # in BillFilter
+    assert "bills(first: Int! = 50, after: String = null, filter: BillFilter = null" in sdl
+    assert "payers(" in sdl and "): PayerConnection!" in sdl
+
+
+def test_throwaway_models_stay_out_of_the_public_schema() -> None:
+    public = public_schema._schema.type_map
+    assert not {"Bill", "Payer", "BillStatus", "BillFilter"} & set(public)
+
+
+QUERY = "{ sampleBills { id status remoteStatus total { amount currency } } }"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "graphql-core path"])
+def test_stored_values_read_as_enum_members_and_exact_money(fast: bool) -> None:
+    rows = [
+        _row({"status": "PAID", "remote_status": "paid", "total": {"amount": "1234.50", "currency": "EUR"}}),
+        # A provider word the enum lacks reads as null; the word stays in remoteStatus.
+        _row({"status": "VOIDED", "remote_status": "voided", "total": None}),
+        # Stored Money that is not Money (a float) reads as null rather than failing the page.
+        _row({"status": None, "remote_status": None, "total": {"amount": 1.5, "currency": "eur"}}),
+    ]
+    result = _schema(rows, FastPlainFieldsExecutionContext if fast else None).execute_sync(QUERY)
+    assert result.errors is None
+    bills = result.data["sampleBills"]  # type: ignore[index]
+    assert [(b["status"], b["remoteStatus"], b["total"]) for b in bills] == [
+        ("PAID", "paid", {"amount": "1234.50", "currency": "EUR"}),
+        (None, "voided", None),
+        (None, None, None),
+    ]
+
+
+def test_an_enum_filter_matches_the_stored_member_name() -> None:
+    bill_filter = derive_filter_type(BILL)
+    paid = graphql_enum(BILL_STATUS).PAID  # type: ignore[attr-defined]
+    query = record_query(BILL, bill_filter(status=paid), RecordOrder.UPDATED_AT_DESC, False)  # type: ignore[call-arg]
+    assert query.model == "Bill"
+    assert query.fields == {"status": StringMatch(eq="PAID")}
+
+
+def test_write_inputs_take_enum_members_and_money() -> None:
+    bill_input = _input_type(BILL)
+    paid = graphql_enum(BILL_STATUS).PAID  # type: ignore[attr-defined]
+    given = bill_input(status=paid, total=MoneyInput(amount=Decimal("10.5"), currency="USD"))
+    assert _values(BILL, given) == {"status": "PAID", "total": {"amount": "10.5", "currency": "USD"}}
+    with pytest.raises(BadInput, match="ISO 4217"):
+        _values(BILL, bill_input(total=MoneyInput(amount=Decimal("1"), currency="usd")))
+
+
+def test_decimal_is_text_in_and_out() -> None:
+    sdl_schema = _schema([])
+    decimal = sdl_schema._schema.type_map["Decimal"]
+    assert decimal.serialize(Decimal("1E+3")) == "1000"  # type: ignore[attr-defined]
+    assert decimal.parse_value("1234.50") == Decimal("1234.50")  # type: ignore[attr-defined]
+    for bad in (12.5, "NaN", "twelve"):
+        with pytest.raises(ValueError):
+            decimal.parse_value(bad)  # type: ignore[attr-defined]
+
+
+def test_money_from_minor_units_follows_the_currency_exponent() -> None:
+    assert Money.from_minor(1050, "usd").to_common() == {"amount": "10.50", "currency": "USD"}
+    assert Money.from_minor(1050, "JPY").to_common() == {"amount": "1050", "currency": "JPY"}
+    assert Money.from_minor(1050, "KWD").to_common() == {"amount": "1.050", "currency": "KWD"}
+    with pytest.raises(ValueError):
+        Money(Decimal("Infinity"), "USD")
+
+
+def test_validate_knows_enum_members_and_money() -> None:
+    BILL.validate({"status": "PAID", "total": {"amount": "1.00", "currency": "EUR"}})
+    with pytest.raises(TypeError, match="BillStatus"):
+        BILL.validate({"status": "paid"})
+    with pytest.raises(TypeError, match="Money"):
+        BILL.validate({"total": {"amount": 1.0, "currency": "EUR"}})
+
+
+def test_a_relation_to_a_model_not_derived_is_refused() -> None:
+    with pytest.raises(ValueError, match="Payer"):
+        derive_object_types((BILL,))
+
+
+def test_only_text_and_enum_fields_are_filterable() -> None:
+    with pytest.raises(ValueError, match="filterable"):
+        Field("total", Money, filterable=True)

@@ -21,6 +21,7 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.egress import EgressPolicy, Resolver
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
+from connectors.kit.registry import Endpoints
 from connectors.salesforce.sandbox import SalesforceSandbox
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
@@ -65,6 +66,31 @@ async def new_tenant(store: Store, name: str = "acme") -> Tenant:
     return Tenant(platform_id, issued.key)
 
 
+async def connect_sandbox(
+    store: Store,
+    tenant: Tenant,
+    provider: str,
+    endpoints: Endpoints,
+    credentials: Credentials,
+    *,
+    external_user_id: str = "user-1",
+    rate_limit: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """The tenant's OAuth app for a served sandbox, and a connection holding freshly minted tokens."""
+    await set_provider_app(store, tenant.platform_id, provider, endpoints.app)
+    return await create_connection(
+        store,
+        NewConnection(
+            platform_id=tenant.platform_id,
+            provider=provider,
+            external_user_id=external_user_id,
+            credentials=credentials,
+            base_url=endpoints.base_url,
+            rate_limit=rate_limit,
+        ),
+    )
+
+
 async def connect_hubspot(
     store: Store,
     tenant: Tenant,
@@ -74,18 +100,10 @@ async def connect_hubspot(
     external_user_id: str = "user-1",
     rate_limit: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    await set_provider_app(store, tenant.platform_id, "hubspot", OAuthApp(sandbox.client_id, sandbox.client_secret))
+    endpoints = Endpoints(OAuthApp(sandbox.client_id, sandbox.client_secret), base_url, (base_url,))
     credentials = Credentials.from_token_response(sandbox.mint_tokens())
-    return await create_connection(
-        store,
-        NewConnection(
-            platform_id=tenant.platform_id,
-            provider="hubspot",
-            external_user_id=external_user_id,
-            credentials=credentials,
-            base_url=base_url,
-            rate_limit=rate_limit,
-        ),
+    return await connect_sandbox(
+        store, tenant, "hubspot", endpoints, credentials, external_user_id=external_user_id, rate_limit=rate_limit
     )
 
 
@@ -94,15 +112,9 @@ async def connect_salesforce(
 ) -> uuid.UUID:
     """No base URL: the token response names the org's instance, as on Salesforce."""
     app = OAuthApp(sandbox.client_id, sandbox.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
-    await set_provider_app(store, tenant.platform_id, "salesforce", app)
-    return await create_connection(
-        store,
-        NewConnection(
-            platform_id=tenant.platform_id,
-            provider="salesforce",
-            external_user_id=external_user_id,
-            credentials=Credentials.from_token_response(sandbox.mint_tokens()),
-        ),
+    credentials = Credentials.from_token_response(sandbox.mint_tokens())
+    return await connect_sandbox(
+        store, tenant, "salesforce", Endpoints(app, None, (login_url,)), credentials, external_user_id=external_user_id
     )
 
 

@@ -88,10 +88,7 @@ class ConnectorConformance:
     async def connected(self, store: Store, kit: HttpKit, driver: SandboxDriver) -> AsyncIterator[Synced]:
         with driver.serve() as endpoints:
             tenant = await new_tenant(store)
-            credentials = driver.tokens()
-            connection_id = await connect_sandbox(
-                store, tenant, driver.provider, endpoints, credentials, external_user_id="conformance"
-            )
+            connection_id = await connect_sandbox(store, tenant, driver, endpoints, external_user_id="conformance")
             yield Synced(store, kit, driver, connection_id)
 
     async def test_backfill_is_complete(self, connected: Synced) -> None:

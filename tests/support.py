@@ -17,12 +17,13 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.kit.credentials import Credentials
+from connectors.hubspot.sandbox.driver import HubSpotDriver
 from connectors.kit.egress import EgressPolicy, Resolver
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
-from connectors.kit.registry import Endpoints
+from connectors.kit.registry import Endpoints, SandboxDriver
 from connectors.salesforce.sandbox import SalesforceSandbox
+from connectors.salesforce.sandbox.driver import SalesforceDriver
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
@@ -67,28 +68,19 @@ async def new_tenant(store: Store, name: str = "acme") -> Tenant:
 
 
 async def connect_sandbox(
-    store: Store,
-    tenant: Tenant,
-    provider: str,
-    endpoints: Endpoints,
-    credentials: Credentials,
-    *,
-    external_user_id: str = "user-1",
-    rate_limit: dict[str, Any] | None = None,
+    store: Store, tenant: Tenant, driver: SandboxDriver, endpoints: Endpoints, **connection: Any
 ) -> uuid.UUID:
-    """The tenant's OAuth app for a served sandbox, and a connection holding freshly minted tokens."""
-    await set_provider_app(store, tenant.platform_id, provider, endpoints.app)
-    return await create_connection(
-        store,
-        NewConnection(
-            platform_id=tenant.platform_id,
-            provider=provider,
-            external_user_id=external_user_id,
-            credentials=credentials,
-            base_url=endpoints.base_url,
-            rate_limit=rate_limit,
-        ),
+    """The tenant's OAuth app for a served sandbox, and a connection holding freshly minted tokens;
+    `connection` sets the rest of the `NewConnection` (`external_user_id` is "user-1" unless it says)."""
+    await set_provider_app(store, tenant.platform_id, driver.provider, endpoints.app)
+    new = NewConnection(
+        platform_id=tenant.platform_id,
+        provider=driver.provider,
+        credentials=driver.tokens(),
+        base_url=endpoints.base_url,
+        **{"external_user_id": "user-1", **connection},
     )
+    return await create_connection(store, new)
 
 
 async def connect_hubspot(
@@ -101,9 +93,9 @@ async def connect_hubspot(
     rate_limit: dict[str, Any] | None = None,
 ) -> uuid.UUID:
     endpoints = Endpoints(OAuthApp(sandbox.client_id, sandbox.client_secret), base_url, (base_url,))
-    credentials = Credentials.from_token_response(sandbox.mint_tokens())
+    driver = HubSpotDriver(sandbox)
     return await connect_sandbox(
-        store, tenant, "hubspot", endpoints, credentials, external_user_id=external_user_id, rate_limit=rate_limit
+        store, tenant, driver, endpoints, external_user_id=external_user_id, rate_limit=rate_limit
     )
 
 
@@ -112,10 +104,8 @@ async def connect_salesforce(
 ) -> uuid.UUID:
     """No base URL: the token response names the org's instance, as on Salesforce."""
     app = OAuthApp(sandbox.client_id, sandbox.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
-    credentials = Credentials.from_token_response(sandbox.mint_tokens())
-    return await connect_sandbox(
-        store, tenant, "salesforce", Endpoints(app, None, (login_url,)), credentials, external_user_id=external_user_id
-    )
+    endpoints = Endpoints(app, None, (login_url,))
+    return await connect_sandbox(store, tenant, SalesforceDriver(sandbox), endpoints, external_user_id=external_user_id)
 
 
 def free_port() -> int:

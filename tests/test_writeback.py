@@ -170,7 +170,7 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     provider, endpoints = served
     tenant = await new_tenant(store)
-    connection_id = await connect_sandbox(store, tenant, provider.provider, endpoints, provider.tokens())
+    connection_id = await connect_sandbox(store, tenant, provider, endpoints)
     # The seeded records are cached first, as in use: relations of what we write resolve to them.
     await run_everything_due(store, kit)
     async with gateway(store, kit, secret_key) as api:

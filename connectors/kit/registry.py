@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from itertools import count
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from connectors.kit.credentials import Credentials
@@ -99,9 +100,18 @@ SandboxT = TypeVar("SandboxT", bound=DrivenSandbox)
 class DriverBase(Generic[SandboxT]):
     """The parts of a `SandboxDriver` every kit sandbox does alike; a connector's driver adds its records."""
 
-    sandbox: SandboxT
     # The fault knob for the provider's throttling status (HubSpot answers 429, Salesforce 403).
     throttle_knob: str
+    search_lag_seconds = 0.0
+    ports = 1
+
+    def __init__(self, sandbox: SandboxT) -> None:
+        self.sandbox = sandbox
+        self._serial = count()
+
+    def serial(self) -> int:
+        """A new number for each record the suite creates, so unique fields stay unique."""
+        return next(self._serial)
 
     def tokens(self) -> Credentials:
         return Credentials.from_token_response(self.sandbox.mint_tokens())
@@ -158,6 +168,12 @@ class WritebackDriver(SandboxDriver, Protocol):
     def cases(self) -> dict[str, WriteCase]:
         """A create and an update per writable common model, relating to seeded records."""
         ...
+
+
+def in_proportion(main: int, divisors: dict[str, int], *, floor: int = 10) -> dict[str, int]:
+    """How many records of each other object a dev sandbox seeds beside `main` in its main stream: one per
+    `divisor` of them, and at least `floor` so a small sandbox still has some of everything."""
+    return {name: max(floor, main // divisor) for name, divisor in divisors.items()}
 
 
 @dataclass(frozen=True)

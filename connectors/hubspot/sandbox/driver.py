@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
 from connectors.hubspot.connector import HUBSPOT
@@ -14,7 +12,7 @@ from connectors.hubspot.sandbox.data import SandboxSize
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.schema import WIDE_CONTACT_PROPERTIES
 from connectors.kit.oauth import OAuthApp
-from connectors.kit.registry import DriverBase, Endpoints, SandboxEntry, WriteCase
+from connectors.kit.registry import DriverBase, Endpoints, SandboxEntry, WriteCase, in_proportion
 from connectors.kit.sandbox import serve_in_thread
 from connectors.kit.write_cases import crm_write_cases
 
@@ -35,18 +33,11 @@ CUSTOM_PROPERTIES = {
 }
 
 
-@dataclass
 class HubSpotDriver(DriverBase[HubSpotSandbox]):
-    sandbox: HubSpotSandbox
-    provider: str = "hubspot"
-    main_stream: str = "contacts"
-    page_size: int = 100
-    custom_field_path: str = "properties.favorite_color"
-    search_lag_seconds: float = 0.0
-    ports: int = 1
-    throttle_knob: str = "rate_429"
-    write_streams: dict[str, str] = field(default_factory=lambda: dict(OBJECTS))
-    _serial: count[int] = field(default_factory=count)
+    provider, throttle_knob = "hubspot", "rate_429"
+    # A list page holds 100; favorite_color is a custom contact property the sandbox seeds.
+    main_stream, page_size, custom_field_path = "contacts", 100, "properties.favorite_color"
+    write_streams = OBJECTS
 
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[Endpoints]:
@@ -60,7 +51,7 @@ class HubSpotDriver(DriverBase[HubSpotSandbox]):
         return self.sandbox.all_ids(stream)
 
     def create(self) -> str:
-        n = next(self._serial)
+        n = self.serial()
         record = self.sandbox.create("contacts", {"email": f"conformance.{n}@example.org", "firstname": "Con"})
         return str(record["id"])
 
@@ -87,28 +78,18 @@ class HubSpotDriver(DriverBase[HubSpotSandbox]):
         self.sandbox.update(OBJECTS[model], remote_id, properties.get(model, {"hubspot_owner_id": ""}))
 
     def cases(self) -> dict[str, WriteCase]:
-        related = tuple(min(self.ids(model), key=int) for model in ("Company", "Contact", "Deal"))
+        company, contact, deal = (min(self.ids(model), key=int) for model in ("Company", "Contact", "Deal"))
+        related = (company, contact, deal)
+        words = {"deal_stage": "Qualified To Buy", "task_open": "NOT_STARTED", "task_done": "COMPLETED"}
+        due = "2027-01-10T09:00:00+00:00"
         return crm_write_cases(
-            (related[0], related[1], related[2]),
-            CUSTOM_PROPERTIES,
-            "properties.{}",
-            deal_stage="Qualified To Buy",
-            task_open="NOT_STARTED",
-            task_done="COMPLETED",
-            task_priority="HIGH",
-            task_due_at="2027-01-10T09:00:00+00:00",
+            related, CUSTOM_PROPERTIES, "properties.{}", task_priority="HIGH", task_due_at=due, **words
         )
 
 
 def dev_driver(contacts: int) -> HubSpotDriver:
-    size = SandboxSize(
-        contacts=contacts,
-        companies=max(10, contacts // 8),
-        deals=max(10, contacts // 4),
-        owners=8,
-        notes=max(10, contacts // 2),
-        tasks=max(10, contacts // 3),
-    )
+    others = in_proportion(contacts, {"companies": 8, "deals": 4, "notes": 2, "tasks": 3})
+    size = SandboxSize(contacts=contacts, owners=8, **others)
     return HubSpotDriver(HubSpotSandbox(seed=SEED, size=size))
 
 
@@ -120,7 +101,9 @@ def conformance_driver() -> HubSpotDriver:
     sandbox = HubSpotSandbox(seed=5, size=size)
     sandbox.faults.rate_limit_enabled = False
     sandbox.faults.search_lag_ms = int(SEARCH_LAG_SECONDS * 1000)
-    return HubSpotDriver(sandbox, search_lag_seconds=SEARCH_LAG_SECONDS)
+    driver = HubSpotDriver(sandbox)
+    driver.search_lag_seconds = SEARCH_LAG_SECONDS
+    return driver
 
 
 def writeback_driver() -> HubSpotDriver:

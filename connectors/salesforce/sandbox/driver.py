@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
 from connectors.kit.oauth import OAuthApp
-from connectors.kit.registry import DriverBase, Endpoints, SandboxEntry, WriteCase
+from connectors.kit.registry import DriverBase, Endpoints, SandboxEntry, WriteCase, in_proportion
 from connectors.kit.write_cases import crm_write_cases
 from connectors.salesforce.connector import SALESFORCE
 from connectors.salesforce.sandbox.app import serve_sandbox
@@ -46,18 +44,13 @@ CUSTOM_FIELDS = {
 }
 
 
-@dataclass
 class SalesforceDriver(DriverBase[SalesforceSandbox]):
-    sandbox: SalesforceSandbox
-    provider: str = "salesforce"
-    main_stream: str = "contacts"
-    page_size: int = 2000
-    custom_field_path: str = "Loyalty_Tier__c"
-    search_lag_seconds: float = 0.0
-    ports: int = 2  # the login host and the org's instance
-    throttle_knob: str = "rate_403"
-    write_streams: dict[str, str] = field(default_factory=lambda: dict(WRITE_STREAMS))
-    _serial: count[int] = field(default_factory=count)
+    """Salesforce throttles with 403 REQUEST_LIMIT_EXCEEDED, serves a login host and the org's instance, and
+    answers queries 2000 records a batch; Loyalty_Tier__c is a custom Contact field the sandbox's org has."""
+
+    provider, throttle_knob, ports = "salesforce", "rate_403", 2
+    main_stream, page_size, custom_field_path = "contacts", 2000, "Loyalty_Tier__c"
+    write_streams = WRITE_STREAMS
 
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[Endpoints]:
@@ -75,7 +68,7 @@ class SalesforceDriver(DriverBase[SalesforceSandbox]):
         return self.sandbox.all_ids(SOBJECTS[stream])
 
     def create(self) -> str:
-        n = next(self._serial)
+        n = self.serial()
         return self.sandbox.create("Contact", {"LastName": f"Conformance {n}", "Email": f"c{n}@example.org"})
 
     def update(self, remote_id: str) -> None:
@@ -100,31 +93,16 @@ class SalesforceDriver(DriverBase[SalesforceSandbox]):
         self.sandbox.update(self._sobject(model), remote_id, fields.get(model, {"Description": "Changed"}))
 
     def cases(self) -> dict[str, WriteCase]:
-        related = tuple(min(self.ids(model)) for model in ("Company", "Contact", "Deal"))
-        return crm_write_cases(
-            (related[0], related[1], related[2]),
-            CUSTOM_FIELDS,
-            "{}",
-            deal_stage="Prospecting",
-            task_open="Not Started",
-            task_done="Completed",
-            task_priority="High",
-            # ActivityDate is a date: a due time comes back as midnight.
-            task_due_at="2027-01-10T00:00:00+00:00",
-        )
+        # ActivityDate is a date: a due time comes back as midnight.
+        stored = {"task_priority": "High", "task_due_at": "2027-01-10T00:00:00+00:00"}
+        related = (min(self.ids("Company")), min(self.ids("Contact")), min(self.ids("Deal")))
+        words = {"deal_stage": "Prospecting", "task_open": "Not Started", "task_done": "Completed"}
+        return crm_write_cases(related, CUSTOM_FIELDS, "{}", **words, **stored)
 
 
 def dev_driver(contacts: int) -> SalesforceDriver:
-    size = SalesforceSize(
-        contacts=contacts,
-        leads=max(10, contacts // 4),
-        accounts=max(10, contacts // 8),
-        opportunities=max(10, contacts // 4),
-        users=8,
-        tasks=max(10, contacts // 3),
-        notes=max(10, contacts // 4),
-    )
-    return SalesforceDriver(SalesforceSandbox(seed=SEED, size=size))
+    others = in_proportion(contacts, {"leads": 4, "accounts": 8, "opportunities": 4, "tasks": 3, "notes": 4})
+    return SalesforceDriver(SalesforceSandbox(seed=SEED, size=SalesforceSize(contacts=contacts, users=8, **others)))
 
 
 def conformance_driver() -> SalesforceDriver:

@@ -1,9 +1,11 @@
-"""`xkit dev`: sandboxes, a demo platform with its key and connection, the first backfill, then serve."""
+"""`xkit dev`: every registered connector's sandbox, a demo platform with its key and a connection to each,
+the first backfill, then serve."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from contextlib import ExitStack
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -12,12 +14,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from tqdm import tqdm
 
-from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize
-from connectors.hubspot.sandbox import create_app as create_hubspot_sandbox
+from connectors import get_connector, sandbox_entries
 from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
-from connectors.kit.sandbox import serve_in_thread
-from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
+from connectors.kit.registry import SandboxDriver
 from gateway.app import Runtime, create_app, server_config
 from gateway.settings import Settings
 from sync.connections import NewConnection, create_connection, reconnect
@@ -33,7 +33,6 @@ DEMO_PLATFORM = "Demo platform"
 DEMO_END_USER = "demo-user"
 # Where the demo platform's end users come back after connecting: a frontend on the developer's machine.
 DEMO_REDIRECT_URI = "http://localhost:3000/connected"
-SANDBOX_SEED = 42
 
 SAMPLE_QUERY = """{
   contacts(first: 5) {
@@ -54,29 +53,6 @@ def _with_local_secrets(settings: Settings) -> Settings:
         made = KEY_PREFIX + "dev_" + secrets.token_urlsafe(24)
         updates["dev_api_key"] = SecretStr(read_or_create_private_text(settings.data_dir / "dev_api_key", made))
     return settings.model_copy(update=updates)
-
-
-def hubspot_size(contacts: int) -> SandboxSize:
-    return SandboxSize(
-        contacts=contacts,
-        companies=max(10, contacts // 8),
-        deals=max(10, contacts // 4),
-        owners=8,
-        notes=max(10, contacts // 2),
-        tasks=max(10, contacts // 3),
-    )
-
-
-def salesforce_size(contacts: int) -> SalesforceSize:
-    return SalesforceSize(
-        contacts=contacts,
-        leads=max(10, contacts // 4),
-        accounts=max(10, contacts // 8),
-        opportunities=max(10, contacts // 4),
-        users=8,
-        tasks=max(10, contacts // 3),
-        notes=max(10, contacts // 4),
-    )
 
 
 @dataclass(frozen=True)
@@ -171,45 +147,41 @@ def with_sandboxes_allowed(settings: Settings, sandbox_urls: list[str]) -> Setti
     return settings.model_copy(update={"egress_allow": [*settings.egress_allow, *targets]})
 
 
+def serve_sandboxes(
+    stack: ExitStack, settings: Settings, *, contacts: int
+) -> tuple[Settings, list[SandboxDriver], list[DemoConnection]]:
+    """Serve every registered connector's sandbox on the ports after the gateway's, until `stack` closes.
+
+    Returns the settings with the sandboxes let through egress, their drivers and a demo connection to each.
+    """
+    drivers = [entry.dev(contacts) for entry in sandbox_entries().values()]
+    demos: list[DemoConnection] = []
+    next_port = settings.port + 1
+    for driver in drivers:
+        endpoints = stack.enter_context(driver.serve(next_port))
+        next_port += driver.ports
+        connector = get_connector(driver.provider)
+        print(f"{connector.display_name} sandbox at {', '.join(endpoints.urls)}")
+        settings = with_sandboxes_allowed(settings, list(endpoints.urls))
+        records = sum(len(driver.expected_ids(stream)) for stream in connector.stream_names)
+        demos.append(DemoConnection(driver.provider, endpoints.app, driver.tokens(), endpoints.base_url, records))
+    return settings, drivers, demos
+
+
 def run_dev(settings: Settings, *, contacts: int) -> None:
     settings = _with_local_secrets(settings)
     assert settings.dev_api_key is not None
     api_key = settings.dev_api_key.get_secret_value()
-    hubspot = HubSpotSandbox(seed=SANDBOX_SEED, size=hubspot_size(contacts))
-    salesforce = SalesforceSandbox(seed=SANDBOX_SEED, size=salesforce_size(contacts))
-    port = settings.port
-    with (
-        serve_in_thread(create_hubspot_sandbox(hubspot), port=port + 1) as hubspot_url,
-        serve_sandbox(salesforce, login_port=port + 2, instance_port=port + 3) as (login_url, instance_url),
-    ):
-        print(f"HubSpot sandbox at {hubspot_url}")
-        print(f"Salesforce sandbox: login host {login_url}, instance {instance_url}")
-        settings = with_sandboxes_allowed(settings, [hubspot_url, login_url, instance_url])
-        hs, sf = hubspot.size, salesforce.size
-        demos = [
-            DemoConnection(
-                "hubspot",
-                OAuthApp(hubspot.client_id, hubspot.client_secret, f"{hubspot_url}/oauth/authorize", hubspot_url),
-                Credentials.from_token_response(hubspot.mint_tokens()),
-                hubspot_url,
-                hs.contacts + hs.companies + hs.deals + hs.owners + hs.notes + hs.tasks,
-            ),
-            DemoConnection(
-                "salesforce",
-                OAuthApp(salesforce.client_id, salesforce.client_secret, f"{login_url}/services/oauth2/authorize"),
-                Credentials.from_token_response(salesforce.mint_tokens()),
-                None,
-                sf.contacts + sf.leads + sf.accounts + sf.opportunities + sf.users + sf.tasks + sf.notes,
-            ),
-        ]
+    with ExitStack() as stack:
+        settings, drivers, demos = serve_sandboxes(stack, settings, contacts=contacts)
 
         async def main() -> None:
             runtime = Runtime.build(settings, run_worker=True)
             await upgrade(runtime.store.engine)
             await ensure_demo(runtime.store, api_key, demos, redirect_uri_limit=settings.redirect_uris_per_platform)
             await _backfill_with_progress(runtime, sum(demo.records for demo in demos))
-            # The HubSpot sandbox pushes its changes here, signed, as HubSpot would: edits show up at once.
-            hubspot.configure_webhooks(f"{settings.resolved_public_url}/webhooks/hubspot")
+            for driver in drivers:
+                driver.push_changes_to(settings.resolved_public_url)
             print(_banner(settings, api_key))
             await uvicorn.Server(server_config(create_app(runtime), settings, log_level="warning")).serve()
 

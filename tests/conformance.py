@@ -1,8 +1,7 @@
 """The conformance suite every connector passes against its sandbox, on SQLite and PostgreSQL.
 
-A connector gets it with one small test file: a `SandboxDriver` for its sandbox and a test class
-that subclasses `ConnectorConformance` and provides the `driver` fixture (see
-tests/connectors/test_hubspot_conformance.py).
+Every registered connector gets it without wiring: tests/connectors/test_conformance.py runs it once per
+`SandboxEntry` (connectors/kit/registry.py), with the driver the entry's `conformance` builds.
 """
 
 from __future__ import annotations
@@ -12,28 +11,26 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from connectors import get_connector
-from connectors.kit.credentials import Credentials
+from connectors import get_connector, sandbox_entries
 from connectors.kit.http import HttpKit
 from connectors.kit.jsonpath import dig
-from connectors.kit.oauth import OAuthApp
-from sync.connections import NEEDS_REAUTH, NewConnection, create_connection, unseal
+from connectors.kit.registry import SandboxDriver, Storm
+from sync.connections import NEEDS_REAUTH, unseal
 from sync.store import Store
 from sync.tables import connections, records, stream_states, sync_runs
-from sync.tenancy import set_provider_app
 from tests.support import (
     cached_ids,
+    connect_sandbox,
     make_streams_due,
     new_tenant,
     row_count,
@@ -41,49 +38,8 @@ from tests.support import (
     stream_errors,
 )
 
-Storm = Literal["rate_limited", "server_errors"]
-
-
-class SandboxDriver(Protocol):
-    """What the suite needs to know about, and do to, a provider's sandbox."""
-
-    provider: str
-    # The stream the suite creates, changes and deletes records in, and its backfill page size.
-    main_stream: str
-    page_size: int
-    # Where a seeded custom field shows up in a raw record of the main stream.
-    custom_field_path: str
-    # How long the provider's change feed (e.g. HubSpot's search index) may lag a write; 0 when it never does.
-    search_lag_seconds: float
-
-    def serve(self) -> AbstractContextManager[Endpoints]: ...
-
-    def tokens(self) -> Credentials: ...
-
-    def expected_ids(self, stream: str) -> set[str]: ...
-
-    def create(self) -> str: ...
-
-    def update(self, remote_id: str) -> None: ...
-
-    def delete(self, remote_id: str) -> None: ...
-
-    def expire_tokens(self) -> None: ...
-
-    def revoke_refresh_token(self, refresh_token: str) -> None: ...
-
-    def token_refreshes(self) -> int: ...
-
-    def storm(self, kind: Storm, rate: float) -> None: ...
-
-    def latency(self, milliseconds: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    app: OAuthApp
-    # The connection's base URL, or None when the provider names its host in the token response.
-    base_url: str | None
+# Every registered connector, by the sandbox entry it declares.
+PROVIDERS = sorted(sandbox_entries())
 
 
 @dataclass
@@ -122,27 +78,17 @@ class Synced:
 
 
 class ConnectorConformance:
-    """Subclass as `Test<Provider>Conformance` and provide a `driver` fixture yielding a SandboxDriver."""
+    """The suite, once per registered connector (the test id names the provider, then the database)."""
 
-    @pytest.fixture
-    def driver(self) -> Iterator[SandboxDriver]:
-        raise NotImplementedError("a conformance test class provides its sandbox driver")
+    @pytest.fixture(params=PROVIDERS)
+    def driver(self, request: pytest.FixtureRequest) -> SandboxDriver:
+        return sandbox_entries()[request.param].conformance()
 
     @pytest_asyncio.fixture
     async def connected(self, store: Store, kit: HttpKit, driver: SandboxDriver) -> AsyncIterator[Synced]:
         with driver.serve() as endpoints:
             tenant = await new_tenant(store)
-            await set_provider_app(store, tenant.platform_id, driver.provider, endpoints.app)
-            connection_id = await create_connection(
-                store,
-                NewConnection(
-                    platform_id=tenant.platform_id,
-                    provider=driver.provider,
-                    external_user_id="conformance",
-                    credentials=driver.tokens(),
-                    base_url=endpoints.base_url,
-                ),
-            )
+            connection_id = await connect_sandbox(store, tenant, driver, endpoints, external_user_id="conformance")
             yield Synced(store, kit, driver, connection_id)
 
     async def test_backfill_is_complete(self, connected: Synced) -> None:

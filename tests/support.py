@@ -17,11 +17,13 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.kit.credentials import Credentials
+from connectors.hubspot.sandbox.driver import HubSpotDriver
 from connectors.kit.egress import EgressPolicy, Resolver
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
+from connectors.kit.registry import Endpoints, SandboxDriver
 from connectors.salesforce.sandbox import SalesforceSandbox
+from connectors.salesforce.sandbox.driver import SalesforceDriver
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
@@ -65,6 +67,22 @@ async def new_tenant(store: Store, name: str = "acme") -> Tenant:
     return Tenant(platform_id, issued.key)
 
 
+async def connect_sandbox(
+    store: Store, tenant: Tenant, driver: SandboxDriver, endpoints: Endpoints, **connection: Any
+) -> uuid.UUID:
+    """The tenant's OAuth app for a served sandbox, and a connection holding freshly minted tokens;
+    `connection` sets the rest of the `NewConnection` (`external_user_id` is "user-1" unless it says)."""
+    await set_provider_app(store, tenant.platform_id, driver.provider, endpoints.app)
+    new = NewConnection(
+        platform_id=tenant.platform_id,
+        provider=driver.provider,
+        credentials=driver.tokens(),
+        base_url=endpoints.base_url,
+        **{"external_user_id": "user-1", **connection},
+    )
+    return await create_connection(store, new)
+
+
 async def connect_hubspot(
     store: Store,
     tenant: Tenant,
@@ -74,18 +92,10 @@ async def connect_hubspot(
     external_user_id: str = "user-1",
     rate_limit: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    await set_provider_app(store, tenant.platform_id, "hubspot", OAuthApp(sandbox.client_id, sandbox.client_secret))
-    credentials = Credentials.from_token_response(sandbox.mint_tokens())
-    return await create_connection(
-        store,
-        NewConnection(
-            platform_id=tenant.platform_id,
-            provider="hubspot",
-            external_user_id=external_user_id,
-            credentials=credentials,
-            base_url=base_url,
-            rate_limit=rate_limit,
-        ),
+    endpoints = Endpoints(OAuthApp(sandbox.client_id, sandbox.client_secret), base_url, (base_url,))
+    driver = HubSpotDriver(sandbox)
+    return await connect_sandbox(
+        store, tenant, driver, endpoints, external_user_id=external_user_id, rate_limit=rate_limit
     )
 
 
@@ -94,16 +104,8 @@ async def connect_salesforce(
 ) -> uuid.UUID:
     """No base URL: the token response names the org's instance, as on Salesforce."""
     app = OAuthApp(sandbox.client_id, sandbox.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
-    await set_provider_app(store, tenant.platform_id, "salesforce", app)
-    return await create_connection(
-        store,
-        NewConnection(
-            platform_id=tenant.platform_id,
-            provider="salesforce",
-            external_user_id=external_user_id,
-            credentials=Credentials.from_token_response(sandbox.mint_tokens()),
-        ),
-    )
+    endpoints = Endpoints(app, None, (login_url,))
+    return await connect_sandbox(store, tenant, SalesforceDriver(sandbox), endpoints, external_user_id=external_user_id)
 
 
 def free_port() -> int:

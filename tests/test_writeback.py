@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,11 +15,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from connectors import get_connector
-from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors import get_connector, sandbox_entries
 from connectors.kit.http import HttpKit
-from connectors.kit.sandbox import serve_in_thread
-from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
+from connectors.kit.registry import Endpoints, WritebackDriver
 from resolvers.ids import to_global_id
 from sync.store import Store
 from sync.tables import connections, sync_runs
@@ -27,8 +25,7 @@ from tests.support import (
     Gateway,
     Tenant,
     cached_ids,
-    connect_hubspot,
-    connect_salesforce,
+    connect_sandbox,
     data,
     error_codes,
     gateway,
@@ -48,230 +45,9 @@ RELATIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Case:
-    """One model's writes on one provider: what to create, a custom field, what to change."""
-
-    create: dict[str, Any]
-    raw_fields: dict[str, Any]
-    custom_field: str  # where the raw field lands in the provider's record
-    update: dict[str, Any]
-
-
-class Provider:
-    """What the tests need from a provider's sandbox."""
-
-    name: str
-    sandbox: HubSpotSandbox | SalesforceSandbox
-    objects: dict[str, str]  # common model -> the sandbox's object name
-    stream: dict[str, str]  # common model -> the connector's stream the writes land in
-
-    def ids(self, model: str, *, deleted: bool = False) -> set[str]: ...
-
-    def get(self, model: str, remote_id: str) -> dict[str, Any]: ...
-
-    def remote(self, model: str, remote_id: str) -> dict[str, Any] | None:
-        return self.get(model, remote_id) if remote_id in self.ids(model) else None
-
-    def deleted(self, model: str, remote_id: str) -> bool:
-        return remote_id in self.ids(model, deleted=True)
-
-    def count(self, model: str) -> int:
-        return len(self.ids(model))
-
-    def change(self, model: str, remote_id: str) -> None: ...
-
-    def cases(self) -> dict[str, Case]: ...
-
-    def rate_limit(self, on: bool) -> None: ...
-
-    def expire_and_revoke(self) -> None: ...
-
-    def latency(self, milliseconds: int) -> None:
-        self.sandbox.faults.latency_ms = milliseconds
-
-    def server_errors(self, on: bool) -> None:
-        self.sandbox.faults.rate_5xx = 1.0 if on else 0.0
-
-    def answered(self) -> int:
-        return sum(self.sandbox.stats.responses_by_status.values())
-
-
-@dataclass
-class HubSpot(Provider):
-    sandbox: HubSpotSandbox
-    name: str = "hubspot"
-    objects: dict[str, str] = field(
-        default_factory=lambda: {
-            m: s for m, s in zip(MODELS, ("contacts", "companies", "deals", "notes", "tasks"), strict=True)
-        }
-    )
-
-    def __post_init__(self) -> None:
-        self.stream = self.objects
-
-    def ids(self, model: str, *, deleted: bool = False) -> set[str]:
-        return self.sandbox.all_ids(self.objects[model], archived=deleted)
-
-    def get(self, model: str, remote_id: str) -> dict[str, Any]:
-        return self.sandbox.get(self.objects[model], remote_id)
-
-    def change(self, model: str, remote_id: str) -> None:
-        properties = {"Contact": {"jobtitle": "Changed in HubSpot"}, "Company": {"city": "Changed"}}
-        self.sandbox.update(self.objects[model], remote_id, properties.get(model, {"hubspot_owner_id": ""}))
-
-    def cases(self) -> dict[str, Case]:
-        company, contact, deal = (min(self.ids(model), key=int) for model in ("Company", "Contact", "Deal"))
-        return {
-            "Contact": Case(
-                {
-                    "firstName": "Ada",
-                    "lastName": "Lovelace",
-                    "email": f"ada.{uuid.uuid4().hex[:8]}@engines.example",
-                    "jobTitle": "Engineer",
-                    "companyRemoteId": company,
-                },
-                {"favorite_color": "blue"},
-                "properties.favorite_color",
-                {"jobTitle": "CTO", "phone": "+44 20 7946 0000"},
-            ),
-            "Company": Case(
-                {"name": "Analytical Engines", "domain": "engines.example", "employeeCount": 12},
-                {"account_tier": "tier_1"},
-                "properties.account_tier",
-                {"city": "London", "annualRevenue": 2500000.0},
-            ),
-            "Deal": Case(
-                {
-                    "name": "Engine order",
-                    "amount": 1234.5,
-                    "stage": "Qualified To Buy",
-                    "closeDate": "2027-01-15T00:00:00+00:00",
-                    "companyRemoteId": company,
-                    "contactRemoteIds": [contact],
-                },
-                {"deal_source": "partner"},
-                "properties.deal_source",
-                {"stage": "Closed Won", "amount": 2000.0},
-            ),
-            "Note": Case(
-                {"body": "Called about the engine order", "contactRemoteIds": [contact]},
-                {"note_sentiment": "positive"},
-                "properties.note_sentiment",
-                {"body": "Called twice about the engine order", "dealRemoteIds": [deal]},
-            ),
-            "Task": Case(
-                {
-                    "subject": "Send the quote",
-                    "status": "NOT_STARTED",
-                    "priority": "HIGH",
-                    "dueAt": "2027-01-10T09:00:00+00:00",
-                    "dealRemoteIds": [deal],
-                },
-                {"task_source": "manual"},
-                "properties.task_source",
-                {"status": "COMPLETED", "contactRemoteIds": [contact]},
-            ),
-        }
-
-    def rate_limit(self, on: bool) -> None:
-        self.sandbox.faults.rate_429 = 1.0 if on else 0.0
-
-    def expire_and_revoke(self) -> None:
-        self.sandbox.tokens.revoke_all_refresh_tokens()
-        self.sandbox.expire_access_tokens()
-
-
-@dataclass
-class Salesforce(Provider):
-    sandbox: SalesforceSandbox
-    name: str = "salesforce"
-    objects: dict[str, str] = field(
-        default_factory=lambda: {
-            m: s for m, s in zip(MODELS, ("Contact", "Account", "Opportunity", "Note", "Task"), strict=True)
-        }
-    )
-    stream: dict[str, str] = field(
-        default_factory=lambda: {
-            m: s for m, s in zip(MODELS, ("contacts", "accounts", "opportunities", "notes", "tasks"), strict=True)
-        }
-    )
-
-    def ids(self, model: str, *, deleted: bool = False) -> set[str]:
-        return self.sandbox.all_ids(self.objects[model], deleted=deleted)
-
-    def get(self, model: str, remote_id: str) -> dict[str, Any]:
-        return self.sandbox.get(self.objects[model], remote_id)
-
-    def change(self, model: str, remote_id: str) -> None:
-        fields = {"Contact": {"Title": "Changed in Salesforce"}, "Company": {"BillingCity": "Changed"}}
-        self.sandbox.update(self.objects[model], remote_id, fields.get(model, {"Description": "Changed"}))
-
-    def cases(self) -> dict[str, Case]:
-        account, contact, opportunity = (min(self.ids(model)) for model in ("Company", "Contact", "Deal"))
-        return {
-            "Contact": Case(
-                {
-                    "firstName": "Ada",
-                    "lastName": "Lovelace",
-                    "email": f"ada.{uuid.uuid4().hex[:8]}@engines.example",
-                    "jobTitle": "Engineer",
-                    "companyRemoteId": account,
-                },
-                {"Loyalty_Tier__c": "Gold"},
-                "Loyalty_Tier__c",
-                {"jobTitle": "CTO", "phone": "+44 20 7946 0000"},
-            ),
-            "Company": Case(
-                {"name": "Analytical Engines", "domain": "engines.example", "employeeCount": 12},
-                {"Region__c": "EMEA"},
-                "Region__c",
-                {"city": "London", "annualRevenue": 2500000.0},
-            ),
-            "Deal": Case(
-                {
-                    "name": "Engine order",
-                    "amount": 1234.5,
-                    "stage": "Prospecting",
-                    "closeDate": "2027-01-15T00:00:00+00:00",
-                    "companyRemoteId": account,
-                    "contactRemoteIds": [contact],
-                },
-                {"Deal_Source__c": "Partner"},
-                "Deal_Source__c",
-                {"stage": "Closed Won", "amount": 2000.0},
-            ),
-            "Note": Case(
-                {"body": "Called about the engine order", "contactRemoteIds": [contact]},
-                {"IsPrivate": True},
-                "IsPrivate",
-                {"body": "Called twice about the engine order", "dealRemoteIds": [opportunity]},
-            ),
-            "Task": Case(
-                {
-                    "subject": "Send the quote",
-                    "status": "Not Started",
-                    "priority": "High",
-                    "dueAt": "2027-01-10T00:00:00+00:00",
-                    "dealRemoteIds": [opportunity],
-                },
-                {"Effort_Hours__c": 1.5},
-                "Effort_Hours__c",
-                {"status": "Completed", "contactRemoteIds": [contact]},
-            ),
-        }
-
-    def rate_limit(self, on: bool) -> None:
-        self.sandbox.faults.rate_403 = 1.0 if on else 0.0
-
-    def expire_and_revoke(self) -> None:
-        self.sandbox.tokens.revoke_all_refresh_tokens()
-        self.sandbox.expire_sessions()
-
-
 @dataclass
 class Harness:
-    provider: Provider
+    provider: WritebackDriver
     api: Gateway
     tenant: Tenant
     connection_id: uuid.UUID
@@ -331,6 +107,11 @@ class Harness:
         return node
 
 
+def provider_copy(provider: WritebackDriver, model: str, remote_id: str) -> dict[str, Any] | None:
+    """The provider's copy of a record, or None when it is gone."""
+    return provider.get(model, remote_id) if remote_id in provider.ids(model) else None
+
+
 def _field(model: str) -> str:
     return model[0].lower() + model[1:]
 
@@ -368,38 +149,28 @@ def dig(raw: dict[str, Any], path: str) -> Any:
 # ---- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["hubspot", "salesforce"])
+WRITEBACK = {name: entry.writeback for name, entry in sandbox_entries().items() if entry.writeback is not None}
+
+
+@pytest.fixture(params=sorted(WRITEBACK))
 def provider_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def served(provider_name: str) -> Iterator[tuple[Provider, str]]:
-    if provider_name == "hubspot":
-        hubspot = HubSpotSandbox(
-            seed=11, size=SandboxSize(contacts=40, companies=10, deals=10, owners=3, notes=10, tasks=10)
-        )
-        hubspot.faults.rate_limit_enabled = False
-        with serve_in_thread(create_app(hubspot)) as url:
-            yield HubSpot(hubspot), url
-        return
-    org = SalesforceSandbox(
-        seed=11, size=SalesforceSize(contacts=30, leads=5, accounts=6, opportunities=6, users=2, tasks=6, notes=6)
-    )
-    org.faults.daily_limit_enabled = False
-    with serve_sandbox(org) as (login_url, _instance_url):
-        yield Salesforce(org), login_url
+def served(provider_name: str) -> Iterator[tuple[WritebackDriver, Endpoints]]:
+    driver = WRITEBACK[provider_name]()
+    with driver.serve() as endpoints:
+        yield driver, endpoints
 
 
 @pytest_asyncio.fixture
-async def harness(served: tuple[Provider, str], store: Store, kit: HttpKit, secret_key: str) -> AsyncIterator[Harness]:
-    provider, url = served
+async def harness(
+    served: tuple[WritebackDriver, Endpoints], store: Store, kit: HttpKit, secret_key: str
+) -> AsyncIterator[Harness]:
+    provider, endpoints = served
     tenant = await new_tenant(store)
-    if isinstance(provider, HubSpot):
-        connection_id = await connect_hubspot(store, tenant, provider.sandbox, url)
-    else:
-        assert isinstance(provider, Salesforce)
-        connection_id = await connect_salesforce(store, tenant, provider.sandbox, url)
+    connection_id = await connect_sandbox(store, tenant, provider, endpoints)
     # The seeded records are cached first, as in use: relations of what we write resolve to them.
     await run_everything_due(store, kit)
     async with gateway(store, kit, secret_key) as api:
@@ -421,10 +192,10 @@ async def test_create_update_delete_round_trip(harness: Harness, model: str) -> 
 
     # Read your writes: the cache answers at once with what the provider stored.
     assert_matches(await harness.node(model, node["id"], case.create), case.create)
-    remote = harness.provider.remote(model, node["remoteId"])
+    remote = provider_copy(harness.provider, model, node["remoteId"])
     assert remote is not None
     assert dig(remote, case.custom_field) == next(iter(case.raw_fields.values()))
-    mapping = get_connector(harness.provider.name).stream(harness.provider.stream[model]).mapping
+    mapping = get_connector(harness.provider.provider).stream(harness.provider.write_streams[model]).mapping
     assert mapping is not None
     remote_common = mapping.to_common(remote)
     for name, value in case.create.items():
@@ -439,8 +210,8 @@ async def test_create_update_delete_round_trip(harness: Harness, model: str) -> 
 
     deleted = data(await harness.delete(model, node["id"]))[f"delete{model}"][_field(model)]
     assert deleted["deletedAt"] is not None
-    assert harness.provider.remote(model, node["remoteId"]) is None
-    assert harness.provider.deleted(model, node["remoteId"])
+    assert provider_copy(harness.provider, model, node["remoteId"]) is None
+    assert node["remoteId"] in harness.provider.ids(model, deleted=True)
     assert (await harness.node(model, node["id"], {}))["deletedAt"] is not None
 
 
@@ -467,7 +238,7 @@ async def test_an_update_by_connection_and_remote_id_reaches_records_not_yet_cac
 
 
 async def test_provider_validation_names_the_field(harness: Harness) -> None:
-    if harness.provider.name == "hubspot":
+    if harness.provider.provider == "hubspot":
         input, raw_fields, field, provider_field = (
             {"lastName": "X", "lifecycleStage": "bogus"},
             None,
@@ -476,13 +247,13 @@ async def test_provider_validation_names_the_field(harness: Harness) -> None:
         )
     else:
         input, raw_fields, field, provider_field = {"firstName": "No last name"}, None, "lastName", "LastName"
-    before = harness.provider.count("Contact")
+    before = len(harness.provider.ids("Contact"))
     cached = await cached_ids(harness.store, harness.connection_id, "contacts")
     body = await harness.create("Contact", input, rawFields=raw_fields)
     assert error_codes(body) == ["BAD_USER_INPUT"]
     extensions = body["errors"][0]["extensions"]
     assert (extensions["field"], extensions["providerField"]) == (field, provider_field)
-    assert harness.provider.count("Contact") == before
+    assert len(harness.provider.ids("Contact")) == before
     assert await cached_ids(harness.store, harness.connection_id, "contacts") == cached
 
 
@@ -589,27 +360,27 @@ async def test_a_duplicate_is_a_conflict(harness: Harness) -> None:
 
 
 async def test_writing_what_the_provider_cannot_hold_is_refused_before_any_request(harness: Harness) -> None:
-    before = harness.provider.count("Contact")
+    before = len(harness.provider.ids("Contact"))
     body = await harness.create(
         "Contact",
         {"lastName": "Lead", "isLead": True}
-        if harness.provider.name == "hubspot"
+        if harness.provider.provider == "hubspot"
         else {"lastName": "X", "lifecycleStage": "hot"},
     )
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] in ("isLead", "lifecycleStage")
-    assert harness.provider.count("Contact") == before
+    assert len(harness.provider.ids("Contact")) == before
 
 
 async def test_raw_fields_that_contradict_the_input_are_refused(harness: Harness) -> None:
-    provider_field = "lastname" if harness.provider.name == "hubspot" else "LastName"
+    provider_field = "lastname" if harness.provider.provider == "hubspot" else "LastName"
     body = await harness.create("Contact", {"lastName": "One"}, rawFields={provider_field: "Two"})
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == f"rawFields.{provider_field}"
 
 
 async def test_a_missing_record_is_not_found(harness: Harness) -> None:
-    missing = "999999999" if harness.provider.name == "hubspot" else "003000000000000AAA"
+    missing = "999999999" if harness.provider.provider == "hubspot" else "003000000000000AAA"
     body = await harness.graphql(
         """mutation($c: ID!, $r: String!) { updateContact(connectionId: $c, remoteId: $r, input: {jobTitle: "x"}) {
              contact { id } } }""",
@@ -621,19 +392,20 @@ async def test_a_missing_record_is_not_found(harness: Harness) -> None:
 
 async def test_rate_limits_are_typed_and_write_nothing(harness: Harness) -> None:
     case = harness.provider.cases()["Company"]
-    stream = harness.provider.stream["Company"]
+    stream = harness.provider.write_streams["Company"]
     cached = await cached_ids(harness.store, harness.connection_id, stream)
-    before = harness.provider.count("Company")
-    harness.provider.rate_limit(True)
+    before = len(harness.provider.ids("Company"))
+    harness.provider.storm("rate_limited", 1.0)
     body = await harness.create("Company", case.create)
-    harness.provider.rate_limit(False)
+    harness.provider.storm("rate_limited", 0.0)
     assert error_codes(body) == ["RATE_LIMITED"]
-    assert harness.provider.count("Company") == before
+    assert len(harness.provider.ids("Company")) == before
     assert await cached_ids(harness.store, harness.connection_id, stream) == cached
 
 
 async def test_refused_credentials_mark_the_connection_for_reauth(harness: Harness) -> None:
-    harness.provider.expire_and_revoke()
+    harness.provider.revoke_all_refresh_tokens()
+    harness.provider.expire_tokens()
     body = await harness.create("Company", harness.provider.cases()["Company"].create)
     assert error_codes(body) == ["UNAUTHENTICATED"]
     assert body["errors"][0]["extensions"]["connectionStatus"] == "needs_reauth"
@@ -661,29 +433,29 @@ async def test_another_platforms_connection_is_not_found(harness: Harness) -> No
 
 async def test_a_retried_create_returns_the_first_result(harness: Harness) -> None:
     case = harness.provider.cases()["Company"]
-    before = harness.provider.count("Company")
+    before = len(harness.provider.ids("Company"))
     first = data(await harness.create("Company", case.create, idempotencyKey="order-1"))["createCompany"]
     again = data(await harness.create("Company", case.create, idempotencyKey="order-1"))["createCompany"]
     assert (first["replayed"], again["replayed"]) == (False, True)
     assert again["company"] == first["company"]
-    assert harness.provider.count("Company") == before + 1
+    assert len(harness.provider.ids("Company")) == before + 1
 
 
 async def test_concurrent_retries_make_one_record(harness: Harness) -> None:
     case = harness.provider.cases()["Company"]
-    before = harness.provider.count("Company")
+    before = len(harness.provider.ids("Company"))
     harness.provider.latency(150)
     answers = await asyncio.gather(*(harness.create("Company", case.create, idempotencyKey="burst") for _ in range(6)))
     harness.provider.latency(0)
     results = [data(a)["createCompany"] for a in answers]
     assert len({r["company"]["remoteId"] for r in results}) == 1
     assert sorted(r["replayed"] for r in results) == [False] + [True] * 5
-    assert harness.provider.count("Company") == before + 1
+    assert len(harness.provider.ids("Company")) == before + 1
 
 
 async def test_a_retry_after_a_client_timeout_makes_no_second_record(harness: Harness) -> None:
     case = harness.provider.cases()["Company"]
-    before = harness.provider.count("Company")
+    before = len(harness.provider.ids("Company"))
     harness.provider.latency(800)
     query = """mutation($c: ID!, $input: CompanyInput!) {
                  createCompany(connectionId: $c, input: $input, idempotencyKey: "slow") {
@@ -698,26 +470,26 @@ async def test_a_retry_after_a_client_timeout_makes_no_second_record(harness: Ha
     harness.provider.latency(0)
     retried = data(await harness.create("Company", case.create, idempotencyKey="slow"))["createCompany"]
     assert retried["replayed"] is True
-    assert harness.provider.count("Company") == before + 1
+    assert len(harness.provider.ids("Company")) == before + 1
 
 
 async def test_a_create_of_unknown_outcome_is_never_sent_twice(harness: Harness) -> None:
     case = harness.provider.cases()["Company"]
     data(await harness.create("Company", {"name": "Warm-up"}))  # what the stream discovers is known now
-    before = harness.provider.count("Company")
-    answered = harness.provider.answered()
-    harness.provider.server_errors(True)
+    before = len(harness.provider.ids("Company"))
+    answered = harness.provider.responses()
+    harness.provider.storm("server_errors", 1.0)
     body = await harness.create("Company", case.create, idempotencyKey="unsure")
-    harness.provider.server_errors(False)
+    harness.provider.storm("server_errors", 0.0)
     assert error_codes(body) == ["PROVIDER_ERROR"]
     assert body["errors"][0]["extensions"]["outcomeUnknown"] is True
     # One POST, no blind retry: a 5xx may come after the provider created the record.
-    assert harness.provider.answered() - answered == 1
+    assert harness.provider.responses() - answered == 1
     # The key remembers that the outcome is unknown rather than risking a second record.
     again = await harness.create("Company", case.create, idempotencyKey="unsure")
     assert error_codes(again) == ["CONFLICT"]
     assert again["errors"][0]["extensions"]["outcomeUnknown"] is True
-    assert harness.provider.count("Company") == before
+    assert len(harness.provider.ids("Company")) == before
 
 
 async def test_a_key_reused_for_another_write_is_a_conflict(harness: Harness) -> None:
@@ -730,9 +502,9 @@ async def test_a_key_reused_for_another_write_is_a_conflict(harness: Harness) ->
 
 async def test_a_failed_write_frees_its_key(harness: Harness) -> None:
     case = harness.provider.cases()["Company"]
-    harness.provider.rate_limit(True)
+    harness.provider.storm("rate_limited", 1.0)
     assert error_codes(await harness.create("Company", case.create, idempotencyKey="again")) == ["RATE_LIMITED"]
-    harness.provider.rate_limit(False)
+    harness.provider.storm("rate_limited", 0.0)
     retried = data(await harness.create("Company", case.create, idempotencyKey="again"))["createCompany"]
     assert retried["replayed"] is False
 
@@ -763,7 +535,7 @@ async def test_a_stale_update_is_refused_with_the_current_record(harness: Harnes
     assert datetime.fromisoformat(current["updatedAt"]) > datetime.fromisoformat(node["updatedAt"])
     assert current["fields"]["job_title"].startswith("Changed in")
     # Nothing was written, and the cache now holds the provider's newer copy.
-    remote = harness.provider.remote("Contact", node["remoteId"])
+    remote = provider_copy(harness.provider, "Contact", node["remoteId"])
     assert remote is not None and "Mine" not in str(remote)
     fresh = await harness.node("Contact", node["id"], {"jobTitle": None})
     assert fresh["jobTitle"].startswith("Changed in")
@@ -779,7 +551,7 @@ async def test_a_stale_delete_is_refused(harness: Harness) -> None:
     harness.provider.change("Company", node["remoteId"])
     body = await harness.delete("Company", node["id"], ifUpdatedAt=node["updatedAt"])
     assert error_codes(body) == ["CONFLICT"]
-    assert harness.provider.remote("Company", node["remoteId"]) is not None
+    assert provider_copy(harness.provider, "Company", node["remoteId"]) is not None
 
 
 # ---- echo suppression ------------------------------------------------------------------------------
@@ -803,7 +575,7 @@ async def test_the_sync_sees_our_own_writes_as_no_change(harness: Harness) -> No
         ).all()
     latest = {run.stream: run for run in runs}
     for model in MODELS:
-        run = latest[harness.provider.stream[model]]
+        run = latest[harness.provider.write_streams[model]]
         assert run.error is None, run.error
         assert run.records >= 1, f"the incremental run of {run.stream} did not see our write"
         assert run.changed == 0, f"{run.stream}: our own write came back as {run.changed} change(s)"
@@ -818,7 +590,7 @@ async def test_a_contacts_company_can_change(harness: Harness) -> None:
     other = next(
         remote_id
         for remote_id in sorted(
-            await cached_ids(harness.store, harness.connection_id, harness.provider.stream["Company"])
+            await cached_ids(harness.store, harness.connection_id, harness.provider.write_streams["Company"])
         )
         if remote_id != case.create["companyRemoteId"]
     )
@@ -830,11 +602,11 @@ async def test_a_contacts_company_can_change(harness: Harness) -> None:
 
 async def test_an_unknown_related_id_is_refused_and_nothing_is_created(harness: Harness) -> None:
     case = harness.provider.cases()["Contact"]
-    before = harness.provider.count("Contact")
-    missing = "999999999" if harness.provider.name == "hubspot" else "001000000000000AAA"
+    before = len(harness.provider.ids("Contact"))
+    missing = "999999999" if harness.provider.provider == "hubspot" else "001000000000000AAA"
     body = await harness.create("Contact", {**case.create, "companyRemoteId": missing})
     assert error_codes(body) == ["BAD_USER_INPUT"]
-    assert harness.provider.count("Contact") == before
+    assert len(harness.provider.ids("Contact")) == before
 
 
 async def test_a_deals_contacts_change_where_the_provider_allows(harness: Harness) -> None:
@@ -842,7 +614,7 @@ async def test_a_deals_contacts_change_where_the_provider_allows(harness: Harnes
     node = data(await harness.create("Deal", case.create))["createDeal"]["deal"]
     others = sorted(await cached_ids(harness.store, harness.connection_id, "contacts"))
     body = await harness.update("Deal", node["id"], {"contactRemoteIds": [others[-1]]})
-    if harness.provider.name == "hubspot":  # associations: replaced freely
+    if harness.provider.provider == "hubspot":  # associations: replaced freely
         assert [c["remoteId"] for c in data(body)["updateDeal"]["deal"]["contacts"]] == [others[-1]]
         return
     # Salesforce takes an opportunity's primary contact on create only.

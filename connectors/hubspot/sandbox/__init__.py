@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from connectors.hubspot.sandbox.app import create_app
 from connectors.hubspot.sandbox.data import SandboxSize
+from connectors.hubspot.sandbox.driver import SANDBOX
 from connectors.hubspot.sandbox.errors import HubSpotError
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 
-__all__ = ["HubSpotError", "HubSpotSandbox", "SandboxSize", "create_app"]
+__all__ = ["SANDBOX", "HubSpotError", "HubSpotSandbox", "SandboxSize", "create_app"]

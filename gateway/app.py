@@ -19,7 +19,7 @@ from gateway.graphql_app import XkitGraphQL
 from gateway.runtime import Runtime
 from gateway.server import server_config
 from gateway.webhooks_in import provider_webhook
-from sync.listen import change_listener
+from sync.cache.listen import change_listener
 
 __all__ = ["Runtime", "create_app", "server_config"]
 

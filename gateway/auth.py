@@ -20,8 +20,8 @@ from starlette.requests import HTTPConnection
 
 from connectors.kit.errors import XkitError
 from gateway.settings import Settings
-from sync.store import Store
-from sync.tenancy import KeyIdentity, hash_api_key, identify_key
+from sync.storage.store import Store
+from sync.tenancy.platforms import KeyIdentity, hash_api_key, identify_key
 
 log = logging.getLogger("xkit.auth")
 

@@ -14,7 +14,7 @@ import uvicorn
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from sync.store import Store
+    from sync.storage.store import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -32,8 +32,8 @@ def _configure_logging(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    from sync.db import create_engine
-    from sync.migrate import upgrade
+    from sync.storage.db import create_engine
+    from sync.storage.migrate import upgrade
 
     engine = create_engine(settings.resolved_database_url)
     try:
@@ -65,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from gateway.runtime import Runtime
-    from sync.listen import change_listener
+    from sync.cache.listen import change_listener
 
     settings = _settings(args)
     _configure_logging(settings)
@@ -94,7 +94,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 def cmd_platforms_create(args: argparse.Namespace) -> None:
     from gateway.runtime import Runtime
-    from sync.tenancy import create_platform
+    from sync.tenancy.platforms import create_platform
 
     async def run() -> uuid.UUID:
         settings = _settings(args)
@@ -110,7 +110,7 @@ def cmd_platforms_create(args: argparse.Namespace) -> None:
 
 def cmd_keys_create(args: argparse.Namespace) -> None:
     from gateway.runtime import Runtime
-    from sync.tenancy import create_api_key
+    from sync.tenancy.platforms import create_api_key
 
     async def run() -> str:
         settings = _settings(args)
@@ -128,7 +128,7 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
-    from sync.tenancy import list_api_keys
+    from sync.tenancy.platforms import list_api_keys
 
     async def run() -> list[str]:
         store = await _store(_settings(args))
@@ -147,7 +147,7 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> None:
-    from sync.tenancy import revoke_api_key
+    from sync.tenancy.platforms import revoke_api_key
 
     async def run() -> bool:
         store = await _store(_settings(args))
@@ -162,9 +162,9 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 
 async def _store(settings: Settings) -> Store:
-    from sync.crypto import Vault, parse_secret_key
-    from sync.db import create_engine
-    from sync.store import Store
+    from sync.storage.crypto import Vault, parse_secret_key
+    from sync.storage.db import create_engine
+    from sync.storage.store import Store
 
     if settings.secret_key is None:
         sys.exit("XKIT_SECRET_KEY is not set")
@@ -199,7 +199,7 @@ def _key_id(text: str) -> uuid.UUID:
 def cmd_redirect_uris(args: argparse.Namespace) -> None:
     from connectors.kit.errors import NotFound, XkitError
     from resolvers.redirect_uris import check_redirect_uri
-    from sync import redirect_uris as registry
+    from sync.tenancy import redirect_uris as registry
 
     settings = _settings(args)
     platform_id = _uuid(args.platform, "platform id")
@@ -233,7 +233,7 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_secret(args: argparse.Namespace) -> None:
-    from sync.crypto import generate_secret_key
+    from sync.storage.crypto import generate_secret_key
 
     print(generate_secret_key())
 

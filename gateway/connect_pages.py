@@ -23,7 +23,7 @@ from resolvers.connect_flow import (
     is_token,
     open_connect_link,
 )
-from sync.store import utcnow
+from sync.storage.store import utcnow
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime

@@ -20,14 +20,14 @@ from connectors.kit.oauth import OAuthApp
 from connectors.kit.registry import SandboxDriver
 from gateway.app import Runtime, create_app, server_config
 from gateway.settings import Settings
-from sync.connections import NewConnection, create_connection, reconnect
-from sync.crypto import generate_secret_key
-from sync.files import private_directory, read_or_create_private_text
-from sync.migrate import upgrade
-from sync.redirect_uris import add_redirect_uri
-from sync.store import Store
-from sync.tables import api_keys, connections, end_users, platforms, records
-from sync.tenancy import KEY_PREFIX, create_api_key, create_platform, hash_api_key, set_provider_app
+from sync.storage.crypto import generate_secret_key
+from sync.storage.files import private_directory, read_or_create_private_text
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store
+from sync.storage.tables import api_keys, connections, end_users, platforms, records
+from sync.tenancy.connections import NewConnection, create_connection, reconnect
+from sync.tenancy.platforms import KEY_PREFIX, create_api_key, create_platform, hash_api_key, set_provider_app
+from sync.tenancy.redirect_uris import add_redirect_uri
 
 DEMO_PLATFORM = "Demo platform"
 DEMO_END_USER = "demo-user"

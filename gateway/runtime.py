@@ -13,12 +13,13 @@ from resolvers.context import ConnectPolicy, Services
 from resolvers.ids import CursorCodec
 from resolvers.limits import KeyedBuckets, RequestLimits, SubscriptionSlots
 from resolvers.passthrough import PassthroughLimits
-from sync import outbound
-from sync.crypto import Vault, parse_secret_key
-from sync.db import create_engine
-from sync.runner import DiscoveryCache, RunLimits
-from sync.scheduler import Fairness, Worker, release_leases
-from sync.store import Store
+from sync.cache.discovery import DiscoveryCache
+from sync.storage.crypto import Vault, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.store import Store
+from sync.webhooks import outbound
+from sync.worker.runner import RunLimits
+from sync.worker.scheduler import Fairness, Worker, release_leases
 
 
 @dataclass

@@ -22,8 +22,8 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from gateway.auth import client_address
 from resolvers.context import Caller
-from sync.store import Store
-from sync.tenancy import revoked_among
+from sync.storage.store import Store
+from sync.tenancy.platforms import revoked_among
 
 log = logging.getLogger("xkit.auth")
 

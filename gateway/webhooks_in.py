@@ -12,7 +12,7 @@ from connectors.kit.webhooks import WebhookMalformed, WebhookRejected, WebhookRe
 from gateway.bodies import BodyTooLarge, read_body
 from gateway.errors import error_response
 from gateway.runtime import Runtime
-from sync.intake import receive
+from sync.webhooks.intake import receive
 
 log = logging.getLogger("xkit")
 

@@ -1,7 +1,7 @@
 """Following the change log: replay from a cursor, then live, with no gap or repeat at the seam.
 
 The reader keeps one position, the last sequence number it handed out. Replay reads the log after it
-up to where the reader joined the process's feed (`sync/feed.py`); everything later arrives through
+up to where the reader joined the process's feed (`sync/cache/feed.py`); everything later arrives through
 the feed's queue, and anything at or below the position is skipped: no gap, no repeat.
 """
 
@@ -18,10 +18,10 @@ from connectors.kit.errors import BadInput, XkitError
 from resolvers.context import Caller
 from resolvers.ids import from_global_id
 from resolvers.records import RecordRow
-from sync import changes
-from sync.changes import ChangeFilter
-from sync.feed import OVERFLOW, FeedItem
-from sync.ids import change_cursor
+from sync.cache import changes
+from sync.cache.changes import ChangeFilter
+from sync.cache.feed import OVERFLOW, FeedItem
+from sync.storage.ids import change_cursor
 
 BATCH = 500
 

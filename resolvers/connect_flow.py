@@ -30,12 +30,12 @@ from resolvers.connections import check_external_user_id, wake
 from resolvers.context import Caller, Services
 from resolvers.ids import to_global_id
 from resolvers.redirect_uris import check_redirect_uri
-from sync import connections as store_connections
-from sync.connections import NewConnection
-from sync.redirect_uris import is_registered
-from sync.store import utcnow
-from sync.tables import oauth_states
-from sync.tenancy import get_provider_app
+from sync.storage.store import utcnow
+from sync.storage.tables import oauth_states
+from sync.tenancy import connections as store_connections
+from sync.tenancy.connections import NewConnection
+from sync.tenancy.platforms import get_provider_app
+from sync.tenancy.redirect_uris import is_registered
 
 START_PATH = "/oauth/start"
 CALLBACK_PATH = "/oauth/callback"

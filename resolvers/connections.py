@@ -20,10 +20,10 @@ from connectors.kit.oauth import OAuth2, OAuthApp
 from resolvers.context import Caller, Services
 from resolvers.ids import Position
 from resolvers.records import PageOf, check_page_size
-from sync import connections as store_connections
-from sync.connections import NewConnection
-from sync.tables import connections, end_users, sync_runs
-from sync.tenancy import set_provider_app
+from sync.storage.tables import connections, end_users, sync_runs
+from sync.tenancy import connections as store_connections
+from sync.tenancy.connections import NewConnection
+from sync.tenancy.platforms import set_provider_app
 
 MIN_SYNC_INTERVAL = 5
 

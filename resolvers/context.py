@@ -12,9 +12,9 @@ from resolvers.ids import CursorCodec
 from resolvers.limits import KeyedBuckets, RequestLimits, SubscriptionSlots
 from resolvers.loaders import Loaders
 from resolvers.runs import RunWatchers
-from sync.feed import ChangeFeed
-from sync.runner import DiscoveryCache
-from sync.store import Store
+from sync.cache.discovery import DiscoveryCache
+from sync.cache.feed import ChangeFeed
+from sync.storage.store import Store
 
 if TYPE_CHECKING:
     # Only named here: the passthrough resolver itself needs this module.

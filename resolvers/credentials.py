@@ -16,9 +16,9 @@ from connectors.kit.errors import Unauthenticated
 from resolvers.connections import get_connection
 from resolvers.context import Caller
 from resolvers.records import check_page_size
-from sync.connections import connection_access
-from sync.store import utcnow
-from sync.tables import api_keys, credential_reads
+from sync.storage.store import utcnow
+from sync.storage.tables import api_keys, credential_reads
+from sync.tenancy.connections import connection_access
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.kit.errors import BadInput
-from sync.ids import b64 as _b64
-from sync.ids import to_global_id as to_global_id
+from sync.storage.ids import b64 as _b64
+from sync.storage.ids import to_global_id as to_global_id
 
 
 def _unb64(text: str) -> bytes:

@@ -7,8 +7,8 @@ import uuid
 from connectors.kit.errors import NotFound
 from resolvers.context import Caller
 from resolvers.ids import parse_uuid_id, to_global_id
-from sync import tenancy
-from sync.tenancy import ApiKeyInfo
+from sync.tenancy import platforms
+from sync.tenancy.platforms import ApiKeyInfo
 
 
 def key_global_id(key_id: uuid.UUID) -> str:
@@ -20,12 +20,12 @@ def parse_key_id(global_id: str, *, field: str = "id") -> uuid.UUID:
 
 
 async def list_keys(caller: Caller) -> list[ApiKeyInfo]:
-    return await tenancy.list_api_keys(caller.store, caller.platform_id)
+    return await platforms.list_api_keys(caller.store, caller.platform_id)
 
 
 async def revoke_key(caller: Caller, global_id: str) -> ApiKeyInfo:
     """A key may revoke itself; another platform's key is as unknown as one that never existed."""
-    revoked = await tenancy.revoke_api_key(caller.store, parse_key_id(global_id), platform_id=caller.platform_id)
+    revoked = await platforms.revoke_api_key(caller.store, parse_key_id(global_id), platform_id=caller.platform_id)
     if revoked is None:
         raise NotFound(f"no API key with id {global_id!r}", field="id")
     return revoked

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from resolvers.records import RecordRow
-from sync.store import Store
-from sync.tables import RECORD_COLUMNS, connections, end_users, records, stream_states
+from sync.storage.store import Store
+from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records, stream_states
 
 RelatedKey = tuple[uuid.UUID, str, str]  # (connection id, common model, remote id)
 

@@ -14,7 +14,7 @@ from connectors.kit.errors import BadInput
 from resolvers.connections import get_connection
 from resolvers.context import Caller
 from resolvers.limits import InputTooLarge
-from sync.connections import connection_access
+from sync.tenancy.connections import connection_access
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 # Set by xkit: credentials, routing and framing are not the caller's to choose.

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.ids import Position
-from sync.tables import RECORD_COLUMNS, connections, end_users, records
+from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records
 
 if TYPE_CHECKING:
     from resolvers.context import Caller

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.context import Caller
-from sync import redirect_uris as registry
-from sync.redirect_uris import MAX_REDIRECT_URI_LENGTH
+from sync.tenancy import redirect_uris as registry
+from sync.tenancy.redirect_uris import MAX_REDIRECT_URI_LENGTH
 
 # Plain http only where it cannot cross a network: a developer's own machine.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

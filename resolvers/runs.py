@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from sync.store import Store, utcnow
-from sync.tables import sync_runs
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import sync_runs
 
 # A run is inserted as running when it starts; one that starts and finishes between two polls is still
 # seen by the next poll as long as it started less than this before the previous one.

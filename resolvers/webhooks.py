@@ -15,9 +15,9 @@ from connectors.kit.errors import BadInput, NotFound
 from resolvers.changes import start_position
 from resolvers.context import Caller
 from resolvers.ids import parse_connection_id, parse_uuid_id, to_global_id
-from sync import outbound
-from sync.outbound import NewDestination
-from sync.tables import connections
+from sync.storage.tables import connections
+from sync.webhooks import outbound
+from sync.webhooks.outbound import NewDestination
 
 MAX_DELIVERIES_PAGE = 100
 MIN_SECRET_LENGTH = 16

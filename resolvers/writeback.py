@@ -1,6 +1,6 @@
 """Writebacks: create, update and delete common objects at the provider, idempotently and conditionally.
 
-The provider work and the cache write are `sync.writeback`'s; here the caller's target is resolved and
+The provider work and the cache write are `sync.worker.writeback`'s; here the caller's target is resolved and
 scoped to their platform, idempotency keys are honoured and stale writes explained.
 """
 
@@ -19,8 +19,8 @@ from resolvers.connections import get_connection
 from resolvers.context import Caller
 from resolvers.ids import from_global_id, parse_connection_id, to_global_id
 from resolvers.records import RecordRow, get_record
-from sync import idempotency
-from sync.writeback import StaleWrite, Writeback
+from sync.tenancy import idempotency
+from sync.worker.writeback import StaleWrite, Writeback
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import strawberry
 
 from resolvers import keys as resolve
 from schema.context import Info
-from sync.tenancy import ApiKeyInfo
+from sync.tenancy.platforms import ApiKeyInfo
 
 
 @strawberry.type(description="A secret API key, described; the key itself is shown once, when created.")

@@ -18,7 +18,7 @@ from resolvers.ids import parse_connection_id
 from schema.connection import Connection, SyncRun
 from schema.context import Info
 from schema.objects import OBJECT_TYPES, Record, RemoteObject
-from sync.changes import ChangeFilter
+from sync.cache.changes import ChangeFilter
 
 
 def _one_value_per_model() -> Any:

@@ -25,9 +25,9 @@ from connectors import get_connector, sandbox_entries
 from connectors.kit.http import HttpKit
 from connectors.kit.jsonpath import dig
 from connectors.kit.registry import SandboxDriver, Storm
-from sync.connections import NEEDS_REAUTH, unseal
-from sync.store import Store
-from sync.tables import connections, records, stream_states, sync_runs
+from sync.storage.store import Store
+from sync.storage.tables import connections, records, stream_states, sync_runs
+from sync.tenancy.connections import NEEDS_REAUTH, unseal
 from tests.support import (
     cached_ids,
     connect_sandbox,

@@ -16,10 +16,10 @@ from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize
 from connectors.hubspot.sandbox import create_app as create_hubspot_sandbox
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.store import Store
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store
 from tests.support import sandbox_egress
 
 PG_ADMIN_DSN = os.environ.get("XKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

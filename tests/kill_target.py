@@ -12,10 +12,10 @@ import asyncio
 import sys
 
 from connectors.kit.http import HttpKit
-from sync.crypto import Vault, parse_secret_key
-from sync.db import create_engine
-from sync.scheduler import Worker
-from sync.store import Store
+from sync.storage.crypto import Vault, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.store import Store
+from sync.worker.scheduler import Worker
 from tests.support import sandbox_egress
 
 

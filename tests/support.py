@@ -27,12 +27,12 @@ from connectors.salesforce.sandbox.driver import SalesforceDriver
 from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
-from sync import changes
-from sync.connections import NewConnection, create_connection
-from sync.scheduler import Worker
-from sync.store import Store
-from sync.tables import records, stream_states
-from sync.tenancy import create_api_key, create_platform, set_provider_app
+from sync.cache import changes
+from sync.storage.store import Store
+from sync.storage.tables import records, stream_states
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import create_api_key, create_platform, set_provider_app
+from sync.worker.scheduler import Worker
 
 # Where the tests' sandboxes and servers listen: this machine only.
 SANDBOX_EGRESS = ("127.0.0.0/8", "::1", "localhost")

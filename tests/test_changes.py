@@ -26,15 +26,15 @@ from connectors.kit.records import RemoteRecord
 from resolvers import changes as resolve_changes
 from resolvers.context import Caller
 from resolvers.ids import to_global_id
-from sync import changes
-from sync import feed as feed_module
-from sync.cache import StreamTarget, upsert_records
-from sync.changes import ChangeFilter
-from sync.connections import NewConnection, create_connection
-from sync.store import Store, utcnow
-from sync.tables import changes as change_table
-from sync.tables import connections, records, stream_states
-from sync.tenancy import create_api_key
+from sync.cache import changes
+from sync.cache import feed as feed_module
+from sync.cache.changes import ChangeFilter
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import changes as change_table
+from sync.storage.tables import connections, records, stream_states
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import create_api_key
 from tests.benchmarks.common import free_port, subprocess_running
 from tests.support import (
     SyncedHubSpot,

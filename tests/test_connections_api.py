@@ -17,9 +17,9 @@ from sqlalchemy import func, select, text
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
 from resolvers.ids import to_global_id
-from sync.scheduler import Fairness, Worker
-from sync.store import Store
-from sync.tables import connections, end_users, records, stream_states
+from sync.storage.store import Store
+from sync.storage.tables import connections, end_users, records, stream_states
+from sync.worker.scheduler import Fairness, Worker
 from tests.support import Gateway, connect_hubspot, data, error_codes, gateway, new_tenant
 
 CONNECTIONS = "{ connections(first: 100) { edges { node { id provider endUser { externalId } } } } }"

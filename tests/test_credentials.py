@@ -14,9 +14,9 @@ from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
 from resolvers.ids import to_global_id
-from sync.connections import NewConnection, create_connection
-from sync.store import Store
-from sync.tenancy import set_provider_app
+from sync.storage.store import Store
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import set_provider_app
 from tests.support import connect_hubspot, data, error_codes, gateway, new_tenant
 
 READ = """query($id: ID!) { connection(id: $id) {

@@ -14,8 +14,8 @@ from sqlalchemy import event
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
 from resolvers.ids import to_global_id
-from sync.scheduler import Worker
-from sync.store import Store
+from sync.storage.store import Store
+from sync.worker.scheduler import Worker
 from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
 
 

@@ -20,9 +20,9 @@ from connectors.kit.errors import BadInput
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.salesforce.mapping import DEAL_MAPPING as SALESFORCE_DEAL_MAPPING
-from sync.store import Store
-from sync.tables import connections
-from sync.tenancy import set_provider_app
+from sync.storage.store import Store
+from sync.storage.tables import connections
+from sync.tenancy.platforms import set_provider_app
 from tests.support import SyncedHubSpot, cached_ids, data, error_codes, gateway, new_tenant, synced
 
 LABELS = {s.id: s.label for p in (DEFAULT_PIPELINE, RENEWALS_PIPELINE) for s in p.stages}

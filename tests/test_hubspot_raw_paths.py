@@ -26,9 +26,9 @@ from connectors.hubspot.webhooks import signature_v3
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
 from resolvers.ids import to_global_id
-from sync import changes as change_log
-from sync.store import Store
-from sync.tables import changes, records, stream_states, sync_runs
+from sync.cache import changes as change_log
+from sync.storage.store import Store
+from sync.storage.tables import changes, records, stream_states, sync_runs
 from tests.support import (
     Gateway,
     Tenant,

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.kit.errors import BadInput
 from resolvers.ids import CursorCodec, Position
-from sync.crypto import SecretKeyError, Vault, generate_secret_key, parse_secret_key
+from sync.storage.crypto import SecretKeyError, Vault, generate_secret_key, parse_secret_key
 
 
 def test_cursors_round_trip_and_refuse_tampering() -> None:

@@ -12,15 +12,15 @@ from sqlalchemy import delete, func, select
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.records import RemoteRecord
-from sync.cache import StreamTarget, upsert_records
-from sync.changes import latest, prune
-from sync.connections import NewConnection, create_connection
-from sync.crypto import Vault, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import alembic_config, upgrade
-from sync.store import Store, utcnow
-from sync.tables import changes, connections, metadata, platforms, records
-from sync.tenancy import create_platform
+from sync.cache.changes import latest, prune
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.crypto import Vault, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import alembic_config, upgrade
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import changes, connections, metadata, platforms, records
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import create_platform
 
 
 async def test_migrations_match_the_declared_tables(store: Store) -> None:
@@ -29,7 +29,7 @@ async def test_migrations_match_the_declared_tables(store: Store) -> None:
 
     async with store.engine.connect() as conn:
         diff = await conn.run_sync(differences)
-    assert diff == [], "tables.py and sync/migrations differ: add a migration"
+    assert diff == [], "tables.py and sync/storage/migrations differ: add a migration"
 
 
 async def test_dropping_the_platform_keys_of_records_and_changes_keeps_sequence_and_cascade(

@@ -25,9 +25,9 @@ from connectors.kit.errors import PageBudgetSpent, PaginationStopped
 from connectors.kit.http import HttpKit
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.sandbox import serve_in_thread
-from sync.connections import connection_access
-from sync.store import Store
-from sync.tables import connections, records, stream_states, sync_runs
+from sync.storage.store import Store
+from sync.storage.tables import connections, records, stream_states, sync_runs
+from sync.tenancy.connections import connection_access
 from tests.support import (
     cached_ids,
     connect_hubspot,

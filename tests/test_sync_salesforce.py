@@ -26,10 +26,10 @@ from connectors.salesforce.query import API, QueryLimits, SoqlIncremental, query
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
 from connectors.salesforce.soql import select as soql_select
 from connectors.salesforce.writes import SoqlLookup
-from sync.connections import connection_access
-from sync.runner import DiscoveryCache
-from sync.store import Store
-from sync.tables import connections, records, stream_states
+from sync.cache.discovery import DiscoveryCache
+from sync.storage.store import Store
+from sync.storage.tables import connections, records, stream_states
+from sync.tenancy.connections import connection_access
 from tests.support import (
     cached_ids,
     connect_salesforce,

@@ -12,9 +12,9 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
-from sync.connections import NewConnection, create_connection
-from sync.store import Store
-from sync.tenancy import set_provider_app
+from sync.storage.store import Store
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import set_provider_app
 from tests.support import Gateway, Tenant, connect_hubspot, data, gateway, new_tenant, run_everything_due
 
 QUERY = """query($filter: ContactFilter, $after: String) { contacts(first: 100, filter: $filter, after: $after) {

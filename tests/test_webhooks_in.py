@@ -15,10 +15,10 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.webhooks import signature_v3
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
-from sync import changes
-from sync.changes import ChangeFilter
-from sync.store import Store
-from sync.tenancy import set_provider_app
+from sync.cache import changes
+from sync.cache.changes import ChangeFilter
+from sync.storage.store import Store
+from sync.tenancy.platforms import set_provider_app
 from tests.support import SyncedHubSpot, cached_ids, new_tenant, synced
 
 

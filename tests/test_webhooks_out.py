@@ -1,6 +1,6 @@
 """Outbound webhooks: signed, at least once, in order per record, retried, given up on, queryable, replayable.
 
-The tests drive `sync.outbound.Outbound` step by step against a real receiver over HTTP (no sleeping
+The tests drive `sync.webhooks.outbound.Outbound` step by step against a real receiver over HTTP (no sleeping
 worker), with the timings shrunk; one test checks that the worker loop runs it, woken by an append.
 """
 
@@ -30,14 +30,14 @@ from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
 from resolvers.changes import decode_cursor, encode_cursor
 from resolvers.ids import to_global_id
-from sync import outbound
-from sync.cache import StreamTarget, upsert_records
-from sync.connections import NewConnection, create_connection
-from sync.outbound import Outbound, Tunables
-from sync.scheduler import Worker
-from sync.store import Store, utcnow
-from sync.tables import changes as change_table
-from sync.tables import connections, stream_states, webhook_deliveries
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import changes as change_table
+from sync.storage.tables import connections, stream_states, webhook_deliveries
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.webhooks import outbound
+from sync.webhooks.outbound import Outbound, Tunables
+from sync.worker.scheduler import Worker
 from tests.support import (
     Gateway,
     Tenant,

@@ -19,8 +19,8 @@ from connectors import get_connector, sandbox_entries
 from connectors.kit.http import HttpKit
 from connectors.kit.registry import Endpoints, WritebackDriver
 from resolvers.ids import to_global_id
-from sync.store import Store
-from sync.tables import connections, sync_runs
+from sync.storage.store import Store
+from sync.storage.tables import connections, sync_runs
 from tests.support import (
     Gateway,
     Tenant,

@@ -21,11 +21,11 @@ import websockets
 from connectors.hubspot.sandbox import HubSpotSandbox, create_app
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.scheduler import Worker
-from sync.store import Store
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store
+from sync.worker.scheduler import Worker
 from tests.support import connect_hubspot, new_tenant, sandbox_egress
 
 PG_ADMIN_DSN = os.environ.get("XKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

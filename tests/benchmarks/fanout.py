@@ -26,13 +26,13 @@ from sqlalchemy import select
 from connectors.kit.credentials import Credentials
 from connectors.kit.records import RemoteRecord
 from resolvers.ids import to_global_id
-from sync.cache import StreamTarget, upsert_records
-from sync.connections import NewConnection, create_connection
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.store import Store, utcnow
-from sync.tables import connections
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import connections
+from sync.tenancy.connections import NewConnection, create_connection
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running, subscription_results
 from tests.support import new_tenant
 

@@ -22,12 +22,12 @@ from sqlalchemy import update
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.scheduler import Worker
-from sync.store import Store, utcnow
-from sync.tables import connections, stream_states
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import connections, stream_states
+from sync.worker.scheduler import Worker
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running, subscription_results
 from tests.support import connect_hubspot, new_tenant, sandbox_egress
 

@@ -15,11 +15,11 @@ from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
 from gateway.settings import Settings
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.scheduler import Worker
-from sync.store import Store
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store
+from sync.worker.scheduler import Worker
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
 from tests.support import connect_hubspot, new_tenant, sandbox_egress
 

@@ -15,14 +15,14 @@ from sqlalchemy import func, select, update
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
-from sync.connections import NewConnection, create_connection
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.scheduler import Worker
-from sync.store import Store
-from sync.tables import records, stream_states
-from sync.tenancy import create_platform
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store
+from sync.storage.tables import records, stream_states
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import create_platform
+from sync.worker.scheduler import Worker
 from tests.benchmarks.common import free_port, fresh_postgres, subprocess_running
 from tests.support import sandbox_egress
 

@@ -25,13 +25,13 @@ from starlette.routing import Route
 
 from connectors.kit.records import RemoteRecord
 from gateway.settings import Settings
-from sync.cache import StreamTarget, upsert_records
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.outbound import NewDestination, Tunables, create_destination, generate_secret
-from sync.scheduler import Worker
-from sync.store import Store, utcnow
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store, utcnow
+from sync.webhooks.outbound import NewDestination, Tunables, create_destination, generate_secret
+from sync.worker.scheduler import Worker
 from tests.benchmarks.common import PG_ADMIN_DSN, fresh_postgres
 from tests.security.test_outbound_fairness import burst, quiet_connection
 from tests.support import Gateway, fast_kit, gateway, new_tenant, sandbox_egress, serve

@@ -20,7 +20,7 @@ from gateway.app import Runtime, create_app, server_config
 from gateway.auth import ApiKeyAuthenticator
 from gateway.settings import Settings
 from resolvers.ids import CursorCodec, Position, to_global_id
-from sync.crypto import parse_secret_key
+from sync.storage.crypto import parse_secret_key
 from tests.support import SANDBOX_EGRESS
 
 RAW_SQL = """

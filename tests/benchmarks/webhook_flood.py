@@ -25,11 +25,11 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.webhooks import signature_v3
 from connectors.kit.oauth import OAuthApp
 from gateway.settings import Settings
-from sync.crypto import Vault, generate_secret_key, parse_secret_key
-from sync.db import create_engine
-from sync.migrate import upgrade
-from sync.store import Store
-from sync.tenancy import set_provider_app
+from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
+from sync.storage.store import Store
+from sync.tenancy.platforms import set_provider_app
 from tests.benchmarks.common import fresh_postgres
 from tests.support import connect_hubspot, fast_kit, gateway, new_tenant, sandbox_egress
 

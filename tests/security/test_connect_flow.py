@@ -24,10 +24,10 @@ from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from gateway.cli import main as xkit
 from resolvers.connect_flow import cookie_name
-from sync.connections import purge_expired_connect_links
-from sync.store import Store, utcnow
-from sync.tables import connections, oauth_states
-from sync.tenancy import set_provider_app
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import connections, oauth_states
+from sync.tenancy.connections import purge_expired_connect_links
+from sync.tenancy.platforms import set_provider_app
 from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant
 
 REGISTERED = "https://app.example.com/cb"

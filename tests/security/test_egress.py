@@ -30,10 +30,10 @@ from connectors.kit.oauth import OAuth2, OAuthApp
 from gateway.dev import with_sandboxes_allowed
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
-from sync.connections import NewConnection, create_connection
-from sync.store import Store
-from sync.tables import connections, provider_apps, webhook_destinations
-from sync.tenancy import set_provider_app
+from sync.storage.store import Store
+from sync.storage.tables import connections, provider_apps, webhook_destinations
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import set_provider_app
 from tests.support import (
     Gateway,
     Tenant,
@@ -305,7 +305,7 @@ async def test_a_token_refresh_never_sends_the_client_secret_inside(
 
 
 async def test_a_webhook_delivery_to_a_name_that_now_resolves_inside_is_refused(store: Store, secret_key: str) -> None:
-    from sync.outbound import Outbound
+    from sync.webhooks.outbound import Outbound
 
     tenant = await new_tenant(store)
     acme = await account(store, tenant)
@@ -329,7 +329,7 @@ async def test_a_webhook_delivery_to_a_name_that_now_resolves_inside_is_refused(
 
 
 async def test_last_error_keeps_the_status_and_never_the_receivers_body(store: Store, secret_key: str) -> None:
-    from sync.outbound import Outbound
+    from sync.webhooks.outbound import Outbound
 
     tenant = await new_tenant(store)
     acme = await account(store, tenant)

@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from gateway.dev import _with_local_secrets
 from gateway.settings import Settings
-from sync.db import create_engine
-from sync.migrate import upgrade
+from sync.storage.db import create_engine
+from sync.storage.migrate import upgrade
 
 
 @pytest.fixture(autouse=True)

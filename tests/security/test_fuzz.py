@@ -25,7 +25,7 @@ from connectors import get_connector
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
 from resolvers.ids import to_global_id
-from sync.store import Store
+from sync.storage.store import Store
 from tests.support import data, synced_hubspot
 
 SCHEMA = Path(__file__).parents[2] / "schema.graphql"

@@ -23,8 +23,8 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
-from sync.store import Store, utcnow
-from sync.tables import api_keys, credential_reads, sync_runs
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import api_keys, credential_reads, sync_runs
 from tests.support import Gateway, connect_hubspot, data, gateway, new_tenant, synced_hubspot
 
 DEFAULTS = Settings()

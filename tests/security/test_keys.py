@@ -29,13 +29,13 @@ from gateway.auth import FailedAuthThrottle, TooManyFailedKeys
 from gateway.cli import main as xkit
 from gateway.settings import Settings
 from resolvers.keys import key_global_id
-from sync.cache import StreamTarget, upsert_records
-from sync.connections import NewConnection, create_connection
-from sync.crypto import Vault, parse_secret_key
-from sync.db import create_engine
-from sync.store import Store, utcnow
-from sync.tables import api_keys, connections
-from sync.tenancy import create_api_key, hash_api_key
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.crypto import Vault, parse_secret_key
+from sync.storage.db import create_engine
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import api_keys, connections
+from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.platforms import create_api_key, hash_api_key
 from tests.support import Gateway, Tenant, data, error_codes, latest_change_cursor, new_tenant, serve
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]

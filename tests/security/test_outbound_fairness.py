@@ -22,11 +22,11 @@ from starlette.routing import Route
 
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
-from sync.cache import StreamTarget, upsert_records
-from sync.outbound import BoundedLog, NewDestination, Outbound, Tunables, create_destination, generate_secret
-from sync.scheduler import Worker
-from sync.store import Store, utcnow
-from sync.tables import webhook_deliveries
+from sync.cache.records import StreamTarget, upsert_records
+from sync.storage.store import Store, utcnow
+from sync.storage.tables import webhook_deliveries
+from sync.webhooks.outbound import BoundedLog, NewDestination, Outbound, Tunables, create_destination, generate_secret
+from sync.worker.scheduler import Worker
 from tests.support import Tenant, gateway, new_tenant, sandbox_egress, serve
 from tests.test_webhooks_out import account
 
@@ -159,7 +159,7 @@ async def test_a_storm_of_failing_deliveries_writes_no_log_line_per_delivery(
     async with serve(Starlette(routes=[Route("/refuse", refuse, methods=["POST"])]), lifespan="off") as url:
         await create_destination(store, NewDestination(noisy.platform_id, f"{url}/refuse", generate_secret(), cursor=0))
         await burst(store, target, 100)
-        with caplog.at_level(logging.DEBUG, logger="sync.outbound"):
+        with caplog.at_level(logging.DEBUG, logger="sync.webhooks.outbound"):
             async with Outbound(store, fast_retries, egress=sandbox_egress()) as out:
                 await out.enqueue()
                 await out.deliver_due(rounds=100)

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.http import HttpKit
-from sync.store import Store
+from sync.storage.store import Store
 from tests.support import PASSTHROUGH as CALL
 from tests.support import PassthroughSetup, data, error_codes, passthrough_ready
 

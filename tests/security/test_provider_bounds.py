@@ -30,12 +30,12 @@ from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp, TokenCallLimits
 from connectors.kit.records import TRUNCATED_MARKER
 from resolvers.ids import to_global_id
-from sync.connections import DEFAULT_SYNC_INTERVAL, NewConnection, create_connection
-from sync.runner import RunLimits
-from sync.scheduler import Fairness, Worker
-from sync.store import Store
-from sync.tables import records, stream_states, sync_runs
-from sync.tenancy import set_provider_app
+from sync.storage.store import Store
+from sync.storage.tables import records, stream_states, sync_runs
+from sync.tenancy.connections import DEFAULT_SYNC_INTERVAL, NewConnection, create_connection
+from sync.tenancy.platforms import set_provider_app
+from sync.worker.runner import RunLimits
+from sync.worker.scheduler import Fairness, Worker
 from tests.support import (
     Tenant,
     connect_hubspot,

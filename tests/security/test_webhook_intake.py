@@ -27,12 +27,12 @@ from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.signatures import HmacSignature
 from gateway.settings import Settings
-from sync import changes
-from sync.changes import ChangeFilter
-from sync.intake import purge_receipts
-from sync.store import Store
-from sync.tables import connections
-from sync.tenancy import set_provider_app
+from sync.cache import changes
+from sync.cache.changes import ChangeFilter
+from sync.storage.store import Store
+from sync.storage.tables import connections
+from sync.tenancy.platforms import set_provider_app
+from sync.webhooks.intake import purge_receipts
 from tests.support import SyncedHubSpot, new_tenant, synced
 
 LIMIT = Settings().webhook_max_bytes

@@ -5,6 +5,7 @@ control routes."""
 from __future__ import annotations
 
 import functools
+import html
 import re
 import threading
 import time
@@ -183,3 +184,47 @@ def unique_company_names(pool: tuple[str, ...], count: int) -> list[str]:
             seen.add(name)
             names.append(name)
     return names
+
+
+@dataclass(frozen=True)
+class ConsentLook:
+    """How a sandbox's consent page looks: the provider's colours, its words for the two buttons, and
+    the line that says no real account is involved."""
+
+    footer: str
+    approve: str  # the approving button's value and class, e.g. "approve" or "allow"
+    colours: tuple[str, str, str, str]  # background, text, accent (the approving button), borders
+
+
+def consent_page(look: ConsentLook, title: str, body: str) -> str:
+    background, text, accent, border = look.colours
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+  body {{ background: {background}; color: {text}; font: 15px/1.5 system-ui, sans-serif;
+         max-width: 34rem; margin: 4rem auto; padding: 0 1rem; }}
+  h1 {{ font-size: 1.3rem; }}
+  button {{ font: inherit; padding: .5rem 1.2rem; margin-right: .5rem; border-radius: 4px; cursor: pointer; }}
+  .{look.approve} {{ background: {accent}; color: #fff; border: 1px solid {accent}; }}
+  .deny {{ background: #fff; color: {text}; border: 1px solid {border}; }}
+</style></head>
+<body><h1>{html.escape(title)}</h1>{body}
+<p><small>{html.escape(look.footer)}</small></p></body></html>"""
+
+
+def consent_form(look: ConsentLook, intro: str, scopes: Sequence[str], action: str, fields: dict[str, str]) -> str:
+    """The approval form: `intro` (HTML, already escaped), the scopes asked for, and the authorize request's
+    fields carried over as hidden inputs to the decision POST at `action`."""
+    scope_items = "".join(f"<li><code>{html.escape(scope)}</code></li>" for scope in scopes) or "<li>(no scopes)</li>"
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
+        for name, value in fields.items()
+    )
+    label = look.approve.capitalize()
+    return f"""
+<p>{intro}</p>
+<ul>{scope_items}</ul>
+<form method="post" action="{html.escape(action, quote=True)}">{hidden}
+  <button type="submit" name="decision" value="{look.approve}" class="{look.approve}">{label}</button>
+  <button type="submit" name="decision" value="deny" class="deny">Deny</button>
+</form>"""

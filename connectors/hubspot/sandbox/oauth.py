@@ -22,7 +22,7 @@ from starlette.routing import Route
 from connectors.hubspot.sandbox.errors import correlation_id
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox, OAuthApp
 from connectors.kit.sandbox import CodeRejected, CodeRejection, UnknownToken
-from connectors.kit.sandbox_support import json_response
+from connectors.kit.sandbox_support import ConsentLook, consent_form, consent_page, json_response
 
 # The token API's current paths: the date-versioned one HubSpot's docs name and the equivalent v3.
 CURRENT_VERSIONS = ("2026-03", "v3")
@@ -183,14 +183,22 @@ class OAuthRoutes:
         self.sandbox.revoke_refresh_token(request.path_params["token"])
         return Response(status_code=204)
 
+    async def _app_request(self, request: Request) -> tuple[OAuthApp, dict[str, str]] | Response:
+        """The app a form request authenticates as (client id and secret in the body) and the form's
+        fields, or the token endpoint's refusal."""
+        fields = _form(await request.body())
+        try:
+            return self._client(fields), fields
+        except TokenRequestError as failure:
+            return failure.response()
+
     async def introspect(self, request: Request) -> Response:
         """RFC 7662 introspection: the app authenticates with its client id and secret in the body; a token
         that is unknown, expired, revoked or issued to another app is `{"active": false}` (RFC 7662 2.2)."""
-        fields = _form(await request.body())
-        try:
-            app = self._client(fields)
-        except TokenRequestError as failure:
-            return failure.response()
+        asked = await self._app_request(request)
+        if isinstance(asked, Response):
+            return asked
+        app, fields = asked
         token = fields.get("token", "")
         hint = fields.get("token_type_hint", "")
         if not token:
@@ -204,11 +212,10 @@ class OAuthRoutes:
 
     async def revoke(self, request: Request) -> Response:
         """RFC 7009 revocation of a refresh token; an unknown token is not an error (RFC 7009 2.2)."""
-        fields = _form(await request.body())
-        try:
-            app = self._client(fields)
-        except TokenRequestError as failure:
-            return failure.response()
+        asked = await self._app_request(request)
+        if isinstance(asked, Response):
+            return asked
+        app, fields = asked
         token = fields.get("token", "")
         if self.sandbox.refresh_token_info(token, app.client_id) is not None:
             self.sandbox.revoke_refresh_token(token)
@@ -245,34 +252,20 @@ def _form(raw: bytes) -> dict[str, str]:
     return {name: values[-1] for name, values in parsed.items()}
 
 
+LOOK = ConsentLook(
+    "HubSpot sandbox (xkit) — no real account is involved.", "approve", ("#fff", "#33475b", "#ff7a59", "#cbd6e2")
+)
+
+
 def _approve_page(fields: dict[str, str], hub_id: int) -> str:
     scopes = (fields["scope"] + " " + fields["optional_scope"]).split()
-    scope_items = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in scopes) or "<li>(no scopes)</li>"
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{html.escape(fields[name], quote=True)}">'
-        for name in AUTHORIZE_FIELDS
+    intro = (
+        f"The app <strong>{html.escape(fields['client_id'])}</strong> wants to connect to\n"
+        f"sandbox HubSpot account <strong>{hub_id}</strong> and will be able to:"
     )
-    body = f"""
-<p>The app <strong>{html.escape(fields["client_id"])}</strong> wants to connect to
-sandbox HubSpot account <strong>{hub_id}</strong> and will be able to:</p>
-<ul>{scope_items}</ul>
-<form method="post" action="/oauth/authorize">{hidden}
-  <button type="submit" name="decision" value="approve" class="approve">Approve</button>
-  <button type="submit" name="decision" value="deny" class="deny">Deny</button>
-</form>"""
-    return _page("Connect an app to your HubSpot account", body)
+    form = consent_form(LOOK, intro, scopes, "/oauth/authorize", {name: fields[name] for name in AUTHORIZE_FIELDS})
+    return _page("Connect an app to your HubSpot account", form)
 
 
 def _page(title: str, body: str) -> str:
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-  body {{ background: #fff; color: #33475b; font: 15px/1.5 system-ui, sans-serif; max-width: 34rem;
-         margin: 4rem auto; padding: 0 1rem; }}
-  h1 {{ font-size: 1.3rem; }}
-  button {{ font: inherit; padding: .5rem 1.2rem; margin-right: .5rem; border-radius: 4px; cursor: pointer; }}
-  .approve {{ background: #ff7a59; color: #fff; border: 1px solid #ff7a59; }}
-  .deny {{ background: #fff; color: #33475b; border: 1px solid #cbd6e2; }}
-</style></head>
-<body><h1>{html.escape(title)}</h1>{body}
-<p><small>HubSpot sandbox (xkit) — no real account is involved.</small></p></body></html>"""
+    return consent_page(LOOK, title, body)

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from connectors.kit.sandbox import CodeRejected, CodeRejection, ExpiredToken, Grant, UnknownToken
-from connectors.kit.sandbox_support import json_response
+from connectors.kit.sandbox_support import ConsentLook, consent_form, consent_page, json_response
 from connectors.salesforce.sandbox.sandbox import DEFAULT_SCOPES, ConnectedApp, SalesforceSandbox
 from connectors.salesforce.sandbox.schema import USER
 
@@ -267,34 +267,22 @@ def _error_page(error: str, description: str) -> Response:
     return HTMLResponse(_page("Remote Access Error", body), 400)
 
 
+LOOK = ConsentLook(
+    "Salesforce sandbox (xkit) — no real org is involved.", "allow", ("#f3f3f3", "#181818", "#0176d3", "#c9c9c9")
+)
+
+
 def _approve_page(fields: dict[str, str], app: ConnectedApp, org_id: str) -> str:
     scopes = fields["scope"].split() or list(DEFAULT_SCOPES)
-    scope_items = "".join(f"<li><code>{html.escape(scope)}</code></li>" for scope in scopes)
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{html.escape(fields[name], quote=True)}">'
-        for name in AUTHORIZE_FIELDS
+    intro = (
+        f"The connected app <strong>{html.escape(app.client_id[:12])}…</strong> is requesting access to\n"
+        f"sandbox org <strong>{html.escape(org_id)}</strong>. It will be able to:"
     )
-    body = f"""
-<p>The connected app <strong>{html.escape(app.client_id[:12])}…</strong> is requesting access to
-sandbox org <strong>{html.escape(org_id)}</strong>. It will be able to:</p>
-<ul>{scope_items}</ul>
-<form method="post" action="/services/oauth2/authorize">{hidden}
-  <button type="submit" name="decision" value="allow" class="allow">Allow</button>
-  <button type="submit" name="decision" value="deny" class="deny">Deny</button>
-</form>"""
-    return _page("Allow Access?", body)
+    form = consent_form(
+        LOOK, intro, scopes, "/services/oauth2/authorize", {name: fields[name] for name in AUTHORIZE_FIELDS}
+    )
+    return _page("Allow Access?", form)
 
 
 def _page(title: str, body: str) -> str:
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-  body {{ background: #f3f3f3; color: #181818; font: 15px/1.5 system-ui, sans-serif; max-width: 34rem;
-         margin: 4rem auto; padding: 0 1rem; }}
-  h1 {{ font-size: 1.3rem; }}
-  button {{ font: inherit; padding: .5rem 1.2rem; margin-right: .5rem; border-radius: 4px; cursor: pointer; }}
-  .allow {{ background: #0176d3; color: #fff; border: 1px solid #0176d3; }}
-  .deny {{ background: #fff; color: #0176d3; border: 1px solid #c9c9c9; }}
-</style></head>
-<body><h1>{html.escape(title)}</h1>{body}
-<p><small>Salesforce sandbox (xkit) — no real org is involved.</small></p></body></html>"""
+    return consent_page(LOOK, title, body)

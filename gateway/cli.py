@@ -243,7 +243,8 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run everything locally: sandboxes, demo data, gateway")
-    dev.add_argument("--port", type=int, default=8000)
+    # No default here: XKIT_PORT, then Settings' own default (8000), apply unless --port is given.
+    dev.add_argument("--port", type=int)
     dev.add_argument("--contacts", type=int, default=2000, help="size of the sandbox's seeded CRM")
     dev.set_defaults(func=cmd_dev)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.hubspot.search import complete_listed_associations
+from connectors.hubspot.writes import BATCH_READ_LIMIT
 from connectors.kit.declaration import Cursor, StreamContext
 from connectors.kit.jsonpath import dig
 from connectors.kit.pagination import chained_pages
@@ -25,8 +26,6 @@ from connectors.kit.records import Page
 # Half the ~16 KB HubSpot was measured to accept, and the size at which other integrators' URLs began
 # to fail: room for whatever proxies stand between.
 URL_BUDGET_BYTES = 8_000
-# Batch read takes at most this many ids.
-BATCH_READ_LIMIT = 100
 # Room for the page cursor, which is short (an encoded id) but not known in advance.
 CURSOR_ALLOWANCE = "x" * 64
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint types unit bench schema clean
+.PHONY: dev test lint types unit bench schema clean clients
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,19 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/xkit dev
 
-test: lint types unit
+test: lint types clients unit
+
+# The JavaScript clients our users run (graphql-ws, graphql-sse, the graphql-http audit, relay-compiler,
+# Apollo), pinned by tests/js/package-lock.json, and Debian's Chromium for what a person sees.
+JS_STAMP := tests/js/node_modules/.installed
+$(JS_STAMP): tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+clients: $(JS_STAMP)
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo) apt-get install -y -q chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,4 +46,4 @@ schema: $(STAMP)
 	$(BIN)/xkit export-schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .xkit .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) tests/js/node_modules .xkit .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -22,8 +22,10 @@ from connectors.kit.errors import BadInput, Unauthenticated
 from gateway.auth import ApiKeyAuthenticator, TooManyFailedKeys
 from gateway.bodies import BodyTooLarge, read_body
 from gateway.errors import error_response
+from gateway.multipart import MultipartFraming, accepts_multipart_subscription
 from gateway.runtime import Runtime
 from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
+from gateway.sse import EventStreams
 from resolvers.context import Caller
 from resolvers.limits import OverBudget
 from schema import schema
@@ -70,6 +72,13 @@ class XkitGraphQL(GraphQL[Caller, None]):
         settings = runtime.settings
         self.authenticator = ApiKeyAuthenticator.configured(runtime.store, settings)
         self.sockets = LiveSockets(runtime.store, recheck_seconds=settings.api_key_recheck_seconds)
+        self.event_streams = EventStreams(
+            self.sockets,
+            self.get_context,
+            keep_alive_seconds=settings.event_stream_keep_alive_seconds,
+            streams_per_key=settings.graphql_max_subscriptions_per_key,
+            framings=[(accepts_multipart_subscription, MultipartFraming())],
+        )
 
         self.request_rate = runtime.services.request_rates
 
@@ -120,6 +129,9 @@ class XkitGraphQL(GraphQL[Caller, None]):
                 return
             except BadInput as malformed:
                 await error_response(400, malformed)(scope, receive, send)
+                return
+            if self.event_streams.claims(request):  # graphql-sse, Apollo multipart (gateway/sse.py)
+                await self.event_streams.serve(Request(scope, receive), send)
                 return
         await super().__call__(scope, receive, send)
 

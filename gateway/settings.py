@@ -84,8 +84,11 @@ class Settings(BaseSettings):
     graphql_request_burst: int = 400
     # Keys whose rate and budget a process remembers at once (the least recently seen are forgotten).
     graphql_keys_tracked: int = 100_000
-    # Subscriptions one key may hold open at once on one process.
+    # Subscriptions one key may hold open at once on one process (and single-connection event streams).
     graphql_max_subscriptions_per_key: int = 200
+    # A comment line on an idle Server-Sent Events stream (an empty part on a multipart one) this often, so
+    # that proxies and load balancers do not close it.
+    event_stream_keep_alive_seconds: float = 12.0
     # A passthrough request: its path with the encoded query, its extra headers (count, and bytes of one
     # header's name and value), and its body (JSON as serialised, or bodyText as UTF-8).
     passthrough_max_url_bytes: int = 8 * 1024

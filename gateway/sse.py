@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 import orjson
+from graphql import GraphQLError, get_operation_ast, parse
+from graphql.language import OperationType as OperationKind
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -55,12 +57,31 @@ OUTBOX_FRAMES = 64
 REVOKED = {"message": "the API key was revoked", "extensions": {"code": "UNAUTHENTICATED"}}
 
 
-class MalformedRequest(XkitError):
+class StreamRequestRefused(XkitError):
+    """A request refused before anything streams, answered with this status (and headers) and the JSON error."""
+
+    status: ClassVar[int] = 400
     code = "BAD_REQUEST"
+    headers: ClassVar[dict[str, str]] = {}
 
 
-class UnsupportedMediaType(XkitError):
+class MalformedRequest(StreamRequestRefused):
+    pass
+
+
+class UnsupportedMediaType(StreamRequestRefused):
+    status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class MethodNotAllowed(StreamRequestRefused):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    headers = {"Allow": "GET, POST, PUT, DELETE"}
+
+
+class MutationOverGet(MethodNotAllowed):
+    headers = {"Allow": "POST"}
 
 
 class Framing:
@@ -142,6 +163,20 @@ async def read_operation(request: Request) -> Operation:
         if value is not None and not isinstance(value, dict):
             raise MalformedRequest(f"`{what}` must be a JSON object")
     return Operation(query, variables, name, extensions, allowed)
+
+
+def refuse_mutation_over_get(operation: Operation, max_tokens: int) -> None:
+    """A mutation changes data, so a GET may not run one: refused before its stream opens. A document that
+    does not parse is left to the stream, which reports its error like any other."""
+    if OperationType.MUTATION in operation.allowed:
+        return
+    try:
+        document = parse(operation.query, max_tokens=max_tokens)
+    except (GraphQLError, RecursionError):
+        return
+    chosen = get_operation_ast(document, operation.operation_name)
+    if chosen is not None and chosen.operation is OperationKind.MUTATION:
+        raise MutationOverGet("a mutation changes data, so it is sent with POST; GET runs queries and subscriptions")
 
 
 def _json_parameter(value: str | None, name: str) -> Any:
@@ -338,6 +373,8 @@ class EventStreams:
         except OverBudget as refused:
             retry = str(int(refused.extensions["retryAfterSeconds"]))
             respond = error_response(429, refused, headers={"Retry-After": retry})
+        except StreamRequestRefused as refused:
+            respond = error_response(refused.status, refused, headers=refused.headers)
         except XkitError as refused:
             respond = error_response(_STATUS.get(type(refused), 400), refused)
         await respond(request.scope, request.receive, send)
@@ -350,8 +387,7 @@ class EventStreams:
         if request.method == "DELETE":
             return self._stop(request, token, key_id)
         if request.method not in ("GET", "POST"):
-            refused = MalformedRequest("GraphQL over event streams uses GET, POST, PUT and DELETE")
-            return error_response(405, refused, headers={"Allow": "GET, POST, PUT, DELETE"})
+            raise MethodNotAllowed("GraphQL over event streams uses GET, POST, PUT and DELETE")
         if token is not None and accepts_event_stream(request.headers.get("accept", "")):
             return self._open_reserved(request, token, key_id)
         framing = self._framing_for(request)
@@ -363,6 +399,7 @@ class EventStreams:
     async def _distinct(self, request: Request, framing: Framing) -> ASGIApp:
         operation = await read_operation(request)
         caller = await self.context_for(request)
+        refuse_mutation_over_get(operation, caller.services.limits.max_tokens)
         stream = EventStream(caller, framing, keep_alive_seconds=self.keep_alive_seconds)
         stream.start(operation, caller, ends_the_stream=True)
         return self._filed(request, stream)
@@ -392,7 +429,9 @@ class EventStreams:
             raise MalformedRequest("an operation on a single-connection stream needs `extensions.operationId`")
         if operation_id in stream.operations:
             raise Conflict(f"an operation with the id {operation_id!r} is running on this stream already")
-        stream.start(operation, await self.context_for(request), ends_the_stream=False)
+        caller = await self.context_for(request)
+        refuse_mutation_over_get(operation, caller.services.limits.max_tokens)
+        stream.start(operation, caller, ends_the_stream=False)
         return Response(status_code=202)
 
     def _stop(self, request: Request, token: str | None, key_id: uuid.UUID) -> ASGIApp:
@@ -425,11 +464,7 @@ class EventStreams:
         return next((framing for accepts, framing in self.framings if accepts(accept)), None)
 
 
-_STATUS: dict[type[XkitError], int] = {
-    NotFound: 404,
-    Conflict: 409,
-    UnsupportedMediaType: 415,
-}
+_STATUS: dict[type[XkitError], int] = {NotFound: 404, Conflict: 409}
 
 
 def accepts_event_stream(accept: str) -> bool:

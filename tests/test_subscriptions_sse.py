@@ -44,6 +44,12 @@ async def served(store: Store, kit: HttpKit, secret_key: str, **settings: Any) -
         yield api
 
 
+async def apollo_multipart(api: Gateway, key: str, query: str, **options: Any) -> Any:
+    """What Apollo Client's HttpLink saw subscribing over multipart HTTP: {results, completed, error}."""
+    config = {"url": f"{api.url}/graphql", "key": key, "query": query, **options}
+    return await run_node("apollo-multipart-subscribe.mjs", json.dumps(config))
+
+
 async def graphql_sse(api: Gateway, key: str | None, query: str, *, single: bool = False, **options: Any) -> Any:
     """What the graphql-sse npm client saw: {results, completed, error}."""
     config = {"url": f"{api.url}/graphql", "key": key, "singleConnection": single, "query": query, **options}
@@ -70,9 +76,7 @@ async def test_the_client_resumes_from_its_last_cursor_without_gap_or_repeat(
     await append_change(store, tenant, connection_id, "one")
     await append_change(store, tenant, connection_id, "two")
     async with served(store, kit, secret_key) as api:
-        first = await graphql_sse(
-            api, tenant.api_key, CHANGES, single=MODES[mode], variables={"after": start}, take=2
-        )
+        first = await graphql_sse(api, tenant.api_key, CHANGES, single=MODES[mode], variables={"after": start}, take=2)
         assert first["error"] is None
         assert remote_ids(first["results"]) == ["one", "two"]
         # The client left: its subscription (and slot) ends at once, not at the next event.
@@ -116,7 +120,9 @@ async def test_revoking_the_key_ends_its_stream_and_others_keep_streaming(
     revoked_id = await key_id_of(store, tenant.api_key)
     after = await latest_change_cursor(store)
     async with served(store, kit, secret_key) as api:
-        doomed = asyncio.create_task(graphql_sse(api, tenant.api_key, CHANGES, single=MODES[mode], variables={"after": after}))
+        doomed = asyncio.create_task(
+            graphql_sse(api, tenant.api_key, CHANGES, single=MODES[mode], variables={"after": after})
+        )
         kept = asyncio.create_task(graphql_sse(api, control, CHANGES, variables={"after": after}, take=2))
         await until(lambda: slots_held(api, revoked_id) == 1 and slots_held(api, control_id) == 1)
         await append_change(store, tenant, connection_id, "before")
@@ -181,3 +187,227 @@ async def test_a_query_over_sse_is_one_result_then_complete(
         answered = await graphql_sse(api, tenant.api_key, query, single=MODES[mode])
     assert answered["completed"] and answered["error"] is None
     assert answered["results"] == [{"data": {"connections": {"edges": [{"node": {"provider": "hubspot"}}]}}}]
+
+
+async def test_a_mutation_is_refused_over_get_and_changes_nothing(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    key_id = await key_id_of(store, tenant.api_key)
+    revoke = f'mutation {{ revokeApiKey(id: "{key_global_id(key_id)}") {{ id }} }}'
+    async with served(store, kit, secret_key) as api:
+        refused = await api.client.get(
+            f"{api.url}/graphql", params={"query": revoke}, headers=_sse_headers(tenant.api_key)
+        )
+        assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+        assert refused.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+        data(await api.graphql("{ apiKeys { id } }", tenant.api_key))  # the key still works
+
+
+# ---- the wire ----------------------------------------------------------------------------------------------------
+
+
+def _sse_headers(key: str, **more: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Accept": "text/event-stream", **more}
+
+
+async def _events(response: httpx2.Response) -> AsyncIterator[tuple[str, Any]]:
+    """The events of a graphql-sse stream as (event, data), comments as (":", None)."""
+    event: str | None = None
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            yield ":", None
+        elif line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            payload = line.removeprefix("data:").strip()
+            assert event is not None
+            yield event, json.loads(payload) if payload else None
+            event = None
+
+
+async def test_an_idle_stream_sends_keep_alive_comments_and_is_never_cached(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant, connection_id: uuid.UUID
+) -> None:
+    key_id = await key_id_of(store, tenant.api_key)
+    async with served(store, kit, secret_key, event_stream_keep_alive_seconds=0.05) as api:
+        body = {"query": CHANGES}
+        async with api.client.stream(
+            "POST", f"{api.url}/graphql", json=body, headers=_sse_headers(tenant.api_key)
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["cache-control"] == "no-cache, no-transform"
+            events = _events(response)
+            comments = 0
+            async for event, _ in events:
+                assert event == ":"  # nothing but keep-alives while nothing changes
+                comments += 1
+                if comments == 3:
+                    break
+            await until(lambda: slots_held(api, key_id) == 1)
+            await append_change(store, tenant, connection_id, "awake")
+            async for event, payload in events:
+                if event != ":":
+                    assert event == "next" and payload["data"]["changes"]["remoteId"] == "awake"
+                    break
+
+
+async def test_requests_that_are_not_graphql_are_refused_with_a_code(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    url = "/graphql"
+    async with served(store, kit, secret_key) as api:
+        client, headers = api.client, _sse_headers(tenant.api_key)
+        cases = [
+            (
+                await client.post(
+                    api.url + url, content=b"{nope", headers={**headers, "Content-Type": "application/json"}
+                ),
+                400,
+                "BAD_REQUEST",
+            ),
+            (
+                await client.post(api.url + url, content=b"{}", headers={**headers, "Content-Type": "text/plain"}),
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            (await client.post(api.url + url, json={"query": 1}, headers=headers), 400, "BAD_REQUEST"),
+            (
+                await client.post(
+                    api.url + url, json={"query": "{ apiKeys { id } }", "variables": [1]}, headers=headers
+                ),
+                400,
+                "BAD_REQUEST",
+            ),
+            (
+                await client.get(
+                    api.url + url, params={"query": "{ apiKeys { id } }", "variables": "{"}, headers=headers
+                ),
+                400,
+                "BAD_REQUEST",
+            ),
+        ]
+    for response, status, code in cases:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["errors"][0]["extensions"]["code"] == code
+
+
+async def test_single_connection_mode_keeps_each_stream_to_its_key_and_its_operations_to_their_ids(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant, connection_id: uuid.UUID
+) -> None:
+    key_id = await key_id_of(store, tenant.api_key)
+    other, _ = await second_key(store, tenant, "other")
+    async with served(store, kit, secret_key, graphql_max_subscriptions_per_key=2) as api:
+        client, url, own = api.client, f"{api.url}/graphql", {"Authorization": f"Bearer {tenant.api_key}"}
+        reserved = await client.put(url, headers=own)
+        assert reserved.status_code == 201 and reserved.headers["content-type"].startswith("text/plain")
+        token = reserved.text
+        with_token = {**own, "X-GraphQL-Event-Stream-Token": token}
+        operation = {"query": CHANGES, "extensions": {"operationId": "op-1"}}
+
+        not_open = await client.post(url, json=operation, headers=with_token)
+        assert not_open.status_code == 404 and not_open.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        async with client.stream("GET", url, headers={**with_token, "Accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            events = _events(stream)
+            assert await anext(events) == (":", None)  # open
+            twice = await client.get(url, headers={**with_token, "Accept": "text/event-stream"})
+            assert twice.status_code == 409 and twice.json()["errors"][0]["extensions"]["code"] == "CONFLICT"
+            # Another key (of the same platform, even) does not reach this stream.
+            theirs = {"Authorization": f"Bearer {other}", "X-GraphQL-Event-Stream-Token": token}
+            assert (await client.post(url, json=operation, headers=theirs)).status_code == 404
+            anonymous = {"query": CHANGES}
+            no_id = await client.post(url, json=anonymous, headers=with_token)
+            assert no_id.status_code == 400 and no_id.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+            assert (await client.post(url, json=operation, headers=with_token)).status_code == 202
+            assert (await client.post(url, json=operation, headers=with_token)).status_code == 409
+            await until(lambda: slots_held(api, key_id) == 1)
+            await append_change(store, tenant, connection_id, "for op-1")
+            assert await anext(events) == (
+                "next",
+                {
+                    "id": "op-1",
+                    "payload": {
+                        "data": {
+                            "changes": {
+                                "cursor": await latest_change_cursor(store),
+                                "op": "CREATED",
+                                "remoteId": "for op-1",
+                                "node": {"remoteId": "for op-1"},
+                            }
+                        }
+                    },
+                },
+            )
+            assert (await client.delete(url, headers=with_token)).status_code == 400  # which operation?
+            assert (await client.delete(url, params={"operationId": "op-1"}, headers=with_token)).status_code == 200
+            await until(lambda: slots_held(api, key_id) == 0)
+
+            query = {"query": "{ apiKeys { name } }", "extensions": {"operationId": "op-2"}}
+            assert (await client.post(url, json=query, headers=with_token)).status_code == 202
+            assert [e async for e in _until_complete(events)] == [
+                ("next", {"id": "op-2", "payload": {"data": {"apiKeys": [{"name": "default"}, {"name": "other"}]}}}),
+                ("complete", {"id": "op-2"}),
+            ]
+            # The key holds as many streams as subscriptions: one open, one more reserved, then no more.
+            assert (await client.put(url, headers=own)).status_code == 201
+            refused = await client.put(url, headers=own)
+            assert refused.status_code == 429
+            assert refused.json()["errors"][0]["extensions"]["limit"] == "eventStreams"
+        # A token opens one stream, once: forgotten as soon as the server sees the stream closed.
+        for _ in range(1000):
+            after = await client.get(url, headers={**with_token, "Accept": "text/event-stream"})
+            if after.status_code != 409:
+                break
+            await asyncio.sleep(0.01)
+        assert after.status_code == 404
+
+
+async def _until_complete(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    async for event in events:
+        if event[0] != ":":
+            yield event
+        if event[0] == "complete":
+            return
+
+
+# ---- Apollo Client's multipart subscriptions -------------------------------------------------------------------
+
+
+async def test_apollo_client_subscribes_over_multipart_http_and_resumes_from_its_last_cursor(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant, connection_id: uuid.UUID
+) -> None:
+    key_id = await key_id_of(store, tenant.api_key)
+    start = await latest_change_cursor(store)
+    await append_change(store, tenant, connection_id, "one")
+    async with served(store, kit, secret_key, event_stream_keep_alive_seconds=0.05) as api:
+        first = await apollo_multipart(api, tenant.api_key, CHANGES, variables={"after": start}, take=1)
+        assert first["error"] is None and remote_ids(first["results"]) == ["one"]
+        await until(lambda: slots_held(api, key_id) == 0)
+        await append_change(store, tenant, connection_id, "two")
+        cursor = first["results"][0]["data"]["changes"]["cursor"]
+        resumed = asyncio.create_task(
+            apollo_multipart(api, tenant.api_key, CHANGES, variables={"after": cursor}, take=2)
+        )
+        await until(lambda: slots_held(api, key_id) == 1)
+        await append_change(store, tenant, connection_id, "three")
+        second = await resumed
+    assert second["error"] is None and remote_ids(second["results"]) == ["two", "three"]
+
+
+async def test_apollo_client_is_told_when_the_key_is_revoked(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    control, _ = await second_key(store, tenant, "control")
+    key_id = await key_id_of(store, tenant.api_key)
+    async with served(store, kit, secret_key) as api:
+        doomed = asyncio.create_task(apollo_multipart(api, tenant.api_key, CHANGES))
+        await until(lambda: slots_held(api, key_id) == 1)
+        data(await api.graphql(REVOKE, control, id=key_global_id(key_id)))
+        ended = await doomed
+    assert ended["results"] == []
+    assert ended["error"]["errors"] == [
+        {"message": "the API key was revoked", "extensions": {"code": "UNAUTHENTICATED"}}
+    ]

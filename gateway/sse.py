@@ -280,6 +280,9 @@ class EventStream:
         while not self._outbox.empty():  # nothing of theirs is sent from here on
             self._outbox.get_nowait()
 
+    def explain_refusal(self, reason: str) -> None:
+        """A stream is refused before it opens, in a JSON answer that says why: nothing to add here."""
+
     async def close_revoked(self) -> None:
         for operation_id in self._revoked_operations:
             await self._outbox.put(self.framing.refused(operation_id, REVOKED))

@@ -14,8 +14,11 @@ import httpx2
 import pytest
 
 from connectors.kit.credentials import Credentials
+from connectors.kit.errors import NotFound
 from connectors.kit.http import HttpKit
+from gateway.sse import RESERVATION_SECONDS, Reservations
 from resolvers.keys import key_global_id
+from resolvers.limits import OverBudget
 from sync.storage.store import Store
 from sync.tenancy.connections import NewConnection, create_connection
 from tests.js_clients import run_node
@@ -161,6 +164,38 @@ async def test_the_subscription_slots_of_a_key_hold_over_sse_and_free_when_the_c
         again = asyncio.create_task(graphql_sse(api, tenant.api_key, CHANGES, variables={"after": after}, take=1))
         await until(lambda: slots_held(api, key_id) == 1)
         assert remote_ids((await again)["results"]) == ["held"]
+
+
+async def test_the_request_rate_and_body_limits_refuse_as_json_before_anything_streams(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    limits = {"graphql_max_request_bytes": 300, "graphql_request_burst": 2, "graphql_requests_per_second": 0.01}
+    async with served(store, kit, secret_key, **limits) as api:
+        url, headers = f"{api.url}/graphql", _sse_headers(tenant.api_key)
+        too_large = await api.client.post(url, json={"query": "{ apiKeys { id } }" + " " * 300}, headers=headers)
+        assert too_large.status_code == 413
+        assert too_large.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert (await api.client.post(url, json={"query": "{ apiKeys { id } }"}, headers=headers)).status_code == 200
+        too_often = await api.client.post(url, json={"query": "{ apiKeys { id } }"}, headers=headers)
+    assert too_often.status_code == 429 and too_often.headers["retry-after"]
+    assert too_often.json()["errors"][0]["extensions"]["limit"] == "requests"
+
+
+def test_a_reservation_no_stream_opens_is_forgotten_and_frees_its_place() -> None:
+    now = [0.0]
+    reservations = Reservations(per_key=1, clock=lambda: now[0])
+    key_id = uuid.uuid4()
+    token = reservations.reserve(key_id)
+    with pytest.raises(OverBudget):
+        reservations.reserve(key_id)
+    assert reservations.find(token, key_id).key_id == key_id
+    with pytest.raises(NotFound):
+        reservations.find(token, uuid.uuid4())  # another key's token is unknown to it
+    now[0] += RESERVATION_SECONDS
+    with pytest.raises(NotFound):
+        reservations.find(token, key_id)
+    assert reservations.reserve(key_id) != token
+    assert len(reservations) == 1
 
 
 async def test_a_document_over_the_limits_is_refused_in_the_stream(

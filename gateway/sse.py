@@ -55,6 +55,7 @@ RESERVATION_SECONDS = 30.0
 # falls too far behind back to reading the log).
 OUTBOX_FRAMES = 64
 REVOKED = {"message": "the API key was revoked", "extensions": {"code": "UNAUTHENTICATED"}}
+FAILED = {"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
 
 
 class StreamRequestRefused(XkitError):
@@ -188,9 +189,6 @@ def _json_parameter(value: str | None, name: str) -> Any:
         raise MalformedRequest(f"the `{name}` parameter is not JSON") from None
 
 
-_END = b""
-
-
 class EventStream:
     """One open streamed response and the operations whose results it carries. Filed with the process's
     live sockets while it is open (it is a `RevocableSocket`)."""
@@ -202,9 +200,12 @@ class EventStream:
         self.operations: dict[str | None, asyncio.Task[None]] = {}
         self.revoked = False
         self._revoked_operations: list[str | None] = []
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(OUTBOX_FRAMES)
+        # Frames to send, in order; None ends the response.
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_FRAMES)
 
     def start(self, operation: Operation, caller: Caller, *, ends_the_stream: bool) -> None:
+        if self.revoked:
+            return
         operation_id = operation.operation_id if not ends_the_stream else None
         task = asyncio.create_task(self._run(operation_id, operation, caller, ends_the_stream))
         self.operations[operation_id] = task
@@ -216,28 +217,31 @@ class EventStream:
             task.cancel()
 
     async def _run(self, operation_id: str | None, operation: Operation, caller: Caller, ends_the_stream: bool) -> None:
-        results = await schema.stream(
-            operation.query,
-            variable_values=operation.variables,
-            context_value=caller,
-            operation_name=operation.operation_name,
-            operation_extensions=operation.extensions,
-            allowed_operation_types=operation.allowed,
-        )
-        async with contextlib.aclosing(results):
-            async for result in results:
-                # The schema enables no @defer or @stream: every result is a whole one.
-                whole = cast("ExecutionResult", result)
-                await self._outbox.put(self.framing.next_event(operation_id, process_result(whole)))
+        try:
+            results = await schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=caller,
+                operation_name=operation.operation_name,
+                operation_extensions=operation.extensions,
+                allowed_operation_types=operation.allowed,
+            )
+            async with contextlib.aclosing(results):
+                async for result in results:
+                    # The schema enables no @defer or @stream: every result is a whole one.
+                    whole = cast("ExecutionResult", result)
+                    await self._outbox.put(self.framing.next_event(operation_id, process_result(whole)))
+        except Exception:
+            # GraphQL reports every error of an operation itself; this is a fault of ours, masked like one.
+            log.exception("an operation on an event stream failed")
+            await self._outbox.put(self.framing.next_event(operation_id, {"errors": [FAILED]}))
         await self._outbox.put(self.framing.complete_event(operation_id))
         if ends_the_stream:
-            await self._outbox.put(_END)
+            await self._outbox.put(None)
 
     def _finished(self, operation_id: str | None, task: asyncio.Task[None]) -> None:
         if self.operations.get(operation_id) is task:
             del self.operations[operation_id]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("an event stream's operation failed", exc_info=task.exception())
 
     async def respond(self, send: Send, receive: Receive) -> None:
         """Stream until the operations end the stream, the client goes away or the key is revoked."""
@@ -247,8 +251,7 @@ class EventStream:
             (b"cache-control", b"no-cache, no-transform"),
             (b"x-accel-buffering", b"no"),
         ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        writer = asyncio.create_task(self._write(send))
+        writer = asyncio.create_task(self._write(send, headers))
         watcher = asyncio.create_task(_until_disconnected(receive))
         try:
             await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -258,14 +261,15 @@ class EventStream:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _write(self, send: Send) -> None:
+    async def _write(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": self.framing.opening(), "more_body": True})
         while True:
             try:
                 frame = await asyncio.wait_for(self._outbox.get(), self.keep_alive_seconds)
             except TimeoutError:
                 frame = self.framing.keep_alive()
-            if frame is _END:
+            if frame is None:
                 break
             await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": self.framing.closing(), "more_body": False})
@@ -286,7 +290,7 @@ class EventStream:
     async def close_revoked(self) -> None:
         for operation_id in self._revoked_operations:
             await self._outbox.put(self.framing.refused(operation_id, REVOKED))
-        await self._outbox.put(_END)
+        await self._outbox.put(None)
 
 
 async def _until_disconnected(receive: Receive) -> None:
@@ -392,7 +396,7 @@ class EventStreams:
         if request.method not in ("GET", "POST"):
             raise MethodNotAllowed("GraphQL over event streams uses GET, POST, PUT and DELETE")
         if token is not None and accepts_event_stream(request.headers.get("accept", "")):
-            return self._open_reserved(request, token, key_id)
+            return await self._open_reserved(request, token, key_id)
         framing = self._framing_for(request)
         if framing is not None:
             return await self._distinct(request, framing)
@@ -407,16 +411,17 @@ class EventStreams:
         stream.start(operation, caller, ends_the_stream=True)
         return self._filed(request, stream)
 
-    def _open_reserved(self, request: Request, token: str, key_id: uuid.UUID) -> ASGIApp:
+    async def _open_reserved(self, request: Request, token: str, key_id: uuid.UUID) -> ASGIApp:
+        caller = await self.context_for(request)
         reservation = self.reservations.find(token, key_id)
         if reservation.stream is not None:
             raise Conflict("an event stream is open for this token already")
+        stream = reservation.stream = EventStream(caller, Framing(), keep_alive_seconds=self.keep_alive_seconds)
+        filed = self._filed(request, stream)
 
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            caller = await self.context_for(request)
-            reservation.stream = EventStream(caller, Framing(), keep_alive_seconds=self.keep_alive_seconds)
             try:
-                await self._filed(request, reservation.stream)(scope, receive, send)
+                await filed(scope, receive, send)
             finally:
                 self.reservations.release(token)  # a token opens one stream, once
 

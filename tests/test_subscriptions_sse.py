@@ -238,6 +238,17 @@ async def test_a_mutation_is_refused_over_get_and_changes_nothing(
         data(await api.graphql("{ apiKeys { id } }", tenant.api_key))  # the key still works
 
 
+async def test_a_mutation_over_sse_runs_once_and_completes(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    spare, spare_id = await second_key(store, tenant, "spare")
+    revoke = "mutation($id: ID!) { revokeApiKey(id: $id) { name } }"
+    async with served(store, kit, secret_key) as api:
+        ran = await graphql_sse(api, tenant.api_key, revoke, variables={"id": key_global_id(spare_id)})
+        assert ran["completed"] and ran["results"] == [{"data": {"revokeApiKey": {"name": "spare"}}}]
+        assert (await api.graphql("{ apiKeys { id } }", spare))["_status"] == 401
+
+
 # ---- the wire ----------------------------------------------------------------------------------------------------
 
 

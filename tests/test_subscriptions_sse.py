@@ -4,7 +4,6 @@ and Apollo Client's multipart subscriptions, with the same key, limits and resum
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -41,12 +40,6 @@ async def connection_id(store: Store, tenant: Tenant) -> uuid.UUID:
     return await create_connection(store, new)
 
 
-@contextlib.asynccontextmanager
-async def served(store: Store, kit: HttpKit, secret_key: str, **settings: Any) -> AsyncIterator[Gateway]:
-    async with gateway(store, kit, secret_key, **settings) as api:
-        yield api
-
-
 async def apollo_multipart(api: Gateway, key: str, query: str, **options: Any) -> Any:
     """What Apollo Client's HttpLink saw subscribing over multipart HTTP: {results, completed, error}."""
     config = {"url": f"{api.url}/graphql", "key": key, "query": query, **options}
@@ -78,7 +71,7 @@ async def test_the_client_resumes_from_its_last_cursor_without_gap_or_repeat(
     start = await latest_change_cursor(store)
     await append_change(store, tenant, connection_id, "one")
     await append_change(store, tenant, connection_id, "two")
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         first = await graphql_sse(api, tenant.api_key, CHANGES, single=MODES[mode], variables={"after": start}, take=2)
         assert first["error"] is None
         assert remote_ids(first["results"]) == ["one", "two"]
@@ -105,7 +98,7 @@ async def test_the_client_resumes_from_its_last_cursor_without_gap_or_repeat(
 async def test_a_missing_or_wrong_key_is_refused_as_json_before_anything_streams(
     store: Store, kit: HttpKit, secret_key: str, key: str | None
 ) -> None:
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         refused = await graphql_sse(api, key, CHANGES)
         assert refused["results"] == [] and not refused["completed"]
         assert refused["error"]["status"] == 401
@@ -122,7 +115,7 @@ async def test_revoking_the_key_ends_its_stream_and_others_keep_streaming(
     control, control_id = await second_key(store, tenant, "control")
     revoked_id = await key_id_of(store, tenant.api_key)
     after = await latest_change_cursor(store)
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         doomed = asyncio.create_task(
             graphql_sse(api, tenant.api_key, CHANGES, single=MODES[mode], variables={"after": after})
         )
@@ -149,7 +142,7 @@ async def test_the_subscription_slots_of_a_key_hold_over_sse_and_free_when_the_c
 ) -> None:
     key_id = await key_id_of(store, tenant.api_key)
     after = await latest_change_cursor(store)
-    async with served(store, kit, secret_key, graphql_max_subscriptions_per_key=1) as api:
+    async with gateway(store, kit, secret_key, graphql_max_subscriptions_per_key=1) as api:
         holder = asyncio.create_task(graphql_sse(api, tenant.api_key, CHANGES, variables={"after": after}, take=1))
         await until(lambda: slots_held(api, key_id) == 1)
         refused = await graphql_sse(api, tenant.api_key, CHANGES)
@@ -170,7 +163,7 @@ async def test_the_request_rate_and_body_limits_refuse_as_json_before_anything_s
     store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
 ) -> None:
     limits = {"graphql_max_request_bytes": 300, "graphql_request_burst": 2, "graphql_requests_per_second": 0.01}
-    async with served(store, kit, secret_key, **limits) as api:
+    async with gateway(store, kit, secret_key, **limits) as api:
         url, headers = f"{api.url}/graphql", _sse_headers(tenant.api_key)
         too_large = await api.client.post(url, json={"query": "{ apiKeys { id } }" + " " * 300}, headers=headers)
         assert too_large.status_code == 413
@@ -202,7 +195,7 @@ async def test_a_document_over_the_limits_is_refused_in_the_stream(
     store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
 ) -> None:
     four_deep = "{ connections(first: 1) { edges { node { id } } } }"
-    async with served(store, kit, secret_key, graphql_max_depth=3) as api:
+    async with gateway(store, kit, secret_key, graphql_max_depth=3) as api:
         refused = await graphql_sse(api, tenant.api_key, four_deep)
     (result,) = refused["results"]
     assert result["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
@@ -218,7 +211,7 @@ async def test_a_query_over_sse_is_one_result_then_complete(
     store: Store, kit: HttpKit, secret_key: str, tenant: Tenant, connection_id: uuid.UUID, mode: str
 ) -> None:
     query = "{ connections(first: 5) { edges { node { provider } } } }"
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         answered = await graphql_sse(api, tenant.api_key, query, single=MODES[mode])
     assert answered["completed"] and answered["error"] is None
     assert answered["results"] == [{"data": {"connections": {"edges": [{"node": {"provider": "hubspot"}}]}}}]
@@ -229,7 +222,7 @@ async def test_a_mutation_is_refused_over_get_and_changes_nothing(
 ) -> None:
     key_id = await key_id_of(store, tenant.api_key)
     revoke = f'mutation {{ revokeApiKey(id: "{key_global_id(key_id)}") {{ id }} }}'
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         refused = await api.client.get(
             f"{api.url}/graphql", params={"query": revoke}, headers=_sse_headers(tenant.api_key)
         )
@@ -243,7 +236,7 @@ async def test_a_mutation_over_sse_runs_once_and_completes(
 ) -> None:
     spare, spare_id = await second_key(store, tenant, "spare")
     revoke = "mutation($id: ID!) { revokeApiKey(id: $id) { name } }"
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         ran = await graphql_sse(api, tenant.api_key, revoke, variables={"id": key_global_id(spare_id)})
         assert ran["completed"] and ran["results"] == [{"data": {"revokeApiKey": {"name": "spare"}}}]
         assert (await api.graphql("{ apiKeys { id } }", spare))["_status"] == 401
@@ -275,7 +268,7 @@ async def test_an_idle_stream_sends_keep_alive_comments_and_is_never_cached(
     store: Store, kit: HttpKit, secret_key: str, tenant: Tenant, connection_id: uuid.UUID
 ) -> None:
     key_id = await key_id_of(store, tenant.api_key)
-    async with served(store, kit, secret_key, event_stream_keep_alive_seconds=0.05) as api:
+    async with gateway(store, kit, secret_key, event_stream_keep_alive_seconds=0.05) as api:
         body = {"query": CHANGES}
         async with api.client.stream(
             "POST", f"{api.url}/graphql", json=body, headers=_sse_headers(tenant.api_key)
@@ -302,7 +295,7 @@ async def test_requests_that_are_not_graphql_are_refused_with_a_code(
     store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
 ) -> None:
     url = "/graphql"
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         client, headers = api.client, _sse_headers(tenant.api_key)
         cases = [
             (
@@ -344,7 +337,7 @@ async def test_single_connection_mode_keeps_each_stream_to_its_key_and_its_opera
 ) -> None:
     key_id = await key_id_of(store, tenant.api_key)
     other, _ = await second_key(store, tenant, "other")
-    async with served(store, kit, secret_key, graphql_max_subscriptions_per_key=2) as api:
+    async with gateway(store, kit, secret_key, graphql_max_subscriptions_per_key=2) as api:
         client, url, own = api.client, f"{api.url}/graphql", {"Authorization": f"Bearer {tenant.api_key}"}
         reserved = await client.put(url, headers=own)
         assert reserved.status_code == 201 and reserved.headers["content-type"].startswith("text/plain")
@@ -428,7 +421,7 @@ async def test_apollo_client_subscribes_over_multipart_http_and_resumes_from_its
     key_id = await key_id_of(store, tenant.api_key)
     start = await latest_change_cursor(store)
     await append_change(store, tenant, connection_id, "one")
-    async with served(store, kit, secret_key, event_stream_keep_alive_seconds=0.05) as api:
+    async with gateway(store, kit, secret_key, event_stream_keep_alive_seconds=0.05) as api:
         first = await apollo_multipart(api, tenant.api_key, CHANGES, variables={"after": start}, take=1)
         assert first["error"] is None and remote_ids(first["results"]) == ["one"]
         await until(lambda: slots_held(api, key_id) == 0)
@@ -448,7 +441,7 @@ async def test_apollo_client_is_told_when_the_key_is_revoked(
 ) -> None:
     control, _ = await second_key(store, tenant, "control")
     key_id = await key_id_of(store, tenant.api_key)
-    async with served(store, kit, secret_key) as api:
+    async with gateway(store, kit, secret_key) as api:
         doomed = asyncio.create_task(apollo_multipart(api, tenant.api_key, CHANGES))
         await until(lambda: slots_held(api, key_id) == 1)
         data(await api.graphql(REVOKE, control, id=key_global_id(key_id)))

@@ -18,6 +18,7 @@ from gateway.connect_pages import oauth_callback, oauth_start
 from gateway.graphql_app import XkitGraphQL
 from gateway.runtime import Runtime
 from gateway.server import server_config
+from gateway.sse import STREAM_PATH
 from gateway.webhooks_in import provider_webhook
 from sync.cache.listen import change_listener
 
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
+            Route(STREAM_PATH, graphql),  # graphql-sse in both modes (gateway/sse.py)
             WebSocketRoute("/graphql", graphql),
             Route("/oauth/start", oauth_start),
             Route("/oauth/callback", oauth_callback),

@@ -130,7 +130,7 @@ class XkitGraphQL(GraphQL[Caller, None]):
             except BadInput as malformed:
                 await error_response(400, malformed)(scope, receive, send)
                 return
-            if self.event_streams.claims(request):  # graphql-sse, Apollo multipart (gateway/sse.py)
+            if self.event_streams.claims(request):  # graphql-sse, Apollo's multipart (gateway/sse.py)
                 await self.event_streams.serve(Request(scope, receive), send)
                 return
         await super().__call__(scope, receive, send)

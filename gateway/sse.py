@@ -1,10 +1,12 @@
-"""GraphQL over Server-Sent Events on /graphql: the `graphql-sse` protocol, both of its modes.
+"""GraphQL over Server-Sent Events: the `graphql-sse` protocol, both of its modes.
 
-Distinct connections: a POST (or GET) with `Accept: text/event-stream` runs one operation and streams its
-results as `next` events, then `complete`. Single connection: a PUT reserves a stream and answers its
-token; a GET with the token (header `X-GraphQL-Event-Stream-Token` or `?token=`) opens it; POSTs with the
-token and an `extensions.operationId` run operations whose events carry that id; `DELETE ?operationId=`
-stops one. A reservation lives in the process that made it (behind several processes: sticky sessions).
+Distinct connections, on /graphql and on STREAM_PATH: a POST (or GET) with `Accept: text/event-stream`
+runs one operation and streams its results as `next` events, then `complete`. Single connection, on
+STREAM_PATH (/graphql itself answers methods other than GET and POST with 405, as GraphQL over HTTP
+says): a PUT reserves a stream and answers its token; a GET with the token (header
+`X-GraphQL-Event-Stream-Token` or `?token=`) opens it; POSTs with the token and an
+`extensions.operationId` run operations whose events carry that id; `DELETE ?operationId=` stops one.
+A reservation lives in the process that made it (behind several processes: sticky sessions).
 
 The gateway has authenticated, rate-limited and bounded each request before it gets here. Operations run
 through the schema like any other (cost, depth, subscription slots, loaders per event), one context each.
@@ -46,6 +48,7 @@ from schema import schema
 
 log = logging.getLogger("xkit.graphql")
 
+STREAM_PATH = "/graphql/stream"
 TOKEN_HEADER = "x-graphql-event-stream-token"
 TOKEN_PARAMETER = "token"
 EVENT_STREAM = "text/event-stream"
@@ -366,12 +369,8 @@ class EventStreams:
         self.framings = [(accepts_event_stream, Framing()), *framings]
 
     def claims(self, request: Request) -> bool:
-        """Whether /graphql hands this request here: it accepts a stream, or speaks single-connection mode."""
-        return (
-            self._framing_for(request) is not None
-            or _token_of(request) is not None
-            or request.method in ("PUT", "DELETE")
-        )
+        """Whether the GraphQL endpoint hands this request here: it accepts a stream, or it came to STREAM_PATH."""
+        return self._framing_for(request) is not None or request.scope["path"].endswith(STREAM_PATH)
 
     async def serve(self, request: Request, send: Send) -> None:
         """Answer a request `claims` took, authenticated by the gateway (its identity in the scope)."""

@@ -15,7 +15,7 @@ import pytest
 from connectors.kit.credentials import Credentials
 from connectors.kit.errors import NotFound
 from connectors.kit.http import HttpKit
-from gateway.sse import RESERVATION_SECONDS, Reservations
+from gateway.sse import RESERVATION_SECONDS, STREAM_PATH, Reservations
 from resolvers.keys import key_global_id
 from resolvers.limits import OverBudget
 from sync.storage.store import Store
@@ -47,8 +47,10 @@ async def apollo_multipart(api: Gateway, key: str, query: str, **options: Any) -
 
 
 async def graphql_sse(api: Gateway, key: str | None, query: str, *, single: bool = False, **options: Any) -> Any:
-    """What the graphql-sse npm client saw: {results, completed, error}."""
-    config = {"url": f"{api.url}/graphql", "key": key, "singleConnection": single, "query": query, **options}
+    """What the graphql-sse npm client saw: {results, completed, error}. Single-connection mode lives on its
+    own path: /graphql answers PUT and DELETE with 405."""
+    url = f"{api.url}{STREAM_PATH}" if single else f"{api.url}/graphql"
+    config = {"url": url, "key": key, "singleConnection": single, "query": query, **options}
     return await run_node("graphql-sse-subscribe.mjs", json.dumps(config))
 
 
@@ -338,7 +340,10 @@ async def test_single_connection_mode_keeps_each_stream_to_its_key_and_its_opera
     key_id = await key_id_of(store, tenant.api_key)
     other, _ = await second_key(store, tenant, "other")
     async with gateway(store, kit, secret_key, graphql_max_subscriptions_per_key=2) as api:
-        client, url, own = api.client, f"{api.url}/graphql", {"Authorization": f"Bearer {tenant.api_key}"}
+        client, url, own = api.client, f"{api.url}{STREAM_PATH}", {"Authorization": f"Bearer {tenant.api_key}"}
+        assert (await client.put(f"{api.url}/graphql", headers=own)).status_code == 405  # not GraphQL over HTTP
+        patched = await client.patch(url, headers=own)
+        assert patched.status_code == 405 and patched.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
         reserved = await client.put(url, headers=own)
         assert reserved.status_code == 201 and reserved.headers["content-type"].startswith("text/plain")
         token = reserved.text

@@ -84,6 +84,11 @@ class MethodNotAllowed(StreamRequestRefused):
     headers = {"Allow": "GET, POST, PUT, DELETE"}
 
 
+class NotAcceptable(StreamRequestRefused):
+    status = 406
+    code = "NOT_ACCEPTABLE"
+
+
 class MutationOverGet(MethodNotAllowed):
     headers = {"Allow": "POST"}
 
@@ -399,7 +404,10 @@ class EventStreams:
         framing = self._framing_for(request)
         if framing is not None:
             return await self._distinct(request, framing)
-        assert token is not None
+        if token is None:
+            raise NotAcceptable(
+                f"{STREAM_PATH} streams: send Accept: {EVENT_STREAM}, or the token of a stream you reserved"
+            )
         return await self._post_to_reserved(request, token, key_id)
 
     async def _distinct(self, request: Request, framing: Framing) -> ASGIApp:

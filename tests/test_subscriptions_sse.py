@@ -328,6 +328,9 @@ async def test_requests_that_are_not_graphql_are_refused_with_a_code(
                 "BAD_REQUEST",
             ),
         ]
+        own = {"Authorization": f"Bearer {tenant.api_key}"}
+        json_only = await client.post(api.url + STREAM_PATH, json={"query": "{ apiKeys { id } }"}, headers=own)
+        cases.append((json_only, 406, "NOT_ACCEPTABLE"))
     for response, status, code in cases:
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/json")

@@ -22,6 +22,7 @@ from connectors.kit.errors import BadInput, Unauthenticated
 from gateway.auth import ApiKeyAuthenticator, TooManyFailedKeys
 from gateway.bodies import BodyTooLarge, read_body
 from gateway.errors import error_response
+from gateway.ide import graphiql_page, is_browser_navigation
 from gateway.runtime import Runtime
 from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
 from resolvers.context import Caller
@@ -65,7 +66,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, runtime: Runtime) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        # GraphiQL is our own page (gateway/ide.py), never strawberry's, which loads its files from a CDN.
+        super().__init__(schema, graphql_ide=None)
         self.runtime = runtime
         settings = runtime.settings
         self.authenticator = ApiKeyAuthenticator.configured(runtime.store, settings)
@@ -89,7 +91,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._is_ide_request(scope):
-            # The IDE page itself needs no key; the queries it sends do.
+            # The IDE page itself needs no key; the queries it sends do. A shared link's query, variables and
+            # operation name are read by the page, not run here.
             await (await self.render_graphql_ide(Request(scope)))(scope, receive, send)
             return
         if scope["type"] == "http":
@@ -141,12 +144,16 @@ class XkitGraphQL(GraphQL[Caller, None]):
 
         return replay
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page.page(request)
+
     @staticmethod
     def _is_ide_request(scope: Scope) -> bool:
-        if scope["method"] != "GET" or scope.get("query_string"):
+        """A browser opening /graphql (a shared `?query=…` link too); a GraphQL client's GET runs the query."""
+        if scope["method"] != "GET":
             return False
-        accept = dict(scope["headers"]).get(b"accept", b"")
-        return b"text/html" in accept
+        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+        return is_browser_navigation(accept)
 
     async def get_context(self, request: Any, response: Any = None) -> Caller:
         identity = request.scope.get("xkit.caller")

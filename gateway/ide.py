@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +22,13 @@ from gateway.errors import error_response
 IDE_FOLDER = Path(__file__).with_name("ide")
 BUILD_TARGET = "make ide"
 
-# Fonts and icons come inside GraphiQL's stylesheet as data: URIs; nothing else is allowed but this gateway.
+# Fonts and icons come inside GraphiQL's stylesheet as data: URIs; nothing else is allowed but this gateway,
+# and the one <style> GraphiQL's dialogs add at run time, which carries this response's nonce.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; connect-src 'self'; "
     "img-src 'self' data:; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -66,9 +67,11 @@ class GraphiQLPage:
         self._assets: dict[str, Asset] | None = None
 
     def page(self, request: Request) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        headers = {**PAGE_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(nonce=nonce)}
         assets = self._load()
         if assets is None:
-            return HTMLResponse(_NOT_BUILT_PAGE, status_code=503, headers=PAGE_HEADERS)
+            return HTMLResponse(_NOT_BUILT_PAGE, status_code=503, headers=headers)
         base = f"{request.url.path.rstrip('/')}/ide/assets"
         urls = {asset.name: f"{base}/{asset.digest}/{asset.name}" for asset in assets.values()}
         styles = "".join(
@@ -77,11 +80,11 @@ class GraphiQLPage:
             if media_type == "text/css"
         )
         scripts = "".join(
-            f'<script src="{html.escape(urls[name])}"></script>\n'
+            _script(urls[name], nonce if name == "graphiql-page.js" else None)
             for name, _, media_type in PAGE_FILES
             if media_type == "text/javascript"
         )
-        return HTMLResponse(_PAGE.format(styles=styles, scripts=scripts), headers=PAGE_HEADERS)
+        return HTMLResponse(_PAGE.format(styles=styles, scripts=scripts), headers=headers)
 
     async def asset(self, request: Request) -> Response:
         """`GET /graphql/ide/assets/{digest}/{name}`: a file of the page, only under its current digest."""
@@ -105,6 +108,12 @@ class GraphiQLPage:
                 body = path.read_bytes()
                 self._assets[name] = Asset(name, media_type, body, gzip.compress(body, mtime=0))
         return self._assets
+
+
+def _script(url: str, nonce: str | None) -> str:
+    # The page's own script carries the nonce only to hand it to GraphiQL for the <style> its dialogs add.
+    nonce_attribute = f' nonce="{nonce}"' if nonce else ""
+    return f'<script src="{html.escape(url)}"{nonce_attribute}></script>\n'
 
 
 def is_browser_navigation(accept: str) -> bool:

@@ -4,6 +4,10 @@
 (function () {
   "use strict";
 
+  // GraphiQL's dialogs add a <style> element; under the page's Content-Security-Policy it needs this
+  // response's nonce, which GraphiQL's bundle reads from this global.
+  window.__webpack_nonce__ = document.currentScript.nonce;
+
   const KEY_PLACEHOLDER = "<your secret key>";
   const HEADERS_TEMPLATE = JSON.stringify({ Authorization: "Bearer " + KEY_PLACEHOLDER }, null, 2);
   // Where GraphiQL keeps the header editor's text in the storage it is given.

@@ -66,6 +66,10 @@ class GraphiQLPage:
         self.folder = folder
         self._assets: dict[str, Asset] | None = None
 
+    @property
+    def built(self) -> bool:
+        return self._load() is not None
+
     def page(self, request: Request) -> Response:
         nonce = secrets.token_urlsafe(16)
         headers = {**PAGE_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(nonce=nonce)}

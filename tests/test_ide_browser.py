@@ -16,7 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, async_pla
 from starlette.requests import Request
 
 from connectors.kit.http import HttpKit
-from gateway.ide import GraphiQLPage, is_browser_navigation
+from gateway.ide import BUILD_TARGET, GraphiQLPage, graphiql_page, is_browser_navigation
 from sync.storage.store import Store
 from tests.support import Gateway, Tenant, gateway, new_tenant
 
@@ -47,6 +47,12 @@ document.addEventListener("securitypolicyviolation", (event) => {
   window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
 });
 """
+
+
+@pytest.fixture
+def built() -> None:
+    if not graphiql_page.built:
+        pytest.fail(f"GraphiQL's files are not built in this checkout: run `{BUILD_TARGET}` (make test runs it)")
 
 
 @pytest.fixture
@@ -86,7 +92,7 @@ class Setup:
 
 
 @pytest_asyncio.fixture
-async def setup(store: Store, kit: HttpKit, secret_key: str) -> AsyncIterator[Setup]:
+async def setup(built: None, store: Store, kit: HttpKit, secret_key: str) -> AsyncIterator[Setup]:
     tenant = await new_tenant(store)
     async with gateway(store, kit, secret_key) as api, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -204,7 +210,7 @@ async def test_a_refused_key_shows_the_401_with_where_the_key_goes(setup: Setup,
 
 
 async def test_a_browser_opening_a_shared_link_gets_the_page_and_a_client_gets_the_answer(
-    store: Store, kit: HttpKit, secret_key: str
+    built: None, store: Store, kit: HttpKit, secret_key: str
 ) -> None:
     tenant = await new_tenant(store)
     async with gateway(store, kit, secret_key) as api:
@@ -230,7 +236,7 @@ async def test_a_browser_opening_a_shared_link_gets_the_page_and_a_client_gets_t
 
 
 async def test_graphiql_files_are_served_by_digest_with_long_cache_headers(
-    store: Store, kit: HttpKit, secret_key: str
+    built: None, store: Store, kit: HttpKit, secret_key: str
 ) -> None:
     async with gateway(store, kit, secret_key) as api:
         page = await api.client.get(f"{api.url}/graphql", headers={"Accept": CHROME_ACCEPT})

@@ -23,6 +23,7 @@ IDE := gateway/ide
 IDE_FILES := graphiql/graphiql.min.js graphiql/graphiql.min.css react/umd/react.production.min.js \
 	react-dom/umd/react-dom.production.min.js
 $(IDE)/assets/.built: $(IDE)/package-lock.json
+	@command -v npm >/dev/null || { echo "GraphiQL's files come from npm: install Node.js (with npm), then run make ide"; exit 1; }
 	npm ci --prefix $(IDE) --ignore-scripts --no-audit --no-fund --loglevel=error
 	rm -rf $(IDE)/assets && mkdir -p $(IDE)/assets
 	cp $(addprefix $(IDE)/node_modules/,$(IDE_FILES)) $(IDE)/assets/

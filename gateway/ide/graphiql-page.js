@@ -110,17 +110,19 @@
     } catch {
       body = text;
     }
+    const said = body && body.errors && body.errors[0] ? body.errors[0].message : response.statusText;
     if (response.status === 401) {
-      const said = body && body.errors && body.errors[0] ? body.errors[0].message : "unauthenticated";
       showHint(
         true,
         "The gateway answered 401 (" + said + "). Put your secret API key in Headers (under the query) as " +
           '{"Authorization": "Bearer ' + KEY_PLACEHOLDER + '"}.',
       );
+    } else if (response.status === 429) {
+      showHint(true, "The gateway answered 429 (" + said + ").");
     } else {
       showHint(false, null);
       if (!schemaLoaded && !reloadPending && params.operationName !== "IntrospectionQuery") {
-        // The key works now: fetch the schema again so completion and the docs work.
+        // The key was accepted: fetch the schema again so completion and the docs work.
         reloadPending = true;
         window.setTimeout(reloadSchema, 0);
       }

@@ -137,11 +137,14 @@ async def csp_violations(page: Page) -> list[str]:
 
 async def test_graphiql_runs_a_query_offline_with_the_key_in_session_storage_only(setup: Setup, tmp_path: Path) -> None:
     page = await setup.offline.new_page()
+    graphql_requests: list[str] = []
+    page.on("request", lambda request: graphql_requests.append(request.method) if request.method == "POST" else None)
     await page.goto(f"{setup.api.url}/graphql")
 
-    # It opens asking for the key, and the header editor shows where it goes.
+    # It opens asking for the key, and the header editor shows where it goes; the placeholder is never sent.
     hint = page.locator(HINT)
     await hint.filter(has_text="No API key yet").wait_for()
+    assert graphql_requests == []
     assert json.loads(await editor_text(page, HEADER_EDITOR)) == {"Authorization": "Bearer <your secret key>"}
     assert "replace <your secret key> with your secret API key" in await editor_text(page, RESULT)
 

@@ -79,7 +79,8 @@ async def start_position(caller: Caller, after: str | None, *, field: str = "aft
     if position > latest:
         raise BadInput(
             f"{after!r} is beyond the newest change in the log, so this API did not issue it (was the database "
-            "restored or recreated?); read the current state again (queries), then subscribe without `after`",
+            f"restored or recreated?); read the current state again (queries), then follow changes from now on "
+            f"(leave `{field}` out)",
             field=field,
         )
     return position

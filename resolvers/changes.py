@@ -44,6 +44,11 @@ class ChangeEvent:
     record: RecordRow | None
     # What the schema builds from the event, once for every subscriber it reaches.
     derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Events a replay read from the log at one moment share the loaders their executions read related
+    # objects with (by platform): what they show is as fresh as the batch's own records, and a replay of
+    # thousands of changes reads each connection once per batch, not once per change. None for a live
+    # event: it reads everything afresh.
+    read_together: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def encode_cursor(seq: int) -> str:
@@ -99,9 +104,10 @@ async def follow(caller: Caller, position: int, where: ChangeFilter) -> AsyncIte
                         conn, caller.platform_id, position, BATCH, where, through=listener.joined_at
                     )
                     cached = await changes.record_rows(conn, [row.record_id for row in rows])
+                read_together: dict[Any, Any] = {}
                 for row in rows:
                     position = row.seq
-                    yield _event(row, cached.get(row.record_id))
+                    yield _event(row, cached.get(row.record_id), read_together)
                 if len(rows) < BATCH:
                     break
                 await asyncio.sleep(0)  # a long replay still lets other subscribers run
@@ -125,7 +131,7 @@ def _shared_event(item: FeedItem) -> ChangeEvent:
     return event
 
 
-def _event(row: Any, record: Any) -> ChangeEvent:
+def _event(row: Any, record: Any, read_together: dict[Any, Any] | None = None) -> ChangeEvent:
     return ChangeEvent(
         cursor=encode_cursor(row.seq),
         seq=row.seq,
@@ -137,4 +143,5 @@ def _event(row: Any, record: Any) -> ChangeEvent:
         changed_fields=list(row.changed_fields or []),
         occurred_at=row.occurred_at,
         record=RecordRow._make(record) if record is not None else None,
+        read_together=read_together,
     )

@@ -95,9 +95,15 @@ class Caller:
         whatever may change what a caller sees (a narrower scope, one day) must be part of it."""
         return (self.platform_id, self.api_key_id)
 
-    def for_execution(self) -> Caller:
-        """The same caller with nothing remembered: fresh loaders, no credential reads yet."""
-        return replace(self, _loaders=None, credential_reads={})
+    def for_execution(self, read_together: dict[Any, Any] | None = None) -> Caller:
+        """The same caller with nothing remembered: fresh loaders, no credential reads yet. Executions of
+        events read together (`read_together`, one replay batch) share their platform's loaders instead."""
+        loaders = None
+        if read_together is not None:
+            loaders = read_together.get(self.platform_id)
+            if loaders is None:
+                loaders = read_together[self.platform_id] = Loaders(self.services.store, self.platform_id)
+        return replace(self, _loaders=loaders, credential_reads={})
 
     @property
     def loaders(self) -> Loaders:

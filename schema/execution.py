@@ -239,7 +239,7 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Each event is executed (once per audience) with loaders of its own: nothing read for an earlier
         # event is shown again, and nothing is remembered once the event is sent.
         if isinstance(self.context_value, Caller):
-            executor.context_value = self.context_value.for_execution()
+            executor.context_value = self.context_value.for_execution(getattr(payload, "read_together", None))
         # Every event collects its fields afresh, so caches keyed by their identity would only grow for
         # as long as the subscription lives; each event gets its own.
         executor._plans = {}

@@ -52,6 +52,8 @@ class Change:
     _event: strawberry.Private[ChangeEvent]
     # Execution results of this change for each (operation, variables, audience): see schema/execution.py.
     shared_results: strawberry.Private[dict[Any, Any]]
+    # The loaders shared by the events one replay batch read together (see ChangeEvent.read_together).
+    read_together: strawberry.Private[dict[Any, Any] | None]
 
     @strawberry.field
     async def connection(self, info: Info) -> Connection:
@@ -86,6 +88,7 @@ class Change:
             occurred_at=event.occurred_at,
             _event=event,
             shared_results={},
+            read_together=event.read_together,
         )
 
 

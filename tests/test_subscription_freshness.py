@@ -183,6 +183,26 @@ async def test_subscribers_sharing_an_audience_share_one_fresh_execution_per_eve
     assert (reads_for_one, reads_for_two) == (2, 2)
 
 
+async def test_a_replay_reads_related_objects_once_per_batch_of_the_log(fresh: Fresh) -> None:
+    """Changes a replay reads from the log together share their executions' loaders: thirty replayed
+    changes read their connection once, and show it as it was when the batch was read."""
+    contact, _, _ = await fresh.contact_with_company()
+    after = await latest_change_cursor(fresh.store)
+    for number in range(30):
+        await fresh.retitle_as_the_provider_announces(contact, f"title {number}")
+    await set_status(fresh.store, fresh.connection_id, "needs_reauth", "before the replay")
+    request = GraphQLRequest(CONTACT_CHANGES, variable_values={"after": after})
+    async with Client(transport=fresh.transport(PROTOCOLS[0])) as session:
+        with statements_about(fresh.store, "connections") as reads:
+            events = session.subscribe(request)
+            replayed = [await next_change(events) for _ in range(30)]
+            await events.aclose()
+    assert len({change["cursor"] for change in replayed}) == 30
+    assert {change["node"]["jobTitle"] for change in replayed} == {"title 29"}  # the record as it is now
+    assert {change["connection"]["statusReason"] for change in replayed} == {"before the replay"}
+    assert len(reads) == 1
+
+
 async def test_loaders_remember_a_bounded_number_of_keys_and_fetch_in_bounded_batches(store: Store) -> None:
     tenant = await new_tenant(store)
     unknown = [uuid.uuid4() for _ in range(2 * MAX_BATCH_KEYS + 500)]

@@ -21,6 +21,12 @@ class EndUser(Node):
     external_id: str
     created_at: datetime
 
+    @classmethod
+    def build(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=strawberry.ID(to_global_id("EndUser", row.id)), external_id=row.external_id, created_at=row.created_at
+        )
+
 
 @strawberry.type(description="Sync state of one stream of a connection.")
 class StreamState:
@@ -79,8 +85,11 @@ class CredentialRead:
     api_key_prefix: str | None = strawberry.field(description="The first characters of the key, never the key.")
 
 
-@strawberry.type(description="One authorized provider account of one end user.")
-class Connection(Node):
+@strawberry.type(
+    description="One provider account an end user linked (authorized): what the API calls a connection. "
+    "Named LinkedAccount, not Connection, so that it is not mistaken for a Relay connection (a page of a list)."
+)
+class LinkedAccount(Node):
     provider: str
     status: str = strawberry.field(description="active, needs_reauth or disabled.")
     status_reason: str | None
@@ -91,6 +100,7 @@ class Connection(Node):
 
     @classmethod
     def build(cls, row: Row[Any]) -> Self:
+        # Ids keep the type's former name: ids stored by clients stay valid.
         return cls(
             id=strawberry.ID(to_global_id("Connection", row.id)),
             provider=row.provider,
@@ -110,9 +120,7 @@ class Connection(Node):
     async def end_user(self, info: Info) -> EndUser:
         row = await info.context.loaders.end_user.load(self._row.end_user_id)
         assert row is not None
-        return EndUser(
-            id=strawberry.ID(to_global_id("EndUser", row.id)), external_id=row.external_id, created_at=row.created_at
-        )
+        return EndUser.build(row)
 
     @strawberry.field
     async def streams(self, info: Info) -> list[StreamState]:

@@ -151,7 +151,7 @@ async def test_related_objects_and_raw(world: World) -> None:
 
 async def test_node_lookup_by_global_id(world: World) -> None:
     sample = data(await world.q(CONTACTS_PAGE, first=1))["contacts"]["edges"][0]["node"]
-    query = "query($id: ID!) { node(id: $id) { id ... on Contact { email } ... on Connection { provider } } }"
+    query = "query($id: ID!) { node(id: $id) { id ... on Contact { email } ... on LinkedAccount { provider } } }"
     assert data(await world.q(query, id=sample["id"]))["node"] == {"id": sample["id"], "email": sample["email"]}
     assert data(await world.q(query, id=world.connection_gid))["node"]["provider"] == "hubspot"
     assert data(await world.q(query, id=to_global_id("Contact", 987654321)))["node"] is None

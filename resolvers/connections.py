@@ -18,7 +18,7 @@ from connectors.kit.errors import BadInput, NotFound
 from connectors.kit.keys import StaticKey
 from connectors.kit.oauth import OAuth2, OAuthApp
 from resolvers.context import Caller, Services
-from resolvers.paging import Keyset, PageOf, PageRequest, keyset_page, time_and_id, uuid_key
+from resolvers.paging import Keyset, PageOf, PageRequest, int_key, keyset_page, time_and_id, uuid_key
 from resolvers.records import check_page_size
 from sync.storage.tables import connections, end_users, sync_runs
 from sync.tenancy import connections as store_connections
@@ -155,6 +155,26 @@ async def sync_now(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:
 def wake(services: Services) -> None:
     if services.worker is not None:
         services.worker.wake()
+
+
+RUN_ORDER = Keyset((sync_runs.c.started_at, sync_runs.c.id), descending=True)
+
+
+async def list_runs(caller: Caller, connection_id: uuid.UUID, request: PageRequest) -> PageOf[Row[Any]]:
+    """A connection's sync runs, newest first."""
+    stmt = select(sync_runs).where(
+        sync_runs.c.platform_id == caller.platform_id, sync_runs.c.connection_id == connection_id
+    )
+    return await keyset_page(caller, stmt, RUN_ORDER, "runs", request, time_and_id("started_at"), int_key)
+
+
+async def get_runs(caller: Caller, run_ids: list[int]) -> dict[int, Row[Any]]:
+    """The caller's platform's sync runs among `run_ids`, by id."""
+    if not run_ids:
+        return {}
+    stmt = select(sync_runs).where(sync_runs.c.platform_id == caller.platform_id, sync_runs.c.id.in_(run_ids))
+    async with caller.store.reader.connect() as conn:
+        return {row.id: row for row in (await conn.execute(stmt)).all()}
 
 
 async def recent_runs(caller: Caller, connection_id: uuid.UUID, first: int) -> list[Row[Any]]:

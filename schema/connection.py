@@ -10,10 +10,10 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from resolvers import connections as resolve
-from resolvers.credentials import read_credentials, recent_reads
+from resolvers.credentials import list_reads, read_credentials, recent_reads
 from resolvers.ids import to_global_id
 from schema.context import Info
-from schema.relay import Node
+from schema.relay import Node, Page, page_request
 
 
 @strawberry.type(description="A customer of the platform, known by the platform's own id.")
@@ -41,8 +41,7 @@ class StreamState:
 
 
 @strawberry.type(description="What one run of one stream did.")
-class SyncRun:
-    id: strawberry.ID
+class SyncRun(Node):
     stream: str
     phase: str
     status: str = strawberry.field(description="running, succeeded or failed.")
@@ -83,6 +82,10 @@ class CredentialRead:
     read_at: datetime
     api_key_name: str | None
     api_key_prefix: str | None = strawberry.field(description="The first characters of the key, never the key.")
+
+    @classmethod
+    def build(cls, row: Row[Any]) -> Self:
+        return cls(read_at=row.read_at, api_key_name=row.name, api_key_prefix=row.prefix)
 
 
 @strawberry.type(
@@ -157,11 +160,41 @@ class LinkedAccount(Node):
             api_key=issued.api_key,
         )
 
-    @strawberry.field(description="Who read the credentials, newest first.")
+    @strawberry.field(
+        description="Who read the credentials, newest first.",
+        deprecation_reason="Use credentialAudit, a connection that pages both ways.",
+    )
     async def credential_reads(self, info: Info, first: int = 20) -> list[CredentialRead]:
         rows = await recent_reads(info.context, self.connection_id, first)
-        return [CredentialRead(read_at=r.read_at, api_key_name=r.name, api_key_prefix=r.prefix) for r in rows]
+        return [CredentialRead.build(r) for r in rows]
 
-    @strawberry.field(description="The most recent sync runs, newest first.")
+    @strawberry.field(description="Who read the credentials, newest first.")
+    async def credential_audit(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[CredentialRead]:
+        request = page_request(info, first, after, last, before)
+        return Page.of(await list_reads(info.context, self.connection_id, request), CredentialRead.build)
+
+    @strawberry.field(
+        description="The most recent sync runs, newest first.",
+        deprecation_reason="Use runs, a connection that pages both ways.",
+    )
     async def sync_runs(self, info: Info, first: int = 20) -> list[SyncRun]:
         return [SyncRun.build(r) for r in await resolve.recent_runs(info.context, self.connection_id, first)]
+
+    @strawberry.field(description="Sync runs, newest first.")
+    async def runs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[SyncRun]:
+        request = page_request(info, first, after, last, before)
+        return Page.of(await resolve.list_runs(info.context, self.connection_id, request), SyncRun.build)

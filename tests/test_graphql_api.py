@@ -80,7 +80,7 @@ async def test_pages_follow_the_requested_order(world: World, order: str) -> Non
 async def test_page_size_boundaries(world: World) -> None:
     assert len(data(await world.q(CONTACTS_PAGE, first=100))["contacts"]["edges"]) == 100
     assert len(data(await world.q(CONTACTS_PAGE, first=1))["contacts"]["edges"]) == 1
-    for bad in (101, 0, -5):
+    for bad in (101, -5):
         body = await world.q(CONTACTS_PAGE, first=bad)
         assert error_codes(body) == ["BAD_USER_INPUT"]
         assert "first" in body["errors"][0]["message"]

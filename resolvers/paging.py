@@ -170,8 +170,9 @@ class Probes:
 
 
 def probes(request: PageRequest, bounds: Bounds, overflow: bool) -> Probes:
-    """Past `before` (reading forward) or short of `after` (reading backward) the page's own read cannot
-    tell, nor on the side of the cursor a page starts from."""
+    """The page's own read says whether edges lie beyond it in the direction of travel. Edges at or short
+    of `after`, or at or past `before`, take a query of one row: only for a flag the client selected and
+    the read did not already settle."""
     if request.backward:
         next_at = bounds.before if request.wants_next else None
         previous_at = bounds.after if request.wants_previous and not overflow else None

@@ -146,7 +146,7 @@ class LinkedAccount(Node):
 
     @strawberry.field(
         description="Fresh credentials to call the provider directly (refreshed when near expiry). Secret API keys "
-        "only; every read is recorded in credentialReads."
+        "only; every read is recorded in credentialAudit."
     )
     async def credentials(self, info: Info) -> ConnectionCredentials:
         # One execution (a request, or one subscription event) reads each connection's credentials once.

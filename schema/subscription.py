@@ -20,7 +20,7 @@ from resolvers import changes as resolve
 from resolvers.changes import ChangeEvent
 from resolvers.connections import watch_runs
 from resolvers.ids import parse_connection_id
-from schema.connection import Connection, SyncRun
+from schema.connection import LinkedAccount, SyncRun
 from schema.context import Info
 from schema.objects import OBJECT_TYPES, Record, RemoteObject
 from sync.cache.changes import ChangeFilter
@@ -56,10 +56,10 @@ class Change:
     read_together: strawberry.Private[dict[Any, Any] | None]
 
     @strawberry.field
-    async def connection(self, info: Info) -> Connection:
+    async def connection(self, info: Info) -> LinkedAccount:
         row = await info.context.loaders.connection.load(self._event.connection_id)
         assert row is not None
-        return Connection.build(row)
+        return LinkedAccount.build(row)
 
     @strawberry.field(description="The record as the cache holds it now (deletedAt set once deleted).")
     def node(self) -> RemoteObject | None:

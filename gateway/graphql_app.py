@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as AllowedOperation
@@ -47,7 +47,7 @@ from gateway.graphql_http import (
     parameters_from_query_string,
     request_error_status,
     response_media_type,
-    wants_stream,
+    wants_event_stream,
 )
 from gateway.runtime import Runtime
 from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
@@ -131,8 +131,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
             await (await self.render_graphql_ide(Request(scope)))(scope, receive, send)
             return
         request = Request(scope, receive)
-        if wants_stream(request.headers.get("accept")):
-            # Streamed answers (Server-Sent Events, multipart) are served apart: a subscription lives there.
+        if wants_event_stream(request.headers.get("accept")):
+            # Subscriptions streamed over HTTP (Server-Sent Events, Apollo's multipart) are served apart.
             await self._serve_stream(request, send)
             return
         response = await self._serve_http(request)
@@ -204,7 +204,7 @@ class XkitGraphQL(GraphQL[Caller, None]):
             operation_name = self._operation_name(query, given.operation_name, request.method)
         except OperationNotDetermined as undetermined:
             body = error_body(undetermined)
-            return json_response(body, request_error_status(cast("GraphQLHTTPResponse", body), media_type), media_type)
+            return json_response(body, request_error_status(body, media_type), media_type)
         result = await self.schema.execute(
             query,
             variable_values=given.variables,

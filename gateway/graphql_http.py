@@ -10,19 +10,21 @@ from typing import Any
 
 import orjson
 from graphql import DocumentNode, OperationDefinitionNode
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from gateway.errors import GRAPHQL_RESPONSE_JSON, JSON, BadRequest, OperationNotDetermined, UnsupportedMediaType
 
-# The media types a subscription's events can be streamed in over HTTP (Server-Sent Events, Apollo's multipart).
-STREAM_MEDIA_TYPES = ("text/event-stream", "multipart/mixed")
+# How much of a document's operations a refusal lists, and of a name the client sent it repeats.
+NAMES_LISTED = 10
+NAME_ECHOED = 100
 
 
 @dataclass(frozen=True)
 class MediaRange:
     name: str  # "application/json", "application/*" or "*/*"
     quality: float
+    parameters: frozenset[str] = frozenset()  # the names of its other parameters, lowercase
 
     def matches(self, media_type: str) -> bool:
         if self.name == "*/*":
@@ -43,15 +45,19 @@ def media_ranges(accept: str) -> list[MediaRange]:
         if "/" not in name:
             continue
         quality = 1.0
+        names = set()
         for parameter in parameters:
             key, _, value = parameter.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-                quality = quality if 0.0 <= quality <= 1.0 else 0.0
-        ranges.append(MediaRange(name.lower(), quality))
+            key = key.strip().lower()
+            if key != "q":
+                names.add(key)
+                continue
+            try:
+                quality = float(value)
+            except ValueError:
+                quality = 0.0
+            quality = quality if 0.0 <= quality <= 1.0 else 0.0
+        ranges.append(MediaRange(name.lower(), quality, frozenset(names)))
     return ranges
 
 
@@ -80,9 +86,17 @@ def response_media_type(accept: str | None) -> str | None:
     return JSON
 
 
-def wants_stream(accept: str | None) -> bool:
-    """Whether the client asks for a streamed answer (Server-Sent Events or multipart) rather than one JSON."""
-    return accept is not None and any(r.quality > 0 and r.name in STREAM_MEDIA_TYPES for r in media_ranges(accept))
+def wants_event_stream(accept: str | None) -> bool:
+    """Whether the client asks for a subscription's events as a stream over HTTP: Server-Sent Events, or Apollo's
+    multipart subscriptions (`multipart/mixed;subscriptionSpec=1.0`). A bare multipart/mixed (GraphiQL's
+    incremental delivery) is not one: its queries get one JSON answer."""
+    if accept is None:
+        return False
+    return any(
+        r.quality > 0
+        and (r.name == "text/event-stream" or (r.name == "multipart/mixed" and "subscriptionspec" in r.parameters))
+        for r in media_ranges(accept)
+    )
 
 
 def parameters_from_query_string(query: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -150,13 +164,14 @@ def operation_to_run(document: DocumentNode, operation_name: str | None) -> Oper
     """GraphQL's GetOperation: the operation named, or the only one; a document with several operations runs
     none of them unless `operationName` says which."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    names = ", ".join(o.name.value if o.name else "(anonymous)" for o in operations)
+    names = ", ".join(o.name.value if o.name else "(anonymous)" for o in operations[:NAMES_LISTED])
+    names += ", ..." if len(operations) > NAMES_LISTED else ""
     if operation_name is not None:
         named = next((o for o in operations if o.name and o.name.value == operation_name), None)
         if named is None:
             raise OperationNotDetermined(
-                f"the document has no operation named {operation_name!r}" + (f"; it has {names}" if operations else ""),
-                operationName=operation_name,
+                f"the document has no operation named {operation_name[:NAME_ECHOED]!r}"
+                + (f"; it has {names}" if operations else "")
             )
         return named
     if len(operations) == 1:
@@ -175,7 +190,7 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(error.path is None for error in errors)
 
 
-def request_error_status(body: GraphQLHTTPResponse, media_type: str) -> int:
+def request_error_status(body: Mapping[str, Any], media_type: str) -> int:
     """application/json answers every well-formed request with 200 (a proxy's 4xx could not be told from ours);
     application/graphql-response+json says a request error with 400, or 500 when the gateway itself failed."""
     if media_type == JSON:

@@ -108,6 +108,8 @@ async def test_the_official_graphql_over_http_audit_passes_with_no_failure_or_wa
         ("application/*", JSON),
         ("text/html;q=0.9, */*;q=0.8", JSON),
         ("application/json;q=0, */*", GRAPHQL_RESPONSE),
+        ("application/graphql-response+json, multipart/mixed", GRAPHQL_RESPONSE),
+        ("multipart/mixed;deferSpec=20220824, application/json", JSON),
         (None, JSON),
     ],
     ids=[
@@ -121,6 +123,8 @@ async def test_the_official_graphql_over_http_audit_passes_with_no_failure_or_wa
         "application wildcard",
         "browser-like",
         "json refused",
+        "graphiql (incremental delivery)",
+        "apollo client @defer",
         "no accept header",
     ],
 )
@@ -262,7 +266,7 @@ async def test_an_unknown_operation_name_runs_nothing(client: Client) -> None:
     answer = await client.post({"query": CREATE_DESTINATION, "operationName": "Delete"})
     assert answer.status_code == 400
     error = refusal(answer)
-    assert error["extensions"] == {"code": "OPERATION_RESOLUTION_FAILURE", "operationName": "Delete"}
+    assert error["extensions"] == {"code": "OPERATION_RESOLUTION_FAILURE"}
     assert "'Delete'" in error["message"] and "Create" in error["message"]
     assert await client.destinations() == []
 

@@ -100,13 +100,16 @@ def wants_event_stream(accept: str | None) -> bool:
 
 
 def parameters_from_query_string(query: Mapping[str, list[str]]) -> dict[str, Any]:
-    """A GET's GraphQL request parameters: `variables` and `extensions` are JSON text, the others plain text."""
+    """A GET's GraphQL request parameters: `variables` and `extensions` are JSON text, the others plain text; an
+    empty one is as good as absent (as the spec says of operationName)."""
     parameters: dict[str, Any] = {}
     for name, values in query.items():
         if len(values) > 1:
             raise BadRequest(f"the query string gives `{name}` {len(values)} times; give it once")
-        value = values[0]
-        parameters[name] = _json(value, f"the `{name}` parameter") if name in ("variables", "extensions") else value
+        value = values[0] or None
+        if value is not None and name in ("variables", "extensions"):
+            value = _json(value, f"the `{name}` parameter")
+        parameters[name] = value
     return parameters
 
 

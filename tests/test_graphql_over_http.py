@@ -240,6 +240,9 @@ async def test_a_query_over_get_runs_with_its_variables(client: Client) -> None:
     answer = await client.get(params)
     assert answer.status_code == 200
     assert answer.json() == {"data": {"__type": {"name": "Query"}}}
+    # Empty parameters are absent ones (a shared link often carries `variables=`).
+    bare = await client.get({"query": "{ __typename }", "variables": "", "extensions": "", "operationName": ""})
+    assert bare.status_code == 200 and bare.json() == {"data": {"__typename": "Query"}}
 
 
 # operationName

@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.connect_pages import oauth_callback, oauth_start
 from gateway.graphql_app import XkitGraphQL
+from gateway.ide import graphiql_page
 from gateway.runtime import Runtime
 from gateway.server import server_config
 from gateway.webhooks_in import provider_webhook
@@ -50,6 +51,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
         routes=[
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Route("/graphql/ide/assets/{digest}/{name}", graphiql_page.asset),
             Route("/oauth/start", oauth_start),
             Route("/oauth/callback", oauth_callback),
             Route("/webhooks/{provider}", provider_webhook, methods=["POST"]),

@@ -49,6 +49,7 @@ from gateway.graphql_http import (
     response_media_type,
     wants_event_stream,
 )
+from gateway.ide import graphiql_page, is_browser_navigation
 from gateway.runtime import Runtime
 from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
 from resolvers.context import Caller
@@ -100,7 +101,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, runtime: Runtime) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        # GraphiQL is our own page (gateway/ide.py), never strawberry's, which loads its files from a CDN.
+        super().__init__(schema, graphql_ide=None)
         self.runtime = runtime
         settings = runtime.settings
         self.authenticator = ApiKeyAuthenticator.configured(runtime.store, settings)
@@ -127,7 +129,8 @@ class XkitGraphQL(GraphQL[Caller, None]):
             await super().__call__(scope, receive, send)  # a WebSocket: its key comes in connection_init
             return
         if self._is_ide_request(scope):
-            # The IDE page itself needs no key; the queries it sends do.
+            # The IDE page itself needs no key; the queries it sends do. A shared link's query, variables and
+            # operation name are read by the page, not run here.
             await (await self.render_graphql_ide(Request(scope)))(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -274,12 +277,16 @@ class XkitGraphQL(GraphQL[Caller, None]):
 
         return replay
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page.page(request)
+
     @staticmethod
     def _is_ide_request(scope: Scope) -> bool:
-        if scope["method"] != "GET" or scope.get("query_string"):
+        """A browser opening /graphql (a shared `?query=…` link too); a GraphQL client's GET runs the query."""
+        if scope["method"] != "GET":
             return False
-        accept = dict(scope["headers"]).get(b"accept", b"")
-        return b"text/html" in accept
+        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+        return is_browser_navigation(accept)
 
     async def get_context(self, request: Any, response: Any = None) -> Caller:
         identity = request.scope.get("xkit.caller")

@@ -16,14 +16,13 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as AllowedOperation
 from strawberry.types.unset import UNSET, UnsetType
 
-from connectors.kit.errors import BadInput
+from connectors.kit.errors import BadInput, Unauthenticated
 from gateway.auth import ApiKeyAuthenticator, TooManyFailedKeys
 from gateway.bodies import check_query_string, read_body
 from gateway.errors import (
@@ -51,12 +50,21 @@ from gateway.graphql_http import (
 )
 from gateway.ide import graphiql_page, is_browser_navigation
 from gateway.runtime import Runtime
-from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
+from gateway.sockets import (
+    INVALID_KEY,
+    NO_KEY,
+    REVOKED_KEY,
+    LegacyWSHandler,
+    LiveSockets,
+    SocketRefused,
+    TransportWSHandler,
+    throttled_reason,
+)
 from resolvers.context import Caller
 from resolvers.limits import OverBudget
 from schema import schema
 from schema.limits import parsed_document
-from sync.tenancy.platforms import KeyIdentity
+from sync.tenancy.platforms import KeyIdentity, was_revoked
 
 METHODS = ("GET", "POST")
 POST = ("POST",)
@@ -292,26 +300,27 @@ class XkitGraphQL(GraphQL[Caller, None]):
         identity = request.scope.get("xkit.caller")
         if identity is None:  # a WebSocket: the key comes in connection_init (see on_ws_connect)
             return Caller(self.runtime.services, NO_PLATFORM)
-        # This request was charged to the key's request rate before its body was read (see __call__).
+        # This request was charged to the key's request rate before its body was read (see `_admit`).
         return Caller(self.runtime.services, identity.platform_id, api_key_id=identity.key_id, rate_charged=True)
 
     async def on_ws_connect(self, context: Caller) -> UnsetType | dict[str, object] | None:
         """Authenticate a WebSocket with the same key as HTTP, sent in the connection_init payload as
-        `Authorization: "Bearer <key>"` (or `apiKey`). Refused: graphql-transport-ws closes with 4403,
-        graphql-ws answers connection_error and closes."""
+        `Authorization: "Bearer <key>"` (or `apiKey`). Refused, graphql-transport-ws closes with 4403 and
+        graphql-ws answers connection_error; either says why (see gateway/sockets.py)."""
         params = context.connection_params or {}
         given = params.get("Authorization") or params.get("authorization") or params.get("apiKey") or ""
         scheme, _, key = str(given).partition(" ")
         key = key.strip() if scheme.lower() == "bearer" else str(given).strip()
+        if not key:
+            raise self.sockets.refuse(context, SocketRefused(NO_KEY, Unauthenticated.code))
         try:
-            identity = await self.authenticator.identify_key(key, self.sockets.address_of(context)) if key else None
+            identity = await self.authenticator.identify_key(key, self.sockets.address_of(context))
         except TooManyFailedKeys as throttled:
-            raise ConnectionRejectionError(
-                {"message": throttled.message, "extensions": {"code": throttled.code, **throttled.extensions}}
-            ) from None
+            refused = SocketRefused(throttled_reason(throttled.retry_after), throttled.code, **throttled.extensions)
+            raise self.sockets.refuse(context, refused) from None
         if identity is None:
-            reason = "the API key is not valid" if key else "send your secret API key in the connection_init payload"
-            raise ConnectionRejectionError({"message": reason, "extensions": {"code": "UNAUTHENTICATED"}})
+            reason = REVOKED_KEY if await was_revoked(self.runtime.store, key) else INVALID_KEY
+            raise self.sockets.refuse(context, SocketRefused(reason, Unauthenticated.code))
         # Filed under its key before the acknowledgement: revoking the key closes this socket.
         self.sockets.authenticated(context, identity.key_id)
         context.platform_id = identity.platform_id

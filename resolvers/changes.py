@@ -57,9 +57,13 @@ def decode_cursor(cursor: str, *, field: str = "after") -> int:
     return int(local_id)
 
 
-async def start_position(caller: Caller, after: str | None, *, field: str = "after", issued_only: bool = False) -> int:
-    """Where a reader starts: after its cursor, or at the log's end (live only). A cursor older than the
-    log's retention is refused; with `issued_only`, so is one beyond the newest change."""
+async def start_position(caller: Caller, after: str | None, *, field: str = "after") -> int:
+    """Where a reader of the change log starts: after its cursor, or at the log's end (live only).
+
+    Every path that takes a change cursor starts here (subscriptions, webhook destinations, replays), so
+    each refuses the same two cursors: one older than the log keeps (its changes are gone), and one beyond
+    the newest change (not issued by this log, e.g. saved before the database was restored or recreated;
+    accepted, it would silently skip every change until the log caught up with it)."""
     async with caller.store.reader.connect() as conn:
         latest = await changes.latest(conn)
         if after is None:
@@ -72,8 +76,13 @@ async def start_position(caller: Caller, after: str | None, *, field: str = "aft
             "then subscribe without `after`",
             field=field,
         )
-    if issued_only and position > latest:
-        raise BadInput(f"{after!r} is not a change cursor this API issued", field=field)
+    if position > latest:
+        raise BadInput(
+            f"{after!r} is beyond the newest change in the log, so this API did not issue it (was the database "
+            f"restored or recreated?); read the current state again (queries), then follow changes from now on "
+            f"(leave `{field}` out)",
+            field=field,
+        )
     return position
 
 

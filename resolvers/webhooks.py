@@ -92,7 +92,7 @@ def _non_empty(values: list[Any] | None, field: str) -> None:
 
 async def _position(caller: Caller, cursor: str | None, field: str) -> int:
     """A change cursor given by the caller, checked against the log: not pruned, not from the future."""
-    return await start_position(caller, cursor, field=field, issued_only=True)
+    return await start_position(caller, cursor, field=field)
 
 
 async def _own_connections(caller: Caller, given: list[str]) -> list[uuid.UUID]:

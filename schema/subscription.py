@@ -1,4 +1,9 @@
-"""Subscriptions: the change stream and sync progress, over WebSocket (graphql-transport-ws and graphql-ws)."""
+"""Subscriptions: the change stream and sync progress, over WebSocket (graphql-transport-ws and graphql-ws).
+
+Nothing here depends on the transport: any transport that runs the schema's `subscribe` with a `Caller`
+gets each event executed with loaders of its own (schema/execution.py). One that follows the log itself
+(`resolvers.changes.start_position`, then `follow`) gives each event's resolvers `caller.for_execution()`.
+"""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from connectors.kit.errors import BadInput, Unauthenticated
 from gateway.auth import ApiKeyAuthenticator, TooManyFailedKeys
 from gateway.bodies import BodyTooLarge, read_body
+from gateway.documents import UNCACHED, PersistedQueries, PersistedQueryUnknown
 from gateway.errors import error_response
 from gateway.runtime import Runtime
 from gateway.sockets import LegacyWSHandler, LiveSockets, TransportWSHandler
@@ -72,6 +73,12 @@ class XkitGraphQL(GraphQL[Caller, None]):
         self.sockets = LiveSockets(runtime.store, recheck_seconds=settings.api_key_recheck_seconds)
 
         self.request_rate = runtime.services.request_rates
+        self.persisted_queries = PersistedQueries(
+            runtime.store,
+            apq_enabled=settings.graphql_apq_enabled,
+            max_documents=settings.graphql_apq_max_documents,
+            max_bytes=settings.graphql_apq_max_bytes,
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -114,21 +121,26 @@ class XkitGraphQL(GraphQL[Caller, None]):
                 await rate_limited_response(wait, self.request_rate.capacity)(scope, receive, send)
                 return
             try:
-                receive = await self._bounded_body(request)
+                receive = await self._bounded_body(request, identity.platform_id)
             except BodyTooLarge as too_large:
                 await error_response(414 if scope["method"] == "GET" else 413, too_large)(scope, receive, send)
+                return
+            except PersistedQueryUnknown as unknown:
+                # Answered as Apollo Server does (200, uncached): the client then sends the document itself.
+                await error_response(200, unknown, headers=UNCACHED)(scope, receive, send)
                 return
             except BadInput as malformed:
                 await error_response(400, malformed)(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
-    async def _bounded_body(self, request: Request) -> Receive:
-        """Read the body within the limit (a GET's query string too), and give it to strawberry as if unread."""
+    async def _bounded_body(self, request: Request, platform_id: uuid.UUID) -> Receive:
+        """Read the body within the limit (a GET's query string too), give a persisted query its document,
+        and give the result to strawberry as if unread."""
         limit = self.runtime.settings.graphql_max_request_bytes
         if len(request.scope.get("query_string", b"")) > limit:
             raise BodyTooLarge(f"the query string is larger than the limit of {limit} bytes")
-        body = await read_body(request, limit)
+        body = await self.persisted_queries.resolve(request.scope, await read_body(request, limit), platform_id)
         delivered = False
         receive = request.receive
 

@@ -50,7 +50,7 @@ from sync.tenancy.documents import NewDocument, PersistedQueryNotFound, Persiste
 APQ_VERSION = 1
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # The hashes relay-compiler and graphql-codegen may be configured to write, by length in hex digits.
-MANIFEST_HASHES = {32: "md5", 40: "sha1", 64: "sha256"}
+MANIFEST_HASHES = {32: ("md5", "MD5"), 40: ("sha1", "SHA-1"), 64: ("sha256", "SHA-256")}
 # Apollo Server answers both refusals with 200 and this header: the client is about to fill the store.
 UNCACHED = {"Cache-Control": "private, no-cache, must-revalidate"}
 MAX_REASONS_SHOWN = 20
@@ -321,12 +321,13 @@ def _checked(claimed: str | None, document: str, limits: ManifestLimits) -> NewD
 
 
 def _check_claimed_hash(claimed: str, document: str) -> None:
-    algorithm = MANIFEST_HASHES.get(len(claimed)) if re.fullmatch(r"[0-9a-fA-F]+", claimed) else None
-    if algorithm is None:
+    known = MANIFEST_HASHES.get(len(claimed)) if re.fullmatch(r"[0-9a-fA-F]+", claimed) else None
+    if known is None:
         raise ManifestRefused("the key is not a hash of the document (MD5, SHA-1 or SHA-256 in hexadecimal)")
+    algorithm, name = known
     actual = hashlib.new(algorithm, document.encode()).hexdigest()
     if actual != claimed.lower():
-        raise PersistedQueryHashMismatch(f"the {algorithm.upper()} of the document is {actual}, not this key")
+        raise PersistedQueryHashMismatch(f"the key does not match the document, whose {name} is {actual}")
 
 
 def _first_line(document: str) -> str:

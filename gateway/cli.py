@@ -269,7 +269,10 @@ def cmd_documents(args: argparse.Namespace) -> None:
             if args.action == "trusted-only":
                 if not await documents.set_trusted_only(store, platform_id, args.state == "on"):
                     raise NotFound(f"no platform with id {platform_id}")
-                return f"trusted documents only: {args.state} (every gateway within {documents.CACHE_SECONDS:g} s)"
+                said = f"trusted documents only: {args.state} (every gateway within {documents.CACHE_SECONDS:g} s)"
+                if args.state == "on" and not await documents.list_documents(store, platform_id):
+                    said += "; no document is registered yet, so every operation is refused"
+                return said
             registered = await documents.list_documents(store, platform_id)
             mode = "on" if await documents.trusted_only(store, platform_id) else "off"
             lines = [

@@ -398,3 +398,6 @@ async def test_the_documents_commands(
     assert await xkit("documents", "remove", "--all", "--platform", platform) == "removed 1"
     with pytest.raises(SystemExit):
         await xkit("documents", "push", str(tmp_path / "missing.json"), "--platform", platform)
+    with pytest.raises(SystemExit) as no_platform:
+        await xkit("documents", "push", str(manifest), "--platform", str(uuid.uuid4()))
+    assert "no platform with id" in str(no_platform.value.code)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.kit.errors import BadInput, XkitError
+from connectors.kit.errors import BadInput, NotFound, XkitError
 from sync.storage.store import Store, utcnow
 from sync.storage.tables import persisted_documents, platforms
 
@@ -159,6 +160,8 @@ async def register_documents(
     have more than `limit` documents, nothing is stored."""
     wanted = {document.sha256: document for document in documents}
     async with store.engine.begin() as conn:
+        if (await conn.execute(select(platforms.c.id).where(platforms.c.id == platform_id))).first() is None:
+            raise NotFound(f"no platform with id {platform_id}")
         existing = set(
             (
                 await conn.execute(
@@ -176,8 +179,10 @@ async def register_documents(
             )
         if new:
             now = utcnow()
+            insert = postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+            # A push running at the same time may register some of them first: theirs stand.
             await conn.execute(
-                persisted_documents.insert(),
+                insert(persisted_documents).on_conflict_do_nothing(),
                 [
                     {
                         "platform_id": platform_id,

@@ -108,12 +108,16 @@ class PersistedQueries:
         self.apq = AutomaticPersistedQueries(max_documents, max_bytes)
 
     async def resolve(self, scope: Scope, body: bytes, platform_id: uuid.UUID) -> bytes:
-        """The body to hand on (a GET's query string is rewritten in `scope`)."""
+        """The body to hand on to strawberry (a GET's query string is rewritten in `scope`)."""
         if scope["method"] == "GET":
             query_string: bytes = scope.get("query_string", b"")
             if b"persistedQuery" in query_string:
                 params = dict(parse_qsl(query_string.decode(errors="replace"), keep_blank_values=True))
-                document = await self._document_of(params, platform_id, parse_json=True)
+                try:
+                    extensions = orjson.loads(params.get("extensions", ""))
+                except orjson.JSONDecodeError:
+                    return body  # strawberry refuses it as it refuses any malformed request
+                document = await self.query_for(params.get("query"), extensions, platform_id)
                 if document is not None:
                     scope["query_string"] = urlencode({**params, "query": document}).encode()
             return body
@@ -122,24 +126,18 @@ class PersistedQueries:
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return body  # strawberry refuses it as it refuses any malformed body
+            return body
         if not isinstance(request, dict):
             return body
-        document = await self._document_of(request, platform_id, parse_json=False)
+        document = await self.query_for(request.get("query"), request.get("extensions"), platform_id)
         return body if document is None else orjson.dumps({**request, "query": document})
 
-    async def _document_of(self, request: Mapping[str, Any], platform_id: uuid.UUID, *, parse_json: bool) -> str | None:
-        """The document to run in place of a hash-only request; None to run the request as it came."""
-        extensions = request.get("extensions")
-        if parse_json and isinstance(extensions, str):
-            try:
-                extensions = orjson.loads(extensions)
-            except orjson.JSONDecodeError:
-                return None
+    async def query_for(self, query: object, extensions: object, platform_id: uuid.UUID) -> str | None:
+        """The document to run for a request that names one by hash alone; None to run the request as it came
+        (after checking and storing a document sent with its hash). Raises PERSISTED_QUERY_* refusals."""
         if not isinstance(extensions, dict) or "persistedQuery" not in extensions:
             return None
         sha256 = self._hash_of(extensions["persistedQuery"])
-        query = request.get("query")
         if query is None or query == "":
             return await self._stored(platform_id, sha256)
         if isinstance(query, str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from resolvers.limits import RequestLimits
 from sync.storage.store import Store
 from sync.tenancy import documents
 from sync.tenancy.documents import NewDocument, TooManyDocuments, sha256_of
+from tests.js_clients import JS_DIR, ClientFailed
 from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant
 
 KEYS = "query Keys { apiKeys { name } }"
@@ -353,6 +355,58 @@ async def test_trusted_documents_apply_on_websockets(apq: Api, store: Store, pro
         assert refused.value.errors[0]["extensions"]["code"] == "QUERY_NOT_IN_SAFELIST"
         if protocol == WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL:  # the legacy protocol carries subscriptions only
             assert await session.execute(gql(KEYS)) == {"apiKeys": [{"name": "default"}]}
+
+
+# relay-compiler's persisted queries
+
+
+RELAY_QUERY = """import { graphql } from "react-relay";
+export const query = graphql`query KeysQuery { apiKeys { name } }`;
+"""
+
+
+@pytest.fixture(scope="module")
+def relay_manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """relay-compiler's persisted-query output for one query, with its default hash (MD5) and with SHA-256."""
+    compiler = JS_DIR / "node_modules" / ".bin" / "relay-compiler"
+    if not compiler.exists():
+        raise ClientFailed("relay-compiler is not installed: run `make clients`")
+    manifests = {}
+    for algorithm in ("MD5", "SHA256"):
+        project = tmp_path_factory.mktemp(f"relay-{algorithm}")
+        (project / "src").mkdir()
+        (project / "src" / "Keys.js").write_text(RELAY_QUERY)
+        (project / "__generated__").mkdir()
+        manifests[algorithm] = project / "persisted_queries.json"
+        manifests[algorithm].write_text("{}")  # relay-compiler adds to the file it is given
+        config = {
+            "src": "./src",
+            "schema": str(Path(__file__).resolve().parent.parent / "schema.graphql"),
+            "language": "javascript",
+            "artifactDirectory": "./__generated__",
+            "persistConfig": {"file": "./persisted_queries.json", "algorithm": algorithm},
+        }
+        (project / "relay.config.json").write_text(json.dumps(config))
+        compiled = subprocess.run(  # noqa: S603 - the pinned relay-compiler
+            [str(compiler)], cwd=project, capture_output=True, text=True, timeout=120
+        )
+        assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    return manifests
+
+
+async def test_relay_compilers_persisted_queries_are_registered_and_run(
+    apq: Api, relay_manifests: dict[str, Path], store: Store
+) -> None:
+    limits = ManifestLimits(64 * 1024, 10, 8 * 1024, apq.api.runtime.services.limits)
+    by_md5 = read_manifest(relay_manifests["MD5"].read_bytes(), "persisted_queries.json", limits)
+    by_sha256 = read_manifest(relay_manifests["SHA256"].read_bytes(), "persisted_queries.json", limits)
+    assert by_md5 == by_sha256 and [d.operation_names for d in by_sha256] == [("KeysQuery",)]
+    [relay_id] = json.loads(relay_manifests["SHA256"].read_text())
+    await documents.register_documents(store, apq.tenant.platform_id, by_sha256, limit=10)
+    await documents.set_trusted_only(store, apq.tenant.platform_id, True)
+    _, body, _ = await apq.post({"extensions": persisted(relay_id), "operationName": "KeysQuery"})
+    [key] = data(body)["apiKeys"]
+    assert key["name"] == "default" and key["id"]  # relay-compiler asks for every Node's id
 
 
 # The command line

@@ -25,6 +25,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from connectors.kit.errors import BadInput, Unauthenticated
 from gateway.auth import ApiKeyAuthenticator, TooManyFailedKeys
 from gateway.bodies import check_query_string, read_body
+from gateway.documents import UNCACHED, PersistedQueries, PersistedQueryUnknown
 from gateway.errors import (
     JSON,
     BadRequest,
@@ -117,6 +118,12 @@ class XkitGraphQL(GraphQL[Caller, None]):
         self.sockets = LiveSockets(runtime.store, recheck_seconds=settings.api_key_recheck_seconds)
 
         self.request_rate = runtime.services.request_rates
+        self.persisted_queries = PersistedQueries(
+            runtime.store,
+            apq_enabled=settings.graphql_apq_enabled,
+            max_documents=settings.graphql_apq_max_documents,
+            max_bytes=settings.graphql_apq_max_bytes,
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -162,10 +169,15 @@ class XkitGraphQL(GraphQL[Caller, None]):
                 )
             await self._admit(request)
             given = await self._read_graphql_request(request)
-            query = await self._document_of(given)
+            query = await self._document_of(request, given)
             return await self._execute(request, given, query, media_type)
         except (RequestRefused, TooManyFailedKeys, OverBudget) as refused:
             return refusal_response(refused, media_type or JSON)
+        except PersistedQueryUnknown as unknown:
+            # Answered as Apollo Server does (200, uncached): the client then sends the document itself.
+            return error_response(200, unknown, headers=UNCACHED, media_type=media_type or JSON)
+        except BadInput as malformed:  # a malformed persisted query, a hash that is not its document's
+            return error_response(400, malformed, media_type=media_type or JSON)
 
     async def _admit(self, request: Request) -> KeyIdentity:
         """The key's identity, charged one request to its rate, before the body is read."""
@@ -204,8 +216,12 @@ class XkitGraphQL(GraphQL[Caller, None]):
             parameters = parameters_from_body(request.headers.get("content-type"), body)
         return graphql_request(parameters)
 
-    async def _document_of(self, given: GraphQLRequestData) -> str:
-        """The GraphQL document the request runs: its `query`."""
+    async def _document_of(self, request: Request, given: GraphQLRequestData) -> str:
+        """The GraphQL document the request runs: its `query`, or the persisted document its hash names."""
+        platform_id = request.scope["xkit.caller"].platform_id
+        stored = await self.persisted_queries.query_for(given.query, given.extensions, platform_id)
+        if stored is not None:
+            return stored
         if given.query is None:
             raise BadRequest('the request has no `query`: send the GraphQL document as {"query": "..."}')
         return given.query
@@ -258,21 +274,29 @@ class XkitGraphQL(GraphQL[Caller, None]):
         """A request for a streamed answer (Server-Sent Events, multipart): admitted like every request (key,
         rate, body size), then served by strawberry's HTTP view."""
         try:
-            await self._admit(request)
-            receive = await self._bounded_body(request)
+            identity = await self._admit(request)
+            receive = await self._bounded_body(request, identity.platform_id)
         except (RequestRefused, TooManyFailedKeys, OverBudget) as refused:
             await refusal_response(refused)(request.scope, request.receive, send)
             return
+        except PersistedQueryUnknown as unknown:
+            await error_response(200, unknown, headers=UNCACHED)(request.scope, request.receive, send)
+            return
+        except BadInput as malformed:
+            await error_response(400, malformed)(request.scope, request.receive, send)
+            return
         await super().__call__(request.scope, receive, send)
 
-    async def _bounded_body(self, request: Request) -> Receive:
-        """Read the body within the limit (a GET's query string too), and give it to strawberry as if unread."""
+    async def _bounded_body(self, request: Request, platform_id: uuid.UUID) -> Receive:
+        """Read the body within the limit (a GET's query string too), give a persisted query its document,
+        and give the result to strawberry as if unread."""
         limit = self.runtime.settings.graphql_max_request_bytes
         check_query_string(request, limit)
         try:
             body = await read_body(request, limit)
         except BadInput as malformed:
             raise BadRequest(malformed.message) from None
+        body = await self.persisted_queries.resolve(request.scope, body, platform_id)
         delivered = False
         receive = request.receive
 

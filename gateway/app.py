@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.connect_pages import oauth_callback, oauth_start
 from gateway.graphql_app import XkitGraphQL
+from gateway.ide import graphiql_page
 from gateway.runtime import Runtime
 from gateway.server import server_config
 from gateway.sse import STREAM_PATH
@@ -52,6 +53,7 @@ def create_app(runtime: Runtime, *, own_resources: bool = True) -> Starlette:
             Route("/graphql", graphql),
             Route(STREAM_PATH, graphql),  # graphql-sse in both modes (gateway/sse.py)
             WebSocketRoute("/graphql", graphql),
+            Route("/graphql/ide/assets/{digest}/{name}", graphiql_page.asset),
             Route("/oauth/start", oauth_start),
             Route("/oauth/callback", oauth_callback),
             Route("/webhooks/{provider}", provider_webhook, methods=["POST"]),

@@ -1,15 +1,21 @@
-"""Request bodies read within a size limit, refused as soon as they are known to exceed it."""
+"""Request bodies (and query strings) read within a size limit, refused as soon as they are known to exceed it."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
 from connectors.kit.bounds import collect_within
-from connectors.kit.errors import BadInput, XkitError
+from connectors.kit.errors import BadInput
+from gateway.errors import RequestRefused
 
 
-class BodyTooLarge(XkitError):
+class BodyTooLarge(RequestRefused):
+    status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class QueryStringTooLong(BodyTooLarge):
+    status = 414
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -21,3 +27,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return await collect_within(
         request.stream(), declared, limit, lambda: BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
     )
+
+
+def check_query_string(request: Request, limit: int) -> None:
+    """A GET carries its GraphQL request in the query string, bounded like a body."""
+    if len(request.scope.get("query_string", b"")) > limit:
+        raise QueryStringTooLong(f"the query string is larger than the limit of {limit} bytes")

@@ -1,4 +1,4 @@
-"""`xkit`: dev, serve, worker, migrate, platforms, keys, export-schema."""
+"""`xkit`: dev, serve, worker, migrate, platforms, keys, documents, export-schema."""
 
 from __future__ import annotations
 
@@ -226,6 +226,68 @@ def cmd_redirect_uris(args: argparse.Namespace) -> None:
     print("\n".join(uris) if uris else "no redirect URIs")
 
 
+def cmd_documents(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from connectors.kit.errors import NotFound, XkitError
+    from gateway.documents import ManifestLimits, operation_summary, read_manifest
+    from gateway.runtime import Runtime
+    from sync.tenancy import documents
+
+    settings = _settings(args)
+    platform_id = _uuid(args.platform, "platform id")
+    manifest = b""
+    if args.action == "push":
+        try:
+            with Path(args.file).open("rb") as file:
+                manifest = file.read(settings.documents_max_manifest_bytes + 1)  # one more: too large is refused
+        except OSError as unreadable:
+            sys.exit(f"cannot read {args.file}: {unreadable.strerror}")
+
+    async def run() -> str:
+        await _migrate(settings)
+        runtime = Runtime.build(settings, run_worker=False)
+        store = runtime.store
+        try:
+            if args.action == "push":
+                limits = ManifestLimits(
+                    max_bytes=settings.documents_max_manifest_bytes,
+                    max_documents=settings.documents_per_platform,
+                    max_document_bytes=settings.graphql_max_request_bytes,
+                    request=runtime.services.limits,
+                )
+                checked = read_manifest(manifest, Path(args.file).name, limits)
+                pushed = await documents.register_documents(
+                    store, platform_id, checked, limit=settings.documents_per_platform
+                )
+                return f"added {pushed.added}, unchanged {pushed.unchanged}"
+            if args.action == "remove":
+                removed = await documents.remove_documents(store, platform_id, None if args.all else args.hashes)
+                if not removed and not args.all:
+                    raise NotFound("none of these hashes is registered for this platform")
+                return f"removed {removed}"
+            if args.action == "trusted-only":
+                if not await documents.set_trusted_only(store, platform_id, args.state == "on"):
+                    raise NotFound(f"no platform with id {platform_id}")
+                said = f"trusted documents only: {args.state} (every gateway within {documents.CACHE_SECONDS:g} s)"
+                if args.state == "on" and not await documents.list_documents(store, platform_id):
+                    said += "; no document is registered yet, so every operation is refused"
+                return said
+            registered = await documents.list_documents(store, platform_id)
+            mode = "on" if await documents.trusted_only(store, platform_id) else "off"
+            lines = [
+                f"{d.sha256}  {d.created_at:%Y-%m-%d %H:%M}  {operation_summary(d.operation_names)}" for d in registered
+            ]
+            return "\n".join([*lines, f"{len(registered)} documents; trusted documents only: {mode}"])
+        finally:
+            await runtime.close()
+
+    try:
+        print(asyncio.run(run()))
+    except XkitError as refused:
+        sys.exit(refused.message)
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -275,6 +337,26 @@ def parser() -> argparse.ArgumentParser:
         if action != "list":
             command.add_argument("uri")
         command.set_defaults(func=cmd_redirect_uris)
+
+    documents = commands.add_parser(
+        "documents", help="a platform's registered GraphQL documents (persisted queries, trusted documents mode)"
+    ).add_subparsers(dest="action", required=True)
+    push = documents.add_parser(
+        "push",
+        help="register the documents of a manifest: a JSON map of hash to document (relay-compiler, "
+        "graphql-codegen), an Apollo persisted query manifest, or a .graphql file of named operations",
+    )
+    push.add_argument("file")
+    documents.add_parser("list", help="list the registered documents by SHA-256, with their operations")
+    remove = documents.add_parser("remove", help="unregister documents by SHA-256 (or --all)")
+    remove_what = remove.add_mutually_exclusive_group(required=True)
+    remove_what.add_argument("hashes", nargs="*", default=[], help="SHA-256 as `xkit documents list` prints it")
+    remove_what.add_argument("--all", action="store_true", help="every document of the platform")
+    trusted = documents.add_parser("trusted-only", help="run only registered documents for this platform (on/off)")
+    trusted.add_argument("state", choices=("on", "off"))
+    for command in (push, documents.choices["list"], remove, trusted):
+        command.add_argument("--platform", required=True, help="platform id (xkit platforms create)")
+        command.set_defaults(func=cmd_documents)
 
     keys = commands.add_parser("keys", help="manage secret API keys").add_subparsers(dest="sub", required=True)
     create_key = keys.add_parser("create", help="create a secret API key (shown once)")

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     graphql_request_burst: int = 400
     # Keys whose rate and budget a process remembers at once (the least recently seen are forgotten).
     graphql_keys_tracked: int = 100_000
+    # Automatic persisted queries (Apollo's protocol): documents clients registered by hash, kept per process
+    # (least recently used out first) up to this many and this many bytes in all. Off: a hash the platform
+    # did not register (xkit documents push) is answered PERSISTED_QUERY_NOT_SUPPORTED.
+    graphql_apq_enabled: bool = True
+    graphql_apq_max_documents: int = 10_000
+    graphql_apq_max_bytes: int = 32 * 1024 * 1024
+    # Trusted documents (xkit documents push): the largest manifest read, and documents per platform.
+    documents_max_manifest_bytes: int = 16 * 1024 * 1024
+    documents_per_platform: int = 5_000
     # Subscriptions one key may hold open at once on one process (and single-connection event streams).
     graphql_max_subscriptions_per_key: int = 200
     # A comment line on an idle Server-Sent Events stream (an empty part on a multipart one) this often, so

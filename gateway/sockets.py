@@ -1,9 +1,17 @@
 """Open GraphQL WebSockets by the API key that opened them: revoking a key closes them.
 
 A revocation announced on `store.keys_revoked` stops the socket's operations at once (nothing more is
-sent, no change and no credentials) and then closes it with 4403 "Forbidden", on both protocols. Since
-an announcement can be missed (another process on SQLite, a LISTEN connection that dropped), the keys of
-open sockets are also re-checked in the database every `recheck_seconds` while any is open.
+sent, no change and no credentials) and then closes it with 4403 and `REVOKED_KEY`, on both protocols.
+Since an announcement can be missed (another process on SQLite, a LISTEN connection that dropped), the
+keys of open sockets are also re-checked in the database every `recheck_seconds` while any is open.
+
+A refused `connection_init` says why. graphql-transport-ws closes with 4403 and one of these reasons
+(a close frame holds at most 123 bytes of reason); legacy graphql-ws sends the same sentence as the
+`connection_error` message, with `extensions.code` (UNAUTHENTICATED, or RATE_LIMITED when throttled):
+- `NO_KEY`: the payload carried no key;
+- `INVALID_KEY`: the key is not one this gateway issued;
+- `REVOKED_KEY`: the key was revoked (at connection_init, or later while the socket was open);
+- `throttled_reason(n)`: this address sent too many invalid keys; nothing is looked up for n seconds.
 """
 
 from __future__ import annotations
@@ -12,8 +20,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Protocol
 
+from starlette.websockets import WebSocket
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
@@ -27,8 +40,23 @@ from sync.tenancy.platforms import revoked_among
 
 log = logging.getLogger("xkit.auth")
 
-REVOKED_CLOSE_CODE = 4403
-REVOKED_CLOSE_REASON = "Forbidden"
+REFUSED_CLOSE_CODE = 4403
+NO_KEY = 'Forbidden: no API key; send {"Authorization": "Bearer <key>"} as the connection_init payload'
+INVALID_KEY = "Forbidden: the API key is not valid"
+REVOKED_KEY = "Forbidden: the API key was revoked"
+MAX_CLOSE_REASON_BYTES = 123  # what a WebSocket close frame can carry after its code
+
+
+def throttled_reason(retry_after: int) -> str:
+    return f"Forbidden: too many invalid API keys from this address; retry in {retry_after} s"
+
+
+class SocketRefused(ConnectionRejectionError):
+    """A refused connection_init, with the reason its close (or connection_error) gives."""
+
+    def __init__(self, reason: str, code: str, **extensions: object) -> None:
+        super().__init__({"message": reason, "extensions": {"code": code, **extensions}})
+        self.reason = reason
 
 
 class RevocableSocket(Protocol):
@@ -37,6 +65,8 @@ class RevocableSocket(Protocol):
     def stop_operations(self) -> None: ...
 
     async def close_revoked(self) -> None: ...
+
+    def explain_refusal(self, reason: str) -> None: ...
 
 
 class LiveSockets:
@@ -62,6 +92,13 @@ class LiveSockets:
     def address_of(self, context: Caller) -> str:
         """The client address of the socket whose context this is (failed-auth throttling counts by it)."""
         return self._address_of.get(id(context), "unknown")
+
+    def refuse(self, context: Caller, refused: SocketRefused) -> SocketRefused:
+        """Tell the socket whose context this is why it is being refused; returns the refusal to raise."""
+        socket = self._open.get(id(context))
+        if socket is not None:
+            socket.explain_refusal(refused.reason)
+        return refused
 
     def authenticated(self, context: Caller, key_id: uuid.UUID) -> None:
         """Called before the connection is acknowledged, so no revocation can fall between the two. A second
@@ -152,8 +189,39 @@ class _Tracked:
             sockets.closed(self)  # type: ignore[arg-type]
 
 
+class ExplainedRefusal(AsyncWebSocketAdapter):
+    """strawberry closes every refused graphql-transport-ws connection_init with 4403 "Forbidden"; this
+    adapter, around the socket's own, puts the refusal's reason in place of that word."""
+
+    def __init__(self, socket: ASGIWebSocketAdapter) -> None:
+        super().__init__(socket.view)
+        self.socket = socket
+        self.ws: WebSocket = socket.ws
+        self.refusal: str | None = None
+
+    def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        return self.socket.iter_json(ignore_parsing_errors=ignore_parsing_errors)
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        await self.socket.send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if code == REFUSED_CLOSE_CODE and self.refusal is not None:
+            reason = self.refusal
+        await self.socket.close(code, reason)
+
+
 class TransportWSHandler(_Tracked, BaseGraphQLTransportWSHandler[Caller, None]):
-    """graphql-transport-ws, closed with 4403 when its key is revoked."""
+    """graphql-transport-ws, closed with 4403 and the reason when its key is refused or revoked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.websocket, ASGIWebSocketAdapter)
+        self.explained = ExplainedRefusal(self.websocket)
+        self.websocket = self.explained
+
+    def explain_refusal(self, reason: str) -> None:
+        self.explained.refusal = reason
 
     async def handle(self) -> None:
         await self._tracked(super().handle)
@@ -175,11 +243,15 @@ class TransportWSHandler(_Tracked, BaseGraphQLTransportWSHandler[Caller, None]):
 
     async def close_revoked(self) -> None:
         with contextlib.suppress(RuntimeError):  # already closed by the client
-            await self.websocket.close(code=REVOKED_CLOSE_CODE, reason=REVOKED_CLOSE_REASON)
+            await self.websocket.close(code=REFUSED_CLOSE_CODE, reason=REVOKED_KEY)
 
 
 class LegacyWSHandler(_Tracked, BaseGraphQLWSHandler[Caller, None]):
-    """Legacy graphql-ws, closed the same way when its key is revoked."""
+    """Legacy graphql-ws, closed the same way when its key is revoked. A refused connection_init is
+    answered with connection_error, whose message already gives the reason."""
+
+    def explain_refusal(self, reason: str) -> None:
+        pass
 
     async def handle(self) -> None:
         await self._tracked(super().handle)
@@ -202,4 +274,4 @@ class LegacyWSHandler(_Tracked, BaseGraphQLWSHandler[Caller, None]):
     async def close_revoked(self) -> None:
         await self.cleanup()
         with contextlib.suppress(RuntimeError):
-            await self.websocket.close(code=REVOKED_CLOSE_CODE, reason=REVOKED_CLOSE_REASON)
+            await self.websocket.close(code=REFUSED_CLOSE_CODE, reason=REVOKED_KEY)

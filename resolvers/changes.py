@@ -44,6 +44,11 @@ class ChangeEvent:
     record: RecordRow | None
     # What the schema builds from the event, once for every subscriber it reaches.
     derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Events a replay read from the log at one moment share the loaders their executions read related
+    # objects with (by platform): what they show is as fresh as the batch's own records, and a replay of
+    # thousands of changes reads each connection once per batch, not once per change. None for a live
+    # event: it reads everything afresh.
+    read_together: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def encode_cursor(seq: int) -> str:
@@ -57,9 +62,13 @@ def decode_cursor(cursor: str, *, field: str = "after") -> int:
     return int(local_id)
 
 
-async def start_position(caller: Caller, after: str | None, *, field: str = "after", issued_only: bool = False) -> int:
-    """Where a reader starts: after its cursor, or at the log's end (live only). A cursor older than the
-    log's retention is refused; with `issued_only`, so is one beyond the newest change."""
+async def start_position(caller: Caller, after: str | None, *, field: str = "after") -> int:
+    """Where a reader of the change log starts: after its cursor, or at the log's end (live only).
+
+    Every path that takes a change cursor starts here (subscriptions, webhook destinations, replays), so
+    each refuses the same two cursors: one older than the log keeps (its changes are gone), and one beyond
+    the newest change (not issued by this log, e.g. saved before the database was restored or recreated;
+    accepted, it would silently skip every change until the log caught up with it)."""
     async with caller.store.reader.connect() as conn:
         latest = await changes.latest(conn)
         if after is None:
@@ -72,8 +81,13 @@ async def start_position(caller: Caller, after: str | None, *, field: str = "aft
             "then subscribe without `after`",
             field=field,
         )
-    if issued_only and position > latest:
-        raise BadInput(f"{after!r} is not a change cursor this API issued", field=field)
+    if position > latest:
+        raise BadInput(
+            f"{after!r} is beyond the newest change in the log, so this API did not issue it (was the database "
+            f"restored or recreated?); read the current state again (queries), then follow changes from now on "
+            f"(leave `{field}` out)",
+            field=field,
+        )
     return position
 
 
@@ -90,9 +104,10 @@ async def follow(caller: Caller, position: int, where: ChangeFilter) -> AsyncIte
                         conn, caller.platform_id, position, BATCH, where, through=listener.joined_at
                     )
                     cached = await changes.record_rows(conn, [row.record_id for row in rows])
+                read_together: dict[Any, Any] = {}
                 for row in rows:
                     position = row.seq
-                    yield _event(row, cached.get(row.record_id))
+                    yield _event(row, cached.get(row.record_id), read_together)
                 if len(rows) < BATCH:
                     break
                 await asyncio.sleep(0)  # a long replay still lets other subscribers run
@@ -116,7 +131,7 @@ def _shared_event(item: FeedItem) -> ChangeEvent:
     return event
 
 
-def _event(row: Any, record: Any) -> ChangeEvent:
+def _event(row: Any, record: Any, read_together: dict[Any, Any] | None = None) -> ChangeEvent:
     return ChangeEvent(
         cursor=encode_cursor(row.seq),
         seq=row.seq,
@@ -128,4 +143,5 @@ def _event(row: Any, record: Any) -> ChangeEvent:
         changed_fields=list(row.changed_fields or []),
         occurred_at=row.occurred_at,
         record=RecordRow._make(record) if record is not None else None,
+        read_together=read_together,
     )

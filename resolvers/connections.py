@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from connectors import get_connector
@@ -18,8 +18,8 @@ from connectors.kit.errors import BadInput, NotFound
 from connectors.kit.keys import StaticKey
 from connectors.kit.oauth import OAuth2, OAuthApp
 from resolvers.context import Caller, Services
-from resolvers.ids import Position
-from resolvers.records import PageOf, check_page_size
+from resolvers.paging import Keyset, PageOf, PageRequest, int_key, keyset_page, time_and_id, uuid_key
+from resolvers.records import check_page_size
 from sync.storage.tables import connections, end_users, sync_runs
 from sync.tenancy import connections as store_connections
 from sync.tenancy.connections import NewConnection
@@ -36,13 +36,13 @@ class CredentialsInput:
     api_key: str | None = None
 
 
+CONNECTION_ORDER = Keyset((connections.c.created_at, connections.c.id), descending=False)
+
+
 async def list_connections(
-    caller: Caller, first: int, after: str | None, provider: str | None, external_user_id: str | None
+    caller: Caller, request: PageRequest, provider: str | None, external_user_id: str | None
 ) -> PageOf[Row[Any]]:
     """Oldest first, keyset-paged on (created_at, id)."""
-    check_page_size(first)
-    codec = caller.services.cursors
-    scope = "connections"
     stmt = select(connections).where(connections.c.platform_id == caller.platform_id)
     if provider is not None:
         stmt = stmt.where(connections.c.provider == provider.lower())
@@ -54,21 +54,9 @@ async def list_connections(
                 )
             )
         )
-    if after is not None:
-        position = codec.decode(scope, after)
-        try:
-            last_id = uuid.UUID(str(position.key))
-        except ValueError:
-            raise BadInput("the cursor belongs to another list", field="after") from None
-        created = connections.c.created_at
-        stmt = stmt.where(
-            or_(created > position.updated_at, and_(created == position.updated_at, connections.c.id > last_id))
-        )
-    stmt = stmt.order_by(connections.c.created_at, connections.c.id).limit(first + 1)
-    async with caller.store.reader.connect() as conn:
-        rows = list((await conn.execute(stmt)).all())
-    edges = [(codec.encode(scope, Position(row.created_at, str(row.id))), row) for row in rows[:first]]
-    return PageOf(edges, len(rows) > first)
+    return await keyset_page(
+        caller, stmt, CONNECTION_ORDER, "connections", request, time_and_id("created_at"), uuid_key
+    )
 
 
 async def get_connection(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:
@@ -167,6 +155,26 @@ async def sync_now(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:
 def wake(services: Services) -> None:
     if services.worker is not None:
         services.worker.wake()
+
+
+RUN_ORDER = Keyset((sync_runs.c.started_at, sync_runs.c.id), descending=True)
+
+
+async def list_runs(caller: Caller, connection_id: uuid.UUID, request: PageRequest) -> PageOf[Row[Any]]:
+    """A connection's sync runs, newest first."""
+    stmt = select(sync_runs).where(
+        sync_runs.c.platform_id == caller.platform_id, sync_runs.c.connection_id == connection_id
+    )
+    return await keyset_page(caller, stmt, RUN_ORDER, "runs", request, time_and_id("started_at"), int_key)
+
+
+async def get_runs(caller: Caller, run_ids: list[int]) -> dict[int, Row[Any]]:
+    """The caller's platform's sync runs among `run_ids`, by id."""
+    if not run_ids:
+        return {}
+    stmt = select(sync_runs).where(sync_runs.c.platform_id == caller.platform_id, sync_runs.c.id.in_(run_ids))
+    async with caller.store.reader.connect() as conn:
+        return {row.id: row for row in (await conn.execute(stmt)).all()}
 
 
 async def recent_runs(caller: Caller, connection_id: uuid.UUID, first: int) -> list[Row[Any]]:

@@ -1,9 +1,9 @@
-"""What every resolver gets: the caller's platform, the store, the HTTP kit and per-request loaders."""
+"""What every resolver gets: the caller's platform, the store, the HTTP kit and per-execution loaders."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,6 +66,11 @@ class Services:
 
 @dataclass
 class Caller:
+    """Who is asking (platform, key), and what one execution remembers (loaders, credential reads).
+
+    A WebSocket holds one Caller for as long as it is open; each execution on it (an operation, one event
+    of a subscription) works with its own `for_execution()` copy, so nothing it reads outlives it."""
+
     services: Services
     platform_id: uuid.UUID
     # The secret API key the request came with (None for internal callers); credential reads are logged with it.
@@ -89,6 +94,16 @@ class Caller:
         reads are recorded per key). Subscribers sharing an audience share each event's execution, so
         whatever may change what a caller sees (a narrower scope, one day) must be part of it."""
         return (self.platform_id, self.api_key_id)
+
+    def for_execution(self, read_together: dict[Any, Any] | None = None) -> Caller:
+        """The same caller with nothing remembered: fresh loaders, no credential reads yet. Executions of
+        events read together (`read_together`, one replay batch) share their platform's loaders instead."""
+        loaders = None
+        if read_together is not None:
+            loaders = read_together.get(self.platform_id)
+            if loaders is None:
+                loaders = read_together[self.platform_id] = Loaders(self.services.store, self.platform_id)
+        return replace(self, _loaders=loaders, credential_reads={})
 
     @property
     def loaders(self) -> Loaders:

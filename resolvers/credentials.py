@@ -15,6 +15,7 @@ from connectors import get_connector
 from connectors.kit.errors import Unauthenticated
 from resolvers.connections import get_connection
 from resolvers.context import Caller
+from resolvers.paging import Keyset, PageOf, PageRequest, int_key, keyset_page, time_and_id
 from resolvers.records import check_page_size
 from sync.storage.store import utcnow
 from sync.storage.tables import api_keys, credential_reads
@@ -88,3 +89,16 @@ async def recent_reads(caller: Caller, connection_id: uuid.UUID, first: int) -> 
             .limit(first)
         )
         return list(rows.all())
+
+
+READ_ORDER = Keyset((credential_reads.c.read_at, credential_reads.c.id), descending=True)
+
+
+async def list_reads(caller: Caller, connection_id: uuid.UUID, request: PageRequest) -> PageOf[Any]:
+    """Who read a connection's credentials, newest first, a page at a time."""
+    stmt = (
+        select(credential_reads.c.id, credential_reads.c.read_at, api_keys.c.name, api_keys.c.prefix)
+        .outerjoin(api_keys, api_keys.c.id == credential_reads.c.api_key_id)
+        .where(credential_reads.c.platform_id == caller.platform_id, credential_reads.c.connection_id == connection_id)
+    )
+    return await keyset_page(caller, stmt, READ_ORDER, "credential-reads", request, time_and_id("read_at"), int_key)

@@ -67,8 +67,11 @@ class CursorCodec:
         payload = f"{scope}|{stamp}|{position.key}".encode()
         return _b64(payload + b"|" + self._sign(payload))
 
-    def decode(self, scope: str, cursor: str) -> Position:
-        invalid = BadInput("the cursor is invalid: pass an endCursor or edge cursor this API returned", field="after")
+    def decode(self, scope: str, cursor: str, *, field: str = "after") -> Position:
+        invalid = BadInput(
+            f"the {field} cursor is invalid: pass a startCursor, endCursor or edge cursor this API returned",
+            field=field,
+        )
         try:
             blob = _unb64(cursor)
         except (binascii.Error, ValueError):
@@ -82,5 +85,5 @@ class CursorCodec:
         except ValueError:
             raise invalid from None
         if cursor_scope != scope:
-            raise BadInput("the cursor belongs to another list or ordering", field="after")
+            raise BadInput(f"the {field} cursor belongs to another list or ordering", field=field)
         return position

@@ -1,15 +1,22 @@
-"""Per-request dataloaders: every related object of a page is fetched in one query per kind."""
+"""Per-execution dataloaders: every related object of a page is fetched in one query per kind.
+
+A `Loaders` lives as long as one execution (a request, one operation over a WebSocket, one subscription
+event: see `Caller.for_execution`), so what it remembers is never older than that execution. Within one,
+each loader remembers at most `MAX_CACHED_KEYS` keys (the least recently used are forgotten and fetched
+again if asked for) and asks the database for at most `MAX_BATCH_KEYS` keys per statement.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from asyncio import Future
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.engine import Row
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import AbstractCache, DataLoader
 
 from resolvers.records import RecordRow
 from sync.storage.store import Store
@@ -17,16 +24,56 @@ from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records,
 
 RelatedKey = tuple[uuid.UUID, str, str]  # (connection id, common model, remote id)
 
+MAX_CACHED_KEYS = 10_000
+MAX_BATCH_KEYS = 1_000
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class BoundedCache(AbstractCache[K, V]):
+    """A loader's memory of the keys it was asked for, the least recently used forgotten past `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._futures: OrderedDict[K, Future[V]] = OrderedDict()
+
+    def get(self, key: K) -> Future[V] | None:
+        future = self._futures.get(key)
+        if future is not None:
+            self._futures.move_to_end(key)
+        return future
+
+    def set(self, key: K, value: Future[V]) -> None:
+        self._futures[key] = value
+        self._futures.move_to_end(key)
+        while len(self._futures) > self.limit:
+            # A forgotten future still resolves for whoever awaits it; a later load just asks again.
+            self._futures.popitem(last=False)
+
+    def delete(self, key: K) -> None:
+        self._futures.pop(key, None)
+
+    def clear(self) -> None:
+        self._futures.clear()
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+
+def _loader(load: Callable[[list[K]], Awaitable[Sequence[V]]], cached_keys: int) -> DataLoader[K, V]:
+    return DataLoader(load, max_batch_size=MAX_BATCH_KEYS, cache_map=BoundedCache(cached_keys))
+
 
 class Loaders:
-    def __init__(self, store: Store, platform_id: uuid.UUID) -> None:
+    def __init__(self, store: Store, platform_id: uuid.UUID, *, cached_keys: int = MAX_CACHED_KEYS) -> None:
         self.store = store
         self.platform_id = platform_id
-        self.connection: DataLoader[uuid.UUID, Row[Any] | None] = DataLoader(self._connections)
-        self.end_user: DataLoader[uuid.UUID, Row[Any] | None] = DataLoader(self._end_users)
-        self.related: DataLoader[RelatedKey, RecordRow | None] = DataLoader(self._related)
-        self.stream_states: DataLoader[uuid.UUID, list[Row[Any]]] = DataLoader(self._stream_states)
-        self.record_counts: DataLoader[uuid.UUID, dict[str, int]] = DataLoader(self._record_counts)
+        self.connection: DataLoader[uuid.UUID, Row[Any] | None] = _loader(self._connections, cached_keys)
+        self.end_user: DataLoader[uuid.UUID, Row[Any] | None] = _loader(self._end_users, cached_keys)
+        self.related: DataLoader[RelatedKey, RecordRow | None] = _loader(self._related, cached_keys)
+        self.stream_states: DataLoader[uuid.UUID, list[Row[Any]]] = _loader(self._stream_states, cached_keys)
+        self.record_counts: DataLoader[uuid.UUID, dict[str, int]] = _loader(self._record_counts, cached_keys)
 
     async def _rows(self, stmt: Any) -> Sequence[Row[Any]]:
         async with self.store.reader.connect() as conn:

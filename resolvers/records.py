@@ -6,21 +6,41 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from connectors.kit.errors import BadInput, NotFound
 from resolvers.ids import Position
+from resolvers.paging import (
+    MAX_PAGE,
+    Bounds,
+    Keyset,
+    PageOf,
+    PageRequest,
+    decode_bounds,
+    page,
+    probes,
+    settle,
+)
 from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records
 
 if TYPE_CHECKING:
     from resolvers.context import Caller
 
-T = TypeVar("T")
-
-MAX_PAGE = 100
+__all__ = [
+    "MAX_PAGE",
+    "PageOf",
+    "PageRequest",
+    "RecordQuery",
+    "RecordRow",
+    "StringMatch",
+    "check_page_size",
+    "get_record",
+    "get_records",
+    "list_records",
+]
 
 
 class RecordRow(NamedTuple):
@@ -61,17 +81,8 @@ class RecordQuery:
         return f"{self.model or self.stream}:{self.order}"
 
 
-@dataclass(frozen=True)
-class PageOf(Generic[T]):
-    edges: list[tuple[str, T]]
-    has_next_page: bool
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.edges[-1][0] if self.edges else None
-
-
 def check_page_size(first: int) -> None:
+    """For the lists that are not connections yet: a page of 1 to MAX_PAGE."""
     if not 1 <= first <= MAX_PAGE:
         raise BadInput(f"first must be between 1 and {MAX_PAGE}, got {first}", field="first")
 
@@ -85,13 +96,18 @@ async def ensure_connection_owned(caller: Caller, connection_id: uuid.UUID) -> N
         raise NotFound("no connection with that id", field="connectionId")
 
 
-# The shape of a page query: which filters it has (not their values), its order, whether it continues
-# after a cursor. Pages of one shape run one statement object with bound values, so a request neither
-# builds the statement nor hashes it for SQLAlchemy's compiled cache: it only binds.
-PageShape = tuple[bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool], ...], str, bool]
+# The shape of a page query: which filters it has (not their values), its order, which cursors bound it
+# and which way it reads. Pages of one shape run one statement object with bound values, so a request
+# neither builds the statement nor hashes it for SQLAlchemy's compiled cache: it only binds.
+FilterShape = tuple[bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool], ...]]
+# A page read (after?, before?, backward?) or a probe of one side: "next"/"previous".
+Reading = tuple[bool, bool, bool] | Literal["next", "previous"]
+
+_AFTER: tuple[BindParameter[Any], ...] = (bindparam("after_updated_at"), bindparam("after_id"))
+_BEFORE: tuple[BindParameter[Any], ...] = (bindparam("before_updated_at"), bindparam("before_id"))
 
 
-def _shape(query: RecordQuery, *, after: bool) -> PageShape:
+def _filter_shape(query: RecordQuery) -> FilterShape:
     return (
         query.model is not None,
         query.stream is not None,
@@ -101,14 +117,11 @@ def _shape(query: RecordQuery, *, after: bool) -> PageShape:
         query.provider is not None,
         query.updated_after is not None,
         tuple((name, match.eq is not None, match.contains is not None) for name, match in query.fields.items()),
-        query.order,
-        after,
     )
 
 
-@lru_cache(maxsize=512)
-def _page_statement(shape: PageShape) -> Select[Any]:
-    model, stream, include_deleted, connection, external_user, provider, updated_after, fields, order, after = shape
+def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
+    model, stream, include_deleted, connection, external_user, provider, updated_after, fields = shape
     platform: BindParameter[uuid.UUID] = bindparam("platform_id")
     conditions: list[ColumnElement[bool]] = [records.c.platform_id == platform]
     if model:
@@ -137,19 +150,28 @@ def _page_statement(shape: PageShape) -> Select[Any]:
             conditions.append(value == bindparam(f"{name}_eq"))
         if contains:
             conditions.append(value.ilike(bindparam(f"{name}_contains"), escape="\\"))
-    updated, rid = records.c.remote_updated_at, records.c.id
-    if after:
-        at: BindParameter[datetime] = bindparam("after_updated_at")
-        key: BindParameter[int] = bindparam("after_id")
-        if order == "desc":
-            conditions.append(or_(updated < at, and_(updated == at, rid < key)))
-        else:
-            conditions.append(or_(updated > at, and_(updated == at, rid > key)))
-    ordering = (updated.desc(), rid.desc()) if order == "desc" else (updated.asc(), rid.asc())
+    return conditions
+
+
+def _keyset(order: str) -> Keyset:
+    return Keyset((records.c.remote_updated_at, records.c.id), descending=order == "desc")
+
+
+@lru_cache(maxsize=1024)
+def _page_statement(shape: FilterShape, order: str, reading: Reading) -> Select[Any]:
+    conditions = _filters(shape)
+    keyset = _keyset(order)
+    if reading == "next":
+        return select(records.c.id).where(*conditions, keyset.beyond(_BEFORE, inclusive=True)).limit(1)
+    if reading == "previous":
+        return select(records.c.id).where(*conditions, keyset.short_of(_AFTER, inclusive=True)).limit(1)
+    after, before, backward = reading
+    conditions += keyset.window(_AFTER if after else None, _BEFORE if before else None)
+    ordering = keyset.order(backward=backward)
     return select(*RECORD_COLUMNS).where(*conditions).order_by(*ordering).limit(bindparam("page_limit"))
 
 
-def _page_values(caller: Caller, query: RecordQuery, first: int, position: Position | None) -> dict[str, Any]:
+def _page_values(caller: Caller, query: RecordQuery, limit: int, bounds: Bounds) -> dict[str, Any]:
     values: dict[str, Any] = {
         "platform_id": caller.platform_id,
         "model": query.model,
@@ -158,36 +180,47 @@ def _page_values(caller: Caller, query: RecordQuery, first: int, position: Posit
         "external_user_id": query.external_user_id,
         "provider": query.provider,
         "updated_after": query.updated_after,
-        "page_limit": first + 1,
+        "page_limit": limit,
     }
     for name, match in query.fields.items():
         values[f"{name}_eq"] = match.eq
         if match.contains is not None:
             values[f"{name}_contains"] = f"%{_escape_like(match.contains)}%"
-    if position is not None:
-        values["after_updated_at"], values["after_id"] = position.updated_at, position.key
+    if bounds.after is not None:
+        values["after_updated_at"], values["after_id"] = bounds.after.updated_at, bounds.after.key
+    if bounds.before is not None:
+        values["before_updated_at"], values["before_id"] = bounds.before.updated_at, bounds.before.key
     return values
 
 
-async def list_records(caller: Caller, query: RecordQuery, first: int, after: str | None) -> PageOf[RecordRow]:
-    check_page_size(first)
+def _record_position(position: Position) -> bool:
+    return isinstance(position.key, int) and position.updated_at is not None
+
+
+async def list_records(caller: Caller, query: RecordQuery, request: PageRequest) -> PageOf[RecordRow]:
+    request.check()
     codec = caller.services.cursors
-    position = None
-    if after is not None:
-        position = codec.decode(query.cursor_scope, after)
-        if not isinstance(position.key, int) or position.updated_at is None:
-            raise BadInput("the cursor belongs to another list", field="after")
+    scope = query.cursor_scope
+    bounds = decode_bounds(codec, scope, request, _record_position)
     if query.connection_id is not None:
         await ensure_connection_owned(caller, query.connection_id)
-    stmt = _page_statement(_shape(query, after=position is not None))
+    shape = _filter_shape(query)
+    reading = (bounds.after is not None, bounds.before is not None, request.backward)
+    values = _page_values(caller, query, request.size + 1, bounds)
     async with caller.store.reader.connect() as conn:
-        result = await conn.execute(stmt, _page_values(caller, query, first, position))
+        result = await conn.execute(_page_statement(shape, query.order, reading), values)
         rows = [RecordRow._make(row) for row in result.all()]
-    has_next = len(rows) > first
-    rows = rows[:first]
-    scope = query.cursor_scope
-    edges = [(codec.encode(scope, Position(row.remote_updated_at, row.id)), row) for row in rows]
-    return PageOf(edges, has_next)
+        edges, overflow = settle(
+            request, rows, lambda row: codec.encode(scope, Position(row.remote_updated_at, row.id))
+        )
+        needed = probes(request, bounds, overflow)
+        beyond_next = beyond_previous = False
+        if needed.next_at is not None:
+            beyond_next = (await conn.execute(_page_statement(shape, query.order, "next"), values)).first() is not None
+        if needed.previous_at is not None:
+            probe = _page_statement(shape, query.order, "previous")
+            beyond_previous = (await conn.execute(probe, values)).first() is not None
+    return page(request, edges, overflow, beyond_next, beyond_previous)
 
 
 async def get_record(caller: Caller, record_id: int, model: str | None) -> RecordRow | None:
@@ -197,3 +230,12 @@ async def get_record(caller: Caller, record_id: int, model: str | None) -> Recor
     async with caller.store.reader.connect() as conn:
         row = (await conn.execute(stmt)).first()
     return RecordRow._make(row) if row else None
+
+
+async def get_records(caller: Caller, record_ids: list[int]) -> dict[int, RecordRow]:
+    """The caller's platform's records among `record_ids`, by id (others are simply absent)."""
+    if not record_ids:
+        return {}
+    stmt = select(*RECORD_COLUMNS).where(records.c.platform_id == caller.platform_id, records.c.id.in_(record_ids))
+    async with caller.store.reader.connect() as conn:
+        return {row.id: RecordRow._make(row) for row in (await conn.execute(stmt)).all()}

@@ -15,7 +15,8 @@ from connectors.kit.errors import BadInput, NotFound
 from resolvers.changes import start_position
 from resolvers.context import Caller
 from resolvers.ids import parse_connection_id, parse_uuid_id, to_global_id
-from sync.storage.tables import connections
+from resolvers.paging import Keyset, PageOf, PageRequest, id_only, int_key, keyset_page, time_and_id, uuid_key
+from sync.storage.tables import connections, webhook_deliveries, webhook_destinations
 from sync.webhooks import outbound
 from sync.webhooks.outbound import NewDestination
 
@@ -92,7 +93,7 @@ def _non_empty(values: list[Any] | None, field: str) -> None:
 
 async def _position(caller: Caller, cursor: str | None, field: str) -> int:
     """A change cursor given by the caller, checked against the log: not pruned, not from the future."""
-    return await start_position(caller, cursor, field=field, issued_only=True)
+    return await start_position(caller, cursor, field=field)
 
 
 async def _own_connections(caller: Caller, given: list[str]) -> list[uuid.UUID]:
@@ -144,6 +145,17 @@ async def list_destinations(caller: Caller) -> list[Row[Any]]:
     return await outbound.list_destinations(caller.store, caller.platform_id)
 
 
+async def get_destinations(caller: Caller, destination_ids: list[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
+    """The caller's platform's destinations among `destination_ids`, by id."""
+    if not destination_ids:
+        return {}
+    stmt = select(webhook_destinations).where(
+        webhook_destinations.c.platform_id == caller.platform_id, webhook_destinations.c.id.in_(destination_ids)
+    )
+    async with caller.store.reader.connect() as conn:
+        return {row.id: row for row in (await conn.execute(stmt)).all()}
+
+
 async def delete_destination(caller: Caller, global_id: str) -> None:
     if not await outbound.delete_destination(caller.store, caller.platform_id, parse_destination_id(global_id)):
         raise NotFound("no webhook destination with that id", field="id")
@@ -164,9 +176,38 @@ async def replay_destination(caller: Caller, global_id: str, after: str) -> Row[
 async def list_deliveries(caller: Caller, destination_id: uuid.UUID, first: int, status: str | None) -> list[Row[Any]]:
     if not 1 <= first <= MAX_DELIVERIES_PAGE:
         raise BadInput(f"first must be between 1 and {MAX_DELIVERIES_PAGE}", field="first")
+    _check_status(status)
+    return await outbound.list_deliveries(caller.store, caller.platform_id, destination_id, first, status)
+
+
+DESTINATION_ORDER = Keyset((webhook_destinations.c.created_at, webhook_destinations.c.id), descending=False)
+DELIVERY_ORDER = Keyset((webhook_deliveries.c.id,), descending=True)
+
+
+async def list_destination_page(caller: Caller, request: PageRequest) -> PageOf[Row[Any]]:
+    """The platform's destinations, oldest first."""
+    stmt = select(webhook_destinations).where(webhook_destinations.c.platform_id == caller.platform_id)
+    return await keyset_page(
+        caller, stmt, DESTINATION_ORDER, "webhook-destinations", request, time_and_id("created_at"), uuid_key
+    )
+
+
+async def list_delivery_page(
+    caller: Caller, destination_id: uuid.UUID, request: PageRequest, status: str | None
+) -> PageOf[Row[Any]]:
+    """A destination's deliveries, newest first."""
+    _check_status(status)
+    stmt = select(webhook_deliveries).where(
+        webhook_deliveries.c.destination_id == destination_id, webhook_deliveries.c.platform_id == caller.platform_id
+    )
+    if status is not None:
+        stmt = stmt.where(webhook_deliveries.c.status == status)
+    return await keyset_page(caller, stmt, DELIVERY_ORDER, "deliveries", request, id_only, int_key)
+
+
+def _check_status(status: str | None) -> None:
     if status is not None and status not in outbound.STATUSES:
         raise BadInput(f"status must be one of {', '.join(outbound.STATUSES)}", field="status")
-    return await outbound.list_deliveries(caller.store, caller.platform_id, destination_id, first, status)
 
 
 def _wake(caller: Caller) -> None:

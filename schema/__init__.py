@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 from strawberry import Schema
+from strawberry.extensions import SchemaExtension
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.caching import ValidationByQueryText
 from schema.connect import ConnectMutation, ConnectQuery
+from schema.documents import TrustedDocumentsOnly
 from schema.errors import process_errors
 from schema.execution import FastPlainFieldsExecutionContext
 from schema.keys import KeyMutation, KeyQuery
@@ -25,6 +27,12 @@ from schema.writes import WriteMutation
 class XkitSchema(Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         process_errors(errors, execution_context)
+
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        # Trusted documents are looked up in the database, so only asynchronous execution (that of every
+        # transport) checks them; it comes last, after validation (schema/documents.py).
+        extensions = super().get_extensions(sync)
+        return extensions if sync else [*extensions, TrustedDocumentsOnly()]
 
 
 schema = XkitSchema(

@@ -10,16 +10,22 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from resolvers import connections as resolve
-from resolvers.credentials import read_credentials, recent_reads
+from resolvers.credentials import list_reads, read_credentials, recent_reads
 from resolvers.ids import to_global_id
 from schema.context import Info
-from schema.relay import Node
+from schema.relay import Node, Page, page_request
 
 
 @strawberry.type(description="A customer of the platform, known by the platform's own id.")
 class EndUser(Node):
     external_id: str
     created_at: datetime
+
+    @classmethod
+    def build(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=strawberry.ID(to_global_id("EndUser", row.id)), external_id=row.external_id, created_at=row.created_at
+        )
 
 
 @strawberry.type(description="Sync state of one stream of a connection.")
@@ -35,8 +41,7 @@ class StreamState:
 
 
 @strawberry.type(description="What one run of one stream did.")
-class SyncRun:
-    id: strawberry.ID
+class SyncRun(Node):
     stream: str
     phase: str
     status: str = strawberry.field(description="running, succeeded or failed.")
@@ -78,9 +83,16 @@ class CredentialRead:
     api_key_name: str | None
     api_key_prefix: str | None = strawberry.field(description="The first characters of the key, never the key.")
 
+    @classmethod
+    def build(cls, row: Row[Any]) -> Self:
+        return cls(read_at=row.read_at, api_key_name=row.name, api_key_prefix=row.prefix)
 
-@strawberry.type(description="One authorized provider account of one end user.")
-class Connection(Node):
+
+@strawberry.type(
+    description="One provider account an end user linked (authorized): what the API calls a connection. "
+    "Named LinkedAccount, not Connection, so that it is not mistaken for a Relay connection (a page of a list)."
+)
+class LinkedAccount(Node):
     provider: str
     status: str = strawberry.field(description="active, needs_reauth or disabled.")
     status_reason: str | None
@@ -91,6 +103,7 @@ class Connection(Node):
 
     @classmethod
     def build(cls, row: Row[Any]) -> Self:
+        # Ids keep the type's former name: ids stored by clients stay valid.
         return cls(
             id=strawberry.ID(to_global_id("Connection", row.id)),
             provider=row.provider,
@@ -110,9 +123,7 @@ class Connection(Node):
     async def end_user(self, info: Info) -> EndUser:
         row = await info.context.loaders.end_user.load(self._row.end_user_id)
         assert row is not None
-        return EndUser(
-            id=strawberry.ID(to_global_id("EndUser", row.id)), external_id=row.external_id, created_at=row.created_at
-        )
+        return EndUser.build(row)
 
     @strawberry.field
     async def streams(self, info: Info) -> list[StreamState]:
@@ -135,7 +146,7 @@ class Connection(Node):
 
     @strawberry.field(
         description="Fresh credentials to call the provider directly (refreshed when near expiry). Secret API keys "
-        "only; every read is recorded in credentialReads."
+        "only; every read is recorded in credentialAudit."
     )
     async def credentials(self, info: Info) -> ConnectionCredentials:
         # One execution (a request, or one subscription event) reads each connection's credentials once.
@@ -149,11 +160,41 @@ class Connection(Node):
             api_key=issued.api_key,
         )
 
-    @strawberry.field(description="Who read the credentials, newest first.")
+    @strawberry.field(
+        description="Who read the credentials, newest first.",
+        deprecation_reason="Use credentialAudit, a connection that pages both ways.",
+    )
     async def credential_reads(self, info: Info, first: int = 20) -> list[CredentialRead]:
         rows = await recent_reads(info.context, self.connection_id, first)
-        return [CredentialRead(read_at=r.read_at, api_key_name=r.name, api_key_prefix=r.prefix) for r in rows]
+        return [CredentialRead.build(r) for r in rows]
 
-    @strawberry.field(description="The most recent sync runs, newest first.")
+    @strawberry.field(description="Who read the credentials, newest first.")
+    async def credential_audit(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[CredentialRead]:
+        request = page_request(info, first, after, last, before)
+        return Page.of(await list_reads(info.context, self.connection_id, request), CredentialRead.build)
+
+    @strawberry.field(
+        description="The most recent sync runs, newest first.",
+        deprecation_reason="Use runs, a connection that pages both ways.",
+    )
     async def sync_runs(self, info: Info, first: int = 20) -> list[SyncRun]:
         return [SyncRun.build(r) for r in await resolve.recent_runs(info.context, self.connection_id, first)]
+
+    @strawberry.field(description="Sync runs, newest first.")
+    async def runs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[SyncRun]:
+        request = page_request(info, first, after, last, before)
+        return Page.of(await resolve.list_runs(info.context, self.connection_id, request), SyncRun.build)

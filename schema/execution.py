@@ -10,6 +10,10 @@ non-null field, a serializer error), so errors are reported exactly as the spec 
 
 Subscription events get the same plans, and one more saving: subscribers that receive the same change
 through the same operation, variables and audience share one execution of it (see `execute_operation`).
+
+Every execution — an operation, and each event of a subscription — resolves with its own copy of the
+caller (`Caller.for_execution`): its dataloaders start empty, so an event shows related objects and
+connections as they are when it is executed, not as they were when the WebSocket first read them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from graphql import (
 from graphql.language import Node
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
+
+from resolvers.context import Caller
 
 # A plan step is (kind, response name, attribute, non-null, payload); a plan compiles to one function.
 TEXT, LEAF, CHILD, CHILDREN = range(4)
@@ -115,6 +121,9 @@ def _python_name(field: Any) -> str:
 class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A WebSocket hands every operation the same Caller: each operation gets its own loaders.
+        if isinstance(self.context_value, Caller):
+            self.context_value = self.context_value.for_execution()
         # graphql-core memoizes grouped field sets, so the same object comes back for every list item;
         # the set itself is kept in the value so its id cannot be reused while cached.
         self._plans: dict[int, tuple[Any, Builder | None]] = {}
@@ -227,6 +236,10 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return _Executed(hit[1])
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, FastPlainFieldsExecutionContext)
+        # Each event is executed (once per audience) with loaders of its own: nothing read for an earlier
+        # event is shown again, and nothing is remembered once the event is sent.
+        if isinstance(self.context_value, Caller):
+            executor.context_value = self.context_value.for_execution(getattr(payload, "read_together", None))
         # Every event collects its fields afresh, so caches keyed by their identity would only grow for
         # as long as the subscription lives; each event gets its own.
         executor._plans = {}

@@ -235,6 +235,11 @@ def _parse(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
+def parsed_document(query: str, max_tokens: int) -> DocumentNode:
+    """`query` parsed within `max_tokens`, from the same cache the schema's parser uses (raises as `parse` does)."""
+    return _parse(query, max_tokens)
+
+
 class LimitedParserCache(SchemaExtension):
     """Parses each query text once (an LRU), stopping at `max_tokens` tokens before the document is built."""
 

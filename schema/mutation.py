@@ -11,7 +11,7 @@ from resolvers import connections as resolve
 from resolvers.connections import CredentialsInput as Credentials
 from resolvers.ids import parse_connection_id
 from resolvers.passthrough import passthrough as run_passthrough
-from schema.connection import Connection
+from schema.connection import LinkedAccount
 from schema.context import Info
 from schema.scalars import RawJSON
 
@@ -83,7 +83,7 @@ class PassthroughResponse:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create a connection from existing credentials.")
-    async def create_connection(self, info: Info, input: CreateConnectionInput) -> Connection:
+    async def create_connection(self, info: Info, input: CreateConnectionInput) -> LinkedAccount:
         given = input.credentials
         row = await resolve.create_connection(
             info.context,
@@ -93,7 +93,7 @@ class Mutation:
             base_url=input.base_url,
             sync_interval_seconds=input.sync_interval_seconds,
         )
-        return Connection.build(row)
+        return LinkedAccount.build(row)
 
     @strawberry.mutation(description="Your own OAuth app at a provider, so the consent screen shows your brand.")
     async def set_provider_app(self, info: Info, input: ProviderAppInput) -> ProviderApp:
@@ -129,5 +129,5 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Run every stream of the connection now instead of at its next interval.")
-    async def sync_now(self, info: Info, connection_id: strawberry.ID) -> Connection:
-        return Connection.build(await resolve.sync_now(info.context, parse_connection_id(connection_id)))
+    async def sync_now(self, info: Info, connection_id: strawberry.ID) -> LinkedAccount:
+        return LinkedAccount.build(await resolve.sync_now(info.context, parse_connection_id(connection_id)))

@@ -16,7 +16,7 @@ import strawberry
 from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Family, Field, Money, Relation
 from resolvers.ids import to_global_id
 from resolvers.records import RecordRow
-from schema.connection import Connection
+from schema.connection import LinkedAccount
 from schema.context import Info
 from schema.relay import Node
 from schema.scalars import RawJSON
@@ -32,10 +32,10 @@ class RemoteObject(Node):
     _row: strawberry.Private[RecordRow]
 
     @strawberry.field
-    async def connection(self, info: Info) -> Connection:
+    async def connection(self, info: Info) -> LinkedAccount:
         row = await info.context.loaders.connection.load(self._row.connection_id)
         assert row is not None  # a record never outlives its connection
-        return Connection.build(row)
+        return LinkedAccount.build(row)
 
 
 class CommonObject(RemoteObject):

@@ -9,15 +9,14 @@ import strawberry
 from connectors import CONNECTORS
 from connectors.kit.models import COMMON_MODELS, CommonModel
 from resolvers import connections as connection_resolvers
-from resolvers.ids import from_global_id, parse_connection_id
-from resolvers.records import RecordQuery, get_record, list_records
-from schema.connection import Connection
+from resolvers.ids import parse_connection_id
+from resolvers.records import RecordQuery, list_records
+from schema.connection import LinkedAccount
 from schema.context import Info
 from schema.filters import FILTER_TYPES, ObjectFilter, record_query
+from schema.nodes import MAX_NODES, find_nodes
 from schema.objects import OBJECT_TYPES, CommonObject, Record
-from schema.relay import Edge, Node, Page, PageInfo, RecordOrder
-
-DEFAULT_PAGE = 50
+from schema.relay import Node, Page, RecordOrder, page_request
 
 
 @strawberry.type(description="A provider xkit can connect to.")
@@ -33,23 +32,24 @@ ORDER = RecordOrder.UPDATED_AT_DESC
 def _list_resolver(model: CommonModel, cls: type[CommonObject], filter_type: type[ObjectFilter]) -> Any:
     async def resolve(
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: ObjectFilter | None = None,
         order_by: RecordOrder = ORDER,
         include_deleted: bool = False,
     ) -> Any:
         query = record_query(model, filter, order_by, include_deleted)
-        page = await list_records(info.context, query, first, after)
-        return Page(
-            edges=[Edge(cursor=cursor, node=cls.build(row)) for cursor, row in page.edges],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )
+        page = await list_records(info.context, query, page_request(info, first, after, last, before))
+        return Page.of(page, cls.build)
 
     resolve.__annotations__ = {
         "info": Info,
-        "first": int,
-        "after": Optional[str],  # noqa: UP045 - built at run time from type objects
+        "first": Optional[int],  # noqa: UP045 - built at run time from type objects
+        "after": Optional[str],  # noqa: UP045
+        "last": Optional[int],  # noqa: UP045
+        "before": Optional[str],  # noqa: UP045
         "filter": Optional[filter_type],  # noqa: UP045
         "order_by": RecordOrder,
         "include_deleted": bool,
@@ -87,8 +87,10 @@ class Query:
         info: Info,
         connection_id: strawberry.ID,
         stream: str,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         order_by: RecordOrder = ORDER,
         include_deleted: bool = False,
     ) -> Page[Record]:
@@ -98,46 +100,43 @@ class Query:
             order=order_by.value,
             include_deleted=include_deleted,
         )
-        page = await list_records(info.context, query, first, after)
-        return Page(
-            edges=[Edge(cursor=cursor, node=Record.build(row)) for cursor, row in page.edges],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )
+        page = await list_records(info.context, query, page_request(info, first, after, last, before))
+        return Page.of(page, Record.build)
 
-    @strawberry.field(description="Look up any object by its global id; null when it does not exist.")
+    @strawberry.field(
+        description="Any object by its global id: every type that implements Node. Null when it does not exist "
+        "or is not your platform's."
+    )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        type_name, local_id = from_global_id(id)
-        if type_name == "Connection":
-            row = await info.context.loaders.connection.load(parse_connection_id(id, field="id"))
-            return Connection.build(row) if row else None
-        if (cls := OBJECT_TYPES.get(type_name)) is not None or type_name == "Record":
-            if not local_id.isdigit():
-                return None
-            record = await get_record(info.context, int(local_id), cls.MODEL.name if cls else None)
-            if record is None:
-                return None
-            return cls.build(record) if cls else Record.build(record)
-        return None
+        [found] = await find_nodes(info.context, [id])
+        return found
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"Objects by their global ids (at most {MAX_NODES}), in the order given; null for each id "
+        "that does not exist or is not your platform's."
+    )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        return await find_nodes(info.context, ids)
+
+    @strawberry.field(description="Your linked accounts, oldest first.")
     async def connections(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         provider: str | None = None,
         external_user_id: str | None = None,
-    ) -> Page[Connection]:
-        page = await connection_resolvers.list_connections(info.context, first, after, provider, external_user_id)
-        return Page(
-            edges=[Edge(cursor=cursor, node=Connection.build(row)) for cursor, row in page.edges],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )
+    ) -> Page[LinkedAccount]:
+        request = page_request(info, first, after, last, before)
+        page = await connection_resolvers.list_connections(info.context, request, provider, external_user_id)
+        return Page.of(page, LinkedAccount.build)
 
     @strawberry.field
-    async def connection(self, info: Info, id: strawberry.ID) -> Connection:
+    async def connection(self, info: Info, id: strawberry.ID) -> LinkedAccount:
         connection_id: uuid.UUID = parse_connection_id(id, field="id")
-        return Connection.build(await connection_resolvers.get_connection(info.context, connection_id))
+        return LinkedAccount.build(await connection_resolvers.get_connection(info.context, connection_id))
 
     @strawberry.field
     def providers(self) -> list[Provider]:

@@ -1,4 +1,9 @@
-"""Subscriptions: the change stream and sync progress, over WebSocket (graphql-transport-ws and graphql-ws)."""
+"""Subscriptions: the change stream and sync progress, over WebSocket (graphql-transport-ws and graphql-ws).
+
+Nothing here depends on the transport: any transport that runs the schema's `subscribe` with a `Caller`
+gets each event executed with loaders of its own (schema/execution.py). One that follows the log itself
+(`resolvers.changes.start_position`, then `follow`) gives each event's resolvers `caller.for_execution()`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from resolvers import changes as resolve
 from resolvers.changes import ChangeEvent
 from resolvers.connections import watch_runs
 from resolvers.ids import parse_connection_id
-from schema.connection import Connection, SyncRun
+from schema.connection import LinkedAccount, SyncRun
 from schema.context import Info
 from schema.objects import OBJECT_TYPES, Record, RemoteObject
 from sync.cache.changes import ChangeFilter
@@ -47,12 +52,14 @@ class Change:
     _event: strawberry.Private[ChangeEvent]
     # Execution results of this change for each (operation, variables, audience): see schema/execution.py.
     shared_results: strawberry.Private[dict[Any, Any]]
+    # The loaders shared by the events one replay batch read together (see ChangeEvent.read_together).
+    read_together: strawberry.Private[dict[Any, Any] | None]
 
     @strawberry.field
-    async def connection(self, info: Info) -> Connection:
+    async def connection(self, info: Info) -> LinkedAccount:
         row = await info.context.loaders.connection.load(self._event.connection_id)
         assert row is not None
-        return Connection.build(row)
+        return LinkedAccount.build(row)
 
     @strawberry.field(description="The record as the cache holds it now (deletedAt set once deleted).")
     def node(self) -> RemoteObject | None:
@@ -81,6 +88,7 @@ class Change:
             occurred_at=event.occurred_at,
             _event=event,
             shared_results={},
+            read_together=event.read_together,
         )
 
 

@@ -12,6 +12,7 @@ from resolvers import webhooks as resolve
 from resolvers.changes import encode_cursor
 from resolvers.webhooks import DestinationInput
 from schema.context import Info
+from schema.relay import Node, Page, page_request
 from schema.subscription import ObjectType
 
 DEFAULT_DELIVERIES = 20
@@ -45,8 +46,7 @@ class WebhookDelivery:
 
 
 @strawberry.type(description="Where changes are POSTed, signed with the destination's secret.")
-class WebhookDestination:
-    id: strawberry.ID
+class WebhookDestination(Node):
     url: str
     objects: list[ObjectType] | None = strawberry.field(
         description="Only changes of these common models; null: every object, raw streams included."
@@ -58,12 +58,29 @@ class WebhookDestination:
     created_at: datetime
     _row: strawberry.Private[Row[Any]]
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(
+        description="Newest first.", deprecation_reason="Use deliveryLog, a connection that pages both ways."
+    )
     async def deliveries(
         self, info: Info, first: int = DEFAULT_DELIVERIES, status: str | None = None
     ) -> list[WebhookDelivery]:
         rows = await resolve.list_deliveries(info.context, self._row.id, first, status)
         return [WebhookDelivery.build(row) for row in rows]
+
+    @strawberry.field(description="What was sent (or is being sent) here, newest first; `status` picks one state.")
+    async def delivery_log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        status: str | None = None,
+    ) -> Page[WebhookDelivery]:
+        request = page_request(info, first, after, last, before)
+        return Page.of(
+            await resolve.list_delivery_page(info.context, self._row.id, request, status), WebhookDelivery.build
+        )
 
     @classmethod
     def build(cls, row: Row[Any]) -> Self:
@@ -140,6 +157,21 @@ class WebhookMutation:
 
 @strawberry.type
 class WebhookQuery:
-    @strawberry.field(description="Your webhook destinations, oldest first.")
+    @strawberry.field(
+        description="Your webhook destinations, oldest first.",
+        deprecation_reason="Use webhooks, a connection that pages both ways.",
+    )
     async def webhook_destinations(self, info: Info) -> list[WebhookDestination]:
         return [WebhookDestination.build(row) for row in await resolve.list_destinations(info.context)]
+
+    @strawberry.field(description="Your webhook destinations, oldest first.")
+    async def webhooks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[WebhookDestination]:
+        request = page_request(info, first, after, last, before)
+        return Page.of(await resolve.list_destination_page(info.context, request), WebhookDestination.build)

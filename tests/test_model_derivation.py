@@ -65,7 +65,8 @@ def test_enum_money_relation_filter_and_list_are_derived() -> None:
     assert "status: BillStatus\n  remoteStatus: String\n" in sdl
     assert "payer: Payer\n}" in sdl
     assert "status: BillStatus = null" in sdl  # in BillFilter
-    assert "bills(first: Int! = 50, after: String = null, filter: BillFilter = null" in sdl
+    paging = "first: Int = null, after: String = null, last: Int = null, before: String = null"
+    assert f"bills({paging}, filter: BillFilter = null" in sdl
     assert "payers(" in sdl and "): PayerConnection!" in sdl
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -53,6 +54,8 @@ platforms = Table(
     Column("id", Uuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Trusted documents mode: the gateway runs only the documents registered in `persisted_documents`.
+    Column("trusted_documents_only", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 api_keys = Table(
@@ -328,4 +331,18 @@ webhook_receipts = Table(
     Column("received_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("provider", "digest"),
     Index(None, "received_at"),
+)
+
+# The operations a platform registered (`xkit documents push`), by the SHA-256 of their text: clients may
+# send the hash alone, and in trusted documents mode nothing else runs.
+persisted_documents = Table(
+    "persisted_documents",
+    metadata,
+    _platform_fk(),
+    Column("sha256", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    # The operations the document defines, comma-separated, for `xkit documents list`.
+    Column("operation_names", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("platform_id", "sha256"),
 )

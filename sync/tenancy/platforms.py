@@ -81,6 +81,19 @@ async def identify_key(store: Store, key: str) -> KeyIdentity | None:
     return KeyIdentity(row.platform_id, row.id) if row else None
 
 
+async def was_revoked(store: Store, key: str) -> bool:
+    """Whether this key was issued and has since been revoked (a refusal can then say so)."""
+    async with store.reader.connect() as conn:
+        row = (
+            await conn.execute(
+                select(api_keys.c.id).where(
+                    api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_not(None)
+                )
+            )
+        ).first()
+    return row is not None
+
+
 @dataclass(frozen=True)
 class ApiKeyInfo:
     """What may be shown about a key: never the key, nor its hash."""

@@ -19,7 +19,7 @@ from gateway.sse import RESERVATION_SECONDS, STREAM_PATH, Reservations
 from resolvers.keys import key_global_id
 from resolvers.limits import OverBudget
 from sync.storage.store import Store
-from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.connections import NewConnection, create_connection, set_status
 from tests.js_clients import run_node
 from tests.security.test_graphql_limits import until
 from tests.security.test_keys import REVOKE, append_change, key_id_of, second_key
@@ -134,6 +134,34 @@ async def test_revoking_the_key_ends_its_stream_and_others_keep_streaming(
     assert ended["completed"] and ended["error"] is None
     assert remote_ids(still["results"]) == ["before", "after"]
     assert slots_held(api, revoked_id) == 0
+
+
+async def test_each_event_reads_the_connection_as_it_is_now(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant, connection_id: uuid.UUID
+) -> None:
+    query = "subscription($after: String) { changes(after: $after) { remoteId connection { status statusReason } } }"
+    after = await latest_change_cursor(store)
+    async with gateway(store, kit, secret_key) as api:
+        body = {"query": query, "variables": {"after": after}}
+        headers = _sse_headers(tenant.api_key)
+        async with api.client.stream("POST", f"{api.url}/graphql", json=body, headers=headers) as response:
+            changes = _changes_of(response)
+            await append_change(store, tenant, connection_id, "first")
+            first = await anext(changes)
+            await set_status(store, connection_id, "needs_reauth", "the refresh token was revoked")
+            await append_change(store, tenant, connection_id, "second")
+            second = await anext(changes)
+    assert first == {"remoteId": "first", "connection": {"status": "active", "statusReason": None}}
+    assert second == {
+        "remoteId": "second",
+        "connection": {"status": "needs_reauth", "statusReason": "the refresh token was revoked"},
+    }
+
+
+async def _changes_of(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+    async for event, payload in _events(response):
+        if event == "next":
+            yield payload["data"]["changes"]
 
 
 # ---- limits ----------------------------------------------------------------------------------------------

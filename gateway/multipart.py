@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import orjson
 from strawberry.http import GraphQLHTTPResponse
 
+from gateway.graphql_http import media_ranges
 from gateway.sse import Framing
 
 BOUNDARY = b"graphql"
@@ -20,15 +21,10 @@ PART_HEADERS = b"\r\ncontent-type: application/json; charset=utf-8\r\n\r\n"
 
 
 def accepts_multipart_subscription(accept: str) -> bool:
-    for media_range in accept.split(","):
-        media_type, *parameters = (piece.strip() for piece in media_range.split(";"))
-        if media_type.lower() != "multipart/mixed":
-            continue
-        named = dict(p.partition("=")[::2] for p in parameters)
-        spec = {k.strip().lower(): v.strip().strip("\"'") for k, v in named.items()}
-        if spec.get("subscriptionspec", "").startswith("1.0") and spec.get("boundary", "graphql") == "graphql":
-            return True
-    return False
+    return any(
+        r.quality > 0 and r.name == "multipart/mixed" and "subscriptionspec" in r.parameters
+        for r in media_ranges(accept)
+    )
 
 
 class MultipartFraming(Framing):

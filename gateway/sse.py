@@ -25,11 +25,11 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, cast
 
 import orjson
-from graphql import GraphQLError, get_operation_ast, parse
+from graphql import GraphQLError
 from graphql.language import OperationType as OperationKind
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,11 +40,28 @@ from strawberry.types.graphql import OperationType
 
 from connectors.kit.errors import Conflict, NotFound, XkitError
 from gateway.auth import client_address
-from gateway.errors import error_response
+from gateway.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotAcceptable,
+    OperationNotDetermined,
+    RequestRefused,
+    error_body,
+    error_response,
+)
+from gateway.graphql_http import (
+    graphql_request,
+    media_ranges,
+    operation_to_run,
+    parameters_from_body,
+    parameters_from_query_string,
+    wants_event_stream,
+)
 from gateway.sockets import LiveSockets
 from resolvers.context import Caller
 from resolvers.limits import OverBudget
 from schema import schema
+from schema.limits import parsed_document
 
 log = logging.getLogger("xkit.graphql")
 
@@ -59,38 +76,6 @@ RESERVATION_SECONDS = 30.0
 OUTBOX_FRAMES = 64
 REVOKED = {"message": "the API key was revoked", "extensions": {"code": "UNAUTHENTICATED"}}
 FAILED = {"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
-
-
-class StreamRequestRefused(XkitError):
-    """A request refused before anything streams, answered with this status (and headers) and the JSON error."""
-
-    status: ClassVar[int] = 400
-    code = "BAD_REQUEST"
-    headers: ClassVar[dict[str, str]] = {}
-
-
-class MalformedRequest(StreamRequestRefused):
-    pass
-
-
-class UnsupportedMediaType(StreamRequestRefused):
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
-
-
-class MethodNotAllowed(StreamRequestRefused):
-    status = 405
-    code = "METHOD_NOT_ALLOWED"
-    headers = {"Allow": "GET, POST, PUT, DELETE"}
-
-
-class NotAcceptable(StreamRequestRefused):
-    status = 406
-    code = "NOT_ACCEPTABLE"
-
-
-class MutationOverGet(MethodNotAllowed):
-    headers = {"Allow": "POST"}
 
 
 class Framing:
@@ -129,6 +114,8 @@ class Operation:
     operation_name: str | None
     extensions: dict[str, Any] | None
     allowed: frozenset[OperationType]
+    # Why the document cannot run, told in the stream as GraphQL reports validation errors.
+    refusal: XkitError | None = None
 
     @property
     def operation_id(self) -> str | None:
@@ -139,62 +126,34 @@ class Operation:
 NOT_OVER_GET = frozenset({OperationType.QUERY, OperationType.SUBSCRIPTION})
 
 
-async def read_operation(request: Request) -> Operation:
-    """The GraphQL request in a GET's query string or a POST's JSON body (the gateway bounded both)."""
+async def read_operation(request: Request, max_tokens: int) -> Operation:
+    """The GraphQL request in a GET's query string or a POST's JSON body (the gateway bounded both and gave a
+    persisted query its document), read as GraphQL over HTTP reads it."""
     if request.method == "GET":
-        params = request.query_params
-        fields: dict[str, Any] = {
-            "query": params.get("query"),
-            "operationName": params.get("operationName"),
-            "variables": _json_parameter(params.get("variables"), "variables"),
-            "extensions": _json_parameter(params.get("extensions"), "extensions"),
-        }
-        allowed = NOT_OVER_GET
-    elif request.method == "POST":
-        if "application/json" not in request.headers.get("content-type", ""):
-            raise UnsupportedMediaType("send the GraphQL request as JSON (Content-Type: application/json)")
-        try:
-            fields = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise MalformedRequest("the body is not JSON") from None
-        if not isinstance(fields, dict):
-            raise MalformedRequest("the body must be a JSON object with a `query`")
-        allowed = frozenset(OperationType)
+        query_string = request.query_params
+        parameters = parameters_from_query_string({name: query_string.getlist(name) for name in query_string})
     else:
-        raise MalformedRequest("an operation is sent with GET or POST")
-    query, name = fields.get("query"), fields.get("operationName")
-    variables, extensions = fields.get("variables"), fields.get("extensions")
-    if not isinstance(query, str) or not query:
-        raise MalformedRequest("the request has no `query` string")
-    if name is not None and not isinstance(name, str):
-        raise MalformedRequest("`operationName` must be a string")
-    for value, what in ((variables, "variables"), (extensions, "extensions")):
-        if value is not None and not isinstance(value, dict):
-            raise MalformedRequest(f"`{what}` must be a JSON object")
-    return Operation(query, variables, name, extensions, allowed)
-
-
-def refuse_mutation_over_get(operation: Operation, max_tokens: int) -> None:
-    """A mutation changes data, so a GET may not run one: refused before its stream opens. A document that
-    does not parse is left to the stream, which reports its error like any other."""
-    if OperationType.MUTATION in operation.allowed:
-        return
+        parameters = parameters_from_body(request.headers.get("content-type"), await request.body())
+    given = graphql_request(parameters)
+    if given.query is None:
+        raise BadRequest('the request has no `query`: send the GraphQL document as {"query": "..."}')
+    allowed = NOT_OVER_GET if request.method == "GET" else frozenset(OperationType)
+    operation = Operation(given.query, given.variables, given.operation_name, given.extensions, allowed)
     try:
-        document = parse(operation.query, max_tokens=max_tokens)
+        document = parsed_document(given.query, max_tokens)
     except (GraphQLError, RecursionError):
-        return
-    chosen = get_operation_ast(document, operation.operation_name)
-    if chosen is not None and chosen.operation is OperationKind.MUTATION:
-        raise MutationOverGet("a mutation changes data, so it is sent with POST; GET runs queries and subscriptions")
-
-
-def _json_parameter(value: str | None, name: str) -> Any:
-    if not value:
-        return None
+        return operation  # the stream reports the syntax error (or the limit the parser hit) as GraphQL does
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        raise MalformedRequest(f"the `{name}` parameter is not JSON") from None
+        chosen = operation_to_run(document, given.operation_name)
+    except OperationNotDetermined as undetermined:
+        return replace(operation, refusal=undetermined)
+    if chosen.operation is OperationKind.MUTATION and request.method == "GET":
+        raise MethodNotAllowed("a mutation changes data, so it is sent with POST; GET runs queries", allowed=POST)
+    return replace(operation, operation_name=chosen.name.value if chosen.name else None)
+
+
+POST = ("POST",)
+METHODS = ("GET", "POST", "PUT", "DELETE")
 
 
 class EventStream:
@@ -225,6 +184,11 @@ class EventStream:
             task.cancel()
 
     async def _run(self, operation_id: str | None, operation: Operation, caller: Caller, ends_the_stream: bool) -> None:
+        if operation.refusal is not None:
+            refused: GraphQLHTTPResponse = {"errors": error_body(operation.refusal)["errors"]}
+            await self._outbox.put(self.framing.next_event(operation_id, refused))
+            await self._finish(operation_id, ends_the_stream)
+            return
         try:
             results = await schema.stream(
                 operation.query,
@@ -243,6 +207,9 @@ class EventStream:
             # GraphQL reports every error of an operation itself; this is a fault of ours, masked like one.
             log.exception("an operation on an event stream failed")
             await self._outbox.put(self.framing.next_event(operation_id, {"errors": [FAILED]}))
+        await self._finish(operation_id, ends_the_stream)
+
+    async def _finish(self, operation_id: str | None, ends_the_stream: bool) -> None:
         await self._outbox.put(self.framing.complete_event(operation_id))
         if ends_the_stream:
             await self._outbox.put(None)
@@ -375,7 +342,7 @@ class EventStreams:
 
     def claims(self, request: Request) -> bool:
         """Whether the GraphQL endpoint hands this request here: it accepts a stream, or it came to STREAM_PATH."""
-        return self._framing_for(request) is not None or request.scope["path"].endswith(STREAM_PATH)
+        return wants_event_stream(request.headers.get("accept")) or request.scope["path"].endswith(STREAM_PATH)
 
     async def serve(self, request: Request, send: Send) -> None:
         """Answer a request `claims` took, authenticated by the gateway (its identity in the scope)."""
@@ -384,7 +351,7 @@ class EventStreams:
         except OverBudget as refused:
             retry = str(int(refused.extensions["retryAfterSeconds"]))
             respond = error_response(429, refused, headers={"Retry-After": retry})
-        except StreamRequestRefused as refused:
+        except RequestRefused as refused:
             respond = error_response(refused.status, refused, headers=refused.headers)
         except XkitError as refused:
             respond = error_response(_STATUS.get(type(refused), 400), refused)
@@ -398,7 +365,7 @@ class EventStreams:
         if request.method == "DELETE":
             return self._stop(request, token, key_id)
         if request.method not in ("GET", "POST"):
-            raise MethodNotAllowed("GraphQL over event streams uses GET, POST, PUT and DELETE")
+            raise MethodNotAllowed("GraphQL over event streams uses GET, POST, PUT and DELETE", allowed=METHODS)
         if token is not None and accepts_event_stream(request.headers.get("accept", "")):
             return await self._open_reserved(request, token, key_id)
         framing = self._framing_for(request)
@@ -411,9 +378,8 @@ class EventStreams:
         return await self._post_to_reserved(request, token, key_id)
 
     async def _distinct(self, request: Request, framing: Framing) -> ASGIApp:
-        operation = await read_operation(request)
         caller = await self.context_for(request)
-        refuse_mutation_over_get(operation, caller.services.limits.max_tokens)
+        operation = await read_operation(request, caller.services.limits.max_tokens)
         stream = EventStream(caller, framing, keep_alive_seconds=self.keep_alive_seconds)
         stream.start(operation, caller, ends_the_stream=True)
         return self._filed(request, stream)
@@ -438,24 +404,23 @@ class EventStreams:
         stream = self.reservations.find(token, key_id).stream
         if stream is None:
             raise NotFound("open the event stream of this token (GET with Accept: text/event-stream) first")
-        operation = await read_operation(request)
+        caller = await self.context_for(request)
+        operation = await read_operation(request, caller.services.limits.max_tokens)
         operation_id = operation.operation_id
         if operation_id is None:
-            raise MalformedRequest("an operation on a single-connection stream needs `extensions.operationId`")
+            raise BadRequest("an operation on a single-connection stream needs `extensions.operationId`")
         if operation_id in stream.operations:
             raise Conflict(f"an operation with the id {operation_id!r} is running on this stream already")
-        caller = await self.context_for(request)
-        refuse_mutation_over_get(operation, caller.services.limits.max_tokens)
         stream.start(operation, caller, ends_the_stream=False)
         return Response(status_code=202)
 
     def _stop(self, request: Request, token: str | None, key_id: uuid.UUID) -> ASGIApp:
         if token is None:
-            raise MalformedRequest(f"say which stream: the {TOKEN_HEADER} header or the `token` parameter")
+            raise BadRequest(f"say which stream: the {TOKEN_HEADER} header or the `token` parameter")
         stream = self.reservations.find(token, key_id).stream
         operation_id = request.query_params.get("operationId")
         if not operation_id:
-            raise MalformedRequest("say which operation to stop: `operationId`")
+            raise BadRequest("say which operation to stop: `operationId`")
         if stream is not None:
             stream.stop(operation_id)
         return Response(status_code=200)
@@ -483,7 +448,7 @@ _STATUS: dict[type[XkitError], int] = {NotFound: 404, Conflict: 409}
 
 
 def accepts_event_stream(accept: str) -> bool:
-    return any(part.split(";", 1)[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
+    return any(r.quality > 0 and r.name == EVENT_STREAM for r in media_ranges(accept))
 
 
 def _token_of(request: Request) -> str | None:

@@ -247,6 +247,20 @@ async def test_a_query_over_sse_is_one_result_then_complete(
     assert answered["results"] == [{"data": {"connections": {"edges": [{"node": {"provider": "hubspot"}}]}}}]
 
 
+async def test_a_document_that_does_not_say_which_operation_runs_none(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    two = 'query Keys { apiKeys { id } } mutation Revoke { revokeApiKey(id: "x") { id } }'
+    async with gateway(store, kit, secret_key) as api:
+        unsaid = await graphql_sse(api, tenant.api_key, two)
+        unknown = await graphql_sse(api, tenant.api_key, two, operationName="Other")
+        data(await api.graphql("{ apiKeys { id } }", tenant.api_key))
+    for refused in (unsaid, unknown):
+        (result,) = refused["results"]
+        assert result["errors"][0]["extensions"]["code"] == "OPERATION_RESOLUTION_FAILURE" and "data" not in result
+        assert refused["completed"]
+
+
 async def test_a_mutation_is_refused_over_get_and_changes_nothing(
     store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
 ) -> None:

@@ -1,9 +1,11 @@
 // One operation through the graphql-sse client: `node graphql-sse-subscribe.mjs '<json options>'`.
-// Options: url, key (sent as Authorization: Bearer), singleConnection, query, variables, take (stop after
-// that many results). Prints {results, completed, error}: completed when the server ended the operation.
+// Options: url, key (sent as Authorization: Bearer), singleConnection, query, variables, operationName, take
+// (stop after that many results). Prints {results, completed, error}: completed when the server ended the operation.
 import { createClient } from "graphql-sse";
 
-const { url, key, singleConnection = false, query, variables, take = Infinity } = JSON.parse(process.argv[2]);
+const { url, key, singleConnection = false, query, variables, operationName, take = Infinity } = JSON.parse(
+  process.argv[2],
+);
 const client = createClient({
   url,
   singleConnection,
@@ -14,7 +16,7 @@ const results = [];
 let completed = false;
 let error = null;
 try {
-  for await (const result of client.iterate({ query, variables })) {
+  for await (const result of client.iterate({ query, variables, operationName })) {
     results.push(result);
     if (results.length >= take) break; // leaves the stream: the client aborts it
   }

@@ -19,7 +19,9 @@ from gateway.sse import RESERVATION_SECONDS, STREAM_PATH, Reservations
 from resolvers.keys import key_global_id
 from resolvers.limits import OverBudget
 from sync.storage.store import Store
+from sync.tenancy import documents
 from sync.tenancy.connections import NewConnection, create_connection, set_status
+from sync.tenancy.documents import DocumentNotTrusted
 from tests.js_clients import run_node
 from tests.security.test_graphql_limits import until
 from tests.security.test_keys import REVOKE, append_change, key_id_of, second_key
@@ -219,6 +221,17 @@ def test_a_reservation_no_stream_opens_is_forgotten_and_frees_its_place() -> Non
         reservations.find(token, key_id)
     assert reservations.reserve(key_id) != token
     assert len(reservations) == 1
+
+
+async def test_a_trusted_documents_platform_streams_only_its_registered_documents(
+    store: Store, kit: HttpKit, secret_key: str, tenant: Tenant
+) -> None:
+    assert await documents.set_trusted_only(store, tenant.platform_id, True)
+    async with gateway(store, kit, secret_key) as api:
+        refused = await graphql_sse(api, tenant.api_key, CHANGES)
+    (result,) = refused["results"]
+    assert result["errors"][0]["extensions"]["code"] == DocumentNotTrusted.code
+    assert refused["completed"]
 
 
 async def test_a_document_over_the_limits_is_refused_in_the_stream(

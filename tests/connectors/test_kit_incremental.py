@@ -180,6 +180,34 @@ async def test_updated_since_widens_an_exclusive_filter_and_the_overlap_in_the_p
     assert provider.queries[-1]["created[gt]"] == str(int(at.timestamp()) - 61)
 
 
+async def test_updated_since_over_a_listing_sorted_by_change_resumes_from_the_newest_change_stored() -> None:
+    """Salesforce's shape: the listing's cursors expire, so a run cut short filters again from the newest
+    change it stored (in SOQL's millisecond literals), read from the field the filter compares."""
+    hour = timedelta(hours=1)
+    provider = Provider(
+        persons=[{**person(n, T0 + n * DAY), "system": {"stamp": rfc3339(T0 + n * DAY + hour)}} for n in range(1, 6)]
+    )
+    incremental = UpdatedSince(
+        PERSONS_PAGE,
+        param="updated_since",
+        time_format="iso_millis",
+        overlap=timedelta(minutes=2),
+        modified_at="system.stamp",
+        resume_from_newest=True,
+    )
+    async with sandbox(provider) as context:
+        pages = await run(context, incremental, incremental.initial_cursor(T0 + 3 * DAY))
+        assert ids(pages) == ["3", "4", "5"]
+        assert provider.queries[0]["updated_since"] == "2026-01-03T23:58:00.000Z"
+        # The first page (3 and 4) leaves the newest change it stored, and no place inside the listing.
+        assert pages[0].cursor == {"since": (T0 + 3 * DAY).isoformat(), "newest": (T0 + 4 * DAY + hour).isoformat()}
+        resumed = await run(context, incremental, pages[0].cursor or {})
+        assert ids(resumed) == ["5"]
+        assert provider.queries[-1] == {"updated_since": "2026-01-05T01:00:00.000Z", "limit": "2"}
+        # The cursor follows the compared field, an hour past each record's update_time.
+        assert resumed[-1].cursor == pages[-1].cursor == {"since": (T0 + 5 * DAY + hour).isoformat()}
+
+
 def ticket(n: int, generated: datetime, status: str = "open") -> dict[str, Any]:
     return {"id": n, "status": status, "generated_timestamp": int(generated.timestamp()), "update_time": None}
 

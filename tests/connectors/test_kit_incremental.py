@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from connectors.kit.declaration import Cursor, Incremental, Stream, StreamContex
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.records import Page
 from connectors.kit.strategies import EventFeed, UpdatedSince
-from tests.connectors.kit_sessions import sandbox_session
+from tests.connectors.kit_sessions import RecordingProvider, sandbox_session
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -30,24 +29,20 @@ def rfc3339(moment: datetime) -> str:
 
 
 @dataclass
-class Provider:
+class Provider(RecordingProvider):
     persons: list[dict[str, Any]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)  # the export, in generated order
     events: list[dict[str, Any]] = field(default_factory=list)  # Stripe's events, oldest first
-    queries: list[dict[str, str]] = field(default_factory=list)
 
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/api/v2/persons", self.pipedrive_persons),
-                Route("/api/v2/incremental/tickets/cursor.json", self.zendesk_export),
-                Route("/v1/events", self.stripe_events),
-            ]
-        )
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v2/persons", self.pipedrive_persons),
+            Route("/api/v2/incremental/tickets/cursor.json", self.zendesk_export),
+            Route("/v1/events", self.stripe_events),
+        ]
 
     async def pipedrive_persons(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.queries.append(query)
+        query = self.seen(request)
         if "created[gt]" in query:  # an exclusive filter in Unix seconds, as Stripe's `created[gt]`
             after = datetime.fromtimestamp(int(query["created[gt]"]), UTC)
             found = [p for p in self.persons if p["update_time"] > rfc3339(after)]
@@ -66,8 +61,7 @@ class Provider:
         )
 
     async def zendesk_export(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.queries.append(query)
+        query = self.seen(request)
         if "cursor" in query:
             start = int(query["cursor"])
         else:
@@ -90,8 +84,7 @@ class Provider:
         )
 
     async def stripe_events(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.queries.append(query)
+        query = self.seen(request)
         gte = int(query.get("created[gte]", 0))
         newest_first = [e for e in reversed(self.events) if e["created"] >= gte]
         ids = [e["id"] for e in newest_first]

@@ -375,3 +375,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     args.func(args)
+
+
+if __name__ == "__main__":  # python -m gateway.cli, as the xkit script
+    main()

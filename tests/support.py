@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx2
+import pytest_asyncio
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.driver import HubSpotDriver
@@ -28,6 +29,7 @@ from gateway.app import Runtime, create_app
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
 from sync.cache import changes
+from sync.cache.changes import ChangeFilter
 from sync.storage.store import Store
 from sync.storage.tables import records, stream_states
 from sync.tenancy.connections import NewConnection, create_connection
@@ -186,6 +188,13 @@ async def cached_ids(store: Store, connection_id: uuid.UUID, stream: str, *, del
         return {row.remote_id for row in rows}
 
 
+async def cached_records(store: Store, connection_id: uuid.UUID, stream: str) -> list[Row[Any]]:
+    """The cache's rows for one stream of a connection, deleted ones included."""
+    async with store.engine.connect() as conn:
+        query = select(records).where(records.c.connection_id == connection_id, records.c.stream == stream)
+        return list(await conn.execute(query))
+
+
 async def row_count(store: Store, connection_id: uuid.UUID) -> int:
     async with store.engine.connect() as conn:
         query = select(func.count()).select_from(records).where(records.c.connection_id == connection_id)
@@ -235,18 +244,37 @@ async def synced_hubspot(
 
 
 @dataclass
-class SyncedHubSpot:
-    """What `synced_hubspot` sets up, kept together for the tests that drive it (they add their own helpers)."""
+class Connected:
+    """A tenant's connection and the gateway serving it, for tests that drive it through GraphQL."""
 
     api: Gateway
     tenant: Tenant
     connection_id: uuid.UUID
-    sandbox: HubSpotSandbox
-    store: Store
 
     @property
     def connection(self) -> str:
         return to_global_id("Connection", self.connection_id)
+
+    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        return await self.api.graphql(query, self.tenant.api_key, **variables)
+
+
+@dataclass
+class SyncedHubSpot(Connected):
+    """What `synced_hubspot` sets up, kept together for the tests that drive it (they add their own helpers)."""
+
+    sandbox: HubSpotSandbox
+    store: Store
+
+    async def logged_since(self, after: int) -> list[Any]:
+        """The tenant's changes logged after position `after`."""
+        async with self.store.engine.connect() as conn:
+            return await changes.read(conn, self.tenant.platform_id, after, 1000, ChangeFilter())
+
+    async def position(self) -> int:
+        """The change log's latest position."""
+        async with self.store.engine.connect() as conn:
+            return await changes.latest(conn)
 
 
 Synced = TypeVar("Synced", bound=SyncedHubSpot)
@@ -258,6 +286,20 @@ async def synced(
 ) -> AsyncIterator[Synced]:
     async with synced_hubspot(store, kit, sandbox, sandbox_url, secret_key) as (api, tenant, connection_id):
         yield holder(api, tenant, connection_id, sandbox, store)
+
+
+def synced_fixture(holder: type[Synced]) -> Any:
+    """A fixture giving `holder` over a backfilled HubSpot connection and the gateway serving it:
+    `setup = synced_fixture(Setup)` in a test module."""
+
+    @pytest_asyncio.fixture
+    async def fixture(
+        store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
+    ) -> AsyncIterator[Synced]:
+        async with synced(holder, store, kit, hubspot, hubspot_url, secret_key) as ready:
+            yield ready
+
+    return fixture
 
 
 async def latest_change_cursor(store: Store) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx2
@@ -30,6 +31,7 @@ from sync.storage.tables import connections, records, stream_states, sync_runs
 from sync.tenancy.connections import connection_access
 from tests.support import (
     cached_ids,
+    cached_records,
     connect_hubspot,
     make_streams_due,
     new_tenant,
@@ -46,21 +48,18 @@ def unlimited(hubspot: HubSpotSandbox) -> HubSpotSandbox:
     return hubspot
 
 
+@pytest.fixture
+async def connection_id(store: Store, unlimited: HubSpotSandbox, hubspot_url: str) -> uuid.UUID:
+    """A new tenant's HubSpot connection, not synced yet."""
+    return await connect_hubspot(store, await new_tenant(store), unlimited, hubspot_url)
+
+
 async def test_custom_properties_and_associations_land_in_the_cache(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, connection_id: uuid.UUID
 ) -> None:
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     await run_everything_due(store, kit)
 
-    async with store.engine.connect() as conn:
-        contact_rows = (
-            await conn.execute(
-                select(records.c.raw, records.c.common).where(
-                    records.c.connection_id == connection_id, records.c.stream == "contacts"
-                )
-            )
-        ).all()
+    contact_rows = await cached_records(store, connection_id, "contacts")
     raws = [orjson.loads(row.raw) for row in contact_rows]
     assert all("favorite_color" in raw["properties"] for raw in raws)
     with_company = [row.common for row in contact_rows if row.common["company"]]
@@ -70,10 +69,8 @@ async def test_custom_properties_and_associations_land_in_the_cache(
 
 
 async def test_a_failing_stream_never_stops_the_others(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, connection_id: uuid.UUID
 ) -> None:
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     # A cursor the provider refuses (400) breaks the contacts stream alone.
     async with store.engine.begin() as conn:
         await conn.execute(
@@ -166,15 +163,7 @@ async def test_a_wide_account_backfills_every_property_without_a_long_url(store:
     # Contacts are too wide for one URL: ids and associations listed, properties read in batches of 100.
     batch_reads = sandbox.stats.requests["POST /crm/v3/objects/{objectType}/batch/read"]
     assert batch_reads == -(-WIDE.contacts // 100)
-    async with store.engine.connect() as conn:
-        cached = {
-            row.remote_id: orjson.loads(row.raw)
-            for row in await conn.execute(
-                select(records.c.remote_id, records.c.raw).where(
-                    records.c.connection_id == connection_id, records.c.stream == "contacts"
-                )
-            )
-        }
+    cached = {row.remote_id: orjson.loads(row.raw) for row in await cached_records(store, connection_id, "contacts")}
     # Byte for byte what the list API answers when asked for every property in one (unbounded) URL.
     contacts = resolve_object_type("contacts")
     companies = resolve_object_type("companies")
@@ -195,10 +184,8 @@ async def test_a_wide_account_backfills_every_property_without_a_long_url(store:
 
 
 async def test_a_narrow_account_reads_each_page_in_one_request(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, connection_id: uuid.UUID
 ) -> None:
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     await run_everything_due(store, kit)
     assert await cached_ids(store, connection_id, "contacts") == unlimited.all_ids("contacts")
     assert unlimited.stats.requests["POST /crm/v3/objects/{objectType}/batch/read"] == 0
@@ -270,10 +257,8 @@ async def contact_changes(store: Store, connection_id: object) -> int:
 
 
 async def test_a_write_search_has_not_indexed_yet_is_synced_by_a_later_run(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, connection_id: uuid.UUID
 ) -> None:
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     await run_everything_due(store, kit)
     cursors = [await contacts_cursor(store, connection_id)]
     unlimited.faults.search_lag_ms = 60_000
@@ -307,10 +292,8 @@ async def test_a_write_search_has_not_indexed_yet_is_synced_by_a_later_run(
 
 
 async def test_idle_runs_keep_the_search_window_at_the_settle_time(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, connection_id: uuid.UUID
 ) -> None:
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     await run_everything_due(store, kit)
     previous = await contacts_cursor(store, connection_id)
     for _ in range(3):
@@ -326,12 +309,10 @@ async def test_idle_runs_keep_the_search_window_at_the_settle_time(
 
 @pytest.mark.parametrize("budget", [None, 5], ids=["lookup-without-budget", "sync-run-budget"])
 async def test_association_pages_handed_out_for_ever_are_not_followed_for_ever(
-    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, hubspot_url: str, budget: int | None
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, connection_id: uuid.UUID, budget: int | None
 ) -> None:
     """A v4 association read that names a fresh `after` on every answer stops at the run's page budget,
     or, in a lookup outside a run (webhook refetch, writeback read-back), at MAX_ASSOCIATION_ROUNDS."""
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, unlimited, hubspot_url)
     rounds = 0
 
     async def endless(request: Request) -> Response:

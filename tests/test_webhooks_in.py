@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import orjson
-import pytest_asyncio
 
-from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.webhooks import signature_v3
-from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
-from sync.cache import changes
-from sync.cache.changes import ChangeFilter
-from sync.storage.store import Store
 from sync.tenancy.platforms import set_provider_app
-from tests.support import SyncedHubSpot, cached_ids, new_tenant, synced
+from tests.support import SyncedHubSpot, cached_ids, new_tenant, synced_fixture
 
 
 class Setup(SyncedHubSpot):
@@ -45,21 +38,8 @@ class Setup(SyncedHubSpot):
         async with httpx2.AsyncClient() as client:
             return await client.post(self.url, content=body, headers=headers)
 
-    async def logged(self, after: int) -> list[Any]:
-        async with self.store.engine.connect() as conn:
-            return await changes.read(conn, self.tenant.platform_id, after, 1000, ChangeFilter())
 
-    async def position(self) -> int:
-        async with self.store.engine.connect() as conn:
-            return await changes.latest(conn)
-
-
-@pytest_asyncio.fixture
-async def setup(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[Setup]:
-    async with synced(Setup, store, kit, hubspot, hubspot_url, secret_key) as synced_setup:
-        yield synced_setup
+setup = synced_fixture(Setup)
 
 
 async def test_a_signed_event_brings_the_change_at_once(setup: Setup) -> None:
@@ -71,7 +51,7 @@ async def test_a_signed_event_brings_the_change_at_once(setup: Setup) -> None:
     )
     answer = await setup.post(body)
     assert answer.status_code == 200, answer.text
-    logged = await setup.logged(start)
+    logged = await setup.logged_since(start)
     assert [(c.op, c.remote_id, c.changed_fields) for c in logged] == [("UPDATED", contact, ["job_title"])]
 
 
@@ -85,7 +65,7 @@ async def test_creation_and_deletion_events(setup: Setup) -> None:
         {"subscriptionType": "contact.deletion", "objectId": int(doomed)},
     )
     assert (await setup.post(body)).status_code == 200
-    assert sorted((c.op, c.remote_id) for c in await setup.logged(start)) == sorted(
+    assert sorted((c.op, c.remote_id) for c in await setup.logged_since(start)) == sorted(
         [("CREATED", created), ("DELETED", doomed)]
     )
     assert created in await cached_ids(setup.store, setup.connection_id, "contacts")
@@ -102,7 +82,7 @@ async def test_a_bad_signature_is_refused_and_changes_nothing(setup: Setup) -> N
     assert forged.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     tampered_url = await setup.post(body, url=setup.url + "?x=1")
     assert tampered_url.status_code == 401
-    assert await setup.logged(start) == []
+    assert await setup.logged_since(start) == []
 
 
 async def test_a_stale_timestamp_is_refused(setup: Setup) -> None:
@@ -113,7 +93,7 @@ async def test_a_stale_timestamp_is_refused(setup: Setup) -> None:
     stale = await setup.post(body, timestamp=six_minutes_ago)
     assert stale.status_code == 401
     assert "five minutes" in stale.json()["errors"][0]["message"]
-    assert await setup.logged(start) == []
+    assert await setup.logged_since(start) == []
 
 
 async def test_a_replayed_delivery_changes_nothing_twice(setup: Setup) -> None:
@@ -124,7 +104,7 @@ async def test_a_replayed_delivery_changes_nothing_twice(setup: Setup) -> None:
     stamp = int(time.time() * 1000)
     assert (await setup.post(body, timestamp=stamp)).status_code == 200
     assert (await setup.post(body, timestamp=stamp)).status_code == 200  # the same request, again
-    assert len(await setup.logged(start)) == 1
+    assert len(await setup.logged_since(start)) == 1
 
 
 async def test_another_platforms_app_cannot_touch_these_connections(setup: Setup) -> None:
@@ -137,7 +117,7 @@ async def test_another_platforms_app_cannot_touch_these_connections(setup: Setup
     answer = await setup.post(body, secret="other-secret")  # valid for the intruder's own app
     # Checked only against the platform that owns the portal, whose secret this is not.
     assert answer.status_code == 401
-    assert await setup.logged(start) == []
+    assert await setup.logged_since(start) == []
 
 
 async def test_unknown_providers_and_malformed_bodies(setup: Setup) -> None:
@@ -156,7 +136,7 @@ async def test_the_sandbox_webhooks_reach_the_log_without_a_sync(setup: Setup) -
         deadline = time.monotonic() + 10
         logged: list[Any] = []
         while not logged and time.monotonic() < deadline:
-            logged = await setup.logged(start)
+            logged = await setup.logged_since(start)
             await asyncio.sleep(0.05)
         assert [(c.op, c.remote_id, c.changed_fields) for c in logged] == [("UPDATED", contact, ["job_title"])]
         assert setup.sandbox.webhook_stats.events_delivered >= 1

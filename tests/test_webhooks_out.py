@@ -175,10 +175,24 @@ async def write(store: Store, target: StreamTarget, remote_id: str, **common: An
         await upsert_records(conn, target, [record], utcnow())
 
 
+async def write_versions(store: Store, target: StreamTarget, remote_id: str, *first_names: str) -> None:
+    """The record `remote_id` written once per first name: created, then updated."""
+    for first_name in first_names:
+        await write(store, target, remote_id, first_name=first_name)
+
+
 async def create_destination(api: Gateway, tenant: Tenant, url: str, **given: Any) -> tuple[str, str]:
     body = await api.graphql(CREATE, tenant.api_key, input={"url": url, **given})
     created = data(body)["createWebhookDestination"]
     return created["destination"]["id"], created["secret"]
+
+
+async def subscribed(store: Store, api: Gateway, url: str, **destination: Any) -> tuple[Tenant, Account, str]:
+    """A tenant, an end user's account and a destination at `url`; the destination's id."""
+    tenant = await new_tenant(store)
+    acme = await account(store, tenant)
+    destination_id, _ = await create_destination(api, tenant, url, **destination)
+    return tenant, acme, destination_id
 
 
 async def deliveries(api: Gateway, tenant: Tenant, status: str | None = None, first: int = 100) -> list[dict[str, Any]]:
@@ -193,6 +207,11 @@ async def until(check: Callable[[], bool], out: Outbound, seconds: float = 8.0) 
         assert time.monotonic() < deadline, "timed out"
         await out.step()
         await asyncio.sleep(0.01)
+
+
+async def delivery_count(store: Store) -> int:
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one())
 
 
 async def seqs(store: Store) -> list[int]:
@@ -307,11 +326,8 @@ async def test_a_receiver_that_fails_then_goes_down_then_recovers_gets_everythin
     hooks = Receiver(respond=lambda event: 500)
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"
-    tenant = await new_tenant(store)
-    acme = await account(store, tenant)
-    await create_destination(api, tenant, url, secret="a-secret-of-sixteen+")
-    for version in range(4):
-        await write(store, acme.target(), "busy", first_name=f"v{version}")
+    tenant, acme, _ = await subscribed(store, api, url, secret="a-secret-of-sixteen+")
+    await write_versions(store, acme.target(), "busy", *(f"v{version}" for version in range(4)))
     for n in range(5):
         await write(store, acme.target(), f"calm-{n}", first_name="x")
 
@@ -363,11 +379,8 @@ async def test_one_records_failures_hold_back_only_that_record(
 ) -> None:
     hooks, url = receiver
     hooks.respond = lambda event: 503 if event["remoteId"] == "stuck" else 200
-    tenant = await new_tenant(store)
-    acme = await account(store, tenant)
-    await create_destination(api, tenant, url)
-    await write(store, acme.target(), "stuck", first_name="1")
-    await write(store, acme.target(), "stuck", first_name="2")
+    tenant, acme, _ = await subscribed(store, api, url)
+    await write_versions(store, acme.target(), "stuck", "1", "2")
     for n in range(20):
         await write(store, acme.target(), f"fine-{n}", first_name=str(n))
 
@@ -390,12 +403,9 @@ async def test_a_delivery_gives_up_after_the_maximum_age_and_stops_holding_its_r
     store: Store, api: Gateway, receiver: tuple[Receiver, str]
 ) -> None:
     hooks, url = receiver
+    tenant, acme, _ = await subscribed(store, api, url)
+    await write_versions(store, acme.target(), "doomed", "1", "2")
     hooks.respond = lambda event: 500 if event["op"] == "CREATED" else 200
-    tenant = await new_tenant(store)
-    acme = await account(store, tenant)
-    await create_destination(api, tenant, url)
-    await write(store, acme.target(), "doomed", first_name="1")
-    await write(store, acme.target(), "doomed", first_name="2")
     clock = [utcnow()]
     real = Tunables(backoff_base=60, backoff_cap=3600, give_up_after=timedelta(days=3), timeout=2, lease=5)
     async with Outbound(store, real, clock=lambda: clock[0], rng=lambda: 1.0, egress=sandbox_egress()) as out:
@@ -428,9 +438,7 @@ async def test_replay_from_a_cursor_sends_again_with_the_same_event_ids(
     store: Store, api: Gateway, receiver: tuple[Receiver, str]
 ) -> None:
     hooks, url = receiver
-    tenant = await new_tenant(store)
-    acme = await account(store, tenant)
-    destination_id, _ = await create_destination(api, tenant, url)
+    tenant, acme, destination_id = await subscribed(store, api, url)
     for n in range(5):
         await write(store, acme.target(), f"c{n}", first_name=str(n))
     async with Outbound(store, FAST, egress=sandbox_egress()) as out:
@@ -514,8 +522,7 @@ async def test_bad_input_is_refused_with_the_field(store: Store, api: Gateway) -
         assert error_codes(body) == ["BAD_USER_INPUT"], variables
     body = await api.graphql(DELETE, tenant.api_key, id=to_global_id("Connection", uuid.uuid4()))
     assert error_codes(body) == ["BAD_USER_INPUT"]
-    async with store.engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one() == 0
+    assert await delivery_count(store) == 0
 
 
 async def test_another_platform_sees_and_receives_nothing(
@@ -547,15 +554,12 @@ async def test_another_platform_sees_and_receives_nothing(
     # The owner deletes it; its deliveries go with it.
     assert data(await api.graphql(DELETE, acme_tenant.api_key, id=acme_destination))
     assert data(await api.graphql(DESTINATIONS, acme_tenant.api_key))["webhookDestinations"] == []
-    async with store.engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one() == 0
+    assert await delivery_count(store) == 0
 
 
 async def test_two_workers_send_each_event_once(store: Store, api: Gateway, receiver: tuple[Receiver, str]) -> None:
     hooks, url = receiver
-    tenant = await new_tenant(store)
-    acme = await account(store, tenant)
-    await create_destination(api, tenant, url)
+    tenant, acme, _ = await subscribed(store, api, url)
     await create_destination(api, tenant, f"{url}?second")
     for n in range(30):
         await write(store, acme.target(), f"c{n % 7}", first_name=str(n))
@@ -575,17 +579,14 @@ async def test_two_workers_send_each_event_once(store: Store, api: Gateway, rece
         per_destination.setdefault((r.query, r.event["remoteId"]), []).append(decode_cursor(r.event["cursor"]))
     for order in per_destination.values():
         assert order == sorted(order)
-    async with store.engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one() == 60
+    assert await delivery_count(store) == 60
 
 
 async def test_an_expired_lease_is_taken_over_and_the_late_outcome_ignored(
     store: Store, api: Gateway, receiver: tuple[Receiver, str]
 ) -> None:
     hooks, url = receiver
-    tenant = await new_tenant(store)
-    acme = await account(store, tenant)
-    await create_destination(api, tenant, url)
+    tenant, acme, _ = await subscribed(store, api, url)
     await write(store, acme.target(), "c1", first_name="a")
     clock = [utcnow()]
     async with (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +17,10 @@ from sqlalchemy import select
 from connectors import get_connector, sandbox_entries
 from connectors.kit.http import HttpKit
 from connectors.kit.registry import Endpoints, WritebackDriver
-from resolvers.ids import to_global_id
 from sync.storage.store import Store
 from sync.storage.tables import connections, sync_runs
 from tests.support import (
-    Gateway,
-    Tenant,
+    Connected,
     cached_ids,
     connect_sandbox,
     data,
@@ -46,20 +43,10 @@ RELATIONS = {
 
 
 @dataclass
-class Harness:
+class Harness(Connected):
     provider: WritebackDriver
-    api: Gateway
-    tenant: Tenant
-    connection_id: uuid.UUID
     store: Store
     kit: HttpKit
-
-    @property
-    def connection(self) -> str:
-        return to_global_id("Connection", self.connection_id)
-
-    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        return await self.api.graphql(query, self.tenant.api_key, **variables)
 
     async def create(self, model: str, input: dict[str, Any], **arguments: Any) -> dict[str, Any]:
         return await self.graphql(
@@ -174,7 +161,7 @@ async def harness(
     # The seeded records are cached first, as in use: relations of what we write resolve to them.
     await run_everything_due(store, kit)
     async with gateway(store, kit, secret_key) as api:
-        yield Harness(provider, api, tenant, connection_id, store, kit)
+        yield Harness(api, tenant, connection_id, provider, store, kit)
 
 
 # ---- round trips -----------------------------------------------------------------------------------

@@ -38,6 +38,14 @@ from connectors.kit.token_calls import TokenCall
 log = logging.getLogger(__name__)
 
 ErrorParser = Callable[[httpx2.Response], ProviderError]
+
+
+def request_target_bytes(url: str, params: Mapping[str, Any] | None = None) -> int:
+    """How long the request line's target (path and encoded query) of a GET of `url` with `params` is:
+    what providers' URL limits count. `url` may be a path alone."""
+    return len(httpx2.URL(url, params=params).raw_path)
+
+
 CredentialSaver = Callable[[Credentials], Awaitable[None]]
 
 REFRESH_MARGIN = timedelta(seconds=60)
@@ -191,9 +199,8 @@ class ProviderSession:
         return url
 
     def request_target_bytes(self, path: str, params: Mapping[str, Any] | None = None) -> int:
-        """How long the request line's target (path and encoded query) of a request would be: what
-        providers' URL limits count."""
-        return len(self.kit.client.build_request("GET", self.url(path), params=params).url.raw_path)
+        """`request_target_bytes` of a request to this connection's provider."""
+        return request_target_bytes(self.url(path), params)
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         response = await self.request("GET", path, params=params)

@@ -19,6 +19,7 @@ import secrets
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -215,19 +216,22 @@ class TokenStore:
 
     def refresh(self, refresh_token: str, client_id: str, lifetime_s: int) -> IssuedTokens:
         with self._lock:
-            grant = self._refresh.get(refresh_token)
-        if grant is None or grant.client_id != client_id:
-            raise UnknownToken(refresh_token)
+            grant = self._refreshable(refresh_token, client_id)
         return self._issue_access(grant, refresh_token, lifetime_s)
 
     def rotate(self, refresh_token: str, client_id: str, lifetime_s: int) -> IssuedTokens:
         """Like `refresh`, but the refresh token is spent and a new one is issued in its place."""
         with self._lock:
-            grant = self._refresh.get(refresh_token)
-            if grant is None or grant.client_id != client_id:
-                raise UnknownToken(refresh_token)
+            grant = self._refreshable(refresh_token, client_id)
             del self._refresh[refresh_token]
         return self._issue_access(grant, self._new_refresh_token(grant), lifetime_s)
+
+    def _refreshable(self, refresh_token: str, client_id: str) -> Grant:
+        """The grant behind a refresh token this client was given (the caller holds the lock)."""
+        grant = self._refresh.get(refresh_token)
+        if grant is None or grant.client_id != client_id:
+            raise UnknownToken(refresh_token)
+        return grant
 
     def revoke_all_refresh_tokens(self) -> int:
         """As when the user uninstalls the app: every refresh token stops working; returns how many."""
@@ -314,6 +318,63 @@ class TokenStore:
             if not hmac.compare_digest(pkce_s256_challenge(code_verifier), issued.code_challenge):
                 raise CodeRejected(CodeRejection.VERIFIER_MISMATCH)
         return issued.grant
+
+
+# What a sandbox's token endpoint grants (RFC 6749 sections 4.1.3 and 6).
+GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+@dataclass(frozen=True)
+class RegisteredApp:
+    """An OAuth client registered with a sandbox: a HubSpot app, a Salesforce connected app."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...] | None  # None accepts any redirect URI (Salesforce: callback URL)
+
+    def allows_redirect(self, redirect_uri: str) -> bool:
+        return bool(redirect_uri) and (self.redirect_uris is None or redirect_uri in self.redirect_uris)
+
+
+class TokenIssuer(ABC):
+    """A sandbox's OAuth side as its token endpoint, tools and tests use it: the registered apps (the
+    seeded one's client id), the token store, and how the provider shapes its grants and token answers."""
+
+    client_id: str
+    apps: dict[str, RegisteredApp]
+    tokens: TokenStore
+    # What `mint_tokens` grants when not told: what the connector asks for.
+    default_scopes: tuple[str, ...] = ()
+
+    @abstractmethod
+    def grant(self, client_id: str, scopes: Sequence[str]) -> Grant: ...
+
+    @abstractmethod
+    def issue_tokens(self, grant: Grant) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def refresh_tokens(self, refresh_token: str, client_id: str) -> dict[str, Any]:
+        """Raises UnknownToken for a refresh token this client was never given (or revoked)."""
+
+    def register_app(self, client_id: str, client_secret: str, redirect_uris: Sequence[str] | None = None) -> None:
+        self.apps[client_id] = RegisteredApp(client_id, client_secret, tuple(redirect_uris) if redirect_uris else None)
+
+    def token_grant(self, grant_type: str, client_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
+        """The token endpoint's answer to one of GRANT_TYPES from an authenticated client: raises
+        CodeRejected for a code it may not redeem, UnknownToken for a refresh token it may not use."""
+        if grant_type == "authorization_code":
+            grant = self.tokens.redeem_code(
+                fields.get("code", ""), client_id, fields.get("redirect_uri", ""), fields.get("code_verifier")
+            )
+            return self.issue_tokens(grant)
+        return self.refresh_tokens(fields.get("refresh_token", ""), client_id)
+
+    def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
+        """Tokens for the seeded app, as if its OAuth flow had just completed."""
+        return self.issue_tokens(self.grant(self.client_id, scopes or self.default_scopes))
+
+    def revoke_refresh_token(self, token: str) -> None:
+        self.tokens.revoke_refresh(token)
 
 
 @dataclass

@@ -1,17 +1,19 @@
 """Pieces every provider sandbox needs besides the HTTP machinery in connectors/kit/sandbox.py:
-strictly increasing write times, fast timestamp rendering, company domains, and the `/_sandbox/`
-control routes."""
+strictly increasing write times, fast timestamp rendering, seeded sample data (its time span, draws,
+company domains), and the `/_sandbox/` control routes."""
 
 from __future__ import annotations
 
 import functools
 import html
+import random
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from faker import Faker
@@ -36,6 +38,39 @@ class WriteClock:
         with self._lock:
             self._last = max(int(time.time() * 1000), self._last + 1)
             return self._last
+
+
+def ms_of(year: int, month: int, day: int) -> int:
+    """Epoch milliseconds of a UTC midnight."""
+    return int(datetime(year, month, day, tzinfo=UTC).timestamp() * 1000)
+
+
+DAY_MS = 86_400_000
+# Every sandbox seeds records created and modified within these two years (epoch milliseconds).
+SEED_START_MS = ms_of(2024, 1, 1)
+SEED_END_MS = ms_of(2026, 1, 1)
+
+_T = TypeVar("_T")
+
+
+class Seeder:
+    """The random draws a sandbox's seed makes: the same seed always draws the same values."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def pick(self, options: Sequence[_T]) -> _T:
+        # random.choice is exact but slow; a float index is uniform enough for sample data.
+        return options[int(self.rng.random() * len(options))]
+
+    def maybe(self, chance: float, options: Sequence[_T]) -> _T | None:
+        """One of `options` with probability `chance`, otherwise None."""
+        return self.pick(options) if self.rng.random() < chance else None
+
+
+def slug(text: str) -> str:
+    """Lowercase letters and digits only, for sample email addresses and domains."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
 # Bounded in practice: a sandbox's timestamps span a few thousand days at most.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from connectors.kit.convert import parse_datetime
+from connectors.kit.convert import iso_millis, parse_datetime
 from connectors.kit.declaration import Cursor, Pagination, StreamContext
 from connectors.kit.jsonpath import dig
 from connectors.kit.pagination import chained_pages
@@ -42,13 +42,16 @@ class ListedDeletions:
             yield page
 
 
-TimeFormat = Literal["iso", "epoch"]
+TimeFormat = Literal["iso", "iso_millis", "epoch"]
 
 
 def format_instant(instant: datetime, time_format: TimeFormat) -> str:
-    """An instant as providers take it in a filter: RFC 3339 in UTC to the second, or Unix seconds."""
+    """An instant as providers take it in a filter: RFC 3339 in UTC to the second or the millisecond
+    (Salesforce's SOQL datetime literals), or Unix seconds."""
     if time_format == "epoch":
         return str(int(instant.timestamp()))
+    if time_format == "iso_millis":
+        return iso_millis(instant)
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -60,8 +63,10 @@ class UpdatedSince:
     The parameter holds the cursor less `overlap` (a provider may index a write after its modification
     time; records read again are dropped by the cache's hash), and one second less again when the filter
     is exclusive, so records sharing the cursor's instant are never skipped. The cursor becomes the newest
-    modification time seen (each record's `updated_at`), and never moves back. A run cut short resumes
-    inside its listing with the same filter value.
+    modification time seen (each record's `updated_at`, or the field at `modified_at` when the filter
+    compares another one), and never moves back. A run cut short resumes inside its listing with the same
+    filter value; or, with `resume_from_newest`, for a listing sorted oldest change first whose cursors
+    expire (Salesforce's query locators), by filtering from the newest modification it stored.
     """
 
     pagination: Pagination
@@ -69,6 +74,10 @@ class UpdatedSince:
     time_format: TimeFormat = "iso"
     inclusive: bool = True
     overlap: timedelta = timedelta(0)
+    # The dotted path of the modification time the filter compares, when it is not the stream's
+    # `updated_at` (Salesforce filters on SystemModstamp, which system changes and deletions move too).
+    modified_at: str | None = None
+    resume_from_newest: bool = False
 
     def initial_cursor(self, backfill_started_at: datetime) -> Cursor:
         return {"since": backfill_started_at.astimezone(UTC).isoformat()}
@@ -77,19 +86,28 @@ class UpdatedSince:
         since = parse_datetime(cursor["since"])
         if since is None:
             raise ValueError(f"stream {ctx.stream.name}: an UpdatedSince cursor without `since`: {cursor}")
-        newest = parse_datetime(cursor.get("newest")) or since
-        sent = since - self.overlap - (timedelta(0) if self.inclusive else timedelta(seconds=1))
+        stored = parse_datetime(cursor.get("newest"))
+        newest = stored or since
+        start = stored if self.resume_from_newest and stored else since - self.overlap
+        sent = start - (timedelta(0) if self.inclusive else timedelta(seconds=1))
         filtered = replace(
             ctx, discovered_params={**ctx.discovered_params, self.param: format_instant(sent, self.time_format)}
         )
-        async for page in self.pagination.pages(filtered, cursor.get("page")):
-            newest = max([newest, *(r.updated_at for r in page.records if r.updated_at is not None)])
+        async for page in self.pagination.pages(filtered, None if self.resume_from_newest else cursor.get("page")):
+            newest = max([newest, *self._modified(page)])
             if page.cursor is None:  # the listing is done: the next run filters from the newest seen
                 page.cursor = {"since": newest.isoformat()}
                 page.high_water = newest
             else:
-                page.cursor = {"since": since.isoformat(), "newest": newest.isoformat(), "page": page.cursor}
+                listing = {} if self.resume_from_newest else {"page": page.cursor}
+                page.cursor = {"since": since.isoformat(), "newest": newest.isoformat(), **listing}
             yield page
+
+    def _modified(self, page: Page) -> list[datetime]:
+        if self.modified_at is None:
+            return [r.updated_at for r in page.records if r.updated_at is not None]
+        stamps = (parse_datetime(dig(r.raw, self.modified_at)) for r in page.records)
+        return [stamp for stamp in stamps if stamp is not None]
 
 
 @dataclass(frozen=True)

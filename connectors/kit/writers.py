@@ -3,14 +3,16 @@
 Most providers need no more than this (Stripe: POST form bodies to `/v1/customers` and
 `/v1/customers/{id}`; Zendesk: `{"ticket": {...}}` JSON to `/api/v2/tickets` and PUT `/tickets/{id}`;
 Pipedrive v2: JSON, PATCH, the new record under `data`). The mapping names each provider field by its
-dotted path; the body nests them (`address.city` -> {"address": {"city": ...}}).
+dotted path; the body nests them (`address.city` -> {"address": {"city": ...}}). A provider with rules of
+its own for some members (Salesforce's polymorphic lookups and create-only relations) declares them as
+`BodyRule`s, and fields it requires on create as `create_defaults`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -42,6 +44,22 @@ def nest(fields: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
+class BodyRule(Protocol):
+    """A provider's own rule for some common members of a write, where a plain mapping does not say it all
+    (one provider field fed by several relations; a relation set only on create). The writer leaves those
+    members to the rule."""
+
+    @property
+    def members(self) -> tuple[str, ...]: ...
+
+    def apply(
+        self, body: dict[str, Any], values: Mapping[str, Any], current: RemoteRecord | None, mapping: ModelMapping
+    ) -> None:
+        """Write the provider fields for the members set in `values` into `body`, or refuse them; `current`
+        is the record being updated, None on create."""
+        ...
+
+
 @dataclass(frozen=True)
 class RestWriter:
     mapping: ModelMapping
@@ -56,16 +74,24 @@ class RestWriter:
     envelope: str | None = None
     encoding: Literal["json", "form"] = "json"
     arrays: ArrayStyle = "indexed"
+    rules: tuple[BodyRule, ...] = ()
+    # Fields the provider requires on create, derived from the body the caller's input makes (a note's
+    # title from its text); never over a field the input sets.
+    create_defaults: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     async def create(self, ctx: StreamContext, draft: Draft) -> str:
-        answer = await self._send(ctx, "POST", self.collection_path, self._body(draft), may_repeat=False)
+        body = self._body(draft, None)
+        if self.create_defaults:
+            for name, value in self.create_defaults(body).items():
+                body.setdefault(name, value)
+        answer = await self._send(ctx, "POST", self.collection_path, body, may_repeat=False)
         created = dig(answer, self.created_id)
         if created in (None, ""):
             raise ProviderError(f"the provider's answer to a create names no id at {self.created_id}")
         return str(created)
 
     async def update(self, ctx: StreamContext, remote_id: str, draft: Draft, current: RemoteRecord) -> None:
-        body = self._body(draft)
+        body = self._body(draft, current)
         if body:
             await self._send(ctx, self.update_method, self._item(remote_id), body)
 
@@ -75,9 +101,13 @@ class RestWriter:
     def _item(self, remote_id: str) -> str:
         return self.item_path.format(id=quote(remote_id, safe=""))
 
-    def _body(self, draft: Draft) -> dict[str, Any]:
-        fields = self.mapping.merge_raw_fields(self.mapping.provider_values(draft.values), draft.raw_fields)
-        return nest(fields)
+    def _body(self, draft: Draft, current: RemoteRecord | None) -> dict[str, Any]:
+        ruled: dict[str, Any] = {}
+        for rule in self.rules:
+            rule.apply(ruled, draft.values, current, self.mapping)
+        handled = frozenset(member for rule in self.rules for member in rule.members)
+        fields = {**self.mapping.provider_values(draft.values, handled=handled), **ruled}
+        return nest(self.mapping.merge_raw_fields(fields, draft.raw_fields))
 
     async def _send(
         self, ctx: StreamContext, method: str, path: str, body: dict[str, Any], *, may_repeat: bool = True

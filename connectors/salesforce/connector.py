@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from connectors.kit.after_token import BaseUrlFrom
 from connectors.kit.declaration import Connector, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
@@ -9,6 +12,7 @@ from connectors.kit.errors import Conflict, NotFound
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.ratelimit import RateLimit
+from connectors.kit.writers import BodyRule, RestWriter
 from connectors.salesforce.errors import parse_error, pause_near_daily_limit
 from connectors.salesforce.mapping import (
     COMPANY_MAPPING,
@@ -20,13 +24,21 @@ from connectors.salesforce.mapping import (
     USER_MAPPING,
 )
 from connectors.salesforce.query import API, DescribeFields, SoqlBackfill, SoqlIncremental
-from connectors.salesforce.writes import OneOf, SObjectWriter, SoqlLookup, note_title
+from connectors.salesforce.writes import CreateOnly, OneOf, SoqlLookup, note_title
 
 
-def sobject(name: str, sobject_type: str, mapping: ModelMapping, writer: SObjectWriter | None = None) -> Stream:
+def sobject(
+    name: str,
+    sobject_type: str,
+    mapping: ModelMapping,
+    *rules: BodyRule,
+    writable: bool = True,
+    create_defaults: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+) -> Stream:
+    path = f"{API}/sobjects/{sobject_type}"
     return Stream(
         name=name,
-        path=f"{API}/sobjects/{sobject_type}",
+        path=path,
         primary_key="Id",
         pagination=SoqlBackfill(sobject_type),
         incremental=SoqlIncremental(sobject_type),
@@ -36,7 +48,9 @@ def sobject(name: str, sobject_type: str, mapping: ModelMapping, writer: SObject
         updated_at="LastModifiedDate",
         deleted_at="SystemModstamp",
         lookup=SoqlLookup(sobject_type),
-        writer=writer,
+        writer=RestWriter(mapping, path, f"{path}/{{id}}", rules=rules, create_defaults=create_defaults)
+        if writable
+        else None,
     )
 
 
@@ -69,39 +83,20 @@ SALESFORCE = Connector(
         "NOT_FOUND": NotFound,
     },
     streams=(
-        sobject("contacts", "Contact", CONTACT_MAPPING, SObjectWriter("Contact", CONTACT_MAPPING)),
-        sobject("leads", "Lead", LEAD_MAPPING, SObjectWriter("Lead", LEAD_MAPPING)),
-        sobject("accounts", "Account", COMPANY_MAPPING, SObjectWriter("Account", COMPANY_MAPPING)),
+        sobject("contacts", "Contact", CONTACT_MAPPING),
+        sobject("leads", "Lead", LEAD_MAPPING),
+        sobject("accounts", "Account", COMPANY_MAPPING),
         sobject(
-            "opportunities",
-            "Opportunity",
-            DEAL_MAPPING,
-            SObjectWriter(
-                "Opportunity",
-                DEAL_MAPPING,
-                lookups=(OneOf("ContactId", ("contacts",)),),
-                create_only=frozenset({"contacts"}),
-            ),
+            "opportunities", "Opportunity", DEAL_MAPPING, CreateOnly("Opportunity", OneOf("ContactId", ("contacts",)))
         ),
-        sobject("users", "User", USER_MAPPING),
-        sobject(
-            "tasks",
-            "Task",
-            TASK_MAPPING,
-            SObjectWriter(
-                "Task", TASK_MAPPING, lookups=(OneOf("WhoId", ("contacts",)), OneOf("WhatId", ("deals", "companies")))
-            ),
-        ),
+        sobject("users", "User", USER_MAPPING, writable=False),
+        sobject("tasks", "Task", TASK_MAPPING, OneOf("WhoId", ("contacts",)), OneOf("WhatId", ("deals", "companies"))),
         sobject(
             "notes",
             "Note",
             NOTE_MAPPING,
-            SObjectWriter(
-                "Note",
-                NOTE_MAPPING,
-                lookups=(OneOf("ParentId", ("contacts", "companies", "deals"), required=True),),
-                create_defaults=note_title,
-            ),
+            OneOf("ParentId", ("contacts", "companies", "deals"), required=True),
+            create_defaults=note_title,
         ),
     ),
 )

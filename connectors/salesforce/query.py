@@ -27,14 +27,14 @@ from urllib.parse import urlencode
 import httpx2
 import orjson
 
-from connectors.kit.convert import iso_millis, parse_datetime
 from connectors.kit.declaration import Cursor, Stream, StreamContext
 from connectors.kit.errors import ProviderError
-from connectors.kit.http import ProviderSession
+from connectors.kit.http import ProviderSession, request_target_bytes
 from connectors.kit.pagination import chained_pages
 from connectors.kit.records import Page
+from connectors.kit.strategies import UpdatedSince
 from connectors.salesforce.errors import parse_error
-from connectors.salesforce.soql import datetime_literal, quote, select
+from connectors.salesforce.soql import quote, select
 
 API_VERSION = "60.0"
 API = f"/services/data/v{API_VERSION}"
@@ -47,6 +47,8 @@ KEY_FIELDS = ("Id", "IsDeleted", "SystemModstamp")
 COMPOSITE_QUERIES = 5
 # Ids per `Id IN (...)` when the rest of a split query's fields are fetched.
 IDS_PER_QUERY = 200
+# The parameter the incremental hands the SOQL listing its SystemModstamp bound in.
+SINCE = "since"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class DescribeFields:
 
 def query_url_bytes(resource: str, soql: str) -> int:
     """The length of `GET {API}/{resource}?q=...` as sent, before the host."""
-    return len(f"{API}/{resource}?{urlencode({'q': soql})}")
+    return request_target_bytes(f"{API}/{resource}", {"q": soql})
 
 
 async def composite_queries(session: ProviderSession, queries: Sequence[tuple[str, str]]) -> list[Any]:
@@ -246,8 +248,27 @@ class SoqlBackfill:
 
 
 @dataclass(frozen=True)
+class SoqlChanges:
+    """Every record whose SystemModstamp is at or after the instant in the `since` parameter, oldest change
+    first, deletions (IsDeleted) included: queryAll sees the recycle bin."""
+
+    sobject: str
+    limits: QueryLimits = LIMITS
+
+    async def pages(self, ctx: StreamContext, cursor: Cursor | None) -> AsyncIterator[Page]:
+        where = f"SystemModstamp >= {ctx.discovered_params[SINCE]}"
+        fields = ctx.discovered_params["fields"]
+        order_by = "SystemModstamp ASC, Id ASC"
+        async for batch, done in select_records(ctx, "queryAll", self.sobject, fields, where, order_by, self.limits):
+            records = [ctx.to_record(raw, deleted=bool(raw.get("IsDeleted"))) for raw in batch]
+            # Resumed by the incremental from the newest change stored, so a page needs no place of its own.
+            yield Page(records, None if done else {})
+
+
+@dataclass(frozen=True)
 class SoqlIncremental:
-    """Changes since the cursor by SystemModstamp, deletions included.
+    """Changes since the cursor by SystemModstamp, deletions included: the kit's `UpdatedSince` over
+    `SoqlChanges`, resumed from the newest change stored when a run is cut short (locators expire).
 
     `overlap` re-reads a short window each run: a record saved in a long transaction can commit with a
     SystemModstamp older than records we already saw. The cache's content hash drops the repeats.
@@ -257,21 +278,19 @@ class SoqlIncremental:
     overlap: timedelta = timedelta(minutes=2)
     limits: QueryLimits = LIMITS
 
-    def initial_cursor(self, backfill_started_at: datetime) -> Cursor:
-        return {"since": iso_millis(backfill_started_at - self.overlap)}
+    @property
+    def updated_since(self) -> UpdatedSince:
+        return UpdatedSince(
+            SoqlChanges(self.sobject, self.limits),
+            SINCE,
+            "iso_millis",
+            overlap=self.overlap,
+            modified_at="SystemModstamp",
+            resume_from_newest=True,
+        )
 
-    async def pages(self, ctx: StreamContext, cursor: Cursor) -> AsyncIterator[Page]:
-        since = parse_datetime(cursor["since"])
-        assert since is not None
-        where = f"SystemModstamp >= {datetime_literal(since)}"
-        fields = ctx.discovered_params["fields"]
-        newest = since
-        order_by = "SystemModstamp ASC, Id ASC"
-        async for batch, done in select_records(ctx, "queryAll", self.sobject, fields, where, order_by, self.limits):
-            records = [ctx.to_record(raw, deleted=bool(raw.get("IsDeleted"))) for raw in batch]
-            for raw in batch:
-                stamp = parse_datetime(raw.get("SystemModstamp"))
-                if stamp is not None and stamp > newest:
-                    newest = stamp
-            resume_from = newest - self.overlap if done else newest
-            yield Page(records, {"since": iso_millis(resume_from)}, high_water=newest)
+    def initial_cursor(self, backfill_started_at: datetime) -> Cursor:
+        return self.updated_since.initial_cursor(backfill_started_at)
+
+    def pages(self, ctx: StreamContext, cursor: Cursor) -> AsyncIterator[Page]:
+        return self.updated_since.pages(ctx, cursor)

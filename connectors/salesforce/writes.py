@@ -1,5 +1,6 @@
-"""Writing Salesforce records through the sObject REST API: POST to create (201 with the new id), PATCH
-to update and DELETE (both 204). Reads go through SOQL with every described field, as the sync reads.
+"""Writing Salesforce records through the sObject REST API, with the kit's `RestWriter`: POST to create
+(201 with the new id), PATCH to update and DELETE (both 204). Reads go through SOQL with every described
+field, as the sync reads.
 
 Lookups that may point at several object types (a task's WhoId and WhatId, a note's ParentId) hold one
 id each: `OneOf` turns the common relations into that single field and refuses what cannot fit.
@@ -7,15 +8,15 @@ id each: `OneOf` turns the common relations into that single field and refuses w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from connectors.kit.declaration import Draft, StreamContext
+from connectors.kit.declaration import StreamContext
 from connectors.kit.errors import BadInput
 from connectors.kit.mapping import ModelMapping, remote_ids
 from connectors.kit.records import RemoteRecord
-from connectors.salesforce.query import API, LIMITS, QueryLimits, select_records
+from connectors.salesforce.query import LIMITS, QueryLimits, select_records
 from connectors.salesforce.soql import quote
 
 # Ids per SOQL `IN (...)`: keeps the query well under Salesforce's 100,000-character limit.
@@ -48,77 +49,55 @@ class OneOf:
     members: tuple[str, ...]
     required: bool = False
 
-    def value(
-        self, values: Mapping[str, Any], current: RemoteRecord | None, mapping: ModelMapping
-    ) -> tuple[bool, str | None]:
-        """(whether the draft touches the field, its new value)."""
+    def apply(
+        self, body: dict[str, Any], values: Mapping[str, Any], current: RemoteRecord | None, mapping: ModelMapping
+    ) -> None:
         given = [m for m in self.members if m in values]
         if not given:
-            return False, None
+            return
         ids = [str(i) for m in given for i in remote_ids(values[m])]
         names = " or ".join(mapping.field_name(m) for m in self.members)
         if len(ids) > 1:
             raise BadInput(f"Salesforce links this record to one record through {self.field}: give one id in {names}")
         if ids:
-            return True, ids[0]
+            body[self.field] = ids[0]
+            return
         # Emptying a relation clears the field only when it holds one of that relation's records.
         held = current.raw.get(self.field) if current else None
         current_common = (current.common or {}) if current else {}
         if held and any(held in remote_ids(current_common.get(m)) for m in given):
             if self.required:
                 raise BadInput(f"a Salesforce {names} link is required here", field=mapping.field_name(given[0]))
-            return True, None
-        return False, None
+            body[self.field] = None
+
+
+@dataclass(frozen=True)
+class CreateOnly:
+    """A lookup Salesforce takes on create only (Opportunity.ContactId): on update, a change is refused
+    and an unchanged value left out."""
+
+    sobject: str
+    lookup: OneOf
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.lookup.members
+
+    def apply(
+        self, body: dict[str, Any], values: Mapping[str, Any], current: RemoteRecord | None, mapping: ModelMapping
+    ) -> None:
+        if current is None:
+            self.lookup.apply(body, values, current, mapping)
+            return
+        for member in self.members:
+            if member in values and remote_ids(values[member]) != remote_ids((current.common or {}).get(member)):
+                raise BadInput(
+                    f"Salesforce sets {mapping.field_name(member)} of a {self.sobject} only when creating it",
+                    field=mapping.field_name(member),
+                )
 
 
 def note_title(body: Mapping[str, Any]) -> dict[str, Any]:
     """Salesforce requires a note's Title: the first line of its body, cut to Title's 80 characters."""
     first_line = next((line.strip() for line in str(body.get("Body") or "").splitlines() if line.strip()), "")
     return {"Title": first_line[:80] or "Note"}
-
-
-@dataclass(frozen=True)
-class SObjectWriter:
-    sobject: str
-    mapping: ModelMapping
-    lookups: tuple[OneOf, ...] = ()
-    # Fields Salesforce requires on create, derived from what the caller gave (a note's Title from its body).
-    create_defaults: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
-    # Relations Salesforce takes on create only (Opportunity.ContactId): refused on update.
-    create_only: frozenset[str] = field(default_factory=frozenset)
-
-    async def create(self, ctx: StreamContext, draft: Draft) -> str:
-        body = self._body(draft, None)
-        if self.create_defaults:
-            for name, value in self.create_defaults(body).items():
-                body.setdefault(name, value)
-        answer = await ctx.session.post_json(f"{API}/sobjects/{self.sobject}", body, may_repeat=False)
-        return str(answer["id"])
-
-    async def update(self, ctx: StreamContext, remote_id: str, draft: Draft, current: RemoteRecord) -> None:
-        for member in self.create_only:
-            if member in draft.values and remote_ids(draft.values[member]) != remote_ids(
-                (current.common or {}).get(member)
-            ):
-                raise BadInput(
-                    f"Salesforce sets {self.mapping.field_name(member)} of a {self.sobject} only when creating it",
-                    field=self.mapping.field_name(member),
-                )
-        body = self._body(draft, current)
-        if body:
-            await ctx.session.send_json("PATCH", f"{API}/sobjects/{self.sobject}/{remote_id}", body)
-
-    async def delete(self, ctx: StreamContext, remote_id: str) -> None:
-        await ctx.session.send_json("DELETE", f"{API}/sobjects/{self.sobject}/{remote_id}")
-
-    def _body(self, draft: Draft, current: RemoteRecord | None) -> dict[str, Any]:
-        handled = frozenset(m for lookup in self.lookups for m in lookup.members)
-        values = dict(draft.values)
-        if current is not None:
-            values = {k: v for k, v in values.items() if k not in self.create_only}
-        body = self.mapping.provider_values(values, handled=handled)
-        for lookup in self.lookups:
-            touched, value = lookup.value(values, current, self.mapping)
-            if touched:
-                body[lookup.field] = value
-        return self.mapping.merge_raw_fields(body, draft.raw_fields)

@@ -1,11 +1,16 @@
-"""A provider session against a sandbox app, for the kit's strategy tests."""
+"""A provider session against a sandbox app, and the sandbox providers' common part, for the kit's
+strategy tests."""
 
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
 
 from connectors.hubspot import HUBSPOT
 from connectors.kit.credentials import Credentials
@@ -14,6 +19,24 @@ from connectors.kit.http import ConnectionAccess, HttpKit, ProviderSession
 from connectors.kit.oauth import ApiKey
 from connectors.kit.sandbox import serve_in_thread
 from tests.support import sandbox_egress
+
+
+@dataclass
+class RecordingProvider(ABC):
+    """A sandbox provider that remembers the query of every request it answers."""
+
+    queries: list[dict[str, str]] = field(default_factory=list)
+
+    @abstractmethod
+    def routes(self) -> list[Route]: ...
+
+    def app(self) -> Starlette:
+        return Starlette(routes=self.routes())
+
+    def seen(self, request: Request) -> dict[str, str]:
+        query = dict(request.query_params)
+        self.queries.append(query)
+        return query
 
 
 def api_key_access(base_url: str) -> ConnectionAccess:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from connectors.kit.declaration import Cursor, Incremental, Stream, StreamContex
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.records import Page
 from connectors.kit.strategies import EventFeed, UpdatedSince
-from tests.connectors.kit_sessions import sandbox_session
+from tests.connectors.kit_sessions import RecordingProvider, sandbox_session
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -30,24 +29,20 @@ def rfc3339(moment: datetime) -> str:
 
 
 @dataclass
-class Provider:
+class Provider(RecordingProvider):
     persons: list[dict[str, Any]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)  # the export, in generated order
     events: list[dict[str, Any]] = field(default_factory=list)  # Stripe's events, oldest first
-    queries: list[dict[str, str]] = field(default_factory=list)
 
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/api/v2/persons", self.pipedrive_persons),
-                Route("/api/v2/incremental/tickets/cursor.json", self.zendesk_export),
-                Route("/v1/events", self.stripe_events),
-            ]
-        )
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v2/persons", self.pipedrive_persons),
+            Route("/api/v2/incremental/tickets/cursor.json", self.zendesk_export),
+            Route("/v1/events", self.stripe_events),
+        ]
 
     async def pipedrive_persons(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.queries.append(query)
+        query = self.seen(request)
         if "created[gt]" in query:  # an exclusive filter in Unix seconds, as Stripe's `created[gt]`
             after = datetime.fromtimestamp(int(query["created[gt]"]), UTC)
             found = [p for p in self.persons if p["update_time"] > rfc3339(after)]
@@ -66,8 +61,7 @@ class Provider:
         )
 
     async def zendesk_export(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.queries.append(query)
+        query = self.seen(request)
         if "cursor" in query:
             start = int(query["cursor"])
         else:
@@ -90,8 +84,7 @@ class Provider:
         )
 
     async def stripe_events(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.queries.append(query)
+        query = self.seen(request)
         gte = int(query.get("created[gte]", 0))
         newest_first = [e for e in reversed(self.events) if e["created"] >= gte]
         ids = [e["id"] for e in newest_first]
@@ -178,6 +171,34 @@ async def test_updated_since_widens_an_exclusive_filter_and_the_overlap_in_the_p
     # The record at the cursor's own instant and the one within the overlap are read; the older one is not.
     assert ids(pages) == ["2", "3"]
     assert provider.queries[-1]["created[gt]"] == str(int(at.timestamp()) - 61)
+
+
+async def test_updated_since_over_a_listing_sorted_by_change_resumes_from_the_newest_change_stored() -> None:
+    """Salesforce's shape: the listing's cursors expire, so a run cut short filters again from the newest
+    change it stored (in SOQL's millisecond literals), read from the field the filter compares."""
+    hour = timedelta(hours=1)
+    provider = Provider(
+        persons=[{**person(n, T0 + n * DAY), "system": {"stamp": rfc3339(T0 + n * DAY + hour)}} for n in range(1, 6)]
+    )
+    incremental = UpdatedSince(
+        PERSONS_PAGE,
+        param="updated_since",
+        time_format="iso_millis",
+        overlap=timedelta(minutes=2),
+        modified_at="system.stamp",
+        resume_from_newest=True,
+    )
+    async with sandbox(provider) as context:
+        pages = await run(context, incremental, incremental.initial_cursor(T0 + 3 * DAY))
+        assert ids(pages) == ["3", "4", "5"]
+        assert provider.queries[0]["updated_since"] == "2026-01-03T23:58:00.000Z"
+        # The first page (3 and 4) leaves the newest change it stored, and no place inside the listing.
+        assert pages[0].cursor == {"since": (T0 + 3 * DAY).isoformat(), "newest": (T0 + 4 * DAY + hour).isoformat()}
+        resumed = await run(context, incremental, pages[0].cursor or {})
+        assert ids(resumed) == ["5"]
+        assert provider.queries[-1] == {"updated_since": "2026-01-05T01:00:00.000Z", "limit": "2"}
+        # The cursor follows the compared field, an hour past each record's update_time.
+        assert resumed[-1].cursor == pages[-1].cursor == {"since": (T0 + 5 * DAY + hour).isoformat()}
 
 
 def ticket(n: int, generated: datetime, status: str = "open") -> dict[str, Any]:

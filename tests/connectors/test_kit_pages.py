@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,7 +25,7 @@ from connectors.kit.pagination import (
     link_target,
 )
 from connectors.kit.records import Page
-from tests.connectors.kit_sessions import sandbox_session
+from tests.connectors.kit_sessions import RecordingProvider, sandbox_session
 
 # Seven records, three a page: pages of 3, 3 and 1.
 RECORDS = [{"id": f"r{n}", "updated_at": f"2026-01-0{n}T00:00:00Z"} for n in range(1, 8)]
@@ -34,31 +33,23 @@ SIZE = 3
 
 
 @dataclass
-class Provider:
+class Provider(RecordingProvider):
     """A sandbox answering every listing shape at once; it remembers the query of every request."""
 
-    queries: list[dict[str, str]] = field(default_factory=list)
     # Set to make every page name the same cursor, offset or URL again (a provider stuck on one page).
     stuck: bool = False
     # Set to make every page name a fresh cursor for ever.
     endless: bool = False
 
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/zendesk/tickets", self.zendesk_cursor),
-                Route("/zendesk/offset", self.zendesk_offset),
-                Route("/stripe/customers", self.stripe),
-                Route("/mailchimp/members", self.mailchimp),
-                Route("/pipedrive/persons", self.pipedrive),
-                Route("/linked", self.linked),
-            ]
-        )
-
-    def _seen(self, request: Request) -> dict[str, str]:
-        query = dict(request.query_params)
-        self.queries.append(query)
-        return query
+    def routes(self) -> list[Route]:
+        return [
+            Route("/zendesk/tickets", self.zendesk_cursor),
+            Route("/zendesk/offset", self.zendesk_offset),
+            Route("/stripe/customers", self.stripe),
+            Route("/mailchimp/members", self.mailchimp),
+            Route("/pipedrive/persons", self.pipedrive),
+            Route("/linked", self.linked),
+        ]
 
     def _window(self, start: int, size: int) -> tuple[list[dict[str, str]], bool]:
         if self.stuck:
@@ -68,7 +59,7 @@ class Provider:
         return RECORDS[start : start + size], start + size < len(RECORDS)
 
     async def zendesk_cursor(self, request: Request) -> Response:
-        query = self._seen(request)
+        query = self.seen(request)
         start = int(query.get("page[after]", "c0").removeprefix("c").rstrip("x"))
         items, more = self._window(start, int(query["page[size]"]))
         after = f"c{start + len(items)}" if not self.stuck else "c0x"
@@ -76,7 +67,7 @@ class Provider:
         return JSONResponse({"tickets": items, "meta": {"has_more": more, "after_cursor": after, "before_cursor": "b"}})
 
     async def zendesk_offset(self, request: Request) -> Response:
-        query = self._seen(request)
+        query = self.seen(request)
         page, size = int(query.get("page", "1")), int(query["per_page"])
         items, more = self._window((page - 1) * size, size)
         following = 1 if self.stuck else page + 1
@@ -84,21 +75,21 @@ class Provider:
         return JSONResponse({"users": items, "next_page": next_page, "previous_page": None, "count": len(RECORDS)})
 
     async def stripe(self, request: Request) -> Response:
-        query = self._seen(request)
+        query = self.seen(request)
         after = query.get("starting_after")
         start = 0 if after is None or self.stuck else int(after.lstrip("rx")) if self.endless else int(after[1:])
         items, more = self._window(start, int(query["limit"]))
         return JSONResponse({"object": "list", "url": "/v1/customers", "has_more": more, "data": items})
 
     async def mailchimp(self, request: Request) -> Response:
-        query = self._seen(request)
+        query = self.seen(request)
         offset = 0 if self.stuck else int(query["offset"])
         items, _ = self._window(offset, int(query["count"]))
         total = 10**9 if self.endless else len(RECORDS)
         return JSONResponse({"members": items, "list_id": "l1", "total_items": total, "_links": []})
 
     async def pipedrive(self, request: Request) -> Response:
-        query = self._seen(request)
+        query = self.seen(request)
         start, limit = int(query["start"]), int(query["limit"])
         items, more = self._window(start, limit)
         pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
@@ -107,7 +98,7 @@ class Provider:
         return JSONResponse({"success": True, "data": items, "additional_data": {"pagination": pagination}})
 
     async def linked(self, request: Request) -> Response:
-        query = self._seen(request)
+        query = self.seen(request)
         page = int(query.get("page", "1"))
         items, more = self._window((page - 1) * SIZE, SIZE)
         following = 1 if self.stuck else page + 1
@@ -188,29 +179,30 @@ async def test_each_pagination_reads_every_record_once_and_resumes_after_any_pag
         assert len(provider.queries) - asked == 2
 
 
+async def pages_before(error: type[Exception], provider: Provider, shape: str, **context: Any) -> list[Page]:
+    """The pages a pagination of `shape` yields before it raises `error`."""
+    path, pagination = PAGINATIONS[shape]
+    seen: list[Page] = []
+    async with sandbox(provider) as contexts:
+        with pytest.raises(error):
+            async for page in pagination.pages(contexts(path, pagination, **context), None):
+                seen.append(page)
+    return seen
+
+
 # Mailchimp's offsets are the client's own count, so a provider cannot name one again.
 @pytest.mark.parametrize("shape", [s for s in PAGINATIONS if s != "mailchimp total_items"])
 async def test_a_provider_naming_the_same_page_again_is_stopped_after_the_pages_before(shape: str) -> None:
-    path, pagination = PAGINATIONS[shape]
     provider = Provider(stuck=True)
-    async with sandbox(provider) as context:
-        seen: list[Page] = []
-        with pytest.raises(PaginationStopped):
-            async for page in pagination.pages(context(path, pagination), None):
-                seen.append(page)
-        assert 1 <= len(seen) <= 2 and len(provider.queries) <= 3
+    seen = await pages_before(PaginationStopped, provider, shape)
+    assert 1 <= len(seen) <= 2 and len(provider.queries) <= 3
 
 
 @pytest.mark.parametrize("shape", list(PAGINATIONS))
 async def test_a_provider_paging_for_ever_is_stopped_by_the_run_budget(shape: str) -> None:
-    path, pagination = PAGINATIONS[shape]
     provider = Provider(endless=True)
-    async with sandbox(provider) as context:
-        seen: list[Page] = []
-        with pytest.raises(PageBudgetSpent):
-            async for page in pagination.pages(context(path, pagination, max_pages=5), None):
-                seen.append(page)
-        assert len(seen) == 5 and len(provider.queries) == 5
+    seen = await pages_before(PageBudgetSpent, provider, shape, max_pages=5)
+    assert len(seen) == 5 and len(provider.queries) == 5
 
 
 async def test_listing_parameters_go_with_or_without_the_stream_s_own() -> None:

@@ -5,8 +5,9 @@ forms, POST updates, `deleted: true` answers) and Zendesk (`{"ticket": {...}}` J
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +171,44 @@ async def test_a_json_writer_wraps_the_record_in_its_envelope_and_reads_the_new_
         assert provider.bodies[-1][:2] == ("PUT", "/api/v2/tickets/1") and provider.tickets["1"]["email"] == "a@b.c"
         await ZENDESK_TICKETS.delete(ctx, created)
         assert provider.tickets == {}
+
+
+@dataclass(frozen=True)
+class EmailOnCreateOnly:
+    """A rule of Salesforce's kind: `email` goes into a field of the rule's own making, on create only."""
+
+    members: tuple[str, ...] = ("email",)
+
+    def apply(
+        self, body: dict[str, Any], values: Mapping[str, Any], current: RemoteRecord | None, mapping: ModelMapping
+    ) -> None:
+        if "email" not in values:
+            return
+        if current is not None:
+            raise BadInput("email is set on create only", field=mapping.field_name("email"))
+        body["contact"] = {"address": values["email"]}
+
+
+async def test_body_rules_write_the_members_they_take_and_create_defaults_fill_what_the_input_left_out() -> None:
+    writer = dataclasses.replace(
+        ZENDESK_TICKETS,
+        rules=(EmailOnCreateOnly(),),
+        create_defaults=lambda body: {"subject": f"About {body.get('name') or 'nothing'}", "name": "never used"},
+    )
+    provider = Provider()
+    async with sandbox(provider) as context:
+        ctx = context(writer)
+        created = await writer.create(ctx, Draft({"first_name": "Ann", "email": "ann@example.com"}))
+        assert orjson.loads(provider.bodies[0][2]) == {
+            "ticket": {"name": "Ann", "contact": {"address": "ann@example.com"}, "subject": "About Ann"}
+        }
+        current = RemoteRecord(remote_id=created, raw=provider.tickets[created])
+        with pytest.raises(BadInput) as refused:
+            await writer.update(ctx, created, Draft({"email": "other@example.com"}), current)
+        assert refused.value.extensions["field"] == "email" and len(provider.bodies) == 1  # nothing sent
+        # Defaults are for creating only.
+        await writer.update(ctx, created, Draft({"first_name": "Bo"}), current)
+        assert orjson.loads(provider.bodies[-1][2]) == {"ticket": {"name": "Bo"}}
 
 
 def test_form_bodies_nest_with_brackets_and_read_back_alike() -> None:

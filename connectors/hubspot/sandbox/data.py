@@ -8,12 +8,10 @@ current time: records are created and modified between 2024-01-01 and 2026-01-01
 from __future__ import annotations
 
 import random
-import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import TypeVar
 
 from connectors.hubspot.sandbox.pipelines import RENEWALS_PIPELINE
 from connectors.hubspot.sandbox.schema import (
@@ -36,14 +34,17 @@ from connectors.hubspot.sandbox.schema import (
 )
 from connectors.hubspot.sandbox.schema import PROPERTIES as NARROW_PROPERTIES
 from connectors.hubspot.sandbox.store import Record
-from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms, ms_of
-from connectors.kit.sandbox_support import domain_for, name_pools, unique_company_names
-
-_T = TypeVar("_T")
-
-SEED_START_MS = ms_of(2024, 1, 1)
-SEED_END_MS = ms_of(2026, 1, 1)
-DAY_MS = 86_400_000
+from connectors.hubspot.sandbox.timestamps import iso_date, iso_ms
+from connectors.kit.sandbox_support import (
+    DAY_MS,
+    SEED_END_MS,
+    SEED_START_MS,
+    Seeder,
+    domain_for,
+    name_pools,
+    slug,
+    unique_company_names,
+)
 
 FIRST_IDS = {
     "contacts": 30_000_000_001,
@@ -139,9 +140,9 @@ class SeedData:
     properties: dict[str, dict[str, PropertyDef]] = field(default_factory=lambda: NARROW_PROPERTIES)
 
 
-class _Seeder:
+class _Seeder(Seeder):
     def __init__(self, seed: int, size: SandboxSize) -> None:
-        self.rng = random.Random(seed)
+        super().__init__(seed)
         # Values of the wide properties come from their own stream, so a narrow portal's seed is unchanged.
         self.wide_rng = random.Random(f"hubspot-wide:{seed}")
         self.size = size
@@ -168,10 +169,6 @@ class _Seeder:
         tasks = self.activities("tasks", contacts, deals, self.task_properties, (204, 192, 216))
         records = {"companies": companies, "contacts": contacts, "deals": deals, "notes": notes, "tasks": tasks}
         return SeedData(owners=owners, records=records, links=self.links, properties=self.properties)
-
-    def pick(self, options: Sequence[_T]) -> _T:
-        # random.choice is exact but slow; a float index is uniform enough for sample data.
-        return options[int(self.rng.random() * len(options))]
 
     def new_id(self, object_type: str) -> int:
         record_id = self.next_ids[object_type]
@@ -202,7 +199,7 @@ class _Seeder:
             owners.append(
                 Owner(
                     id=str(FIRST_OWNER_ID + index * 7),
-                    email=f"{_slug(first)}.{_slug(last)}@sandbox-portal.example",
+                    email=f"{slug(first)}.{slug(last)}@sandbox-portal.example",
                     first_name=first,
                     last_name=last,
                     user_id=FIRST_USER_ID + index * 13,
@@ -408,15 +405,11 @@ def _wide_text(name: str, rng: random.Random) -> str:
     return words[rng.randrange(len(words))]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 RENEWAL_EVERY = 5
 
 
 def _unique_email(first: str, last: str, domain: str, used: dict[str, int]) -> str:
-    local = f"{_slug(first)}.{_slug(last)}"
+    local = f"{slug(first)}.{slug(last)}"
     key = f"{local}@{domain}"
     count = used.get(key, 0) + 1
     used[key] = count

@@ -64,24 +64,23 @@ def property_errors(problems: list[tuple[str, str, str, str | None]]) -> HubSpot
     )
 
 
-def ten_secondly_limit() -> dict[str, Any]:
+def rate_limit_error(limit: str, policy: str) -> dict[str, Any]:
+    """HubSpot's 429 body for the limit named `limit` (its words) under the policy `policy`."""
     return {
         "status": "error",
-        "message": "You have reached your ten_secondly_rolling limit.",
+        "message": f"You have reached your {limit} limit.",
         "errorType": "RATE_LIMIT",
         "correlationId": correlation_id(),
-        "policyName": "TEN_SECONDLY_ROLLING",
+        "policyName": policy,
     }
+
+
+def ten_secondly_limit() -> dict[str, Any]:
+    return rate_limit_error("ten_secondly_rolling", "TEN_SECONDLY_ROLLING")
 
 
 def secondly_limit() -> dict[str, Any]:
-    return {
-        "status": "error",
-        "message": "You have reached your secondly limit.",
-        "errorType": "RATE_LIMIT",
-        "correlationId": correlation_id(),
-        "policyName": "SECONDLY",
-    }
+    return rate_limit_error("secondly", "SECONDLY")
 
 
 def server_error(status: int) -> dict[str, Any]:

@@ -12,7 +12,6 @@ moved from `GET /oauth/v1/access-tokens/{token}` (the token in the path) to `POS
 from __future__ import annotations
 
 import html
-from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
@@ -20,8 +19,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from connectors.hubspot.sandbox.errors import correlation_id
-from connectors.hubspot.sandbox.sandbox import HubSpotSandbox, OAuthApp
-from connectors.kit.sandbox import CodeRejected, CodeRejection, UnknownToken
+from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
+from connectors.kit.sandbox import GRANT_TYPES, CodeRejected, CodeRejection, RegisteredApp, UnknownToken
 from connectors.kit.sandbox_support import ConsentLook, consent_form, consent_page, json_response
 
 # The token API's current paths: the date-versioned one HubSpot's docs name and the equivalent v3.
@@ -143,17 +142,21 @@ class OAuthRoutes:
         try:
             app = self._client(fields)
             grant_type = fields.get("grant_type", "")
-            if grant_type == "authorization_code":
-                return json_response(self._exchange_code(app, fields))
-            if grant_type == "refresh_token":
-                return json_response(self._refresh(app, fields))
-            raise TokenRequestError(
-                "BAD_GRANT_TYPE", "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
-            )
+            if grant_type not in GRANT_TYPES:
+                raise TokenRequestError(
+                    "BAD_GRANT_TYPE", "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
+                )
+            return json_response(self.sandbox.token_grant(grant_type, app.client_id, fields))
+        except CodeRejected as rejected:
+            return TokenRequestError(*_CODE_FAILURES[rejected.reason]).response()
+        except UnknownToken:
+            return TokenRequestError(
+                "BAD_REFRESH_TOKEN", "invalid_grant", "refresh token is invalid, expired or revoked"
+            ).response()
         except TokenRequestError as failure:
             return failure.response()
 
-    def _client(self, fields: dict[str, str]) -> OAuthApp:
+    def _client(self, fields: dict[str, str]) -> RegisteredApp:
         app = self.sandbox.apps.get(fields.get("client_id", ""))
         if app is None:
             raise TokenRequestError("BAD_CLIENT_ID", "invalid_client", "missing or unknown client id")
@@ -161,29 +164,11 @@ class OAuthRoutes:
             raise TokenRequestError("BAD_CLIENT_SECRET", "invalid_client", "missing or invalid client secret")
         return app
 
-    def _exchange_code(self, app: OAuthApp, fields: dict[str, str]) -> dict[str, Any]:
-        tokens = self.sandbox.tokens
-        try:
-            grant = tokens.redeem_code(
-                fields.get("code", ""), app.client_id, fields.get("redirect_uri", ""), fields.get("code_verifier")
-            )
-        except CodeRejected as rejected:
-            raise TokenRequestError(*_CODE_FAILURES[rejected.reason]) from None
-        return self.sandbox.issue_tokens(grant)
-
-    def _refresh(self, app: OAuthApp, fields: dict[str, str]) -> dict[str, Any]:
-        try:
-            return self.sandbox.refresh_tokens(fields.get("refresh_token", ""), app.client_id)
-        except UnknownToken:
-            raise TokenRequestError(
-                "BAD_REFRESH_TOKEN", "invalid_grant", "refresh token is invalid, expired or revoked"
-            ) from None
-
     async def revoke_refresh_token(self, request: Request) -> Response:
         self.sandbox.revoke_refresh_token(request.path_params["token"])
         return Response(status_code=204)
 
-    async def _app_request(self, request: Request) -> tuple[OAuthApp, dict[str, str]] | Response:
+    async def _app_request(self, request: Request) -> tuple[RegisteredApp, dict[str, str]] | Response:
         """The app a form request authenticates as (client id and secret in the body) and the form's
         fields, or the token endpoint's refusal."""
         fields = _form(await request.body())

@@ -15,7 +15,7 @@ from typing import Any
 
 from connectors.hubspot.connector import HUBSPOT
 from connectors.hubspot.sandbox.crm import Crm
-from connectors.hubspot.sandbox.data import FIRST_USER_ID, SEED_END_MS, SandboxSize, seed_portal
+from connectors.hubspot.sandbox.data import FIRST_USER_ID, SandboxSize, seed_portal
 from connectors.hubspot.sandbox.schema import ObjectType, resolve_object_type, unlabeled_type
 from connectors.hubspot.sandbox.timestamps import WriteClock
 from connectors.hubspot.sandbox.webhooks import WebhookConfig, WebhookDispatcher, WebhookStats
@@ -27,9 +27,11 @@ from connectors.kit.sandbox import (
     IssuedTokens,
     RequestStats,
     RollingWindowLimiter,
+    TokenIssuer,
     TokenStore,
     UnknownToken,
 )
+from connectors.kit.sandbox_support import SEED_END_MS
 
 # The dev app is granted what the connector asks for.
 DEFAULT_SCOPES = HUBSPOT.auth.scopes if isinstance(HUBSPOT.auth, OAuth2) else ()
@@ -42,19 +44,11 @@ class HubSpotFaultKnobs(FaultKnobs):
     search_lag_ms: int = 0
 
 
-@dataclass(frozen=True)
-class OAuthApp:
-    client_id: str
-    client_secret: str
-    redirect_uris: tuple[str, ...] | None  # None accepts any redirect URI
-
-    def allows_redirect(self, redirect_uri: str) -> bool:
-        return bool(redirect_uri) and (self.redirect_uris is None or redirect_uri in self.redirect_uris)
-
-
-class HubSpotSandbox:
+class HubSpotSandbox(TokenIssuer):
     """A deterministic HubSpot portal. The same seed and size always give the same records,
     ids, owners and dev-app credentials."""
+
+    default_scopes = DEFAULT_SCOPES
 
     def __init__(self, seed: int = 42, size: SandboxSize | None = None) -> None:
         self.seed = seed
@@ -70,7 +64,7 @@ class HubSpotSandbox:
         # Drawn apart from the identity above, so adding it changed no existing credential.
         self.app_id = 1_000_000 + random.Random(f"hubspot-sandbox-app:{seed}").randrange(9_000_000)
         self.user_id = self.crm.owners[0].user_id if self.crm.owners else FIRST_USER_ID
-        self.apps: dict[str, OAuthApp] = {}
+        self.apps = {}
         self.register_app(self.client_id, self.client_secret)
         self.stats = RequestStats()
         self.tokens = TokenStore(access_prefix="C", refresh_prefix="na1-")
@@ -80,9 +74,6 @@ class HubSpotSandbox:
         self.webhooks = WebhookDispatcher(self.webhook_stats, latency_ms=lambda: self.faults.webhook_latency_ms)
 
     # ---- OAuth apps and tokens ---------------------------------------------------------------
-
-    def register_app(self, client_id: str, client_secret: str, redirect_uris: Sequence[str] | None = None) -> None:
-        self.apps[client_id] = OAuthApp(client_id, client_secret, tuple(redirect_uris) if redirect_uris else None)
 
     def grant(self, client_id: str, scopes: Sequence[str]) -> Grant:
         return Grant(client_id=client_id, scopes=tuple(scopes), account_id=self.hub_id, user_id=self.user_id)
@@ -182,13 +173,6 @@ class HubSpotSandbox:
 
     def control_stats(self) -> dict[str, Any]:
         return {**self.stats.snapshot(), "webhooks": self.webhook_stats.snapshot()}
-
-    def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
-        """Tokens for the seeded dev app, as if its OAuth flow had just completed."""
-        return self.issue_tokens(self.grant(self.client_id, scopes or DEFAULT_SCOPES))
-
-    def revoke_refresh_token(self, token: str) -> None:
-        self.tokens.revoke_refresh(token)
 
     def expire_access_tokens(self) -> int:
         return self.tokens.expire_access_tokens()
@@ -307,4 +291,4 @@ def _default_association_inputs(kind: ObjectType, associations: dict[str, list[s
     return inputs
 
 
-__all__ = ["DEFAULT_SCOPES", "HubSpotFaultKnobs", "HubSpotSandbox", "OAuthApp", "SandboxSize", "UnknownToken"]
+__all__ = ["DEFAULT_SCOPES", "HubSpotFaultKnobs", "HubSpotSandbox", "SandboxSize", "UnknownToken"]

@@ -32,8 +32,4 @@ def parse_instant(value: str) -> int | None:
     return round(parsed.timestamp() * 1000)
 
 
-def ms_of(year: int, month: int, day: int) -> int:
-    return int(datetime(year, month, day, tzinfo=UTC).timestamp() * 1000)
-
-
-__all__ = ["WriteClock", "iso_date", "iso_ms", "ms_of", "parse_instant"]
+__all__ = ["WriteClock", "iso_date", "iso_ms", "parse_instant"]

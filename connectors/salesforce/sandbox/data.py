@@ -11,12 +11,20 @@ from __future__ import annotations
 import functools
 import gc
 import random
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from connectors.kit.sandbox_support import domain_for, name_pools, unique_company_names
+from connectors.kit.sandbox_support import (
+    DAY_MS,
+    SEED_END_MS,
+    SEED_START_MS,
+    Seeder,
+    domain_for,
+    ms_of,
+    name_pools,
+    slug,
+    unique_company_names,
+)
 from connectors.salesforce.sandbox.derived import derive
 from connectors.salesforce.sandbox.schema import (
     ACCOUNT,
@@ -47,13 +55,9 @@ from connectors.salesforce.sandbox.schema import (
     SObjectType,
 )
 from connectors.salesforce.sandbox.store import Row, SObjectTable
-from connectors.salesforce.sandbox.timestamps import DAY_MS, format_date, format_datetime, ms_of
+from connectors.salesforce.sandbox.timestamps import format_date, format_datetime
 from connectors.salesforce.sandbox.wide import wide_contact, wide_values
 
-_T = TypeVar("_T")
-
-SEED_START_MS = ms_of(2024, 1, 1)
-SEED_END_MS = ms_of(2026, 1, 1)
 USERS_CREATED_MS = ms_of(2023, 6, 1)
 DELETED_SHARE = 0.03
 PRIMARY_CONTACT_SHARE = 0.7  # of the opportunities whose account has live contacts
@@ -116,9 +120,9 @@ def seed_org(seed: int, size: SalesforceSize) -> dict[str, SObjectTable]:
     return tables
 
 
-class _Seeder:
+class _Seeder(Seeder):
     def __init__(self, seed: int, size: SalesforceSize) -> None:
-        self.rng = random.Random(seed)
+        super().__init__(seed)
         # Opportunity.ContactId came after the rest, so it draws from its own stream and leaves
         # every other seeded value as it was.
         self.contact_rng = random.Random(f"salesforce-sandbox:{seed}:opportunity-contacts")
@@ -156,14 +160,6 @@ class _Seeder:
 
     # ---- building blocks -------------------------------------------------------------------
 
-    def pick(self, options: Sequence[_T]) -> _T:
-        # random.choice is exact but slow; a float index is uniform enough for sample data.
-        return options[int(self.rng.random() * len(options))]
-
-    def maybe(self, chance: float, options: Sequence[_T]) -> _T | None:
-        """One of `options` with probability `chance`, otherwise None."""
-        return self.pick(options) if self.rng.random() < chance else None
-
     def row(self, sobject: SObjectType, values: dict[str, Any], *, created_ms: int | None = None) -> Row:
         """A complete row: `values` plus ids, audit fields and booleans; a few land in the Recycle Bin."""
         table = self.tables[sobject.name]
@@ -200,7 +196,7 @@ class _Seeder:
         return self.pick(self.pools.first_names), self.pick(self.pools.last_names)
 
     def email(self, first: str, last: str, domain: str) -> str:
-        local = f"{_slug(first)}.{_slug(last)}"
+        local = f"{slug(first)}.{slug(last)}"
         key = f"{local}@{domain}"
         count = self.used_emails.get(key, 0) + 1
         self.used_emails[key] = count
@@ -216,7 +212,7 @@ class _Seeder:
         rows = []
         for index in range(self.size.users):
             first, last = self.person()
-            email = f"{_slug(first)}.{_slug(last)}@sandbox-org.example.com"
+            email = f"{slug(first)}.{slug(last)}@sandbox-org.example.com"
             values: dict[str, Any] = {
                 "Username": email,
                 "FirstName": first,
@@ -419,7 +415,3 @@ class _Seeder:
 def _date_ms(rendered_datetime: str) -> int:
     year, month, day = (int(part) for part in rendered_datetime[:10].split("-"))
     return ms_of(year, month, day)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())

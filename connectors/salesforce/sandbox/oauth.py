@@ -15,9 +15,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from connectors.kit.sandbox import CodeRejected, CodeRejection, ExpiredToken, Grant, UnknownToken
+from connectors.kit.sandbox import (
+    GRANT_TYPES,
+    CodeRejected,
+    CodeRejection,
+    ExpiredToken,
+    Grant,
+    RegisteredApp,
+    UnknownToken,
+)
 from connectors.kit.sandbox_support import ConsentLook, consent_form, consent_page, json_response
-from connectors.salesforce.sandbox.sandbox import DEFAULT_SCOPES, ConnectedApp, SalesforceSandbox
+from connectors.salesforce.sandbox.sandbox import DEFAULT_SCOPES, SalesforceSandbox
 from connectors.salesforce.sandbox.schema import USER
 
 AUTHORIZE_FIELDS = (
@@ -97,7 +105,7 @@ class OAuthRoutes:
         app = self.sandbox.apps.get(fields.get("client_id", ""))
         if app is None:
             return _error_page("invalid_client_id", "client identifier invalid")
-        if not app.allows_callback(fields.get("redirect_uri", "")):
+        if not app.allows_redirect(fields.get("redirect_uri", "")):
             return _error_page("redirect_uri_mismatch", "redirect_uri must match configuration")
         if fields.get("response_type") != "code":
             return _redirect(
@@ -115,39 +123,24 @@ class OAuthRoutes:
         fields = _form(await request.body())
         try:
             grant_type = fields.get("grant_type", "")
-            if grant_type not in ("authorization_code", "refresh_token"):
+            if grant_type not in GRANT_TYPES:
                 raise TokenError("unsupported_grant_type", "grant type not supported")
-            app = self._client(fields)
-            if grant_type == "authorization_code":
-                body = self._exchange_code(app, fields)
-            else:
-                body = self._refresh(app, fields)
+            body = self.sandbox.token_grant(grant_type, self._client(fields).client_id, fields)
+        except CodeRejected as rejected:
+            return TokenError(*_CODE_FAILURES[rejected.reason]).response()
+        except UnknownToken:
+            return TokenError("invalid_grant", "expired access/refresh token").response()
         except TokenError as failure:
             return failure.response()
         return json_response(body, headers=_NO_STORE)
 
-    def _client(self, fields: dict[str, str]) -> ConnectedApp:
+    def _client(self, fields: dict[str, str]) -> RegisteredApp:
         app = self.sandbox.apps.get(fields.get("client_id", ""))
         if app is None:
             raise TokenError("invalid_client_id", "client identifier invalid")
         if fields.get("client_secret") != app.client_secret:
             raise TokenError("invalid_client", "invalid client credentials")
         return app
-
-    def _exchange_code(self, app: ConnectedApp, fields: dict[str, str]) -> dict[str, Any]:
-        try:
-            grant = self.sandbox.tokens.redeem_code(
-                fields.get("code", ""), app.client_id, fields.get("redirect_uri", ""), fields.get("code_verifier")
-            )
-        except CodeRejected as rejected:
-            raise TokenError(*_CODE_FAILURES[rejected.reason]) from None
-        return self.sandbox.issue_tokens(grant)
-
-    def _refresh(self, app: ConnectedApp, fields: dict[str, str]) -> dict[str, Any]:
-        try:
-            return self.sandbox.refresh_tokens(fields.get("refresh_token", ""), app.client_id)
-        except UnknownToken:
-            raise TokenError("invalid_grant", "expired access/refresh token") from None
 
     # ---- revoke and identity -----------------------------------------------------------------
 
@@ -272,7 +265,7 @@ LOOK = ConsentLook(
 )
 
 
-def _approve_page(fields: dict[str, str], app: ConnectedApp, org_id: str) -> str:
+def _approve_page(fields: dict[str, str], app: RegisteredApp, org_id: str) -> str:
     scopes = fields["scope"].split() or list(DEFAULT_SCOPES)
     intro = (
         f"The connected app <strong>{html.escape(app.client_id[:12])}…</strong> is requesting access to\n"

@@ -19,6 +19,7 @@ from connectors.salesforce.sandbox.schema import STANDARD_SCHEMA, FieldDef, Fiel
 from connectors.salesforce.sandbox.soql import (
     Comparison,
     Condition,
+    FieldRef,
     Junction,
     Literal,
     LiteralKind,
@@ -124,6 +125,15 @@ class _Binder:
             )
         return definition
 
+    def filterable_field(self, ref: FieldRef, use: str) -> FieldDef:
+        """The field `ref` names, when it may be used to `use` ("sorted", "filtered") a query."""
+        definition = self.field(ref.name, ref.position)
+        if not definition.filterable:
+            raise self.error(
+                "INVALID_FIELD", ref.position, f"field '{definition.name}' can not be {use} in a query call"
+            )
+        return definition
+
     def compile(self) -> CompiledQuery:
         statement = self.statement
         columns: list[tuple[str, int]] = []
@@ -134,13 +144,7 @@ class _Binder:
             columns.append((definition.name, self.sobject.position(definition.name)))
         order_by = []
         for item in statement.order_by:
-            definition = self.field(item.field.name, item.field.position)
-            if not definition.filterable:
-                raise self.error(
-                    "INVALID_FIELD",
-                    item.field.position,
-                    f"field '{definition.name}' can not be sorted in a query call",
-                )
+            definition = self.filterable_field(item.field, "sorted")
             order_by.append(
                 SortKey(
                     self.sobject.position(definition.name),
@@ -191,13 +195,7 @@ class _Binder:
         if isinstance(condition, Junction):
             parts = [self.condition(operand) for operand in condition.operands]
             return _all_of(parts) if condition.operator == "AND" else _any_of(parts)
-        definition = self.field(condition.field.name, condition.field.position)
-        if not definition.filterable:
-            raise self.error(
-                "INVALID_FIELD",
-                condition.field.position,
-                f"field '{definition.name}' can not be filtered in a query call",
-            )
+        definition = self.filterable_field(condition.field, "filtered")
         position = self.sobject.position(definition.name)
         if isinstance(condition, Membership):
             values = [self.literal(definition, literal) for literal in condition.values]

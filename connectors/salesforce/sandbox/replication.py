@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connectors.kit.sandbox_support import DAY_MS
 from connectors.salesforce.sandbox.errors import bad_request
 from connectors.salesforce.sandbox.timestamps import (
-    DAY_MS,
     MINUTE_MS,
     floor_to_minute,
     format_datetime,

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.kit.sandbox import Grant, IssuedTokens, Knobs, RequestStats, TokenStore
+from connectors.kit.sandbox import Grant, IssuedTokens, Knobs, RequestStats, TokenIssuer, TokenStore
+from connectors.kit.sandbox_support import ms_of
 from connectors.salesforce.sandbox.cursors import CursorStore
 from connectors.salesforce.sandbox.data import SalesforceSize, schema_for, seed_org
 from connectors.salesforce.sandbox.ids import BASE62, record_id
 from connectors.salesforce.sandbox.limits import ApiUsage
 from connectors.salesforce.sandbox.org import Org
 from connectors.salesforce.sandbox.schema import USER, SObjectType
-from connectors.salesforce.sandbox.timestamps import WriteClock, ms_of
+from connectors.salesforce.sandbox.timestamps import WriteClock
 
 DEFAULT_SCOPES = ("api", "refresh_token")
 OFFLINE_SCOPES = frozenset({"refresh_token", "offline_access"})
@@ -43,19 +44,11 @@ class SalesforceFaults(Knobs):
     rotate_refresh_tokens: bool = False
 
 
-@dataclass(frozen=True)
-class ConnectedApp:
-    client_id: str
-    client_secret: str
-    callback_urls: tuple[str, ...] | None  # None accepts any callback URL
-
-    def allows_callback(self, redirect_uri: str) -> bool:
-        return bool(redirect_uri) and (self.callback_urls is None or redirect_uri in self.callback_urls)
-
-
-class SalesforceSandbox:
+class SalesforceSandbox(TokenIssuer):
     """A deterministic Salesforce org. The same seed and size always give the same records, ids,
     users and connected-app credentials."""
+
+    default_scopes = DEFAULT_SCOPES
 
     def __init__(self, seed: int = 42, size: SalesforceSize | None = None) -> None:
         self.seed = seed
@@ -67,7 +60,7 @@ class SalesforceSandbox:
         self.org_id = record_id("00D", identity.randrange(1, 62**6))
         self.client_id = "3MVG9" + "".join(identity.choice(BASE62 + "._") for _ in range(80))
         self.client_secret = "".join(identity.choice("0123456789ABCDEF") for _ in range(64))
-        self.apps: dict[str, ConnectedApp] = {}
+        self.apps = {}
         self.register_app(self.client_id, self.client_secret)
         self.faults = SalesforceFaults()
         self.stats = RequestStats()
@@ -82,9 +75,6 @@ class SalesforceSandbox:
         self.instance_url = DEFAULT_INSTANCE_URL
 
     # ---- connected apps and sessions ---------------------------------------------------------
-
-    def register_app(self, client_id: str, client_secret: str, callback_urls: Sequence[str] | None = None) -> None:
-        self.apps[client_id] = ConnectedApp(client_id, client_secret, tuple(callback_urls) if callback_urls else None)
 
     def grant(self, client_id: str, scopes: Sequence[str], user_index: int = 0) -> Grant:
         return Grant(client_id=client_id, scopes=tuple(scopes), account_id=0, user_id=user_index)
@@ -133,13 +123,6 @@ class SalesforceSandbox:
     def control_stats(self) -> dict[str, Any]:
         return {**self.stats.snapshot(), "api_usage": self.usage.used()}
 
-    def mint_tokens(self, scopes: Sequence[str] | None = None) -> dict[str, Any]:
-        """Tokens for the seeded connected app, as if its OAuth flow had just completed."""
-        return self.issue_tokens(self.grant(self.client_id, scopes or DEFAULT_SCOPES))
-
-    def revoke_refresh_token(self, token: str) -> None:
-        self.tokens.revoke_refresh(token)
-
     def expire_sessions(self) -> int:
         """End every live session, as an admin would; returns how many were live."""
         return self.tokens.expire_access_tokens()
@@ -180,4 +163,4 @@ class SalesforceSandbox:
         return sobject
 
 
-__all__ = ["DEFAULT_SCOPES", "ConnectedApp", "SalesforceFaults", "SalesforceSandbox", "SalesforceSize"]
+__all__ = ["DEFAULT_SCOPES", "SalesforceFaults", "SalesforceSandbox", "SalesforceSize"]

@@ -3,6 +3,7 @@ picklists and custom (`__c`) fields. A record is stored as a list of values in f
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -97,23 +98,17 @@ class FieldDef:
         return self.type in NUMBER_TYPES
 
 
+@dataclass(eq=False)  # told apart by identity, as dictionary keys
 class SObjectType:
-    def __init__(
-        self,
-        name: str,
-        label: str,
-        label_plural: str,
-        key_prefix: str,
-        fields: tuple[FieldDef, ...],
-        *,
-        deletable: bool = True,
-    ) -> None:
-        self.name = name
-        self.label = label
-        self.label_plural = label_plural
-        self.key_prefix = key_prefix
-        self.fields = fields
-        self.deletable = deletable
+    name: str
+    label: str
+    label_plural: str
+    key_prefix: str
+    fields: tuple[FieldDef, ...]
+    deletable: bool = dataclasses.field(default=True, kw_only=True)
+
+    def __post_init__(self) -> None:
+        fields = self.fields
         self.positions = {f.name.lower(): i for i, f in enumerate(fields)}
         self.field_names = tuple(f.name for f in fields)
         self.modstamp_at = self.positions["systemmodstamp"]

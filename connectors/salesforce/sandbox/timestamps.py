@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from connectors.kit.sandbox_support import WriteClock, iso_day, millis_formatter
 
-DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 
 
@@ -19,10 +18,6 @@ format_datetime = millis_formatter("+0000")
 
 def format_date(ms: int) -> str:
     return iso_day(ms // 1000)
-
-
-def ms_of(year: int, month: int, day: int) -> int:
-    return int(datetime(year, month, day, tzinfo=UTC).timestamp() * 1000)
 
 
 def now_ms() -> int:
@@ -78,4 +73,4 @@ def floor_to_minute(ms: int) -> int:
     return ms - ms % MINUTE_MS
 
 
-__all__ = ["WriteClock", "format_date", "format_datetime", "ms_of", "now_ms", "parse_date", "parse_datetime"]
+__all__ = ["WriteClock", "format_date", "format_datetime", "now_ms", "parse_date", "parse_datetime"]

@@ -14,8 +14,9 @@ import functools
 import random
 from typing import Any
 
+from connectors.kit.sandbox_support import DAY_MS, ms_of
 from connectors.salesforce.sandbox.schema import CONTACT, FieldDef, FieldType, SObjectType
-from connectors.salesforce.sandbox.timestamps import DAY_MS, format_date, format_datetime, ms_of
+from connectors.salesforce.sandbox.timestamps import format_date, format_datetime
 
 GEOCODE_ACCURACIES = ("Address", "NearAddress", "Block", "Street", "ExtendedZip", "Zip", "City", "State", "Unknown")
 # (component suffix, key in the compound value, type, length, precision, scale)

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Protocol
 
+from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
@@ -31,10 +32,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, OperationMessage, StartMessage
 
 from gateway.auth import client_address
+from gateway.errors import OperationNotDetermined
+from gateway.graphql_http import is_request_error, operation_to_run
 from resolvers.context import Caller
+from schema.limits import parsed_document
 from sync.storage.store import Store
 from sync.tenancy.platforms import revoked_among
 
@@ -211,6 +215,25 @@ class ExplainedRefusal(AsyncWebSocketAdapter):
         await self.socket.close(code, reason)
 
 
+def operation_of(context: Caller, payload: Mapping[str, Any]) -> OperationDefinitionNode | None:
+    """The operation a WebSocket message runs, chosen by GraphQL's rules as on HTTP: a document with several
+    operations runs none unless `operationName` names one (OperationNotDetermined). None when the document
+    does not parse: GraphQL then reports the syntax error as it always does."""
+    query = payload.get("query")
+    name = payload.get("operationName")
+    if not isinstance(query, str):
+        return None
+    try:
+        document = parsed_document(query, context.services.limits.max_tokens)
+    except (GraphQLError, RecursionError):
+        return None
+    return operation_to_run(document, name if isinstance(name, str) and name else None)
+
+
+def _formatted(error: OperationNotDetermined) -> Any:
+    return {"message": error.message, "extensions": {"code": error.code}}
+
+
 class TransportWSHandler(_Tracked, BaseGraphQLTransportWSHandler[Caller, None]):
     """graphql-transport-ws, closed with 4403 and the reason when its key is refused or revoked."""
 
@@ -227,8 +250,15 @@ class TransportWSHandler(_Tracked, BaseGraphQLTransportWSHandler[Caller, None]):
         await self._tracked(super().handle)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if not self.revoked:
-            await super().handle_subscribe(message)
+        if self.revoked:
+            return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            try:
+                operation_of(self.context, message["payload"])
+            except OperationNotDetermined as undetermined:
+                await self.send_message({"id": message["id"], "type": "error", "payload": [_formatted(undetermined)]})
+                return
+        await super().handle_subscribe(message)
 
     async def send_message(self, message: TransportMessage) -> None:
         if not self.revoked:  # not even an operation's last words: the socket is closed instead
@@ -257,8 +287,36 @@ class LegacyWSHandler(_Tracked, BaseGraphQLWSHandler[Caller, None]):
         await self._tracked(super().handle)
 
     async def handle_start(self, message: StartMessage) -> None:
-        if not self.revoked:
-            await super().handle_start(message)
+        if self.revoked:
+            return
+        if self.connection_acknowledged:
+            try:
+                operation_of(self.context, message["payload"])
+            except OperationNotDetermined as undetermined:
+                await self.send_message(ErrorMessage(type="error", id=message["id"], payload=_formatted(undetermined)))
+                return
+        await super().handle_start(message)
+
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
+        """Subscriptions as strawberry runs them; a query or mutation (which strawberry's legacy handler would
+        fail with an internal error) runs once: its result as one `data` message, then `complete`."""
+        operation = operation_of(self.context, {"query": query, "operationName": operation_name})
+        if operation is None or operation.operation is OperationType.SUBSCRIPTION:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+            return
+        try:
+            result = await self.schema.execute(
+                query, variable_values=variables, context_value=self.context, operation_name=operation_name
+            )
+            if is_request_error(result) and result.errors:
+                await self.send_message(ErrorMessage(type="error", id=operation_id, payload=result.errors[0].formatted))
+                return
+            await self.send_data_message(result, operation_id)
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.tasks.pop(operation_id, None)
 
     async def send_message(self, message: OperationMessage) -> None:
         if not self.revoked:  # a cancelled operation would say "complete": the socket is closed instead

@@ -173,7 +173,7 @@ BOARD = CommonModel(
 BOARD_MODELS = (BOARD, CARD, PAYER)
 
 
-def _board_schema(rows: list[RecordRow]) -> Schema:
+def _board_schema(rows: list[RecordRow], execution_context_class: type | None = None) -> Schema:
     object_types = derive_object_types(BOARD_MODELS)
     filter_types = {model.name: derive_filter_type(model) for model in BOARD_MODELS}
     card = object_types["Card"]
@@ -187,6 +187,7 @@ def _board_schema(rows: list[RecordRow]) -> Schema:
         query=merge_types("Query", (derive_list_query(BOARD_MODELS, object_types, filter_types), samples)),
         types=list(object_types.values()),
         scalar_overrides=SCALARS,
+        execution_context_class=execution_context_class or StrawberryGraphQLCoreExecutionContext,
     )
 
 
@@ -223,11 +224,23 @@ def test_list_boolean_and_relation_filters_become_matches() -> None:
     assert record_query(CARD, card_filter(labels=StringListFilter()), RecordOrder.UPDATED_AT_DESC, False).fields == {}  # type: ignore[call-arg]
 
 
-def test_a_list_field_is_never_null() -> None:
-    rows = [_card_row({"title": "t", "labels": ["x"]}), _card_row({"title": "u"}), _card_row({"labels": None})]
-    result = _board_schema(rows).execute_sync("{ sampleCards { title labels } }")
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "graphql-core path"])
+def test_a_list_field_is_never_null(fast: bool) -> None:
+    rows = [_card_row({"title": "t", "labels": ["x", "y"]}), _card_row({"title": "u"}), _card_row({"labels": None})]
+    result = _board_schema(rows, FastPlainFieldsExecutionContext if fast else None).execute_sync(
+        "{ sampleCards { title labels } }"
+    )
     assert result.errors is None
-    assert [c["labels"] for c in result.data["sampleCards"]] == [["x"], [], []]  # type: ignore[index]
+    assert [c["labels"] for c in result.data["sampleCards"]] == [["x", "y"], [], []]  # type: ignore[index]
+
+
+def test_a_list_holding_a_null_is_reported_as_graphql_core_reports_it() -> None:
+    # Stored data the fast path cannot serialize takes graphql-core's path and its error.
+    rows = [_card_row({"title": "t", "labels": ["x", None]})]
+    fast = _board_schema(rows, FastPlainFieldsExecutionContext).execute_sync("{ sampleCards { labels } }")
+    plain = _board_schema(rows).execute_sync("{ sampleCards { labels } }")
+    assert fast.data == plain.data and [e.message for e in fast.errors or []] == [e.message for e in plain.errors or []]
+    assert fast.errors
 
 
 def _card_row(common: dict[str, Any]) -> RecordRow:

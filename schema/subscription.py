@@ -28,7 +28,7 @@ from sync.cache.changes import ChangeFilter
 
 def _one_value_per_model() -> Any:
     """ObjectType's values come from connectors/kit/models.py, so a new model needs no edit here."""
-    return enum.Enum("ObjectType", {name.upper(): name for name in COMMON_MODELS})
+    return enum.Enum("ObjectType", {model.snake_name.upper(): name for name, model in COMMON_MODELS.items()})
 
 
 ObjectType = strawberry.enum(_one_value_per_model(), description="A common model.")

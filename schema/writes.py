@@ -19,7 +19,7 @@ from strawberry.types.unset import UnsetType
 
 from connectors import CONNECTORS
 from connectors.kit.errors import BadInput
-from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, Money, graphql_name
+from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, ListOf, Money, graphql_name
 from resolvers import writeback
 from schema.context import Info
 from schema.objects import OBJECT_TYPES, CommonObject, graphql_enum
@@ -47,9 +47,11 @@ class MoneyInput:
 
 
 def _written_type(field: Field) -> Any:
-    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`."""
+    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`, a list as a list."""
     if isinstance(field.type, EnumType):
         return graphql_enum(field.type)
+    if isinstance(field.type, ListOf):
+        return list[field.type.item]  # type: ignore[name-defined]
     return MoneyInput if field.type is Money else field.type
 
 
@@ -87,7 +89,7 @@ def _input_type(model: CommonModel) -> type:
 
 
 def _payload_type(model: CommonModel, object_type: type[CommonObject]) -> type:
-    field = model.name[0].lower() + model.name[1:]
+    field = model.snake_name
     namespace = {
         "__annotations__": {field: object_type, "replayed": bool},
         "replayed": strawberry.field(description="True when answered from an earlier request with the same key."),
@@ -115,7 +117,7 @@ def _mutations(model_name: str) -> dict[str, Any]:
     object_type = OBJECT_TYPES[model_name]
     input_type = _input_type(model)
     payload_type = _payload_type(model, object_type)
-    field = model.name[0].lower() + model.name[1:]
+    field = model.snake_name
 
     def payload(result: writeback.WriteResult) -> Any:
         return payload_type(**{field: object_type.build(result.row), "replayed": result.replayed})

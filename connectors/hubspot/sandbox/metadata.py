@@ -1,5 +1,6 @@
-"""The portal's metadata beyond properties: deal and ticket pipelines and their stages, property groups and
-custom object schemas, in the shapes of HubSpot's specs (HubSpot-public-api-spec-collection: `CRM/Pipelines/…/145896/v3`,
+"""The portal's metadata beyond properties: deal and ticket pipelines and their stages, property groups
+and custom object schemas, in the shapes of HubSpot's specs (HubSpot-public-api-spec-collection:
+`CRM/Pipelines/…/145896/v3`,
 `CRM/Properties/…/145899/v3` and `CRM/Schemas/…/145900/v3`)."""
 
 from __future__ import annotations

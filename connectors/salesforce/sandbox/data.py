@@ -442,7 +442,6 @@ class _Seeder(Seeder):
             rows.append(self.row(NOTE, values))
         return rows
 
-
     def cases(self, contacts: list[Row]) -> list[Row]:
         rows = []
         rng = self.rng

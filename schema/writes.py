@@ -9,7 +9,6 @@ is writable everywhere its connectors map it, with no schema edit.
 # No `from __future__ import annotations`: the generated resolvers carry real classes as annotations.
 
 import enum
-import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -190,12 +189,10 @@ def _mutations(model_name: str) -> dict[str, Any]:
         "return": payload_type,
     }
     which = "by its id, or by connectionId and remoteId"
-    # Keys in snake case, so a two-word model keeps its capital in GraphQL (createTicketComment).
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", model.name).lower()
     return {
-        f"create_{snake}": _mutation(create, f"Create a {model.name} at the connection's provider."),
-        f"update_{snake}": _mutation(update, f"Update a {model.name} at its provider, {which}."),
-        f"delete_{snake}": _mutation(delete, f"Delete a {model.name} at its provider, {which}."),
+        f"create_{field}": _mutation(create, f"Create a {model.name} at the connection's provider."),
+        f"update_{field}": _mutation(update, f"Update a {model.name} at its provider, {which}."),
+        f"delete_{field}": _mutation(delete, f"Delete a {model.name} at its provider, {which}."),
     }
 
 

@@ -32,6 +32,7 @@ from tests.support import (
     data,
     error_codes,
     gateway,
+    make_streams_due,
     new_tenant,
     run_everything_due,
 )
@@ -62,6 +63,13 @@ class Support:
     hubspot: HubSpotDriver
     salesforce: SalesforceDriver
     connections: dict[str, Connected]
+    store: Store
+    kit: HttpKit
+
+    async def sync_again(self) -> None:
+        for connected in self.connections.values():
+            await make_streams_due(self.store, connected.connection_id)
+        await run_everything_due(self.store, self.kit)
 
     async def tickets(self, **filter: Any) -> list[dict[str, Any]]:
         body = await self.api.graphql(TICKETS, self.tenant.api_key, filter={"externalUserId": END_USER, **filter})
@@ -95,7 +103,7 @@ async def support(store: Store, kit: HttpKit, secret_key: str) -> AsyncIterator[
             connections = {name: Connected(api, tenant, connection_id) for name, connection_id in ids.items()}
             hubspot, salesforce = drivers["hubspot"], drivers["salesforce"]
             assert isinstance(hubspot, HubSpotDriver) and isinstance(salesforce, SalesforceDriver)
-            yield Support(api, tenant, hubspot, salesforce, connections)
+            yield Support(api, tenant, hubspot, salesforce, connections, store, kit)
 
 
 # ---- one list across providers ---------------------------------------------------------------------
@@ -167,6 +175,28 @@ async def test_the_common_filters_reach_every_providers_tickets(support: Support
 
 def _associated(hubspot: HubSpotSandbox, ticket: str, kind: str) -> set[str]:
     return {str(to_id) for to_id in hubspot.crm.graph.targets("tickets", int(ticket), kind)}
+
+
+async def test_changes_at_either_provider_reach_the_tickets_on_the_next_sync(support: Support) -> None:
+    hubspot, org = support.hubspot.sandbox, support.salesforce.sandbox
+    hubspot_ticket, hubspot_gone = sorted(hubspot.all_ids("tickets"), key=int)[:2]
+    hubspot.update("tickets", hubspot_ticket, {"hs_pipeline_stage": "2", "hs_ticket_priority": "URGENT"})
+    hubspot.archive("tickets", hubspot_gone)
+    case, case_gone = sorted(org.all_ids("Case"))[:2]
+    org.update("Case", case, {"Status": "Escalated", "Priority": "Low"})
+    org.delete("Case", case_gone)
+    comment = org.create("CaseComment", {"ParentId": case, "CommentBody": "Escalated to engineering."})
+
+    await support.sync_again()
+    tickets = {t["remoteId"]: t for t in await support.tickets()}
+    assert hubspot_gone not in tickets and case_gone not in tickets
+    assert (tickets[hubspot_ticket]["status"], tickets[hubspot_ticket]["priority"]) == ("PENDING", "URGENT")
+    assert (tickets[case]["status"], tickets[case]["remoteStatus"], tickets[case]["priority"]) == (
+        "OPEN",
+        "Escalated",
+        "LOW",
+    )
+    assert comment in [c["remoteId"] for c in tickets[case]["comments"]]
 
 
 # ---- statuses ----------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from tests.support import (
     stream_errors,
 )
 
-STREAMS = ("contacts", "companies", "deals", "notes", "tasks", "owners")
+STREAMS = ("contacts", "companies", "deals", "notes", "tasks", "tickets", "owners")
 
 
 @pytest.fixture

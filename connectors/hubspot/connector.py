@@ -13,9 +13,11 @@ from connectors.hubspot.mapping import (
     DEAL_STAGES,
     NOTE_MAPPING,
     TASK_MAPPING,
+    TICKET_MAPPING,
+    TICKET_STATUSES,
     USER_MAPPING,
 )
-from connectors.hubspot.pipelines import PipelineStageLabels
+from connectors.hubspot.pipelines import PipelineStageLabels, TicketStageStatuses
 from connectors.hubspot.reads import PropertiesListing
 from connectors.hubspot.search import ARCHIVED_LISTING, AllProperties, SearchIncremental
 from connectors.hubspot.webhooks import SIGNATURE_V3, HubSpotEvents
@@ -87,6 +89,8 @@ HUBSPOT = Connector(
             "crm.schemas.contacts.read",
             "crm.schemas.companies.read",
             "crm.schemas.deals.read",
+            # HubSpot's scope for reading and writing tickets is the bare word.
+            "tickets",
         ),
     ),
     rate_limit=RateLimit(
@@ -119,6 +123,13 @@ HUBSPOT = Connector(
             TASK_MAPPING,
             modified="hs_lastmodifieddate",
             associations=("contacts", "companies", "deals"),
+        ),
+        crm_object(
+            "tickets",
+            TICKET_MAPPING,
+            modified="hs_lastmodifieddate",
+            associations=("contacts", "companies"),
+            labels={TICKET_STATUSES: TicketStageStatuses()},
         ),
         Stream(
             name="owners",

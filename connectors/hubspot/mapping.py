@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.kit.errors import BadInput
+from connectors.kit.jsonpath import dig
 from connectors.kit.mapping import Computed, Constant, Ids, Label, ModelMapping, Path, Source
-from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
+from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, TICKET, USER
 
 
 def prop(name: str) -> Path:
@@ -23,6 +25,11 @@ def _active(raw: dict[str, Any]) -> bool:
 OWNER = prop("hubspot_owner_id")
 # The label table of deal stage ids (the deals stream reads it from the pipelines API).
 DEAL_STAGES = "deal_stages"
+# Ticket stage id -> TicketStatus, read from the ticket pipelines (connectors/hubspot/pipelines.py says the rule).
+TICKET_STATUSES = "ticket_statuses"
+# hs_ticket_priority -> TicketPriority: HubSpot's MEDIUM is the common NORMAL.
+TICKET_PRIORITIES = {"LOW": "LOW", "MEDIUM": "NORMAL", "HIGH": "HIGH", "URGENT": "URGENT"}
+_PRIORITY_VALUES = {common: hubspot for hubspot, common in TICKET_PRIORITIES.items()}
 
 CONTACT_MAPPING = ModelMapping(
     CONTACT,
@@ -99,5 +106,41 @@ TASK_MAPPING = ModelMapping(
         "task_type": prop("hs_task_type"),
         "due_at": prop("hs_timestamp"),
         **_PARENTS,
+    },
+)
+
+
+def _ticket_priority(raw: dict[str, Any]) -> str | None:
+    return TICKET_PRIORITIES.get(str(dig(raw, "properties.hs_ticket_priority")))
+
+
+def _write_ticket_priority(priority: Any) -> dict[str, Any]:
+    if priority is None:
+        return {"properties.hs_ticket_priority": None}
+    value = _PRIORITY_VALUES.get(str(priority))
+    if value is None:
+        allowed = ", ".join(_PRIORITY_VALUES)
+        raise BadInput(f"priority {priority!r} is not one of {allowed}", field="priority")
+    return {"properties.hs_ticket_priority": value}
+
+
+TICKET_MAPPING = ModelMapping(
+    TICKET,
+    {
+        "subject": prop("subject"),
+        "description": prop("content"),
+        # The status its stage stands for; the stage id itself, as HubSpot stores it, in remote_status
+        # (as a deal's stage label and remote_stage). Written by status when one stage has it, else by id.
+        "status": Label("properties.hs_pipeline_stage", TICKET_STATUSES),
+        "remote_status": prop("hs_pipeline_stage"),
+        "priority": Computed(_ticket_priority, write=_write_ticket_priority),
+        "remote_priority": prop("hs_ticket_priority"),
+        "ticket_type": prop("hs_ticket_category"),
+        "channel": prop("source_type"),
+        # HubSpot sets closed_date when a ticket enters a closed stage.
+        "solved_at": prop("closed_date"),
+        "requester": associated("contacts", first=True),
+        "company": associated("companies", first=True),
+        "assignee": OWNER,
     },
 )

@@ -123,9 +123,23 @@ Linked = dict[str, dict[str, list[dict[str, str]]]]
 
 # The list API names an association type `<from>_to_<to>` in the singular; on the pairs that carry HubSpot's
 # "Primary" label, an association without a label is `<from>_to_<to>_unlabeled`.
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "notes": "note", "tasks": "task"}
+SINGULAR = {
+    "contacts": "contact",
+    "companies": "company",
+    "deals": "deal",
+    "notes": "note",
+    "tasks": "task",
+    "tickets": "ticket",
+}
 PRIMARY_LABELLED = frozenset(
-    {("contacts", "companies"), ("companies", "contacts"), ("deals", "companies"), ("companies", "deals")}
+    {
+        ("contacts", "companies"),
+        ("companies", "contacts"),
+        ("deals", "companies"),
+        ("companies", "deals"),
+        ("tickets", "companies"),
+        ("companies", "tickets"),
+    }
 )
 
 

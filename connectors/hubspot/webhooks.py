@@ -25,7 +25,7 @@ def signature_v3(secret: str, method: str, url: str, body: bytes, timestamp: str
 
 
 # subscriptionType prefix -> the connector's stream
-STREAMS = {"contact": "contacts", "company": "companies", "deal": "deals"}
+STREAMS = {"contact": "contacts", "company": "companies", "deal": "deals", "ticket": "tickets"}
 GONE = frozenset({"deletion", "privacyDeletion"})
 
 

@@ -34,6 +34,8 @@ DEFAULT_ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = {
     ("tasks", "contacts"): 204,
     ("tasks", "companies"): 192,
     ("tasks", "deals"): 216,
+    ("tickets", "contacts"): 16,
+    ("tickets", "companies"): 339,
 }
 
 BATCH_READ_LIMIT = 100

@@ -21,6 +21,8 @@ from connectors.salesforce.mapping import (
     LEAD_MAPPING,
     NOTE_MAPPING,
     TASK_MAPPING,
+    TICKET_COMMENT_MAPPING,
+    TICKET_MAPPING,
     USER_MAPPING,
 )
 from connectors.salesforce.query import API, DescribeFields, SoqlBackfill, SoqlIncremental
@@ -98,5 +100,8 @@ SALESFORCE = Connector(
             OneOf("ParentId", ("contacts", "companies", "deals"), required=True),
             create_defaults=note_title,
         ),
+        sobject("cases", "Case", TICKET_MAPPING),
+        # Comments are added, never edited through the common model (ParentId is fixed once written).
+        sobject("case_comments", "CaseComment", TICKET_COMMENT_MAPPING),
     ),
 )

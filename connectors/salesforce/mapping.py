@@ -3,11 +3,13 @@ the key prefix of the id they hold."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.kit.errors import BadInput
 from connectors.kit.mapping import Computed, Constant, ModelMapping, Path, Source, date_only
-from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, USER
+from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, TICKET, TICKET_COMMENT, USER
 
 ACCOUNT, CONTACT_ID, LEAD, OPPORTUNITY = "001", "003", "00Q", "006"
 
@@ -121,4 +123,67 @@ TASK_MAPPING = ModelMapping(
 NOTE_MAPPING = ModelMapping(
     NOTE,
     {"body": Path("Body"), "timestamp": Path("CreatedDate", writable=False), **parents("ParentId")},
+)
+
+
+# Case.Status -> TicketStatus for the values a new org ships; an org's own values read as None (the word stays
+# in remote_status). Escalated is still being worked on, so OPEN.
+CASE_STATUSES = {"New": "NEW", "Working": "OPEN", "Escalated": "OPEN", "Closed": "CLOSED"}
+# What a status written through the common enum becomes; other members have no Case value to say them.
+CASE_STATUS_VALUES = {"NEW": "New", "OPEN": "Working", "CLOSED": "Closed"}
+# Case.Priority -> TicketPriority: Salesforce's Medium is the common NORMAL; it has no urgent.
+CASE_PRIORITIES = {"Low": "LOW", "Medium": "NORMAL", "High": "HIGH"}
+_CASE_PRIORITY_VALUES = {common: salesforce for salesforce, common in CASE_PRIORITIES.items()}
+
+
+def _enum_writer(field: str, member: str, values: dict[str, str]) -> Callable[[Any], dict[str, Any]]:
+    def write(value: Any) -> dict[str, Any]:
+        if value is None:
+            return {field: None}
+        chosen = values.get(str(value))
+        if chosen is None:
+            raise BadInput(
+                f"{member} {value!r} has no Salesforce Case value: use one of {', '.join(values)}, or set "
+                f"remote{member.capitalize()} to the org's own {field} value",
+                field=member,
+            )
+        return {field: chosen}
+
+    return write
+
+
+TICKET_MAPPING = ModelMapping(
+    TICKET,
+    {
+        "subject": Path("Subject"),
+        "description": Path("Description"),
+        "status": Computed(
+            lambda raw: CASE_STATUSES.get(str(raw.get("Status"))),
+            _enum_writer("Status", "status", CASE_STATUS_VALUES),
+        ),
+        "remote_status": Path("Status"),
+        "priority": Computed(
+            lambda raw: CASE_PRIORITIES.get(str(raw.get("Priority"))),
+            _enum_writer("Priority", "priority", _CASE_PRIORITY_VALUES),
+        ),
+        "remote_priority": Path("Priority"),
+        "ticket_type": Path("Type"),
+        "channel": Path("Origin"),
+        # Set by Salesforce when the case closes.
+        "solved_at": Path("ClosedDate", writable=False),
+        "requester": Path("ContactId"),
+        "company": Path("AccountId"),
+        "assignee": OWNER,
+    },
+)
+
+TICKET_COMMENT_MAPPING = ModelMapping(
+    TICKET_COMMENT,
+    {
+        "body": Path("CommentBody"),
+        "is_public": Path("IsPublished"),
+        "ticket": Path("ParentId"),
+        # Whoever wrote it in Salesforce is a user; Salesforce keeps no contact as a comment's author.
+        "author_user": Path("CreatedById", writable=False),
+    },
 )

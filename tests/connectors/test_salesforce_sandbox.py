@@ -24,9 +24,9 @@ from connectors.salesforce.sandbox.ids import to_18
 
 API = "/services/data/v60.0"
 REDIRECT_URI = "http://localhost:3000/oauth/callback"
-SOBJECTS = ("Contact", "Lead", "Account", "Opportunity", "User", "Task", "Note")
+SOBJECTS = ("Contact", "Lead", "Account", "Opportunity", "User", "Task", "Note", "Case", "CaseComment")
 KEY_PREFIXES = {"Contact": "003", "Lead": "00Q", "Account": "001", "Opportunity": "006", "User": "005"}
-KEY_PREFIXES |= {"Task": "00T", "Note": "002"}
+KEY_PREFIXES |= {"Task": "00T", "Note": "002", "Case": "500", "CaseComment": "00a"}
 DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SMALL = SalesforceSize(contacts=40, leads=10, accounts=8, opportunities=10, users=3, tasks=12, notes=10)

@@ -1,6 +1,6 @@
 """Run the HubSpot sandbox on its own: `python -m connectors.hubspot.sandbox --port 8101`.
 
-With `--webhook-url`, every change to contacts, companies and deals is sent there as HubSpot sends
+With `--webhook-url`, every change to contacts, companies, deals and tickets is sent there as HubSpot sends
 an app's webhooks, signed (v3) with the printed client_secret."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8101)
     parser.add_argument("--seed", type=int, default=42)
-    for name in ("contacts", "companies", "deals", "owners", "notes", "tasks"):
+    for name in ("contacts", "companies", "deals", "owners", "notes", "tasks", "tickets"):
         parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name), help=f"seeded {name}")
     parser.add_argument("--no-rate-limit", action="store_true", help="never answer 429 for volume")
     parser.add_argument("--webhook-url", help="send signed webhook events for every change to this URL")
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         owners=args.owners,
         notes=args.notes,
         tasks=args.tasks,
+        tickets=args.tickets,
     )
     sandbox = HubSpotSandbox(seed=args.seed, size=size)
     if args.no_rate_limit:

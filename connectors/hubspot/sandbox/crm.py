@@ -13,6 +13,7 @@ from connectors.hubspot.sandbox import search
 from connectors.hubspot.sandbox.associations import AssociationGraph
 from connectors.hubspot.sandbox.data import FIRST_IDS, Owner, SeedData
 from connectors.hubspot.sandbox.errors import api_error, not_found, validation_error
+from connectors.hubspot.sandbox.pipelines import ticket_stage_effects
 from connectors.hubspot.sandbox.schema import (
     ASSOCIATION_TYPES,
     OBJECT_TYPES,
@@ -185,6 +186,7 @@ class Crm:
         changes = validate_properties(object_type, raw_properties, self.properties[object_type.name])
         require_on_create(object_type, changes)
         with self.lock:
+            changes = self._with_stage_effects(object_type, changes, {})
             links = self._parse_association_inputs(object_type, raw_associations)
             store = self.stores[object_type.name]
             self._refuse_duplicate_email(store, changes, None)
@@ -224,6 +226,7 @@ class Crm:
         with self.lock:
             store = self.stores[object_type.name]
             record = self._find(object_type, raw_id, id_property=id_property)
+            changes = self._with_stage_effects(object_type, changes, record.properties)
             self._refuse_duplicate_email(store, changes, record.id)
             self.search_index.before_write()
             before = {name: record.properties.get(name) for name in changes}
@@ -271,6 +274,13 @@ class Crm:
             self.search_index.written(object_type.name, record)
             if self.on_change is not None:
                 self.on_change([CrmChange("deletion", object_type.name, record.id, now, change_source)])
+
+    def _with_stage_effects(
+        self, object_type: ObjectType, changes: PropertyChanges, current: dict[str, str]
+    ) -> PropertyChanges:
+        if object_type.name != "tickets":
+            return changes
+        return {**changes, **ticket_stage_effects(changes, current, iso_ms(int(time.time() * 1000)))}
 
     def _refuse_duplicate_email(self, store: ObjectStore, changes: PropertyChanges, own_id: int | None) -> None:
         email = changes.get("email")

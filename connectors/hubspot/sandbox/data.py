@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from connectors.hubspot.sandbox.pipelines import RENEWALS_PIPELINE
+from connectors.hubspot.sandbox.pipelines import ESCALATIONS_PIPELINE, RENEWALS_PIPELINE, SUPPORT_PIPELINE
 from connectors.hubspot.sandbox.schema import (
     ACCOUNT_TIERS,
     ASSOCIATION_TYPES,
@@ -24,10 +24,14 @@ from connectors.hubspot.sandbox.schema import (
     LIFECYCLE_STAGES,
     LOYALTY_TIERS,
     NOTE_SENTIMENTS,
+    SUPPORT_TIERS,
     TASK_PRIORITIES,
     TASK_SOURCES,
     TASK_STATUSES,
     TASK_TYPES,
+    TICKET_CATEGORIES,
+    TICKET_PRIORITIES,
+    TICKET_SOURCES,
     AssociationType,
     PropertyDef,
     widened,
@@ -52,6 +56,7 @@ FIRST_IDS = {
     "deals": 4_000_000_001,
     "notes": 60_000_000_001,
     "tasks": 70_000_000_001,
+    "tickets": 1_500_000_001,
 }
 FIRST_OWNER_ID = 150_000_001
 FIRST_USER_ID = 7_000_001
@@ -99,6 +104,16 @@ TASK_SUBJECTS = (
     "Call {name} about next steps",
 )
 TEAMS = (("4101", "Sales"), ("4102", "Customer Success"))
+TICKET_PROBLEMS = (
+    "Cannot log in after the password reset",
+    "Invoice shows the wrong amount",
+    "Export to CSV times out",
+    "Request: dark mode for the dashboard",
+    "Webhook deliveries are delayed",
+    "How do I add a second admin?",
+    "Sync stopped on Monday",
+    "Charged twice this month",
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,7 @@ class SandboxSize:
     owners: int = 8
     notes: int = 120
     tasks: int = 90
+    tickets: int = 40
     # How many properties contacts have; 0 keeps the narrow schema. WIDE_CONTACT_PROPERTIES (600) is
     # a realistic portal's width: the properties API lists them all and many records carry values.
     contact_properties: int = 0
@@ -145,6 +161,8 @@ class _Seeder(Seeder):
         super().__init__(seed)
         # Values of the wide properties come from their own stream, so a narrow portal's seed is unchanged.
         self.wide_rng = random.Random(f"hubspot-wide:{seed}")
+        # So do tickets, which came later: adding them changed no other seeded value.
+        self.ticket_rng = random.Random(f"hubspot-tickets:{seed}")
         self.size = size
         self.properties = widened(NARROW_PROPERTIES, size.contact_properties)
         self.wide_contact_properties = [
@@ -167,7 +185,15 @@ class _Seeder(Seeder):
         deals = self.deals(companies, contacts)
         notes = self.activities("notes", contacts, deals, self.note_properties, (202, 190, 214))
         tasks = self.activities("tasks", contacts, deals, self.task_properties, (204, 192, 216))
-        records = {"companies": companies, "contacts": contacts, "deals": deals, "notes": notes, "tasks": tasks}
+        tickets = self.tickets(contacts)
+        records = {
+            "companies": companies,
+            "contacts": contacts,
+            "deals": deals,
+            "notes": notes,
+            "tasks": tasks,
+            "tickets": tickets,
+        }
         return SeedData(owners=owners, records=records, links=self.links, properties=self.properties)
 
     def new_id(self, object_type: str) -> int:
@@ -337,6 +363,42 @@ class _Seeder(Seeder):
                 self.links.append((record.id, company_id, (to_company,)))
             if deals and self.rng.random() < 0.3:
                 self.links.append((record.id, self.pick(deals).id, (to_deal,)))
+        return records
+
+    def tickets(self, contacts: list[Record]) -> list[Record]:
+        """Tickets raised by contacts, associated with them and their companies (HubSpot's primary link)."""
+        rng = self.ticket_rng
+        to_contact, to_company = (ASSOCIATION_TYPES[16],), (ASSOCIATION_TYPES[26],)
+        records = []
+        for _ in range(self.size.tickets):
+            pipeline = ESCALATIONS_PIPELINE if rng.random() < 0.2 else SUPPORT_PIPELINE
+            stage = pipeline.stages[int(rng.random() * len(pipeline.stages))]
+            created = SEED_START_MS + int(rng.random() * (SEED_END_MS - DAY_MS - SEED_START_MS))
+            updated = created + int((SEED_END_MS - 1 - created) * rng.random() ** 3)
+            props = {
+                "subject": TICKET_PROBLEMS[int(rng.random() * len(TICKET_PROBLEMS))],
+                "content": f"Reported through the help widget. {NOTE_TOPICS[int(rng.random() * len(NOTE_TOPICS))]}",
+                "hs_pipeline": pipeline.id,
+                "hs_pipeline_stage": stage.id,
+                "hs_ticket_priority": TICKET_PRIORITIES[int(rng.random() * len(TICKET_PRIORITIES))],
+                "hs_ticket_category": TICKET_CATEGORIES[int(rng.random() * len(TICKET_CATEGORIES))],
+                "source_type": TICKET_SOURCES[int(rng.random() * len(TICKET_SOURCES))],
+            }
+            if stage.closed:
+                props["closed_date"] = iso_ms(updated)
+            if self.owner_ids and rng.random() < 0.8:
+                props["hubspot_owner_id"] = self.owner_ids[int(rng.random() * len(self.owner_ids))]
+            if rng.random() < 0.4:
+                props["support_tier"] = SUPPORT_TIERS[int(rng.random() * len(SUPPORT_TIERS))]
+            record = Record(self.next_ids["tickets"], props, created, updated)
+            self.next_ids["tickets"] += 1 + int(rng.random() * 3)
+            records.append(record)
+            if contacts and rng.random() < 0.9:
+                contact = contacts[int(rng.random() * len(contacts))]
+                self.links.append((record.id, contact.id, to_contact))
+                company_id = self.contact_company.get(contact.id)
+                if company_id is not None:
+                    self.links.append((record.id, company_id, to_company))
         return records
 
     def note_properties(self, name: str, created: int) -> dict[str, str]:

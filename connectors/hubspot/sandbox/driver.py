@@ -14,6 +14,7 @@ from connectors.hubspot.sandbox.schema import WIDE_CONTACT_PROPERTIES
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.registry import DriverBase, Endpoints, SandboxEntry, WriteCase, in_proportion
 from connectors.kit.sandbox import serve_in_thread
+from connectors.kit.ticket_write_cases import ticket_write_case
 from connectors.kit.write_cases import crm_write_cases
 
 # Real search lags writes by seconds up to a minute; short enough here to keep the suite fast, long enough
@@ -21,7 +22,14 @@ from connectors.kit.write_cases import crm_write_cases
 SEARCH_LAG_SECONDS = 1.5
 SEED = 42
 # Common model -> CRM object type, which is also the connector's stream.
-OBJECTS = {"Contact": "contacts", "Company": "companies", "Deal": "deals", "Note": "notes", "Task": "tasks"}
+OBJECTS = {
+    "Contact": "contacts",
+    "Company": "companies",
+    "Deal": "deals",
+    "Note": "notes",
+    "Task": "tasks",
+    "Ticket": "tickets",
+}
 
 # A custom property per model that the sandbox seeds, and a value for it.
 CUSTOM_PROPERTIES = {
@@ -30,6 +38,7 @@ CUSTOM_PROPERTIES = {
     "Deal": ("deal_source", "partner"),
     "Note": ("note_sentiment", "positive"),
     "Task": ("task_source", "manual"),
+    "Ticket": ("support_tier", "premium"),
 }
 
 
@@ -82,13 +91,22 @@ class HubSpotDriver(DriverBase[HubSpotSandbox]):
         related = (company, contact, deal)
         words = {"deal_stage": "Qualified To Buy", "task_open": "NOT_STARTED", "task_done": "COMPLETED"}
         due = "2027-01-10T09:00:00+00:00"
-        return crm_write_cases(
+        cases = crm_write_cases(
             related, CUSTOM_PROPERTIES, "properties.{}", task_priority="HIGH", task_due_at=due, **words
         )
+        # Stages are written by id: "New" is the first stage of both seeded pipelines, so NEW names two.
+        cases["Ticket"] = ticket_write_case(
+            (company, contact),
+            CUSTOM_PROPERTIES["Ticket"],
+            "properties.{}",
+            opened={"remoteStatus": "1", "channel": "EMAIL"},
+            closed={"remoteStatus": "4", "priority": "URGENT"},
+        )
+        return cases
 
 
 def dev_driver(contacts: int) -> HubSpotDriver:
-    others = in_proportion(contacts, {"companies": 8, "deals": 4, "notes": 2, "tasks": 3})
+    others = in_proportion(contacts, {"companies": 8, "deals": 4, "notes": 2, "tasks": 3, "tickets": 4})
     size = SandboxSize(contacts=contacts, owners=8, **others)
     return HubSpotDriver(HubSpotSandbox(seed=SEED, size=size))
 
@@ -107,7 +125,7 @@ def conformance_driver() -> HubSpotDriver:
 
 
 def writeback_driver() -> HubSpotDriver:
-    size = SandboxSize(contacts=40, companies=10, deals=10, owners=3, notes=10, tasks=10)
+    size = SandboxSize(contacts=40, companies=10, deals=10, owners=3, notes=10, tasks=10, tickets=10)
     sandbox = HubSpotSandbox(seed=11, size=size)
     sandbox.faults.rate_limit_enabled = False
     return HubSpotDriver(sandbox)

@@ -1,5 +1,6 @@
-"""The portal's metadata beyond properties: deal pipelines and their stages, property groups and custom
-object schemas, in the shapes of HubSpot's specs (HubSpot-public-api-spec-collection: `CRM/Pipelines/…/145896/v3`,
+"""The portal's metadata beyond properties: deal and ticket pipelines and their stages, property groups
+and custom object schemas, in the shapes of HubSpot's specs (HubSpot-public-api-spec-collection:
+`CRM/Pipelines/…/145896/v3`,
 `CRM/Properties/…/145899/v3` and `CRM/Schemas/…/145900/v3`)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from connectors.hubspot.sandbox.api import CrmApi
 from connectors.hubspot.sandbox.errors import api_error
-from connectors.hubspot.sandbox.pipelines import DEAL_PIPELINES, Pipeline, pipeline_json, stage_json
+from connectors.hubspot.sandbox.pipelines import PIPELINES, Pipeline, pipeline_json, stage_json
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.schema import OBJECT_TYPES, PROPERTIES, ObjectType, PropertyDef, resolve_object_type
 from connectors.kit.sandbox_support import json_response
@@ -24,6 +25,7 @@ GROUP_LABELS = {
     "dealinformation": "Deal information",
     "noteinformation": "Note information",
     "taskinformation": "Task information",
+    "ticketinformation": "Ticket information",
 }
 
 # One custom object type, as a portal that defined "Projects" has it. Custom object type ids are
@@ -160,10 +162,10 @@ def _object_type(request: Request) -> ObjectType:
 
 def _pipelines(request: Request) -> tuple[Pipeline, ...]:
     kind = _object_type(request)
-    if kind.name != "deals":
-        # The portal has pipelines for deals only (HubSpot also has them for tickets, which it does not emulate).
+    pipelines = PIPELINES.get(kind.name)
+    if pipelines is None:
         raise api_error(400, "VALIDATION_ERROR", f"Pipelines are not supported for object type {kind.name}")
-    return DEAL_PIPELINES
+    return pipelines
 
 
 def _pipeline(request: Request) -> Pipeline:

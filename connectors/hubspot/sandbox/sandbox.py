@@ -189,7 +189,7 @@ class HubSpotSandbox(TokenIssuer):
         batch_window_ms: int = 50,
         max_batch: int = 100,
     ) -> None:
-        """Send every later change to contacts, companies and deals to `target_url`, as HubSpot
+        """Send every later change to contacts, companies, deals and tickets to `target_url`, as HubSpot
         sends an app's webhooks: batched, signed (v3) with `client_secret` (default: the seeded dev
         app's) and retried. `app_id` defaults to `self.app_id`, `portal_id` to `self.hub_id`, the
         `hub_id` of the sandbox's tokens. Calling it again retargets delivery; queued events stay.

@@ -5,7 +5,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from connectors.hubspot.sandbox.pipelines import DEAL_PIPELINE_IDS, DEAL_STAGE_IDS, DEFAULT_PIPELINE
+from connectors.hubspot.sandbox.pipelines import (
+    DEAL_PIPELINE_IDS,
+    DEAL_STAGE_IDS,
+    DEFAULT_PIPELINE,
+    TICKET_PIPELINE_IDS,
+    TICKET_STAGE_IDS,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,26 @@ OBJECT_TYPES: dict[str, ObjectType] = {
             "hs_lastmodifieddate",
             ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
             required_on_create=("hs_timestamp",),
+        ),
+        ObjectType(
+            "tickets",
+            "ticket",
+            "0-5",
+            "createdate",
+            "hs_lastmodifieddate",
+            (
+                "content",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_category",
+                "hs_ticket_priority",
+                "subject",
+            ),
+            # The pipeline, when not given, is the one the stage belongs to (see pipelines.ticket_stage_effects).
+            required_on_create=("subject", "hs_pipeline_stage"),
         ),
     )
 }
@@ -188,6 +214,11 @@ LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
 ACCOUNT_TIERS = ("tier_1", "tier_2", "tier_3")
 DEAL_SOURCES = ("inbound", "outbound", "partner", "referral", "event")
 NOTE_SENTIMENTS = ("positive", "neutral", "negative")
+# hs_ticket_priority's options in a portal that has not added its own; MEDIUM is HubSpot's "normal".
+TICKET_PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
+TICKET_CATEGORIES = ("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST", "GENERAL_INQUIRY")
+TICKET_SOURCES = ("EMAIL", "CHAT", "PHONE", "FORM")
+SUPPORT_TIERS = ("standard", "premium", "enterprise")
 TASK_SOURCES = ("manual", "sequence", "workflow")
 
 _CONTACT = "contactinformation"
@@ -195,6 +226,7 @@ _COMPANY = "companyinformation"
 _DEAL = "dealinformation"
 _NOTE = "noteinformation"
 _TASK = "taskinformation"
+_TICKET = "ticketinformation"
 
 _PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
     "contacts": [
@@ -254,6 +286,18 @@ _PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
         _prop("task_source", "Task source", "enumeration", _TASK, options=TASK_SOURCES, custom=True),
         _prop("effort_hours", "Effort (hours)", "number", _TASK, custom=True),
     ],
+    "tickets": [
+        *_system("createdate", "hs_lastmodifieddate", _TICKET),
+        _prop("subject", "Ticket name", "string", _TICKET),
+        _prop("content", "Ticket description", "string", _TICKET, field_type="textarea"),
+        _prop("hs_pipeline", "Pipeline", "enumeration", _TICKET, options=TICKET_PIPELINE_IDS),
+        _prop("hs_pipeline_stage", "Ticket status", "enumeration", _TICKET, options=TICKET_STAGE_IDS),
+        _prop("hs_ticket_priority", "Priority", "enumeration", _TICKET, options=TICKET_PRIORITIES),
+        _prop("hs_ticket_category", "Category", "enumeration", _TICKET, options=TICKET_CATEGORIES),
+        _prop("source_type", "Source", "enumeration", _TICKET, options=TICKET_SOURCES),
+        _prop("closed_date", "Close date", "datetime", _TICKET),
+        _prop("support_tier", "Support tier", "enumeration", _TICKET, options=SUPPORT_TIERS, custom=True),
+    ],
 }
 
 PROPERTIES: dict[str, dict[str, PropertyDef]] = {
@@ -301,6 +345,12 @@ _ASSOCIATION_TYPE_ROWS = (
     (192, "tasks", "companies", False),
     (215, "deals", "tasks", False),
     (216, "tasks", "deals", False),
+    (15, "contacts", "tickets", False),
+    (16, "tickets", "contacts", False),
+    (339, "tickets", "companies", False),
+    (26, "tickets", "companies", True),
+    (340, "companies", "tickets", False),
+    (25, "companies", "tickets", True),
 )
 
 ASSOCIATION_TYPES: dict[int, AssociationType] = {row[0]: AssociationType(*row) for row in _ASSOCIATION_TYPE_ROWS}

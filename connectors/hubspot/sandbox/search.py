@@ -27,7 +27,7 @@ GROUP_KEYS = frozenset({"filters"})
 FILTER_KEYS = frozenset({"propertyName", "operator", "value", "highValue", "values"})
 
 # What `query` searches: each object's default searchable properties, from HubSpot's search guide
-# (contacts, companies and deals as listed there; notes and tasks search their text bodies).
+# (contacts, companies and deals as listed there; notes, tasks and tickets search their text).
 SEARCHABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     "contacts": (
         "firstname",
@@ -44,6 +44,7 @@ SEARCHABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
     "notes": ("hs_note_body",),
     "tasks": ("hs_task_subject", "hs_task_body"),
+    "tickets": ("subject", "content", "hs_pipeline_stage"),
 }
 
 VALUE_OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}

@@ -6,9 +6,9 @@ Delivery runs on a background thread that starts when there is something to send
 moment of idleness, so a write never waits for a webhook and an idle sandbox holds no thread.
 
 Which events are emitted, and what is unverified:
-- contacts, companies and deals: `<object>.creation`, `.propertyChange` (one event per property
-  whose value really changed), `.deletion` and `.associationChange`. Notes and tasks emit nothing:
-  HubSpot's classic (`contact.*`-style) subscriptions have no such types.
+- contacts, companies, deals and tickets: `<object>.creation`, `.propertyChange` (one event per
+  property whose value really changed), `.deletion` and `.associationChange`. Notes and tasks emit
+  nothing: HubSpot's classic (`contact.*`-style) subscriptions have no such types.
 - Every subscription type counts as subscribed, and every property: one subscription per type
   (`subscriptionId` below), where HubSpot has one per subscribed property of a propertyChange.
 - A creation does not also emit propertyChange events for the values it was created with
@@ -47,7 +47,7 @@ from connectors.kit.sandbox_support import json_response
 if TYPE_CHECKING:
     from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 
-WEBHOOK_OBJECT_TYPES = ("contacts", "companies", "deals")
+WEBHOOK_OBJECT_TYPES = ("contacts", "companies", "deals", "tickets")
 _CHANGE_KINDS = ("creation", "deletion", "propertyChange", "associationChange")
 # One subscription per type, with fixed ids; the app's subscriptions are not modelled further.
 SUBSCRIPTION_IDS = {

@@ -29,6 +29,13 @@ from connectors.salesforce.sandbox.derived import derive
 from connectors.salesforce.sandbox.schema import (
     ACCOUNT,
     ACCOUNT_TYPES,
+    CASE,
+    CASE_COMMENT,
+    CASE_ORIGINS,
+    CASE_PRIORITIES,
+    CASE_REASONS,
+    CASE_STATUSES,
+    CASE_TYPES,
     CONTACT,
     DEAL_SOURCES,
     INDUSTRIES,
@@ -42,6 +49,7 @@ from connectors.salesforce.sandbox.schema import (
     RATINGS,
     REGIONS,
     SALUTATIONS,
+    SLA_TIERS,
     STAGE_PROBABILITY,
     STAGES,
     STANDARD_SCHEMA,
@@ -79,6 +87,22 @@ TOPICS = (
 )
 ACCOUNT_NOTES = tuple(f"Interested in {topic}." for topic in TOPICS)
 TASK_DESCRIPTIONS = tuple(f"Discuss {topic}." for topic in TOPICS)
+CASE_SUBJECTS = (
+    "Generator will not start",
+    "Invoice shows the wrong amount",
+    "Replacement part arrived damaged",
+    "Installation scheduled twice",
+    "Performance drops under load",
+    "How do I add a second admin?",
+)
+CASE_REPLIES = (
+    "Thanks for reporting this, we are looking into it.",
+    "Could you send the serial number of the unit?",
+    "A technician is booked for Thursday.",
+    "Escalated to the engineering team.",
+    "Internal: customer is on the premium plan, prioritise.",
+    "The fix is deployed; please confirm it works for you.",
+)
 TASK_SUBJECTS = ("Follow up with {}", "Send proposal to {}", "Schedule demo for {}", "Call {} about next steps")
 
 
@@ -96,6 +120,8 @@ class SalesforceSize:
     users: int = 8
     tasks: int = 90
     notes: int = 60
+    cases: int = 40
+    case_comments: int = 80
     # Fields on Contact: 0 keeps the standard Contact; e.g. 500 makes it as wide as a long-lived org's,
     # with both compound addresses and custom fields (see wide.py).
     contact_fields: int = 0
@@ -145,6 +171,9 @@ class _Seeder(Seeder):
         opportunities = self.opportunities(accounts, contacts)
         tasks = self.tasks(contacts, leads, opportunities)
         notes = self.notes(contacts, accounts, opportunities)
+        # Cases and their comments came later and are seeded last, so every other seeded value stayed as it was.
+        cases = self.cases(contacts)
+        case_comments = self.case_comments(cases)
         seeded = {
             USER: users,
             ACCOUNT: accounts,
@@ -153,6 +182,8 @@ class _Seeder(Seeder):
             OPPORTUNITY: opportunities,
             TASK: tasks,
             NOTE: notes,
+            CASE: cases,
+            CASE_COMMENT: case_comments,
         }
         for sobject, rows in seeded.items():
             self.tables[sobject.name].load(rows, self.deletions[sobject.name])
@@ -409,6 +440,43 @@ class _Seeder(Seeder):
                 "Body": f"Discussed {topic}. Next step: {self.pick(NEXT_STEPS).lower()}.",
             }
             rows.append(self.row(NOTE, values))
+        return rows
+
+    def cases(self, contacts: list[Row]) -> list[Row]:
+        rows = []
+        rng = self.rng
+        contact_account = CONTACT.position("AccountId")
+        for _ in range(self.size.cases):
+            contact = self.pick(contacts) if contacts and rng.random() < 0.9 else None
+            status = self.pick(CASE_STATUSES)
+            values: dict[str, Any] = {
+                "ContactId": contact[0] if contact else None,
+                "AccountId": contact[contact_account] if contact else None,
+                "Subject": self.pick(CASE_SUBJECTS),
+                "Description": f"Customer wrote in about {self.pick(TOPICS)}.",
+                "Status": status,
+                "Priority": self.pick(CASE_PRIORITIES),
+                "Origin": self.pick(CASE_ORIGINS),
+                "Type": self.maybe(0.7, CASE_TYPES),
+                "Reason": self.maybe(0.5, CASE_REASONS),
+                "IsEscalated": status == "Escalated",
+                "SLA_Tier__c": self.maybe(0.4, SLA_TIERS),
+            }
+            rows.append(self.row(CASE, values))
+        return rows
+
+    def case_comments(self, cases: list[Row]) -> list[Row]:
+        rows = []
+        case_created = CASE.position("CreatedDate")
+        for _ in range(self.size.case_comments if cases else 0):
+            case = self.pick(cases)
+            values: dict[str, Any] = {
+                "ParentId": case[0],
+                "CommentBody": self.pick(CASE_REPLIES),
+                "IsPublished": self.rng.random() < 0.7,
+            }
+            created_ms = _date_ms(case[case_created]) + self.rng.randrange(1, 20) * DAY_MS
+            rows.append(self.row(CASE_COMMENT, values, created_ms=min(created_ms, SEED_END_MS - 2 * DAY_MS)))
         return rows
 
 

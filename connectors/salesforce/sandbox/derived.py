@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.salesforce.sandbox.schema import CLOSED_STAGES, CONTACT, LEAD, OPPORTUNITY, TASK, USER, SObjectType
+from connectors.salesforce.sandbox.schema import (
+    CASE,
+    CLOSED_CASE_STATUSES,
+    CLOSED_STAGES,
+    CONTACT,
+    LEAD,
+    OPPORTUNITY,
+    TASK,
+    USER,
+    SObjectType,
+)
 from connectors.salesforce.sandbox.store import Row
 
 # Keys every compound address carries; null here, since the org has no state and country picklists.
@@ -40,12 +50,26 @@ def _task_state() -> Callable[[Row], None]:
     return derive
 
 
+def _case_state() -> Callable[[Row], None]:
+    status, closed, closed_date, modified = (
+        CASE.position(f) for f in ("Status", "IsClosed", "ClosedDate", "LastModifiedDate")
+    )
+
+    def derive(row: Row) -> None:
+        # Closing stamps ClosedDate with the save's time; reopening clears it.
+        row[closed] = row[status] in CLOSED_CASE_STATUSES
+        row[closed_date] = (row[closed_date] or row[modified]) if row[closed] else None
+
+    return derive
+
+
 _DERIVATIONS: dict[str, Callable[[Row], None]] = {
     CONTACT.name: _full_name(CONTACT),
     LEAD.name: _full_name(LEAD),
     USER.name: _full_name(USER),
     OPPORTUNITY.name: _opportunity_state(),
     TASK.name: _task_state(),
+    CASE.name: _case_state(),
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.registry import DriverBase, Endpoints, SandboxEntry, WriteCase, in_proportion
+from connectors.kit.ticket_write_cases import ticket_comment_write_case, ticket_write_case
 from connectors.kit.write_cases import crm_write_cases
 from connectors.salesforce.connector import SALESFORCE
 from connectors.salesforce.sandbox.app import serve_sandbox
@@ -24,6 +25,8 @@ SOBJECTS = {
     "users": "User",
     "tasks": "Task",
     "notes": "Note",
+    "cases": "Case",
+    "case_comments": "CaseComment",
 }
 # Common model -> the stream its writes land in.
 WRITE_STREAMS = {
@@ -32,6 +35,8 @@ WRITE_STREAMS = {
     "Deal": "opportunities",
     "Note": "notes",
     "Task": "tasks",
+    "Ticket": "cases",
+    "TicketComment": "case_comments",
 }
 
 # A custom field per model that the sandbox's org defines (or one outside the common model), and a value.
@@ -41,6 +46,9 @@ CUSTOM_FIELDS = {
     "Deal": ("Deal_Source__c", "Partner"),
     "Note": ("IsPrivate", True),
     "Task": ("Effort_Hours__c", 1.5),
+    "Ticket": ("SLA_Tier__c", "Premium"),
+    # CaseComment has no custom fields; its publication flag is outside what the create below sets.
+    "TicketComment": ("IsPublished", True),
 }
 
 
@@ -89,7 +97,11 @@ class SalesforceDriver(DriverBase[SalesforceSandbox]):
         return self.sandbox.get(self._sobject(model), remote_id)
 
     def change(self, model: str, remote_id: str) -> None:
-        fields = {"Contact": {"Title": "Changed in Salesforce"}, "Company": {"BillingCity": "Changed"}}
+        fields = {
+            "Contact": {"Title": "Changed in Salesforce"},
+            "Company": {"BillingCity": "Changed"},
+            "TicketComment": {"CommentBody": "Changed in Salesforce"},
+        }
         self.sandbox.update(self._sobject(model), remote_id, fields.get(model, {"Description": "Changed"}))
 
     def cases(self) -> dict[str, WriteCase]:
@@ -97,11 +109,19 @@ class SalesforceDriver(DriverBase[SalesforceSandbox]):
         stored = {"task_priority": "High", "task_due_at": "2027-01-10T00:00:00+00:00"}
         related = (min(self.ids("Company")), min(self.ids("Contact")), min(self.ids("Deal")))
         words = {"deal_stage": "Prospecting", "task_open": "Not Started", "task_done": "Completed"}
-        return crm_write_cases(related, CUSTOM_FIELDS, "{}", **words, **stored)
+        cases = crm_write_cases(related, CUSTOM_FIELDS, "{}", **words, **stored)
+        company, contact, _ = related
+        opened, closed = {"status": "NEW", "channel": "Web"}, {"status": "CLOSED", "priority": "LOW"}
+        cases["Ticket"] = ticket_write_case((company, contact), CUSTOM_FIELDS["Ticket"], "{}", opened, closed)
+        ticket = min(self.ids("Ticket"))
+        cases["TicketComment"] = ticket_comment_write_case(ticket, CUSTOM_FIELDS["TicketComment"], "{}")
+        return cases
 
 
 def dev_driver(contacts: int) -> SalesforceDriver:
-    others = in_proportion(contacts, {"leads": 4, "accounts": 8, "opportunities": 4, "tasks": 3, "notes": 4})
+    proportions = {"leads": 4, "accounts": 8, "opportunities": 4, "tasks": 3, "notes": 4}
+    proportions |= {"cases": 4, "case_comments": 2}
+    others = in_proportion(contacts, proportions)
     return SalesforceDriver(SalesforceSandbox(seed=SEED, size=SalesforceSize(contacts=contacts, users=8, **others)))
 
 
@@ -114,7 +134,9 @@ def conformance_driver() -> SalesforceDriver:
 
 
 def writeback_driver() -> SalesforceDriver:
-    size = SalesforceSize(contacts=30, leads=5, accounts=6, opportunities=6, users=2, tasks=6, notes=6)
+    size = SalesforceSize(
+        contacts=30, leads=5, accounts=6, opportunities=6, users=2, tasks=6, notes=6, cases=6, case_comments=8
+    )
     org = SalesforceSandbox(seed=11, size=size)
     org.faults.daily_limit_enabled = False
     return SalesforceDriver(org)

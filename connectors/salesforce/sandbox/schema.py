@@ -249,6 +249,14 @@ DEAL_SOURCES = ("Inbound", "Outbound", "Partner", "Referral", "Event")
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 TASK_PRIORITIES = ("High", "Normal", "Low")
 TASK_TYPES = ("Call", "Email", "Meeting", "Other")
+# Case picklists as a new org ships them (Service Cloud's defaults).
+CASE_STATUSES = ("New", "Working", "Escalated", "Closed")
+CLOSED_CASE_STATUSES = frozenset({"Closed"})
+CASE_PRIORITIES = ("High", "Medium", "Low")
+CASE_ORIGINS = ("Phone", "Email", "Web")
+CASE_TYPES = ("Mechanical", "Electrical", "Electronic", "Structural", "Other")
+CASE_REASONS = ("Installation", "Equipment Complexity", "Performance", "Breakdown", "Equipment Design", "Other")
+SLA_TIERS = ("Standard", "Premium", "Platinum")
 TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo")
 
 USER = SObjectType(
@@ -418,7 +426,49 @@ NOTE = SObjectType(
     ),
 )
 
-SOBJECTS: dict[str, SObjectType] = {t.name: t for t in (ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE, USER)}
+CASE = SObjectType(
+    "Case",
+    "Case",
+    "Cases",
+    "500",
+    (
+        *_head(),
+        # Deleting the contact or account a case names leaves the case, with the lookup cleared.
+        _reference("ContactId", "Contact ID", ("Contact",), "Contact", cascade_delete=False),
+        _reference("AccountId", "Account ID", ("Account",), "Account", cascade_delete=False),
+        _text("Subject", "Subject", 255),
+        _long_text("Description", "Description"),
+        _picklist("Status", "Status", CASE_STATUSES, default="New"),
+        _picklist("Priority", "Priority", CASE_PRIORITIES, default="Medium"),
+        _picklist("Origin", "Case Origin", CASE_ORIGINS),
+        _picklist("Type", "Case Type", CASE_TYPES),
+        _picklist("Reason", "Case Reason", CASE_REASONS),
+        _field("IsEscalated", "Escalated", FieldType.BOOLEAN, default=False),
+        _read_only("IsClosed", "Closed", FieldType.BOOLEAN, default=False),
+        _read_only("ClosedDate", "Closed Date", FieldType.DATETIME),
+        *_audit(),
+        _picklist("SLA_Tier__c", "SLA Tier", SLA_TIERS, restricted=True),
+    ),
+)
+
+CASE_COMMENT = SObjectType(
+    "CaseComment",
+    "Case Comment",
+    "Case Comments",
+    "00a",
+    (
+        *_head(),
+        # A comment stays on the case it was written on.
+        _reference("ParentId", "Parent Case ID", ("Case",), "Parent", required=True, updateable=False),
+        _field("IsPublished", "Published", FieldType.BOOLEAN, default=False),
+        _field("CommentBody", "Body", FieldType.TEXTAREA, 4000),
+        *_audit(owned=False),
+    ),
+)
+
+SOBJECTS: dict[str, SObjectType] = {
+    t.name: t for t in (ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE, USER, CASE, CASE_COMMENT)
+}
 _BY_LOWER_NAME = {name.lower(): t for name, t in SOBJECTS.items()}
 BY_KEY_PREFIX = {t.key_prefix: t for t in SOBJECTS.values()}
 

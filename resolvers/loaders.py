@@ -23,9 +23,15 @@ from sync.storage.store import Store
 from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records, stream_states
 
 RelatedKey = tuple[uuid.UUID, str, str]  # (connection id, common model, remote id)
+# (connection id, common model, its relation to the parent, the parent's remote id): a ticket's comments
+# are (connection, "TicketComment", "ticket", ticket remote id).
+InverseKey = tuple[uuid.UUID, str, str, str]
 
 MAX_CACHED_KEYS = 10_000
 MAX_BATCH_KEYS = 1_000
+# A parent shows at most this many of its children through an inverse relation (the oldest); the list
+# of the child model filtered by the parent has them all.
+MAX_CHILDREN = 100
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -72,6 +78,7 @@ class Loaders:
         self.connection: DataLoader[uuid.UUID, Row[Any] | None] = _loader(self._connections, cached_keys)
         self.end_user: DataLoader[uuid.UUID, Row[Any] | None] = _loader(self._end_users, cached_keys)
         self.related: DataLoader[RelatedKey, RecordRow | None] = _loader(self._related, cached_keys)
+        self.inverse: DataLoader[InverseKey, list[RecordRow]] = _loader(self._inverse, cached_keys)
         self.stream_states: DataLoader[uuid.UUID, list[Row[Any]]] = _loader(self._stream_states, cached_keys)
         self.record_counts: DataLoader[uuid.UUID, dict[str, int]] = _loader(self._record_counts, cached_keys)
 
@@ -103,6 +110,39 @@ class Loaders:
         )
         found = {(row.connection_id, row.model, row.remote_id): RecordRow._make(row) for row in rows}
         return [found.get(key) for key in keys]
+
+    async def _inverse(self, keys: list[InverseKey]) -> list[list[RecordRow]]:
+        """The children of every parent asked for: one statement per (child model, relation), usually one."""
+        children: dict[InverseKey, list[RecordRow]] = defaultdict(list)
+        kinds: dict[tuple[str, str], list[tuple[uuid.UUID, str]]] = defaultdict(list)
+        for connection_id, model, via, parent in keys:
+            kinds[(model, via)].append((connection_id, parent))
+        for (model, via), parents in kinds.items():
+            parent_id = records.c.common[via].as_string()
+            numbered = (
+                select(
+                    *RECORD_COLUMNS,
+                    parent_id.label("parent"),
+                    func.row_number()
+                    .over(
+                        partition_by=(records.c.connection_id, parent_id),
+                        order_by=(records.c.remote_created_at, records.c.id),
+                    )
+                    .label("position"),
+                )
+                .where(
+                    records.c.platform_id == self.platform_id,
+                    records.c.model == model,
+                    records.c.deleted.is_(False),
+                    tuple_(records.c.connection_id, parent_id).in_(parents),
+                )
+                .subquery()
+            )
+            stmt = select(numbered).where(numbered.c.position <= MAX_CHILDREN).order_by(numbered.c.position)
+            for row in await self._rows(stmt):
+                record = RecordRow._make(tuple(row)[: len(RECORD_COLUMNS)])
+                children[(record.connection_id, model, via, row.parent)].append(record)
+        return [children.get(key, []) for key in keys]
 
     async def _stream_states(self, connection_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
         rows = await self._rows(

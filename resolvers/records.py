@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, String, bindparam, cast, exists, func, literal, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from connectors.kit.errors import BadInput, NotFound
@@ -60,8 +60,13 @@ class RecordRow(NamedTuple):
 
 @dataclass(frozen=True)
 class StringMatch:
+    """How a filter matches a member of a record's common fields: text equal to `eq` or containing
+    `contains` (case-insensitive), a list holding `holds` exactly, a boolean equal to `flag`."""
+
     eq: str | None = None
     contains: str | None = None
+    holds: str | None = None
+    flag: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ async def ensure_connection_owned(caller: Caller, connection_id: uuid.UUID) -> N
 # The shape of a page query: which filters it has (not their values), its order, which cursors bound it
 # and which way it reads. Pages of one shape run one statement object with bound values, so a request
 # neither builds the statement nor hashes it for SQLAlchemy's compiled cache: it only binds.
-FilterShape = tuple[bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool], ...]]
+FilterShape = tuple[str, bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool, bool, bool], ...]]
 # A page read (after?, before?, backward?) or a probe of one side: "next"/"previous".
 Reading = tuple[bool, bool, bool] | Literal["next", "previous"]
 
@@ -107,8 +112,9 @@ _AFTER: tuple[BindParameter[Any], ...] = (bindparam("after_updated_at"), bindpar
 _BEFORE: tuple[BindParameter[Any], ...] = (bindparam("before_updated_at"), bindparam("before_id"))
 
 
-def _filter_shape(query: RecordQuery) -> FilterShape:
+def _filter_shape(query: RecordQuery, dialect: str) -> FilterShape:
     return (
+        dialect,
         query.model is not None,
         query.stream is not None,
         query.include_deleted,
@@ -116,12 +122,15 @@ def _filter_shape(query: RecordQuery) -> FilterShape:
         query.external_user_id is not None,
         query.provider is not None,
         query.updated_after is not None,
-        tuple((name, match.eq is not None, match.contains is not None) for name, match in query.fields.items()),
+        tuple(
+            (name, match.eq is not None, match.contains is not None, match.holds is not None, match.flag is not None)
+            for name, match in query.fields.items()
+        ),
     )
 
 
 def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
-    model, stream, include_deleted, connection, external_user, provider, updated_after, fields = shape
+    dialect, model, stream, include_deleted, connection, external_user, provider, updated_after, fields = shape
     platform: BindParameter[uuid.UUID] = bindparam("platform_id")
     conditions: list[ColumnElement[bool]] = [records.c.platform_id == platform]
     if model:
@@ -144,13 +153,27 @@ def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
         conditions.append(records.c.connection_id.in_(of_provider))
     if updated_after:
         conditions.append(records.c.remote_updated_at > bindparam("updated_after"))
-    for name, eq, contains in fields:
+    for name, eq, contains, holds, flag in fields:
         value = records.c.common[name].as_string()
         if eq:
             conditions.append(value == bindparam(f"{name}_eq"))
         if contains:
             conditions.append(value.ilike(bindparam(f"{name}_contains"), escape="\\"))
+        if holds:
+            conditions.append(_list_holds(dialect, name))
+        if flag:
+            conditions.append(records.c.common[name].as_boolean() == bindparam(f"{name}_flag"))
     return conditions
+
+
+def _list_holds(dialect: str, member: str) -> ColumnElement[bool]:
+    """The JSON list `member` of the common fields holds the bound text value exactly."""
+    wanted: BindParameter[str] = bindparam(f"{member}_holds")
+    if dialect == "postgresql":
+        # jsonb containment: a whole-list test, no unnesting.
+        return records.c.common[member].op("@>")(func.jsonb_build_array(cast(wanted, String)))
+    items = func.json_each(records.c.common, f'$."{member}"').table_valued("value", "type").alias("item")
+    return exists(select(literal(1)).select_from(items).where(items.c.type == "text", items.c.value == wanted))
 
 
 def _keyset(order: str) -> Keyset:
@@ -186,6 +209,10 @@ def _page_values(caller: Caller, query: RecordQuery, limit: int, bounds: Bounds)
         values[f"{name}_eq"] = match.eq
         if match.contains is not None:
             values[f"{name}_contains"] = f"%{_escape_like(match.contains)}%"
+        if match.holds is not None:
+            values[f"{name}_holds"] = match.holds
+        if match.flag is not None:
+            values[f"{name}_flag"] = match.flag
     if bounds.after is not None:
         values["after_updated_at"], values["after_id"] = bounds.after.updated_at, bounds.after.key
     if bounds.before is not None:
@@ -204,10 +231,10 @@ async def list_records(caller: Caller, query: RecordQuery, request: PageRequest)
     bounds = decode_bounds(codec, scope, request, _record_position)
     if query.connection_id is not None:
         await ensure_connection_owned(caller, query.connection_id)
-    shape = _filter_shape(query)
     reading = (bounds.after is not None, bounds.before is not None, request.backward)
     values = _page_values(caller, query, request.size + 1, bounds)
     async with caller.store.reader.connect() as conn:
+        shape = _filter_shape(query, conn.dialect.name)
         result = await conn.execute(_page_statement(shape, query.order, reading), values)
         rows = [RecordRow._make(row) for row in result.all()]
         edges, overflow = settle(

@@ -1,5 +1,5 @@
-"""List arguments: filters on where a record came from, when it changed, and the model's key fields,
-derived from connectors/kit/models.py (a field marked `filterable` there is filterable here)."""
+"""List arguments: filters on where a record came from, when it changed, and the model's key fields and
+relations, derived from connectors/kit/models.py (a member marked `filterable` there is filterable here)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import strawberry
 
-from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType
+from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, ListOf, graphql_name
 from resolvers.ids import parse_connection_id
 from resolvers.records import RecordQuery, StringMatch
 from schema.objects import graphql_enum
@@ -22,6 +22,11 @@ class StringFilter:
     contains: str | None = None
 
 
+@strawberry.input(description="Match a list of text values by one value it holds, exactly.")
+class StringListFilter:
+    contains: str | None = None
+
+
 @strawberry.input
 class ObjectFilter:
     connection_id: strawberry.ID | None = None
@@ -30,14 +35,33 @@ class ObjectFilter:
     updated_after: datetime | None = None
 
 
+def _match_type(field: Field) -> Any:
+    if isinstance(field.type, EnumType):
+        return graphql_enum(field.type)
+    if isinstance(field.type, ListOf):
+        return StringListFilter
+    return bool if field.type is bool else StringFilter
+
+
 def derive_filter_type(model: CommonModel) -> type[ObjectFilter]:
     """`<Model>Filter`: where a record came from and when it changed, plus the model's filterable fields
-    (text by `StringFilter`, an enum by the member it equals)."""
+    (text by `StringFilter`, an enum by the member it equals, a boolean by its value, a list by a value
+    it holds) and relations (by the related record's remote id, as write inputs name them)."""
     annotations: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
     for field in model.filterable_fields:
-        match = graphql_enum(field.type) if isinstance(field.type, EnumType) else StringFilter
-        annotations[field.name] = Optional[match]  # noqa: UP045 - built at run time from a type object
-    namespace = {"__module__": __name__, "__annotations__": annotations, **dict.fromkeys(annotations)}
+        annotations[field.name] = Optional[_match_type(field)]  # noqa: UP045 - built at run time from a type object
+        defaults[field.name] = None
+    for relation in model.filterable_relations:
+        name = model.input_name(relation.name)
+        annotations[name] = Optional[str]  # noqa: UP045
+        which = "include" if relation.many else "is"
+        defaults[name] = strawberry.field(
+            default=None,
+            description=f"Only those whose {graphql_name(relation.name)} {which} the {relation.target} "
+            "with this remote id.",
+        )
+    namespace = {"__module__": __name__, "__annotations__": annotations, **defaults}
     return strawberry.input(type(f"{model.name}Filter", (ObjectFilter,), namespace))
 
 
@@ -51,11 +75,20 @@ def record_query(
         return RecordQuery(model=model.name, order=order_by.value, include_deleted=include_deleted)
     fields: dict[str, StringMatch] = {}
     for field in model.filterable_fields:
-        match: StringFilter | enum.Enum | None = getattr(where, field.name, None)
+        match: StringFilter | StringListFilter | enum.Enum | bool | None = getattr(where, field.name, None)
         if isinstance(match, StringFilter):
             fields[field.name] = StringMatch(eq=match.eq, contains=match.contains)
+        elif isinstance(match, StringListFilter):
+            if match.contains is not None:
+                fields[field.name] = StringMatch(holds=match.contains)
+        elif isinstance(match, bool):
+            fields[field.name] = StringMatch(flag=match)
         elif match is not None:
             fields[field.name] = StringMatch(eq=match.value)  # an enum field stores the member's name
+    for relation in model.filterable_relations:
+        remote_id: str | None = getattr(where, model.input_name(relation.name), None)
+        if remote_id is not None:
+            fields[relation.name] = StringMatch(holds=remote_id) if relation.many else StringMatch(eq=remote_id)
     return RecordQuery(
         model=model.name,
         connection_id=parse_connection_id(where.connection_id, field="filter.connectionId")

@@ -13,8 +13,20 @@ from typing import Any, ClassVar, Optional, Self
 
 import strawberry
 
-from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Family, Field, Money, Relation
+from connectors.kit.models import (
+    COMMON_MODELS,
+    CommonModel,
+    EnumType,
+    Family,
+    Field,
+    Inverse,
+    ListOf,
+    Money,
+    Relation,
+    graphql_name,
+)
 from resolvers.ids import to_global_id
+from resolvers.loaders import MAX_CHILDREN
 from resolvers.records import RecordRow
 from schema.connection import LinkedAccount
 from schema.context import Info
@@ -45,6 +57,8 @@ class CommonObject(RemoteObject):
     # The fields stored in another form than GraphQL shows them (datetimes as text, Money as a dict, enum
     # members by name), with the function that turns a stored value into the shown one.
     REVIVE: ClassVar[tuple[tuple[str, Callable[[Any], Any]], ...]]
+    # The list fields, never null: a record without one (cached before the field existed) shows [].
+    LISTS: ClassVar[tuple[str, ...]]
 
     @classmethod
     def build(cls, row: RecordRow) -> Self:
@@ -53,6 +67,9 @@ class CommonObject(RemoteObject):
         for name, revive in cls.REVIVE:
             if values[name] is not None:
                 values[name] = revive(values[name])
+        for name in cls.LISTS:
+            if not isinstance(values[name], list):
+                values[name] = []
         values["id"] = to_global_id(cls.MODEL.name, row.id)
         values["remote_id"] = row.remote_id
         values["created_at"] = row.remote_created_at
@@ -77,6 +94,10 @@ class CommonObject(RemoteObject):
         target = self.MODEL.relation(relation).target
         keys = [(self._row.connection_id, target, remote_id) for remote_id in remote_ids]
         return [row for row in await info.context.loaders.related.load_many(keys) if row is not None]
+
+    async def _inverse(self, info: Info, inverse: Inverse) -> list[RecordRow]:
+        key = (self._row.connection_id, inverse.target, inverse.via, self._row.remote_id)
+        return await info.context.loaders.inverse.load(key)
 
 
 @strawberry.type(name="Money", description="An exact amount of money.")
@@ -118,6 +139,8 @@ def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
         return MoneyObject, MoneyObject.revive
     if field.type is datetime:
         return datetime, _revive_datetime
+    if isinstance(field.type, ListOf):
+        return list[field.type.item], None  # type: ignore[name-defined]
     return field.type, None
 
 
@@ -143,6 +166,30 @@ def _relation_resolver(relation: Relation, types: dict[str, type[CommonObject]])
     return resolve
 
 
+def _inverse_resolver(inverse: Inverse, types: dict[str, type[CommonObject]]) -> Any:
+    async def resolve(self: CommonObject, info: Info) -> Any:
+        target = types[inverse.target]
+        return [target.build(row) for row in await self._inverse(info, inverse)]
+
+    resolve.__annotations__ = {"self": CommonObject, "info": Info}
+    return resolve
+
+
+def _about(inverse: Inverse, target: CommonModel) -> str:
+    lead = f"{inverse.description} " if inverse.description else ""
+    every = f"{graphql_name(target.list_name)}(filter: {{{graphql_name(target.input_name(inverse.via))}: ...}})"
+    return f"{lead}Oldest first, at most {MAX_CHILDREN}; all of them through `{every}`."
+
+
+def _check_inverse(model: CommonModel, inverse: Inverse, models: dict[str, CommonModel]) -> None:
+    target = models.get(inverse.target)
+    if target is None:
+        raise ValueError(f"{model.name}.{inverse.name} targets {inverse.target}, which is not derived")
+    via = next((r for r in target.relations if r.name == inverse.via), None)
+    if via is None or via.many or via.target != model.name:
+        raise ValueError(f"{model.name}.{inverse.name}: {inverse.target}.{inverse.via} must be one {model.name}")
+
+
 def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonObject]]:
     """The GraphQL object types of `models` by model name; relations must target models among them."""
     models = tuple(models)
@@ -162,12 +209,14 @@ def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonO
         namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations, "MODEL": model}
         for field in model.fields:
             shown, reviver = _shown_type(field)
-            annotations[field.name] = Optional[shown]  # noqa: UP045 - built at run time from a type object
+            many = isinstance(field.type, ListOf)
+            annotations[field.name] = shown if many else Optional[shown]  # noqa: UP045 - built at run time
             if field.description:
                 namespace[field.name] = strawberry.field(description=field.description)
             if reviver is not None:
                 revive.append((field.name, reviver))
         namespace["REVIVE"] = tuple(revive)
+        namespace["LISTS"] = tuple(f.name for f in model.fields if isinstance(f.type, ListOf))
         base = interfaces[model.family] if model.family is not None else CommonObject
         types[model.name] = type(model.name, (base,), namespace)
         inherited = model.family.relations if model.family is not None else ()
@@ -180,6 +229,18 @@ def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonO
         target = types[relation.target]
         resolver.__annotations__["return"] = list[target] if relation.many else Optional[target]  # type: ignore[valid-type]  # noqa: UP045
         setattr(cls, relation.name, strawberry.field(resolver=resolver))
+    by_name = {model.name: model for model in models}
+    for model in models:
+        for inverse in model.inverses:
+            _check_inverse(model, inverse, by_name)
+            resolver = _inverse_resolver(inverse, types)
+            children = types[inverse.target]
+            resolver.__annotations__["return"] = list[children]  # type: ignore[valid-type]
+            setattr(
+                types[model.name],
+                inverse.name,
+                strawberry.field(resolver=resolver, description=_about(inverse, by_name[inverse.target])),
+            )
     for family, interface in interfaces.items():
         strawberry.interface(interface, description=family.description or None)
     for model in models:

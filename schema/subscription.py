@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import re
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from sync.cache.changes import ChangeFilter
 
 def _one_value_per_model() -> Any:
     """ObjectType's values come from connectors/kit/models.py, so a new model needs no edit here."""
-    return enum.Enum("ObjectType", {name.upper(): name for name in COMMON_MODELS})
+    return enum.Enum("ObjectType", {re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper(): name for name in COMMON_MODELS})
 
 
 ObjectType = strawberry.enum(_one_value_per_model(), description="A common model.")

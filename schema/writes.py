@@ -19,7 +19,7 @@ from strawberry.types.unset import UnsetType
 
 from connectors import CONNECTORS
 from connectors.kit.errors import BadInput
-from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, Money, graphql_name
+from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, ListOf, Money, graphql_name
 from resolvers import writeback
 from schema.context import Info
 from schema.objects import OBJECT_TYPES, CommonObject, graphql_enum
@@ -47,9 +47,11 @@ class MoneyInput:
 
 
 def _written_type(field: Field) -> Any:
-    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`."""
+    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`, a list as a list."""
     if isinstance(field.type, EnumType):
         return graphql_enum(field.type)
+    if isinstance(field.type, ListOf):
+        return list[field.type.item]  # type: ignore[name-defined]
     return MoneyInput if field.type is Money else field.type
 
 

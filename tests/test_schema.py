@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors import CONNECTORS
-from connectors.kit.models import COMMON_MODELS, EnumType, Field, Money
+from connectors.kit.models import COMMON_MODELS, EnumType, Field, ListOf, Money
 from schema import schema
 from schema.objects import OBJECT_TYPES
 
@@ -17,6 +17,8 @@ SCALARS = {str: "String", int: "Int", float: "Float", bool: "Boolean", datetime:
 
 
 def graphql_type_name(field: Field) -> str:
+    if isinstance(field.type, ListOf):
+        return f"[{SCALARS[field.type.item]}!]!"
     return field.type.name if isinstance(field.type, EnumType) else SCALARS[field.type]
 
 
@@ -44,8 +46,11 @@ def test_graphql_types_mirror_the_common_models(model_name: str) -> None:
         graphql_field = fields[camel(relation.name)]
         expected = f"[{relation.target}!]!" if relation.many else relation.target
         assert str(graphql_field.type) == expected, relation.name
+    for inverse in model.inverses:
+        assert str(fields[camel(inverse.name)].type) == f"[{inverse.target}!]!", inverse.name
     common_members = {"id", "remoteId", "connection", "createdAt", "updatedAt", "deletedAt", "raw"}
-    assert set(fields) == common_members | {camel(m) for m in model.member_names}
+    inverses = {camel(inverse.name) for inverse in model.inverses}
+    assert set(fields) == common_members | {camel(m) for m in model.member_names} | inverses
     assert OBJECT_TYPES[model_name].MODEL is model
 
 
@@ -54,7 +59,8 @@ def test_filters_cover_exactly_the_filterable_fields(model_name: str) -> None:
     model = COMMON_MODELS[model_name]
     filter_type = schema._schema.type_map[f"{model_name}Filter"]
     members = set(filter_type.fields) - {"connectionId", "externalUserId", "provider", "updatedAfter"}  # type: ignore[attr-defined]
-    assert members == {camel(f.name) for f in model.filterable_fields}
+    relations = {camel(model.input_name(r.name)) for r in model.filterable_relations}
+    assert members == {camel(f.name) for f in model.filterable_fields} | relations
 
 
 @pytest.mark.parametrize("connector", sorted(CONNECTORS))

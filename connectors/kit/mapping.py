@@ -139,7 +139,7 @@ class ModelMapping:
     @cached_property
     def _readers(self) -> tuple[tuple[str, Source | None, ScalarType | None, Any], ...]:
         """(member, source, scalar type, value when absent), in the model's order; computed once."""
-        fields = tuple((f.name, self.members.get(f.name), f.scalar, None) for f in self.model.fields)
+        fields = tuple((f.name, self.members.get(f.name), f.scalar, f.absent) for f in self.model.fields)
         relations = tuple(
             (r.name, self.members.get(r.name), None, () if r.many else None) for r in self.model.relations
         )

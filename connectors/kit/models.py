@@ -80,7 +80,15 @@ class Money:
         return {"amount": format(self.amount, "f"), "currency": self.currency}
 
 
-FieldType = ScalarType | EnumType | type[Money]
+@dataclass(frozen=True)
+class ListOf:
+    """A list of plain values (`tags: [String!]!`), stored as a JSON list. Never null: a record without
+    the field holds the empty list. Filterable by the value it contains."""
+
+    item: ScalarType
+
+
+FieldType = ScalarType | EnumType | type[Money] | ListOf
 
 
 @dataclass(frozen=True)
@@ -91,25 +99,48 @@ class Field:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.filterable and not (self.type is str or isinstance(self.type, EnumType)):
-            raise ValueError(f"{self.name}: only text and enum fields are filterable")
+        if self.filterable and not (
+            self.type in (str, bool) or isinstance(self.type, EnumType) or self.type == ListOf(str)
+        ):
+            raise ValueError(f"{self.name}: only text, boolean, enum and list-of-text fields are filterable")
 
     @property
     def scalar(self) -> ScalarType | None:
         """What a mapping converts the provider's value to: enum members are text; Money is built by the
-        mapping itself (a `Computed` returning `Money(...).to_common()`), so it is not converted."""
+        mapping itself (a `Computed` returning `Money(...).to_common()`), and a list is taken as sent."""
         if isinstance(self.type, EnumType):
             return str
-        if self.type is Money:
+        if self.type is Money or isinstance(self.type, ListOf):
             return None
         return self.type  # type: ignore[return-value]
+
+    @property
+    def absent(self) -> tuple[()] | None:
+        """What a record holds when the provider has no value: the empty list for a list, else None."""
+        return () if isinstance(self.type, ListOf) else None
 
 
 @dataclass(frozen=True)
 class Relation:
+    """A relation stored on this side: the related record's remote id (a list of them when `many`).
+    A `filterable` relation filters lists by that remote id (`requesterRemoteId`)."""
+
     name: str
     target: str
     many: bool = False
+    filterable: bool = False
+
+
+@dataclass(frozen=True)
+class Inverse:
+    """A one-to-many relation found from the other side: the `target` records whose relation `via` holds
+    this record's remote id (a ticket's comments are the TicketComments whose `ticket` is the ticket).
+    Nothing is stored for it on this side, so mappings and write inputs do not see it."""
+
+    name: str
+    target: str
+    via: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +161,7 @@ class CommonModel:
     family: Family | None = None
     plural: str = ""
     """The list's name when adding an "s" is wrong (Company -> companies); "ies" after a consonant is known."""
+    inverses: tuple[Inverse, ...] = ()
 
     def __post_init__(self) -> None:
         if self.family is not None and self.relations[: len(self.family.relations)] != self.family.relations:
@@ -172,6 +204,10 @@ class CommonModel:
     def filterable_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.filterable)
 
+    @property
+    def filterable_relations(self) -> tuple[Relation, ...]:
+        return tuple(r for r in self.relations if r.filterable)
+
     def validate(self, common: dict[str, Any]) -> None:
         """Raise TypeError when a mapped record does not fit this model (used by the conformance tests)."""
         unknown = set(common) - self.member_names
@@ -199,12 +235,16 @@ def graphql_name(member: str) -> str:
 
 
 def _type_name(expected: FieldType) -> str:
+    if isinstance(expected, ListOf):
+        return f"a list of {expected.item.__name__}"
     return expected.name if isinstance(expected, EnumType) else expected.__name__
 
 
 def _is_instance(value: object, expected: FieldType) -> bool:
     if isinstance(expected, EnumType):
         return value in expected.members
+    if isinstance(expected, ListOf):
+        return isinstance(value, list) and all(_is_instance(item, expected.item) for item in value)
     if expected is Money:
         if not isinstance(value, dict) or set(value) != {"amount", "currency"} or not isinstance(value["amount"], str):
             return False
@@ -326,4 +366,60 @@ TASK = CommonModel(
     family=ACTIVITY,
 )
 
-COMMON_MODELS: dict[str, CommonModel] = {m.name: m for m in (CONTACT, COMPANY, DEAL, USER, NOTE, TASK)}
+TICKET_STATUS = EnumType(
+    "TicketStatus",
+    ("NEW", "OPEN", "PENDING", "ON_HOLD", "SOLVED", "CLOSED"),
+    description="Where a ticket stands; the provider's own word is in remoteStatus.",
+)
+
+TICKET_PRIORITY = EnumType(
+    "TicketPriority",
+    ("LOW", "NORMAL", "HIGH", "URGENT"),
+    description="How urgent a ticket is; the provider's own word is in remotePriority.",
+)
+
+TICKET = CommonModel(
+    "Ticket",
+    description="A support request: a Zendesk ticket, a HubSpot ticket, a Salesforce case.",
+    fields=(
+        Field("subject", str, filterable=True),
+        Field("description", str, description="The request as the requester wrote it, as plain text."),
+        Field("status", TICKET_STATUS, filterable=True),
+        Field("remote_status", str, filterable=True, description="The provider's own value for the status."),
+        Field("priority", TICKET_PRIORITY, filterable=True),
+        Field("remote_priority", str, description="The provider's own value for the priority."),
+        Field(
+            "ticket_type", str, filterable=True, description="The provider's kind of ticket (question, incident, ...)."
+        ),
+        Field("channel", str, filterable=True, description="Where the request came in (email, web, phone, ...)."),
+        Field("tags", ListOf(str), filterable=True),
+        Field("due_at", datetime),
+        Field("solved_at", datetime),
+    ),
+    relations=(
+        Relation("requester", "Contact", filterable=True),
+        Relation("assignee", "User", filterable=True),
+        Relation("company", "Company", filterable=True),
+    ),
+    inverses=(Inverse("comments", "TicketComment", via="ticket"),),
+)
+
+TICKET_COMMENT = CommonModel(
+    "TicketComment",
+    description="A comment on a ticket, public (the requester sees it) or an internal note. Its createdAt is "
+    "when it was written.",
+    fields=(
+        Field("body", str, description="The comment as plain text."),
+        Field("html_body", str, description="The comment as HTML, where the provider has it."),
+        Field("is_public", bool, filterable=True, description="False for an internal note agents alone see."),
+    ),
+    relations=(
+        Relation("ticket", "Ticket", filterable=True),
+        Relation("author_user", "User", filterable=True),
+        Relation("author_contact", "Contact", filterable=True),
+    ),
+)
+
+COMMON_MODELS: dict[str, CommonModel] = {
+    m.name: m for m in (CONTACT, COMPANY, DEAL, USER, NOTE, TASK, TICKET, TICKET_COMMENT)
+}

@@ -13,8 +13,9 @@ from connectors.kit.declaration import Connector
 from connectors.kit.errors import BadInput
 from connectors.kit.registry import SandboxEntry
 from connectors.salesforce import SALESFORCE
+from connectors.zendesk import ZENDESK
 
-CONNECTORS: dict[str, Connector] = {c.name: c for c in (HUBSPOT, SALESFORCE)}
+CONNECTORS: dict[str, Connector] = {c.name: c for c in (HUBSPOT, SALESFORCE, ZENDESK)}
 
 
 def get_connector(name: str) -> Connector:

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -26,7 +26,7 @@ from connectors import get_connector
 from connectors.kit import oauth
 from connectors.kit.errors import BadInput, XkitError
 from connectors.kit.oauth import OAuth2
-from resolvers.connections import check_external_user_id, wake
+from resolvers.connections import check_external_user_id, connect_values, wake
 from resolvers.context import Caller, Services
 from resolvers.ids import to_global_id
 from resolvers.redirect_uris import check_redirect_uri
@@ -89,9 +89,12 @@ class ConnectLink:
     expires_at: datetime
 
 
-async def connect_url(caller: Caller, provider: str, external_user_id: str, redirect_uri: str) -> ConnectLink:
+async def connect_url(
+    caller: Caller, provider: str, external_user_id: str, redirect_uri: str, inputs: object = None
+) -> ConnectLink:
     connector = get_connector(provider.strip().lower())
     check_external_user_id(external_user_id)
+    values = connect_values(connector, inputs)
     check_redirect_uri(redirect_uri, field="redirectUri")
     async with caller.store.reader.connect() as conn:
         if not await is_registered(conn, caller.platform_id, redirect_uri):
@@ -110,6 +113,9 @@ async def connect_url(caller: Caller, provider: str, external_user_id: str, redi
         raise BadInput(
             f"no OAuth app configured for {connector.display_name}: call setProviderApp first", field="provider"
         )
+    if values and app.authorize_url is None and connector.connect_inputs is not None:
+        # The account's own host: https://{subdomain}.zendesk.com/oauth/authorizations/new
+        app = replace(app, authorize_url=connector.connect_inputs.fill(connector.auth.authorize_url, values))
     request = oauth.new_authorization_request(connector.auth, app, callback_url(caller.services))
     expires_at = utcnow() + caller.services.connect.link_ttl
     verifier = (
@@ -128,6 +134,7 @@ async def connect_url(caller: Caller, provider: str, external_user_id: str, redi
                 code_verifier_encrypted=verifier,
                 expires_at=expires_at,
                 authorize_url=request.url,
+                connect_inputs=values or None,
             )
         )
     start = caller.services.public_url.rstrip("/") + START_PATH + "?" + urlencode({"state": request.state})
@@ -222,7 +229,9 @@ async def complete_connect(
         if row.code_verifier_encrypted
         else None
     )
-    base_url = app.base_url or connector.base_url
+    values: dict[str, str] = dict(row.connect_inputs or {})
+    account_url = connector.connect_inputs.account_url(values) if values and connector.connect_inputs else None
+    base_url = app.base_url or account_url or connector.base_url
     try:
         credentials = await oauth.exchange_code(
             connector.auth,
@@ -245,8 +254,8 @@ async def complete_connect(
             platform_id=row.platform_id,
             provider=row.provider,
             external_user_id=row.external_user_id,
-            credentials=credentials,
-            base_url=app.base_url,
+            credentials=credentials.with_extra(values),
+            base_url=app.base_url or account_url,
         ),
     )
     wake(services)

@@ -12,9 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from connectors import get_connector
+from connectors.kit.connect_inputs import refuse_inputs
 from connectors.kit.credentials import Credentials
+from connectors.kit.declaration import Connector
 from connectors.kit.egress import EgressRefused, HostPatterns
-from connectors.kit.errors import BadInput, NotFound
+from connectors.kit.errors import BadInput, NotFound, ReauthRequired
 from connectors.kit.keys import StaticKey
 from connectors.kit.oauth import OAuth2, OAuthApp
 from resolvers.context import Caller, Services
@@ -34,6 +36,7 @@ class CredentialsInput:
     refresh_token: str | None = None
     expires_at: datetime | None = None
     api_key: str | None = None
+    email: str | None = None
 
 
 CONNECTION_ORDER = Keyset((connections.c.created_at, connections.c.id), descending=False)
@@ -68,10 +71,20 @@ async def get_connection(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:
 
 def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
     connector = get_connector(provider)
-    if isinstance(connector.auth, StaticKey):
+    key_auth = connector.auth if isinstance(connector.auth, StaticKey) else connector.key_auth
+    if key_auth is not None and (given.api_key or not isinstance(connector.auth, OAuth2)):
         if not given.api_key:
             raise BadInput(f"{connector.display_name} connections need credentials.apiKey", field="credentials.apiKey")
-        return Credentials(api_key=given.api_key)
+        extra = {"email": given.email} if given.email else {}
+        credentials = Credentials(api_key=given.api_key, extra=extra)
+        try:
+            key_auth.headers(credentials)
+        except ReauthRequired:
+            raise BadInput(
+                f"{connector.display_name} API keys are sent with the account's login: set credentials.email",
+                field="credentials.email",
+            ) from None
+        return credentials
     if not given.access_token:
         raise BadInput(
             f"{connector.display_name} connections need credentials.accessToken (and a refreshToken to stay fresh)",
@@ -82,6 +95,17 @@ def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
             "credentials.expiresAt needs a timezone, e.g. 2026-01-01T00:00:00Z", field="credentials.expiresAt"
         )
     return Credentials(access_token=given.access_token, refresh_token=given.refresh_token, expires_at=given.expires_at)
+
+
+def connect_values(connector: Connector, given: object, *, field: str = "inputs") -> dict[str, str]:
+    """The provider-specific inputs, checked by the connector before anything is sent anywhere."""
+    if connector.connect_inputs is None:
+        refuse_inputs(connector.display_name, given, field=field)
+        return {}
+    if given is None:
+        names = ", ".join(connector.connect_inputs.names)
+        raise BadInput(f"{connector.display_name} needs {field} with {names}", field=field)
+    return connector.connect_inputs.values(given, field=field)
 
 
 def _check_provider_url(caller: Caller, url: str | None, hosts: HostPatterns, field: str) -> None:
@@ -108,12 +132,16 @@ async def create_connection(
     credentials: CredentialsInput,
     base_url: str | None,
     sync_interval_seconds: int | None,
+    inputs: object = None,
 ) -> Row[Any]:
     provider = provider.strip().lower()
     check_external_user_id(external_user_id)
     connector = get_connector(provider)
+    values = connect_values(connector, inputs)
+    if connector.connect_inputs is not None and base_url is None:
+        base_url = connector.connect_inputs.account_url(values)
     _check_provider_url(caller, base_url, connector.hosts.api, "baseUrl")
-    sealed = _credentials_for(provider, credentials)
+    sealed = _credentials_for(provider, credentials).with_extra(values)
     if connector.base_url_from_credentials and base_url is None:
         raise BadInput(
             f"{connector.display_name} connections from imported tokens need baseUrl: "

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Optional
 
 import strawberry
 
 from resolvers import connect_flow, redirect_uris
 from schema.context import Info
+from schema.scalars import RawJSON
+
+CONNECT_INPUTS = Annotated[
+    Optional[RawJSON],  # noqa: UP045
+    strawberry.argument(
+        description='What the provider needs before authorization, e.g. Zendesk {"subdomain": "acme"}.'
+    ),
+]
 
 
 @strawberry.type(
@@ -33,8 +42,15 @@ class ConnectMutation:
         description="Start the OAuth flow for one end user: a link to open in their browser. "
         "redirectUri must be registered (exact match)."
     )
-    async def connect_url(self, info: Info, provider: str, external_user_id: str, redirect_uri: str) -> ConnectUrl:
-        link = await connect_flow.connect_url(info.context, provider, external_user_id, redirect_uri)
+    async def connect_url(
+        self,
+        info: Info,
+        provider: str,
+        external_user_id: str,
+        redirect_uri: str,
+        inputs: CONNECT_INPUTS = None,
+    ) -> ConnectUrl:
+        link = await connect_flow.connect_url(info.context, provider, external_user_id, redirect_uri, inputs)
         return ConnectUrl(url=link.url, state=link.state, expires_at=link.expires_at)
 
     @strawberry.mutation(

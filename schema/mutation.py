@@ -28,6 +28,9 @@ class CredentialsInput:
     refresh_token: str | None = None
     expires_at: datetime | None = None
     api_key: str | None = None
+    email: str | None = strawberry.field(
+        default=None, description="The account's login, for API keys sent with it (Zendesk: {email}/token)."
+    )
 
 
 @strawberry.input
@@ -37,6 +40,9 @@ class CreateConnectionInput:
     credentials: CredentialsInput
     base_url: str | None = strawberry.field(default=None, description="Point the connection at another host.")
     sync_interval_seconds: int | None = None
+    inputs: RawJSON | None = strawberry.field(
+        default=None, description='What the provider needs to find the account, e.g. Zendesk {"subdomain": "acme"}.'
+    )
 
 
 @strawberry.input
@@ -89,9 +95,12 @@ class Mutation:
             info.context,
             provider=input.provider,
             external_user_id=input.external_user_id,
-            credentials=Credentials(given.access_token, given.refresh_token, given.expires_at, given.api_key),
+            credentials=Credentials(
+                given.access_token, given.refresh_token, given.expires_at, given.api_key, given.email
+            ),
             base_url=input.base_url,
             sync_interval_seconds=input.sync_interval_seconds,
+            inputs=input.inputs,
         )
         return LinkedAccount.build(row)
 

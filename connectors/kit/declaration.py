@@ -13,11 +13,14 @@ from typing import Any, Protocol
 
 import httpx2
 
+from connectors.kit.connect_inputs import ConnectInputs
 from connectors.kit.convert import read_datetime
+from connectors.kit.credentials import Credentials
 from connectors.kit.egress import ProviderHosts
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, XkitError
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
+from connectors.kit.keys import StaticKey
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import Auth, OAuth2
 from connectors.kit.page_budget import PageBudget
@@ -167,6 +170,15 @@ class Connector:
     webhook_account_key: str | None = None
     # Provider error codes that mean something more precise on a write than their HTTP status says.
     write_error_codes: Mapping[str, type[XkitError]] = field(default_factory=dict)
+    # What must be known before connecting (Zendesk's subdomain): it names the account's host.
+    connect_inputs: ConnectInputs | None = None
+    # A pasted key accepted besides OAuth (Zendesk's `{email}/token` API tokens): used when the
+    # credentials hold an API key.
+    key_auth: StaticKey | None = None
+
+    def auth_for(self, credentials: Credentials) -> Auth:
+        """How requests with these credentials authenticate."""
+        return self.key_auth if self.key_auth is not None and credentials.api_key else self.auth
 
     @property
     def base_url_from_credentials(self) -> str | None:

@@ -227,6 +227,8 @@ oauth_states = Table(
     Column("authorize_url", Text),
     # SHA-256 of the nonce in the cookie of the browser that opened the link first; the callback must bring it.
     Column("browser_binding", String(64)),
+    # What the provider asked for before authorization (Zendesk's subdomain), checked by its connector.
+    Column("connect_inputs", Json),
 )
 
 # Where a platform allows its end users to be sent back after connecting (exact match, as OAuth wants).

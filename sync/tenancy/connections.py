@@ -185,11 +185,12 @@ async def connection_access(store: Store, row: Row[Any]) -> ConnectionAccess:
     async def persist(credentials: Credentials) -> None:
         await save_credentials(store, connection_id, credentials, account_of(connector, credentials))
 
+    credentials = unseal(store, connection_id, row.credentials_encrypted)
     return ConnectionAccess(
         key=str(connection_id),
-        auth=connector.auth,
+        auth=connector.auth_for(credentials),
         base_url=row.base_url or (app.base_url if app and app.base_url else None) or connector.base_url,
-        credentials=unseal(store, connection_id, row.credentials_encrypted),
+        credentials=credentials,
         parse_error=connector.parse_error,
         rate_limit=effective_rate_limit(connector, row.rate_limit),
         hosts=connector.hosts,

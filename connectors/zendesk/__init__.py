@@ -1,0 +1,3 @@
+"""Zendesk: tickets, their comments, end users, agents and organizations."""
+
+from connectors.zendesk.connector import ZENDESK as ZENDESK

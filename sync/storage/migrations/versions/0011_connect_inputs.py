@@ -1,0 +1,25 @@
+"""Connect inputs: what a provider asked for before authorization (Zendesk's subdomain), kept on the
+connect attempt until its callback.
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("oauth_states", sa.Column("connect_inputs", sa.JSON().with_variant(postgresql.JSONB(), "postgresql")))
+
+
+def downgrade() -> None:
+    op.drop_column("oauth_states", "connect_inputs")

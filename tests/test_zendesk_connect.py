@@ -1,0 +1,132 @@
+"""Connecting a Zendesk account: the subdomain is asked for first and names the account's host; a value
+that is not a Zendesk subdomain is refused before anything is sent or stored. API tokens are an
+alternative credential, sent with the account's login."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from connectors.kit.http import HttpKit
+from connectors.kit.oauth import OAuthApp
+from sync.storage.store import Store
+from sync.storage.tables import connections, oauth_states
+from sync.tenancy.platforms import set_provider_app
+from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant
+
+REGISTERED = "https://app.example.com/cb"
+CONNECT = """mutation($u: String!, $r: String!, $i: JSON) {
+    connectUrl(provider: "zendesk", externalUserId: $u, redirectUri: $r, inputs: $i) { url state } }"""
+CREATE = """mutation($input: CreateConnectionInput!) { createConnection(input: $input) { id } }"""
+
+NOT_SUBDOMAINS = [
+    {"subdomain": "evil.com/x"},
+    {"subdomain": "a.b"},
+    {"subdomain": ""},
+    {"subdomain": "Acme"},
+    {"subdomain": "ACME"},
+    {"subdomain": "acme:8443"},
+    {"subdomain": "-acme"},
+    {"subdomain": "acme-"},
+    {"subdomain": "acme.zendesk.com"},
+    {"subdomain": "a" * 64},
+    {"subdomain": 42},
+    {"subdomain": "acme", "region": "eu"},
+    {},
+    "acme",
+    None,
+]
+IDS = [
+    "path",
+    "dotted",
+    "empty",
+    "capital",
+    "uppercase",
+    "port",
+    "leading-hyphen",
+    "trailing-hyphen",
+    "whole-host",
+    "too-long",
+    "number",
+    "unknown-key",
+    "missing",
+    "not-an-object",
+    "absent",
+]
+
+
+@pytest_asyncio.fixture
+async def api(store: Store, kit: HttpKit, secret_key: str) -> AsyncIterator[tuple[Gateway, Tenant]]:
+    async with gateway(store, kit, secret_key) as served:
+        tenant = await new_tenant(store)
+        await set_provider_app(store, tenant.platform_id, "zendesk", OAuthApp("client", "secret"))
+        data(await served.graphql("mutation($u: String!) { addRedirectUri(uri: $u) }", tenant.api_key, u=REGISTERED))
+        yield served, tenant
+
+
+async def _count(store: Store, table: Any, tenant: Tenant) -> int:
+    async with store.engine.connect() as conn:
+        found = await conn.execute(
+            select(func.count()).select_from(table).where(table.c.platform_id == tenant.platform_id)
+        )
+    return int(found.scalar_one())
+
+
+@pytest.mark.parametrize("inputs", NOT_SUBDOMAINS, ids=IDS)
+async def test_connect_url_refuses_what_is_not_a_zendesk_subdomain(
+    api: tuple[Gateway, Tenant], store: Store, inputs: Any
+) -> None:
+    served, tenant = api
+    body = await served.graphql(CONNECT, tenant.api_key, u="alice", r=REGISTERED, i=inputs)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"].startswith("inputs")
+    assert await _count(store, oauth_states, tenant) == 0
+
+
+async def test_connect_url_sends_the_end_user_to_their_accounts_own_host(
+    api: tuple[Gateway, Tenant], store: Store
+) -> None:
+    served, tenant = api
+    data(await served.graphql(CONNECT, tenant.api_key, u="alice", r=REGISTERED, i={"subdomain": "acme-support"}))
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(oauth_states))).one()
+    assert row.authorize_url.startswith("https://acme-support.zendesk.com/oauth/authorizations/new?")
+    assert "scope=read+write" in row.authorize_url
+    assert row.connect_inputs == {"subdomain": "acme-support"}
+
+
+async def test_other_providers_take_no_inputs(api: tuple[Gateway, Tenant], store: Store) -> None:
+    served, tenant = api
+    query = CONNECT.replace('"zendesk"', '"hubspot"')
+    body = await served.graphql(query, tenant.api_key, u="alice", r=REGISTERED, i={"subdomain": "acme"})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert await _count(store, oauth_states, tenant) == 0
+
+
+@pytest.mark.parametrize("inputs", NOT_SUBDOMAINS[:-1], ids=IDS[:-1])
+async def test_create_connection_refuses_what_is_not_a_zendesk_subdomain(
+    api: tuple[Gateway, Tenant], store: Store, inputs: Any
+) -> None:
+    served, tenant = api
+    given = {"provider": "zendesk", "externalUserId": "alice", "credentials": {"accessToken": "t"}, "inputs": inputs}
+    body = await served.graphql(CREATE, tenant.api_key, input=given)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert await _count(store, connections, tenant) == 0
+
+
+async def test_an_api_token_needs_the_accounts_login(api: tuple[Gateway, Tenant], store: Store) -> None:
+    served, tenant = api
+    given = {
+        "provider": "zendesk",
+        "externalUserId": "alice",
+        "credentials": {"apiKey": "6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv"},
+        "inputs": {"subdomain": "acme"},
+    }
+    body = await served.graphql(CREATE, tenant.api_key, input=given)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == "credentials.email"
+    assert await _count(store, connections, tenant) == 0

@@ -32,7 +32,7 @@ from connectors.zendesk.mapping import (
     is_agent,
     is_end_user,
 )
-from connectors.zendesk.reads import DeletedTickets, ShowMany, TicketComments
+from connectors.zendesk.reads import DeletedTickets, ShowEach, ShowMany, TicketComments
 from connectors.zendesk.webhooks import SIGNATURE, ZendeskEvents
 from connectors.zendesk.writes import TICKET_WRITER, CommentWriter
 
@@ -76,17 +76,17 @@ def listed(name: str, path: str) -> Stream:
 
 
 TICKETS = Export(
-    "/api/v2/incremental/tickets/cursor.json", "tickets", deleted_when=lambda raw: raw.get("status") == "deleted"
+    "/api/v2/incremental/tickets/cursor", "tickets", deleted_when=lambda raw: raw.get("status") == "deleted"
 )
-USERS = "/api/v2/incremental/users/cursor.json"
+USERS = "/api/v2/incremental/users/cursor"
 ORGANIZATIONS = Export(
-    "/api/v2/incremental/organizations.json",
+    "/api/v2/incremental/organizations",
     "organizations",
     cursor_based=False,
     deleted_when=lambda raw: raw.get("deleted_at") is not None,
 )
 COMMENTS = Export(
-    "/api/v2/incremental/ticket_events.json",
+    "/api/v2/incremental/ticket_events",
     "ticket_events",
     cursor_based=False,
     params={"include": "comment_events"},
@@ -110,10 +110,11 @@ ZENDESK = Connector(
     # The smallest plan's account-wide limit; the headers say when a larger plan's is spent.
     rate_limit=RateLimit(requests=200, per_seconds=60, pause_when=when_header_exhausted("X-Rate-Limit-Remaining", 60)),
     parse_error=parse_error,
-    write_error_codes={"ClosedPreventsUpdate": Conflict},
+    write_error_codes={"ClosedPreventsUpdate": Conflict, "ClosedTicket": Conflict},
     webhook=SIGNATURE,
     webhook_events=ZendeskEvents(),
     webhook_account_key="subdomain",
+    webhook_account_param="subdomain",
     streams=(
         export_stream(
             "tickets",
@@ -129,14 +130,14 @@ ZENDESK = Connector(
             "/api/v2/users",
             Export(USERS, "users", keep=is_end_user, deleted_when=_gone),
             CONTACT_MAPPING,
-            lookup=ShowMany("users", keep=is_end_user),
+            lookup=ShowEach("users", "user", keep=is_end_user),
         ),
         export_stream(
             "agents",
             "/api/v2/users",
             Export(USERS, "users", keep=is_agent, deleted_when=_gone),
             USER_MAPPING,
-            lookup=ShowMany("users", keep=is_agent),
+            lookup=ShowEach("users", "user", keep=is_agent),
         ),
         export_stream(
             "organizations",
@@ -144,7 +145,7 @@ ZENDESK = Connector(
             ORGANIZATIONS,
             COMPANY_MAPPING,
             deleted_at="deleted_at",
-            lookup=ShowMany("organizations"),
+            lookup=ShowEach("organizations", "organization"),
         ),
         Stream(
             name="ticket_comments",

@@ -14,13 +14,14 @@ from starlette.routing import Route
 
 from connectors.kit.sandbox_support import json_response
 from connectors.zendesk.sandbox.account import Account, render
-from connectors.zendesk.sandbox.data import SYSTEM_TICKET_FIELDS, TICKET_FIELDS, USER_FIELDS, FieldDef
+from connectors.zendesk.sandbox.data import USER_FIELDS, FieldDef, ticket_field_definitions
 from connectors.zendesk.sandbox.errors import ZendeskError, bad_request, not_found, too_recent_start_time
 from connectors.zendesk.sandbox.gate import Caller
 from connectors.zendesk.sandbox.paging import page_of
 from connectors.zendesk.sandbox.timeline import Position, Timeline, decode_cursor, encode_cursor
 
 EXPORT_PAGE_MAX = 1000
+SHOW_MANY_MAX = 100
 # The export refuses a start_time closer to now than this.
 EXPORT_LAG_S = 60
 PREFIX = "/{subdomain}/api/v2"
@@ -49,12 +50,14 @@ class SupportApi:
             ("/users", self.list_users, "GET"),
             ("/users", self.create_user, "POST"),
             ("/users/me", self.me, "GET"),
+            ("/users/show_many", self.show_many_users, "GET"),
             ("/users/{id:int}", self.show_user, "GET"),
             ("/users/{id:int}", self.update_user, "PUT"),
             ("/users/{id:int}", self.delete_user, "DELETE"),
             ("/deleted_users", self.list_deleted_users, "GET"),
             ("/organizations", self.list_organizations, "GET"),
             ("/organizations", self.create_organization, "POST"),
+            ("/organizations/show_many", self.show_many_organizations, "GET"),
             ("/organizations/{id:int}", self.show_organization, "GET"),
             ("/organizations/{id:int}", self.update_organization, "PUT"),
             ("/organizations/{id:int}", self.delete_organization, "DELETE"),
@@ -79,7 +82,7 @@ class SupportApi:
         return json_response(page_of(request, "tickets", ids, lambda i: self._ticket(request, account, i)))
 
     async def show_many_tickets(self, request: Request, caller: Caller) -> Response:
-        ids = [int(i) for i in request.query_params.get("ids", "").split(",") if i.strip().isdigit()][:100]
+        ids = _ids(request)
         account = caller.account
         found = [i for i in ids if account.ticket(i) is not None]
         return json_response({"tickets": [self._ticket(request, account, i) for i in found], "count": len(found)})
@@ -157,6 +160,17 @@ class SupportApi:
         users = sorted(caller.account.deleted_users(), key=lambda u: u["id"])
         return json_response(page_of(request, "deleted_users", users, self._user_renderer(request, caller.account)))
 
+    async def show_many_users(self, request: Request, caller: Caller) -> Response:
+        # Deleted users are still shown, inactive, as `GET /users/{id}` shows them.
+        users = [user for i in _ids(request) if (user := caller.account.user(i)) is not None]
+        return json_response({"users": [self._user_renderer(request, caller.account)(u) for u in users]})
+
+    async def show_many_organizations(self, request: Request, caller: Caller) -> Response:
+        found = [caller.account.organizations.get(i) for i in _ids(request)]
+        live = [o for o in found if o is not None and o.get("deleted_at") is None]
+        renderer = self._organization_renderer(request, caller.account)
+        return json_response({"organizations": [renderer(o) for o in live]})
+
     async def me(self, request: Request, caller: Caller) -> Response:
         user = caller.account.users[caller.user_id]
         return json_response({"user": self._user_renderer(request, caller.account)(user)})
@@ -218,12 +232,11 @@ class SupportApi:
 
     async def list_ticket_fields(self, request: Request, caller: Caller) -> Response:
         account = caller.account
-        system = [
-            _field_json(request, account, "ticket_fields", FieldDef(account.id * 100 + n, key, title, key), True)
-            for n, (key, title) in enumerate(SYSTEM_TICKET_FIELDS)
+        fields = [
+            _field_json(request, account, "ticket_fields", field, system)
+            for field, system in ticket_field_definitions(account.id)
         ]
-        custom = [_field_json(request, account, "ticket_fields", f, False) for f in TICKET_FIELDS]
-        return json_response(page_of(request, "ticket_fields", [*system, *custom], lambda f: f))
+        return json_response(page_of(request, "ticket_fields", fields, lambda f: f))
 
     async def list_user_fields(self, request: Request, caller: Caller) -> Response:
         fields = [_field_json(request, caller.account, "user_fields", f, False) for f in USER_FIELDS]
@@ -374,6 +387,14 @@ def _export_page_size(request: Request) -> int:
 def _export_url(request: Request, **params: str) -> str:
     kept = {name: value for name, value in request.query_params.items() if name not in ("cursor", "start_time")}
     return str(request.url.replace_query_params(**kept, **params))
+
+
+def _ids(request: Request) -> list[int]:
+    """The `ids` of a show_many request: at most 100, as Zendesk takes."""
+    ids = [part.strip() for part in request.query_params.get("ids", "").split(",") if part.strip()]
+    if len(ids) > SHOW_MANY_MAX or not all(part.isdigit() for part in ids):
+        raise bad_request(f"ids must be at most {SHOW_MANY_MAX} comma-separated record ids", "InvalidValue")
+    return [int(part) for part in ids]
 
 
 def _record_url(request: Request, account: Account, kind: str, record_id: int) -> str:

@@ -23,7 +23,7 @@ from connectors.zendesk.sandbox.oauth import OAuthRoutes
 from connectors.zendesk.sandbox.sandbox import ZendeskFaultKnobs, ZendeskSandbox
 
 # What an oversized fault pads a response to: far past any real page.
-OVERSIZED_BYTES = 64 * 1024 * 1024
+OVERSIZED_BYTES = 16 * 1024 * 1024
 
 
 def create_app(sandbox: ZendeskSandbox) -> Starlette:

@@ -118,6 +118,14 @@ SYSTEM_TICKET_FIELDS = (
 )
 
 
+def ticket_field_definitions(account_id: int) -> list[tuple[FieldDef, bool]]:
+    """Every ticket field of an account, the built-in ones first: (definition, whether it is built in)."""
+    system = [
+        (FieldDef(account_id * 100 + n, key, title, key), True) for n, (key, title) in enumerate(SYSTEM_TICKET_FIELDS)
+    ]
+    return [*system, *((field, False) for field in TICKET_FIELDS)]
+
+
 @dataclass(frozen=True)
 class SeededTicket:
     """What the seed decides about a ticket up front; the rest is drawn from its own stream when rendered."""

@@ -163,12 +163,22 @@ class ZendeskSandbox(TokenIssuer):
     def expire_access_tokens(self) -> int:
         return self.tokens.expire_access_tokens()
 
-    def configure_webhooks(self, endpoint: str, signing_secret: str | None = None, subdomain: str | None = None) -> str:
+    def configure_webhooks(
+        self,
+        endpoint: str,
+        signing_secret: str | None = None,
+        subdomain: str | None = None,
+        *,
+        name_subdomain: bool = False,
+    ) -> str:
         """Send every later change on an account to `endpoint`, signed with `signing_secret` (a new one when
-        not given); returns the secret. Raises ValueError for an endpoint that is not an http(s) URL."""
+        not given); returns the secret. With `name_subdomain` each body also says `"subdomain"`, as a trigger
+        webhook whose body the admin wrote can. Raises ValueError for an endpoint that is not an http(s) URL."""
+        subdomain = subdomain or self.default_subdomain
         secret = signing_secret or secrets.token_urlsafe(32)
         webhook_id = "01" + uuid.uuid4().hex[:24].upper()
-        self.webhooks[subdomain or self.default_subdomain].configure(WebhookConfig(endpoint, secret, webhook_id))
+        config = WebhookConfig(endpoint, secret, webhook_id, subdomain if name_subdomain else None)
+        self.webhooks[subdomain].configure(config)
         return secret
 
     def disable_webhooks(self, subdomain: str | None = None) -> None:

@@ -39,6 +39,9 @@ class WebhookConfig:
     endpoint: str
     signing_secret: str
     webhook_id: str
+    # A trigger's webhook carries the body its admin wrote; xkit's setup has it name the account's subdomain,
+    # which an event subscription's body does not (it names only the numeric account id).
+    subdomain: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.endpoint)
@@ -59,11 +62,23 @@ class WebhookStats:
 
 
 def build_event(change: Change, account_id: int) -> dict[str, Any]:
+    """Called for every change while webhooks are on; `WebhookSender.publish` adds the subdomain when asked."""
+    return _event(change, account_id)
+
+
+def _shout(value: Any) -> Any:
+    # Event bodies spell statuses and priorities in capitals ("SOLVED"), unlike the REST API.
+    return value.upper() if isinstance(value, str) else value
+
+
+def _event(change: Change, account_id: int) -> dict[str, Any]:
     """An event-subscription payload: ids are strings in `detail`, as Zendesk sends them."""
     record = change.record
     detail: dict[str, Any] = {"id": str(record["id"])}
     if change.kind == "ticket":
-        for name in ("status", "priority", "subject", "type"):
+        for name in ("status", "priority"):
+            detail[name] = _shout(record.get(name))
+        for name in ("subject", "type"):
             detail[name] = record.get(name)
         for name in ("requester_id", "assignee_id", "organization_id", "group_id"):
             detail[name] = str(record[name]) if record.get(name) is not None else None
@@ -85,6 +100,8 @@ def build_event(change: Change, account_id: int) -> dict[str, Any]:
             "is_public": comment["public"],
             "author": {"id": str(comment["author_id"])},
         }
+    elif change.event in ("status_changed", "priority_changed"):
+        event = {"previous": _shout(change.previous), "current": _shout(change.current)}
     elif change.previous is not None or change.current is not None:
         event = {"previous": change.previous, "current": change.current}
     return {
@@ -121,6 +138,8 @@ class WebhookSender:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True, name="zendesk-sandbox-webhooks")
                 self._thread.start()
+        if config.subdomain is not None:
+            event = {**event, "subdomain": config.subdomain}
         self._queue.put((config, event))
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -156,7 +175,6 @@ class WebhookSender:
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "Zendesk Webhook",
-                "X-Zendesk-Account-Id": str(event["account_id"]),
                 "X-Zendesk-Webhook-Id": config.webhook_id,
                 "X-Zendesk-Webhook-Invocation-Id": str(secrets.randbelow(10**12)),
                 "X-Zendesk-Webhook-Signature-Timestamp": timestamp,

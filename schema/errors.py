@@ -6,8 +6,10 @@ import logging
 import re
 from typing import Any
 
-from graphql import GraphQLError, VariableDefinitionNode
+from graphql import ArgumentNode, GraphQLError, ObjectFieldNode, VariableDefinitionNode
+from graphql.language import DocumentNode, Node
 from strawberry.types import ExecutionContext
+from strawberry.types.enum import StrawberryEnumDefinition
 
 from connectors.kit.errors import XkitError
 from schema.limits import refusal_of_parse_error
@@ -17,6 +19,12 @@ log = logging.getLogger("xkit.graphql")
 # graphql-core's wording for a variable whose value does not coerce to its type (reported on the variable's
 # definition); no validation rule says "has invalid". tests/test_graphql_over_http.py pins it.
 VARIABLE_COERCION = re.compile(r"Variable '\$\w+' has invalid (default )?value")
+# graphql-core's wording for a value an enum lacks, in a literal (a validation error) or in a variable.
+UNKNOWN_ENUM_VALUE = (
+    re.compile(r"Value (?P<value>'.*') does not exist in '(?P<enum>\w+)' enum\.(?: Did you mean .*)?$"),
+    re.compile(r"Enum '(?P<enum>\w+)' cannot represent non-enum value: (?P<value>.*)\.(?: Did you mean .*)?$"),
+)
+IN_VARIABLE = re.compile(r"Variable '\$(?P<variable>\w+)' has invalid value(?: at (?P<path>\S+))?: (?P<reason>.*)$")
 
 
 def classify(error: GraphQLError) -> None:
@@ -72,4 +80,63 @@ def _classify_bad_variable(error: GraphQLError) -> None:
 
 def process_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> Any:
     for error in errors:
-        classify(error)
+        if execution_context is None or not _refuse_unknown_enum_value(error, execution_context):
+            classify(error)
+
+
+def _refuse_unknown_enum_value(error: GraphQLError, context: ExecutionContext) -> bool:
+    """A value an enum lacks (`status: FOO`) is bad user input, whether written in the document or sent
+    in a variable: refused naming the field and the values the enum has."""
+    if error.original_error is not None and not isinstance(error.original_error, GraphQLError):
+        return False
+    in_variable = IN_VARIABLE.match(error.message)
+    reason = in_variable.group("reason") if in_variable else error.message
+    found = next((m for pattern in UNKNOWN_ENUM_VALUE if (m := pattern.match(reason))), None)
+    if found is None:
+        return False
+    enum = context.schema.get_type_by_name(found.group("enum"))
+    if not isinstance(enum, StrawberryEnumDefinition):
+        return False
+    field: str | None = None
+    if in_variable:
+        field = f"${in_variable.group('variable')}{in_variable.group('path') or ''}"
+    elif error.nodes:
+        field = _input_path(context.graphql_document, error.nodes[0])
+    allowed = [value.name for value in enum.values]
+    where = f"{field}: " if field else ""
+    error.message = f"{where}{found.group('value')} is not a {enum.name}; one of {', '.join(allowed)}"
+    error.extensions = {"code": "BAD_USER_INPUT", "allowedValues": allowed}
+    if field is not None:
+        error.extensions["field"] = field
+    return True
+
+
+def _input_path(document: DocumentNode | None, value: Node) -> str | None:
+    """Where a literal sits in the document, as `argument.field.field` (`input.status`)."""
+    if document is None or value.loc is None:
+        return None
+    start = value.loc.start
+
+    def search(node: Node, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if isinstance(node, ArgumentNode | ObjectFieldNode):
+            path = (*path, node.name.value)
+            if node.value.loc is not None and node.value.loc.start == start and node.value.kind == value.kind:
+                return path
+        for child in _children(node):
+            found = search(child, path)
+            if found is not None:
+                return found
+        return None
+
+    found = search(document, ())
+    return ".".join(found) if found else None
+
+
+def _children(node: Node) -> list[Node]:
+    children: list[Node] = []
+    for key in node.keys:
+        member = getattr(node, key, None)
+        for item in member if isinstance(member, tuple | list) else (member,):
+            if isinstance(item, Node):
+                children.append(item)
+    return children

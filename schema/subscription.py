@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import re
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,7 @@ from sync.cache.changes import ChangeFilter
 
 def _one_value_per_model() -> Any:
     """ObjectType's values come from connectors/kit/models.py, so a new model needs no edit here."""
-    return enum.Enum("ObjectType", {re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper(): name for name in COMMON_MODELS})
+    return enum.Enum("ObjectType", {model.snake_name.upper(): name for name, model in COMMON_MODELS.items()})
 
 
 ObjectType = strawberry.enum(_one_value_per_model(), description="A common model.")

@@ -89,7 +89,7 @@ def _input_type(model: CommonModel) -> type:
 
 
 def _payload_type(model: CommonModel, object_type: type[CommonObject]) -> type:
-    field = model.name[0].lower() + model.name[1:]
+    field = model.snake_name
     namespace = {
         "__annotations__": {field: object_type, "replayed": bool},
         "replayed": strawberry.field(description="True when answered from an earlier request with the same key."),
@@ -117,7 +117,7 @@ def _mutations(model_name: str) -> dict[str, Any]:
     object_type = OBJECT_TYPES[model_name]
     input_type = _input_type(model)
     payload_type = _payload_type(model, object_type)
-    field = model.name[0].lower() + model.name[1:]
+    field = model.snake_name
 
     def payload(result: writeback.WriteResult) -> Any:
         return payload_type(**{field: object_type.build(result.row), "replayed": result.replayed})

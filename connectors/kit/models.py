@@ -168,11 +168,16 @@ class CommonModel:
             raise ValueError(f"{self.name} must start its relations with those of its family {self.family.name}")
 
     @property
+    def snake_name(self) -> str:
+        """`TicketComment` -> `ticket_comment`: how Python names one (`create_ticket_comment`)."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower()
+
+    @property
     def list_name(self) -> str:
         """The plural in snake case: `TicketComment` -> `ticket_comments`, `Company` -> `companies`."""
         if self.plural:
             return self.plural
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower()
+        snake = self.snake_name
         if snake.endswith("y") and snake[-2:-1] not in "aeiou":
             return snake[:-1] + "ies"
         return snake + ("es" if snake.endswith(("s", "x", "ch", "sh")) else "s")

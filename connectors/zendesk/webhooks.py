@@ -1,9 +1,10 @@
 """Zendesk's webhooks: base64 HMAC-SHA256 over the ISO 8601 timestamp and the body, keyed with the
 webhook's signing secret; and the events of a delivery (one event-subscription event per delivery).
 
-A delivery names its account by a number (`account_id`) that no API tells a connection, so the platform
-registers its webhook with the subdomain in the URL (`/webhooks/zendesk?subdomain=acme`) and deliveries
-are matched to connections by it (the connector's `webhook_account_param`).
+A delivery names its account by a number (`account_id`) that no API tells a connection, so deliveries are
+matched to connections by subdomain: the URL the platform registered names it
+(`/webhooks/zendesk?subdomain=acme`, the connector's `webhook_account_param`), or else a trigger's body does
+(`"subdomain": "acme"`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ class ZendeskEvents:
             raise WebhookMalformed("the webhook body is not JSON") from None
         if not isinstance(event, dict):
             raise WebhookMalformed("a Zendesk webhook body is one JSON event object")
-        account = str(event.get("account_id") or "")
+        # A trigger webhook's body, as xkit's setup writes it, names the subdomain; an event subscription's
+        # only the account number, and the URL the platform registered names the subdomain instead.
+        named = event.get("subdomain")
+        account = named if isinstance(named, str) and named else str(event.get("account_id") or "")
         kind, _, action = str(event.get("type", "")).removeprefix("zen:event-type:").partition(".")
         remote_id = _subject_id(event, kind)
         if kind not in STREAMS or remote_id is None:

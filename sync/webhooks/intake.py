@@ -93,11 +93,13 @@ async def receive(
 
 
 def addressed_to(connector: Connector, delivery: WebhookDelivery, url: str) -> WebhookDelivery:
-    """The delivery with the account its URL names, for a connector that says its deliveries are addressed
-    so; no account (nothing acted on) when the URL names none."""
+    """The delivery with the account its URL names, for a connector whose deliveries may be addressed so;
+    as the body says when the URL names none."""
     if connector.webhook_account_param is None:
         return delivery
     named = parse_qs(urlsplit(url).query).get(connector.webhook_account_param, [])
+    if not named:
+        return delivery
     if len(named) != 1 or not named[0]:
         return WebhookDelivery(frozenset(), [])
     account = named[0]

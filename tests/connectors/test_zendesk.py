@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 import pytest_asyncio
+from sqlalchemy import select
 
 from connectors.kit.declaration import Draft, StreamContext
 from connectors.kit.errors import BadInput, Conflict, ProviderError
@@ -26,8 +27,10 @@ from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
 from connectors.zendesk import ZENDESK
 from connectors.zendesk.sandbox import SandboxSize, ZendeskSandbox, base_url_for, create_app
-from resolvers.ids import parse_connection_id
+from connectors.zendesk.sandbox.data import TICKET_FIELDS
+from resolvers.ids import parse_connection_id, to_global_id
 from sync.storage.store import Store
+from sync.storage.tables import changes
 from sync.tenancy.connections import connection_access, get_connection_row
 from sync.tenancy.platforms import set_provider_app
 from tests.support import (
@@ -78,6 +81,13 @@ class Synced:
     def open_ticket(self, index: int) -> int:
         """The index-th ticket that is not closed (a closed ticket refuses every update)."""
         return [t for t in self.account.ticket_ids if self.account.ticket(t)["status"] != "closed"][index]
+
+    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        return await self.api.graphql(query, self.tenant.api_key, **variables)
+
+    def sandbox_ticket_field(self) -> int:
+        """A custom text field the account defines for tickets (the order number)."""
+        return next(f.id for f in TICKET_FIELDS if f.key == "order_number")
 
     async def again(self) -> None:
         await make_streams_due(self.store, self.connection_id)
@@ -293,3 +303,100 @@ async def test_a_replayed_webhook_is_processed_once(synced: Synced) -> None:
     assert (first.status_code, again.status_code) == (200, 200)
     assert first.json().get("replay") is not True and again.json().get("replay") is True
     assert str(ticket_id) in await cached_ids(synced.store, synced.connection_id, "tickets", deleted=True)
+
+
+CREATE_TICKET = """mutation($c: ID!, $input: TicketInput!, $raw: JSON) {
+    createTicket(connectionId: $c, input: $input, rawFields: $raw) {
+        ticket { remoteId subject status priority tags requester { remoteId email } } } }"""
+COMMENT = """mutation($c: ID!, $input: TicketCommentInput!) {
+    createTicketComment(connectionId: $c, input: $input) {
+        ticketComment { remoteId body isPublic ticket { remoteId } authorUser { remoteId } } } }"""
+UPDATE_TICKET = """mutation($c: ID!, $r: String!, $input: TicketInput, $raw: JSON) {
+    updateTicket(connectionId: $c, remoteId: $r, input: $input, rawFields: $raw) {
+        ticket { status remoteStatus assignee { remoteId } tags raw } } }"""
+DELETE_TICKET = (
+    """mutation($c: ID!, $r: String!) { deleteTicket(connectionId: $c, remoteId: $r) { ticket { deletedAt } } }"""
+)
+
+
+async def _changes(store: Store, connection_id: uuid.UUID) -> list[tuple[str, str, str]]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(changes.c.stream, changes.c.remote_id, changes.c.op)
+            .where(changes.c.connection_id == connection_id)
+            .order_by(changes.c.seq)
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_tickets_written_through_graphql_show_up_once_with_no_echo(synced: Synced) -> None:
+    connection = to_global_id("Connection", synced.connection_id)
+    before = len(await _changes(synced.store, synced.connection_id))
+    requester = {"email": f"ada.{uuid.uuid4().hex[:6]}@engines.example", "name": "Ada Lovelace"}
+    created = data(
+        await synced.graphql(
+            CREATE_TICKET,
+            c=connection,
+            input={
+                "subject": "Engine jammed",
+                "description": "It stopped at step 3",
+                "priority": "HIGH",
+                "tags": ["engine"],
+            },
+            raw={"requester": requester},
+        )
+    )["createTicket"]["ticket"]
+    assert (created["subject"], created["status"], created["priority"], created["tags"]) == (
+        "Engine jammed",
+        "NEW",
+        "HIGH",
+        ["engine"],
+    )
+    ticket_id = created["remoteId"]
+    agent = next(u for u in synced.account.active_users() if u["role"] == "agent")
+    updated = data(
+        await synced.graphql(
+            UPDATE_TICKET,
+            c=connection,
+            r=ticket_id,
+            input={"status": "ON_HOLD", "assigneeRemoteId": str(agent["id"]), "tags": ["engine", "urgent"]},
+            raw={"custom_fields": [{"id": synced.sandbox_ticket_field(), "value": "A-1042"}]},
+        )
+    )["updateTicket"]["ticket"]
+    assert (updated["status"], updated["remoteStatus"], updated["assignee"]) == (
+        "ON_HOLD",
+        "hold",
+        {"remoteId": str(agent["id"])},
+    )
+    assert {"id": synced.sandbox_ticket_field(), "value": "A-1042"} in updated["raw"]["custom_fields"]
+    comment = data(
+        await synced.graphql(
+            COMMENT,
+            c=connection,
+            input={
+                "ticketRemoteId": ticket_id,
+                "body": "Looking into it",
+                "isPublic": False,
+                "authorUserRemoteId": str(agent["id"]),
+            },
+        )
+    )["createTicketComment"]["ticketComment"]
+    assert (comment["body"], comment["isPublic"], comment["ticket"]) == (
+        "Looking into it",
+        False,
+        {"remoteId": ticket_id},
+    )
+    written = (await _changes(synced.store, synced.connection_id))[before:]
+    await synced.again()
+    # The sync reads back what the writes stored: nothing more is logged for them (the requester the
+    # create made, the ticket's first comment and the description are new to the sync, and come once).
+    after_sync = (await _changes(synced.store, synced.connection_id))[before + len(written) :]
+    assert [c for c in after_sync if c[1] in (ticket_id, comment["remoteId"])] == []
+    assert ("tickets", ticket_id, "CREATED") in written and (
+        "ticket_comments",
+        comment["remoteId"],
+        "CREATED",
+    ) in written
+    deleted = data(await synced.graphql(DELETE_TICKET, c=connection, r=ticket_id))["deleteTicket"]["ticket"]
+    assert deleted["deletedAt"] is not None
+    assert ticket_id in await cached_ids(synced.store, synced.connection_id, "tickets", deleted=True)

@@ -119,6 +119,9 @@ class Stream:
     writer: Writer | None = None
     # The label tables its mapping's `Label` members read, by table name.
     labels: Mapping[str, Labels] = field(default_factory=dict)
+    # Records a write of this stream changes besides its own, as (stream, relation member): a Zendesk
+    # comment is a ticket update, so ("tickets", "ticket") reads the commented ticket back too.
+    writes_touch: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         missing = (self.mapping.label_tables if self.mapping else frozenset()) - set(self.labels)

@@ -158,6 +158,7 @@ ZENDESK = Connector(
             updated_at="created_at",
             lookup=TicketComments(),
             writer=CommentWriter(TICKET_COMMENT_MAPPING),
+            writes_touch=(("tickets", "ticket"),),
         ),
         listed("groups", "/api/v2/groups"),
         listed("ticket_fields", "/api/v2/ticket_fields"),

@@ -9,6 +9,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -329,7 +331,12 @@ async def _changes(store: Store, connection_id: uuid.UUID) -> list[tuple[str, st
         return [tuple(row) for row in rows]
 
 
-async def test_tickets_written_through_graphql_show_up_once_with_no_echo(synced: Synced) -> None:
+async def test_tickets_written_through_graphql_show_up_once_with_no_echo(
+    synced: Synced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every write at the provider a second after the last: the comment moves its ticket's updated_at.
+    clock = itertools.count(int(time.time()))
+    monkeypatch.setattr(synced.account, "_now", lambda: next(clock))
     connection = to_global_id("Connection", synced.connection_id)
     before = len(await _changes(synced.store, synced.connection_id))
     requester = {"email": f"ada.{uuid.uuid4().hex[:6]}@engines.example", "name": "Ada Lovelace"}
@@ -397,6 +404,8 @@ async def test_tickets_written_through_graphql_show_up_once_with_no_echo(synced:
         comment["remoteId"],
         "CREATED",
     ) in written
+    # The comment updated its ticket at Zendesk: read back with the comment, logged then, not by the sync.
+    assert written[-2:] == [("ticket_comments", comment["remoteId"], "CREATED"), ("tickets", ticket_id, "UPDATED")]
     deleted = data(await synced.graphql(DELETE_TICKET, c=connection, r=ticket_id))["deleteTicket"]["ticket"]
     assert deleted["deletedAt"] is not None
     assert ticket_id in await cached_ids(synced.store, synced.connection_id, "tickets", deleted=True)

@@ -53,6 +53,8 @@ def basic(sandbox: ZendeskSandbox, subdomain: str = "acme") -> dict[str, str]:
 @pytest.fixture
 def zendesk() -> Iterator[Zendesk]:
     sandbox = ZendeskSandbox(seed=3, size=SIZE, subdomains=("acme", "globex"))
+    # The exports show a change at once here; test_the_exports_leave_out_the_last_minute keeps Zendesk's lag.
+    sandbox.faults.export_lag_s = 0
     with sandbox, serve_in_thread(create_app(sandbox)) as url, httpx2.Client(headers=basic(sandbox)) as http:
         yield Zendesk(sandbox, url, http)
 
@@ -291,9 +293,38 @@ def test_two_changes_in_one_second_are_both_exported(zendesk: Zendesk) -> None:
     "path", ["incremental/tickets/cursor.json", "incremental/tickets.json", "incremental/organizations.json"]
 )
 def test_exports_refuse_a_start_time_within_the_last_minute(zendesk: Zendesk, path: str) -> None:
+    zendesk.sandbox.faults.export_lag_s = 60
     response = zendesk.http.get(f"{zendesk.api()}/{path}", params={"start_time": int(time.time()) - 30})
     assert response.status_code == 422
     assert response.json()["description"].startswith("Too recent start_time")
+
+
+@pytest.mark.parametrize("path", ["incremental/tickets/cursor.json", "incremental/ticket_events.json"])
+def test_the_exports_leave_out_the_last_minute(zendesk: Zendesk, path: str) -> None:
+    zendesk.sandbox.faults.rate_limit_enabled = False
+    account = zendesk.sandbox.account("acme")
+    ticket_id = with_status(account, *WORKABLE)[0]
+    zendesk.http.put(f"{zendesk.api()}/tickets/{ticket_id}", json={"ticket": {"comment": {"body": "Just now"}}})
+    # An hour's lag stands for the minute, so the change is surely inside it.
+    zendesk.sandbox.faults.export_lag_s = 3600
+    before = int(time.time())
+    query: dict[str, str | int] = {"start_time": 0, "per_page": 1000, "include": "comment_events"}
+    body = zendesk.http.get(f"{zendesk.api()}/{path}", params=query).json()
+    assert body["end_of_stream"] is True
+    if "cursor" in path:
+        assert ticket_id not in {ticket["id"] for ticket in body["tickets"]}
+    else:
+        bodies = {child.get("body") for event in body["ticket_events"] for child in event["child_events"]}
+        assert bodies and "Just now" not in bodies
+    zendesk.sandbox.faults.export_lag_s = 0
+    if "cursor" in path:
+        later = zendesk.http.get(body["after_url"]).json()["tickets"]
+        assert [ticket["id"] for ticket in later] == [ticket_id]
+    else:
+        # The end time is where the lag began: the next export starts there and misses nothing.
+        assert before - 3600 <= body["end_time"] <= int(time.time()) - 3600
+        later = zendesk.http.get(body["next_page"]).json()["ticket_events"]
+        assert [event["ticket_id"] for event in later] == [ticket_id]
 
 
 def test_time_based_export_pages_by_end_time_until_end_of_stream(zendesk: Zendesk) -> None:
@@ -624,6 +655,7 @@ def test_a_large_account_renders_tickets_and_comments_on_demand() -> None:
 
 def test_the_driver_names_every_stream_and_its_writes_show_in_the_export() -> None:
     driver = ZendeskDriver(ZendeskSandbox(seed=5, size=SandboxSize(tickets=30, users=10)))
+    driver.sandbox.faults.export_lag_s = 0
     assert all(driver.expected_ids(stream) for stream in STREAM_IDS)
     created = driver.create()
     closed = str(with_status(driver.account, "closed")[0])

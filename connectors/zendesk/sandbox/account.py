@@ -149,6 +149,10 @@ class Account:
     def create_ticket(self, fields: dict[str, Any], actor_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
         with self.lock:
             comment = fields.get("comment")
+            if comment is None and fields.get("description"):
+                # Clients (Zenpy's examples among them) create with a description, which Zendesk takes as the
+                # first comment.
+                comment = {"body": fields["description"]}
             body = _comment_body(comment)
             if body is None:
                 raise ZendeskError(

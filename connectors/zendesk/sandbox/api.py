@@ -18,12 +18,11 @@ from connectors.zendesk.sandbox.data import USER_FIELDS, FieldDef, ticket_field_
 from connectors.zendesk.sandbox.errors import ZendeskError, bad_request, not_found, too_recent_start_time
 from connectors.zendesk.sandbox.gate import Caller
 from connectors.zendesk.sandbox.paging import page_of
+from connectors.zendesk.sandbox.sandbox import ZendeskSandbox
 from connectors.zendesk.sandbox.timeline import Position, Timeline, decode_cursor, encode_cursor
 
 EXPORT_PAGE_MAX = 1000
 SHOW_MANY_MAX = 100
-# The export refuses a start_time closer to now than this.
-EXPORT_LAG_S = 60
 PREFIX = "/{subdomain}/api/v2"
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
@@ -327,7 +326,7 @@ def _cursor_export(
         position = (_start_time(request), -1)
     if position[0] < 0:
         raise bad_request("The cursor is invalid", "InvalidValue")
-    entries, more = timeline.after(position, size)
+    entries, more = timeline.after(position, size, _until(request))
     last: Position = (entries[-1][0], entries[-1][1]) if entries else position
     after = encode_cursor(last)
     records = [record for _, _, record_id in entries if (record := shown(record_id)) is not None]
@@ -345,11 +344,16 @@ def _time_export(
     request: Request, key: str, timeline: Timeline, shown: Callable[[int], dict[str, Any] | None]
 ) -> dict[str, Any]:
     start = _start_time(request)
-    entries, more = timeline.since(start, _export_page_size(request))
-    end_time = entries[-1][0] if entries else start
-    if entries and more and entries[0][0] == end_time:
-        # A page that is one second throughout: the next starts after it, or it would repeat forever.
-        end_time += 1
+    until = _until(request)
+    entries, more = timeline.since(start, _export_page_size(request), until)
+    if not more:
+        # Everything up to the lag was given: the next export may start there.
+        end_time = max(until, start)
+    else:
+        end_time = entries[-1][0]
+        if entries[0][0] == end_time:
+            # A page that is one second throughout: the next starts after it, or it would repeat forever.
+            end_time += 1
     records = [record for _, _, record_id in entries if (record := shown(record_id)) is not None]
     return {
         key: records,
@@ -368,9 +372,19 @@ def _start_time(request: Request) -> int:
         start = int(raw)
     except ValueError:
         raise bad_request("start_time must be a Unix epoch time in seconds", "InvalidValue") from None
-    if start > time.time() - EXPORT_LAG_S:
+    if start > time.time() - _lag(request):
         raise too_recent_start_time()
     return max(start, 0)
+
+
+def _lag(request: Request) -> int:
+    sandbox: ZendeskSandbox = request.app.state.sandbox
+    return sandbox.faults.export_lag_s
+
+
+def _until(request: Request) -> int:
+    """The latest change an export made now may include: the last minute's are left out."""
+    return int(time.time()) - _lag(request)
 
 
 def _export_page_size(request: Request) -> int:

@@ -48,7 +48,7 @@ def create_app(sandbox: ZendeskSandbox) -> Starlette:
         yield
         sandbox.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *SupportApi().routes(),
             *OAuthRoutes(sandbox).routes(),
@@ -71,6 +71,8 @@ def create_app(sandbox: ZendeskSandbox) -> Starlette:
         exception_handlers={ZendeskError: zendesk_error, 404: no_route, 405: wrong_method},
         lifespan=lifespan,
     )
+    app.state.sandbox = sandbox
+    return app
 
 
 class BodyFaults:

@@ -49,6 +49,9 @@ class ZendeskFaultKnobs(FaultKnobs):
     rate_limit_max: int = 700
     # The incremental export endpoints' own limit per minute.
     export_rate_per_min: int = 10
+    # The exports leave out what changed this many seconds before the request, and refuse a start_time
+    # within them (Zendesk: one minute, since 2024-10-28).
+    export_lag_s: int = 60
     # A share of API responses cut short (a body that is not complete JSON), or padded far past normal.
     rate_truncated: float = 0.0
     rate_oversized: float = 0.0

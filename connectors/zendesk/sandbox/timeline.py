@@ -40,21 +40,27 @@ class Timeline:
             self._at[record_id] = entry
             self._entries.append(entry)
 
-    def after(self, position: Position, limit: int) -> tuple[list[Entry], bool]:
-        """Up to `limit` entries strictly after `position`, and whether more follow them."""
+    def after(self, position: Position, limit: int, until_s: int) -> tuple[list[Entry], bool]:
+        """Up to `limit` entries strictly after `position` and changed by `until_s`, and whether more such
+        entries follow them."""
         start = bisect.bisect_right(self._entries, (position[0], position[1], 1 << 62))
-        chunk = self._entries[start : start + limit + 1]
+        stop = self._stop(until_s)
+        chunk = self._entries[start : min(start + limit + 1, stop)]
         return chunk[:limit], len(chunk) > limit
 
-    def since(self, start_s: int, limit: int) -> tuple[list[Entry], bool]:
-        """Entries changed at or after `start_s`: `limit` of them when there are, extended to the end of the
-        last one's second (a time-based page never splits a second), and whether more follow."""
+    def since(self, start_s: int, limit: int, until_s: int) -> tuple[list[Entry], bool]:
+        """Entries changed from `start_s` to `until_s`: `limit` of them when there are, extended to the end of
+        the last one's second (a time-based page never splits a second), and whether more such follow."""
         start = bisect.bisect_left(self._entries, (start_s, -1, -1))
-        chunk = self._entries[start : start + limit]
+        stop = self._stop(until_s)
+        chunk = self._entries[start : min(start + limit, stop)]
         if len(chunk) == limit:
-            end = bisect.bisect_left(self._entries, (chunk[-1][0] + 1, -1, -1))
-            chunk = self._entries[start:end]
-        return chunk, start + len(chunk) < len(self._entries)
+            chunk = self._entries[start : min(self._stop(chunk[-1][0]), stop)]
+        return chunk, start + len(chunk) < stop
+
+    def _stop(self, until_s: int) -> int:
+        """The index past the last entry changed at or before `until_s`."""
+        return bisect.bisect_left(self._entries, (until_s + 1, -1, -1))
 
 
 def encode_cursor(position: Position) -> str:

@@ -20,7 +20,7 @@ from strawberry.dataloader import AbstractCache, DataLoader
 
 from resolvers.records import RecordRow
 from sync.storage.store import Store
-from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records, stream_states
+from sync.storage.tables import RECORD_COLUMNS, common_text, connections, end_users, records, stream_states
 
 RelatedKey = tuple[uuid.UUID, str, str]  # (connection id, common model, remote id)
 # (connection id, common model, its relation to the parent, the parent's remote id): a ticket's comments
@@ -115,17 +115,18 @@ class Loaders:
         """The children of every parent asked for: one statement per (child model, relation), usually one."""
         children: dict[InverseKey, list[RecordRow]] = defaultdict(list)
         kinds: dict[tuple[str, str], list[tuple[uuid.UUID, str]]] = defaultdict(list)
-        for connection_id, model, via, parent in keys:
-            kinds[(model, via)].append((connection_id, parent))
+        wanted = set(keys)
+        for connection_id, model, via, parent_id in keys:
+            kinds[(model, via)].append((connection_id, parent_id))
         for (model, via), parents in kinds.items():
-            parent_id = records.c.common[via].as_string()
+            parent = common_text(via)  # the expression ix_records_model_<via> indexes
             numbered = (
                 select(
                     *RECORD_COLUMNS,
-                    parent_id.label("parent"),
+                    parent.label("parent"),
                     func.row_number()
                     .over(
-                        partition_by=(records.c.connection_id, parent_id),
+                        partition_by=(records.c.connection_id, parent),
                         order_by=(records.c.remote_created_at, records.c.id),
                     )
                     .label("position"),
@@ -134,14 +135,19 @@ class Loaders:
                     records.c.platform_id == self.platform_id,
                     records.c.model == model,
                     records.c.deleted.is_(False),
-                    tuple_(records.c.connection_id, parent_id).in_(parents),
+                    # By parent id through the index; a parent id that is also another connection's
+                    # is read for both and the other's children are left out below.
+                    parent.in_(sorted({remote_id for _, remote_id in parents})),
+                    records.c.connection_id.in_(sorted({connection_id for connection_id, _ in parents})),
                 )
                 .subquery()
             )
             stmt = select(numbered).where(numbered.c.position <= MAX_CHILDREN).order_by(numbered.c.position)
             for row in await self._rows(stmt):
                 record = RecordRow._make(tuple(row)[: len(RECORD_COLUMNS)])
-                children[(record.connection_id, model, via, row.parent)].append(record)
+                key = (record.connection_id, model, via, row.parent)
+                if key in wanted:
+                    children[key].append(record)
         return [children.get(key, []) for key in keys]
 
     async def _stream_states(self, connection_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:

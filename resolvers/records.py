@@ -24,7 +24,7 @@ from resolvers.paging import (
     probes,
     settle,
 )
-from sync.storage.tables import RECORD_COLUMNS, connections, end_users, records
+from sync.storage.tables import RECORD_COLUMNS, common_text, connections, end_users, records
 
 if TYPE_CHECKING:
     from resolvers.context import Caller
@@ -154,7 +154,7 @@ def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
     if updated_after:
         conditions.append(records.c.remote_updated_at > bindparam("updated_after"))
     for name, eq, contains, holds, flag in fields:
-        value = records.c.common[name].as_string()
+        value = common_text(name)
         if eq:
             conditions.append(value == bindparam(f"{name}_eq"))
         if contains:

@@ -3,7 +3,7 @@
 A page of 100 objects has over a thousand fields, and graphql-core builds a resolve-info object, a path
 and a dispatch through `complete_value` for each. Fields that are plain attributes (no resolver, no
 arguments, no directives) need none of that. For a selection made only of such fields — leaves,
-objects and lists of objects, nested — this module compiles a plan once per operation and builds the
+lists of leaves, objects and lists of objects, nested — this module compiles a plan once per operation and builds the
 result in a tight loop. Everything else (resolvers, abstract types, deferred fragments) takes
 graphql-core's own path, and so does any object whose fast build meets a surprise (a None in a
 non-null field, a serializer error), so errors are reported exactly as the spec says.
@@ -197,6 +197,8 @@ class FastPlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if not isinstance(item, GraphQLNonNull):
                 return None  # nullable items keep graphql-core's per-item null handling
             inner = item.of_type
+            if is_leaf_type(inner):  # a list of text (tags): each item through its serializer
+                return (CHILDREN, response_name, attribute, non_null, inner.serialize)
         if not isinstance(inner, GraphQLObjectType) or get_named_type(inner) is not inner:
             return None
         grouped, new_defer_usages, _ = self.collect_subfields(inner, field_details_list)

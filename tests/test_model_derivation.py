@@ -5,6 +5,7 @@ never join the public one."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,11 +16,12 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 
 from connectors.kit.errors import BadInput
-from connectors.kit.models import CommonModel, EnumType, Field, Money, Relation
+from connectors.kit.mapping import ModelMapping, Path
+from connectors.kit.models import CommonModel, EnumType, Field, Inverse, ListOf, Money, Relation
 from resolvers.records import RecordRow, StringMatch
 from schema import schema as public_schema
 from schema.execution import FastPlainFieldsExecutionContext
-from schema.filters import derive_filter_type, record_query
+from schema.filters import StringListFilter, derive_filter_type, record_query
 from schema.objects import derive_object_types, graphql_enum
 from schema.query import derive_list_query
 from schema.relay import RecordOrder
@@ -145,6 +147,124 @@ def test_a_relation_to_a_model_not_derived_is_refused() -> None:
         derive_object_types((BILL,))
 
 
-def test_only_text_and_enum_fields_are_filterable() -> None:
-    with pytest.raises(ValueError, match="filterable"):
-        Field("total", Money, filterable=True)
+def test_only_text_boolean_enum_and_text_list_fields_are_filterable() -> None:
+    for kind in (Money, int, datetime, ListOf(int)):
+        with pytest.raises(ValueError, match="filterable"):
+            Field("total", kind, filterable=True)
+    for kind in (str, bool, BILL_STATUS, ListOf(str)):
+        assert Field("ok", kind, filterable=True).filterable
+
+
+# A board and its cards: a list of text, a boolean, a filterable relation and the inverse of it.
+CARD = CommonModel(
+    "Card",
+    fields=(
+        Field("title", str),
+        Field("labels", ListOf(str), filterable=True),
+        Field("done", bool, filterable=True),
+    ),
+    relations=(Relation("board", "Board", filterable=True), Relation("watchers", "Payer", many=True, filterable=True)),
+)
+BOARD = CommonModel(
+    "Board",
+    fields=(Field("name", str),),
+    inverses=(Inverse("cards", "Card", via="board", description="The board's cards."),),
+)
+BOARD_MODELS = (BOARD, CARD, PAYER)
+
+
+def _board_schema(rows: list[RecordRow], execution_context_class: type | None = None) -> Schema:
+    object_types = derive_object_types(BOARD_MODELS)
+    filter_types = {model.name: derive_filter_type(model) for model in BOARD_MODELS}
+    card = object_types["Card"]
+
+    def sample_cards() -> Any:
+        return [card.build(row) for row in rows]
+
+    sample_cards.__annotations__ = {"return": list[card]}  # type: ignore[valid-type]
+    samples = strawberry.type(type("Samples", (), {"sample_cards": strawberry.field(resolver=sample_cards)}))
+    return Schema(
+        query=merge_types("Query", (derive_list_query(BOARD_MODELS, object_types, filter_types), samples)),
+        types=list(object_types.values()),
+        scalar_overrides=SCALARS,
+        execution_context_class=execution_context_class or StrawberryGraphQLCoreExecutionContext,
+    )
+
+
+def test_lists_booleans_relation_filters_and_inverses_are_derived() -> None:
+    sdl = _board_schema([]).as_str()
+    assert "labels: [String!]!\n  done: Boolean\n" in sdl  # in Card
+    about = "The board's cards. Oldest first, at most 100; all of them through `cards(filter: {boardRemoteId: ...})`."
+    assert about in sdl
+    assert "cards: [Card!]!\n}" in sdl  # in Board
+    card_filter = sdl[sdl.index("input CardFilter {") :].split("}", 1)[0]
+    assert "labels: StringListFilter = null" in card_filter and "done: Boolean = null" in card_filter
+    assert "boardRemoteId: String = null" in card_filter and "payerRemoteIds: String = null" in card_filter
+    assert "title" not in card_filter
+    assert "input StringListFilter {\n  contains: String = null\n}" in sdl
+    card_input = _input_type(CARD)
+    given = card_input(labels=["a", "b"], board_remote_id="b-1", done=True)  # type: ignore[call-arg]
+    assert _values(CARD, given) == {"labels": ["a", "b"], "board": "b-1", "done": True}
+    assert not hasattr(_input_type(BOARD)(), "cards")  # an inverse is not written on the parent
+
+
+def test_list_boolean_and_relation_filters_become_matches() -> None:
+    card_filter = derive_filter_type(CARD)
+    where = card_filter(  # type: ignore[call-arg]
+        labels=StringListFilter(contains="urgent"), done=False, board_remote_id="b-1", payer_remote_ids="p-9"
+    )
+    query = record_query(CARD, where, RecordOrder.UPDATED_AT_DESC, False)
+    assert query.fields == {
+        "labels": StringMatch(holds="urgent"),
+        "done": StringMatch(flag=False),
+        "board": StringMatch(eq="b-1"),
+        "watchers": StringMatch(holds="p-9"),
+    }
+    # An empty list filter filters nothing.
+    assert record_query(CARD, card_filter(labels=StringListFilter()), RecordOrder.UPDATED_AT_DESC, False).fields == {}  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "graphql-core path"])
+def test_a_list_field_is_never_null(fast: bool) -> None:
+    rows = [_card_row({"title": "t", "labels": ["x", "y"]}), _card_row({"title": "u"}), _card_row({"labels": None})]
+    result = _board_schema(rows, FastPlainFieldsExecutionContext if fast else None).execute_sync(
+        "{ sampleCards { title labels } }"
+    )
+    assert result.errors is None
+    assert [c["labels"] for c in result.data["sampleCards"]] == [["x", "y"], [], []]  # type: ignore[index]
+
+
+def test_a_list_holding_a_null_is_reported_as_graphql_core_reports_it() -> None:
+    # Stored data the fast path cannot serialize takes graphql-core's path and its error.
+    rows = [_card_row({"title": "t", "labels": ["x", None]})]
+    fast = _board_schema(rows, FastPlainFieldsExecutionContext).execute_sync("{ sampleCards { labels } }")
+    plain = _board_schema(rows).execute_sync("{ sampleCards { labels } }")
+    assert fast.data == plain.data and [e.message for e in fast.errors or []] == [e.message for e in plain.errors or []]
+    assert fast.errors
+
+
+def _card_row(common: dict[str, Any]) -> RecordRow:
+    return RecordRow(1, uuid.uuid4(), "cards", "Card", "c-1", common, "{}", None, None, None)
+
+
+def test_validate_knows_lists() -> None:
+    CARD.validate({"labels": ["a"], "done": True})
+    with pytest.raises(TypeError, match="a list of str"):
+        CARD.validate({"labels": "a"})
+    with pytest.raises(TypeError, match="a list of str"):
+        CARD.validate({"labels": [1]})
+
+
+def test_an_inverse_must_name_one_relation_back_to_its_model() -> None:
+    for via in ("nothing", "watchers"):
+        board = CommonModel("Board", fields=(Field("name", str),), inverses=(Inverse("cards", "Card", via=via),))
+        with pytest.raises(ValueError, match=f"Card.{via} must be one Board"):
+            derive_object_types((board, CARD, PAYER))
+    with pytest.raises(ValueError, match="not derived"):
+        derive_object_types((BOARD, PAYER))
+
+
+def test_a_mapping_fills_an_absent_list_with_the_empty_list() -> None:
+    mapping = ModelMapping(CARD, {"title": Path("name"), "labels": Path("tags")})
+    assert mapping.to_common({"name": "n"})["labels"] == []
+    assert mapping.to_common({"name": "n", "tags": ["a"]})["labels"] == ["a"]

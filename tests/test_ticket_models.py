@@ -1,7 +1,7 @@
 """Tickets and their comments, stored in the cache as a connector stores them, read through the API with
 nothing written for them above connectors/: every filter, every relation (a ticket's comments found from
-the comment side) in one query per level, Relay paging both ways, node lookups, the change stream, and
-writes refused when a status or priority is not one the enum has."""
+the comment side) in one query per level, Relay paging both ways, node lookups, the change stream and
+outbound webhooks, and writes refused when a status or priority is not one the enum has."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.models import COMMON_MODELS, TICKET, TICKET_COMMENT
 from connectors.kit.records import RemoteRecord
+from resolvers.changes import encode_cursor
 from resolvers.context import Caller
 from resolvers.ids import from_global_id, to_global_id
 from resolvers.loaders import MAX_CHILDREN
@@ -33,7 +34,9 @@ from sync.cache.records import StreamTarget, mark_deleted, upsert_records
 from sync.storage.store import Store
 from sync.storage.tables import connections
 from sync.tenancy.connections import NewConnection, create_connection
-from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant
+from sync.webhooks.outbound import Outbound
+from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant, sandbox_egress, serve
+from tests.test_webhooks_out import FAST, Receiver, create_destination
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 SOLVED = datetime(2025, 3, 2, 10, 0, tzinfo=UTC)
@@ -460,3 +463,25 @@ def test_an_unknown_status_or_priority_in_a_write_is_refused(
 def test_ticket_models_are_common_models() -> None:
     assert COMMON_MODELS["Ticket"] is TICKET and COMMON_MODELS["TicketComment"] is TICKET_COMMENT
     assert TICKET.list_name == "tickets" and TICKET_COMMENT.list_name == "ticket_comments"
+
+
+async def test_ticket_comment_changes_go_out_as_webhooks(desk: Desk) -> None:
+    hooks = Receiver()
+    async with serve(hooks.app(), lifespan="off") as url:
+        await create_destination(
+            desk.api, desk.tenant, f"{url}/hook", objects=["TICKET_COMMENT"], fromCursor=encode_cursor(0)
+        )
+        async with Outbound(desk.store, FAST, egress=sandbox_egress()) as out:
+            await out.step()
+    events = {e["remoteId"]: e for e in hooks.delivered()}
+    assert set(events) == {*COMMENTS, "m9"}
+    m3 = events["m3"]
+    assert m3["object"] == "TicketComment" and m3["op"] == "CREATED"
+    assert m3["data"] == {
+        "body": "Escalated to billing",
+        "htmlBody": "<p>Escalated to billing</p>",
+        "isPublic": False,
+        "ticketRemoteId": "t1",
+        "authorUserRemoteId": "u2",
+        "authorContactRemoteId": None,
+    }

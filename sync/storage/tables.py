@@ -19,9 +19,12 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
+from connectors.kit.models import COMMON_MODELS
 from sync.storage.types import UtcDateTime
 
 metadata = MetaData(
@@ -161,6 +164,21 @@ records = Table(
     Index(None, "platform_id", "model", "remote_updated_at", "id"),
     Index(None, "connection_id", "model", "remote_id"),
 )
+
+
+def common_text(member: str) -> ColumnElement[str]:
+    """A common field's value as text, `common ->> 'member'`: spelled with the name in the SQL (not bound)
+    so that a query and an index over it are the same expression to the planner. PostgreSQL and SQLite
+    (3.38+) both read the operator."""
+    if not member.isidentifier():  # a name from connectors/kit/models.py, never a caller's text
+        raise ValueError(f"not a common member: {member!r}")
+    return records.c.common.op("->>", return_type=String())(literal_column(f"'{member}'"))
+
+
+# A model's children are found by the relation that names their parent (TicketComment.ticket), one
+# statement per page of parents: indexed per such relation, by model and the parent's remote id.
+for _via in sorted({inverse.via for model in COMMON_MODELS.values() for inverse in model.inverses}):
+    Index(f"ix_records_model_{_via}", records.c.model, common_text(_via))
 
 # What a reader of the cache gets for a record (resolvers build their rows from exactly these).
 RECORD_COLUMNS = (

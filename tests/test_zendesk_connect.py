@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.sandbox import serve_in_thread
+from connectors.zendesk import ZENDESK
 from connectors.zendesk.sandbox import SandboxSize, ZendeskSandbox, create_app
 from sync.storage.store import Store
 from sync.storage.tables import connections, oauth_states
@@ -176,3 +177,19 @@ async def test_the_oauth_flow_connects_the_account_the_subdomain_names(
     assert row.base_url == f"{url}/acme-support"
     assert row.account_id == "acme-support"  # what webhooks addressed to the subdomain find
     assert unseal(store, row.id, row.credentials_encrypted).access_token
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("acme.zendesk.com", True),
+        ("ACME.zendesk.com", True),
+        ("zendesk.com", False),
+        ("evilzendesk.com", False),
+        ("acme.zendesk.com.evil.com", False),
+        ("zendesk.com.evil.com", False),
+    ],
+)
+def test_only_zendesk_account_hosts_are_reachable(host: str, allowed: bool) -> None:
+    assert ZENDESK.hosts.api.matches(host) is allowed
+    assert ZENDESK.hosts.oauth.matches(host) is allowed

@@ -32,7 +32,7 @@ from connectors.zendesk.mapping import (
     is_agent,
     is_end_user,
 )
-from connectors.zendesk.reads import DeletedTickets, ShowEach, ShowMany, TicketComments
+from connectors.zendesk.reads import DeletedTickets, ShowMany, TicketComments
 from connectors.zendesk.webhooks import SIGNATURE, ZendeskEvents
 from connectors.zendesk.writes import TICKET_WRITER, CommentWriter
 
@@ -130,14 +130,14 @@ ZENDESK = Connector(
             "/api/v2/users",
             Export(USERS, "users", keep=is_end_user, deleted_when=_gone),
             CONTACT_MAPPING,
-            lookup=ShowEach("users", "user", keep=is_end_user),
+            lookup=ShowMany("users", keep=is_end_user),
         ),
         export_stream(
             "agents",
             "/api/v2/users",
             Export(USERS, "users", keep=is_agent, deleted_when=_gone),
             USER_MAPPING,
-            lookup=ShowEach("users", "user", keep=is_agent),
+            lookup=ShowMany("users", keep=is_agent),
         ),
         export_stream(
             "organizations",
@@ -145,7 +145,7 @@ ZENDESK = Connector(
             ORGANIZATIONS,
             COMPANY_MAPPING,
             deleted_at="deleted_at",
-            lookup=ShowEach("organizations", "organization"),
+            lookup=ShowMany("organizations"),
         ),
         Stream(
             name="ticket_comments",

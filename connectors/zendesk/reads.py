@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.kit.declaration import StreamContext
-from connectors.kit.errors import ProviderError
 from connectors.kit.jsonpath import dig
 from connectors.kit.pagination import chained_pages
 from connectors.kit.records import Page, RemoteRecord
@@ -33,31 +32,6 @@ class ShowMany:
             chunk = ",".join(wanted[start : start + SHOW_MANY_LIMIT])
             body = await ctx.session.get_json(f"/api/v2/{self.resource}/show_many", {"ids": chunk})
             found += [ctx.to_record(raw) for raw in body.get(self.resource) or [] if not self.keep or self.keep(raw)]
-        return found
-
-
-@dataclass(frozen=True)
-class ShowEach:
-    """`GET /api/v2/<resource>/<id>` one record at a time, for the few a webhook or a write names."""
-
-    resource: str
-    key: str
-    keep: Callable[[dict[str, Any]], bool] | None = None
-
-    async def fetch(self, ctx: StreamContext, remote_ids: Sequence[str]) -> list[RemoteRecord]:
-        found: list[RemoteRecord] = []
-        for remote_id in remote_ids:
-            if not remote_id.isdigit():
-                continue
-            try:
-                body = await ctx.session.get_json(f"/api/v2/{self.resource}/{remote_id}")
-            except ProviderError as error:
-                if error.status == 404:
-                    continue
-                raise
-            raw = body.get(self.key)
-            if isinstance(raw, dict) and (self.keep is None or self.keep(raw)):
-                found.append(ctx.to_record(raw))
         return found
 
 

@@ -412,3 +412,15 @@ async def test_tickets_written_through_graphql_show_up_once_with_no_echo(synced:
     deleted = data(await synced.graphql(DELETE_TICKET, c=connection, r=ticket_id))["deleteTicket"]["ticket"]
     assert deleted["deletedAt"] is not None
     assert ticket_id in await cached_ids(synced.store, synced.connection_id, "tickets", deleted=True)
+
+
+async def test_an_end_user_made_agent_moves_from_contacts_to_users_on_its_webhook(synced: Synced) -> None:
+    endpoint = f"{synced.api.url}/webhooks/zendesk?subdomain={SUBDOMAIN}"
+    synced.sandbox.configure_webhooks(endpoint, synced.sandbox.client_secret, SUBDOMAIN)
+    person = next(u for u in synced.account.active_users() if u["role"] == "end-user")
+    remote_id = str(person["id"])
+    assert remote_id in await cached_ids(synced.store, synced.connection_id, "end_users")
+    synced.account.update_user(person["id"], {"role": "agent"})
+    assert await asyncio.to_thread(synced.sandbox.flush_webhooks, 20)
+    assert remote_id in await cached_ids(synced.store, synced.connection_id, "end_users", deleted=True)
+    assert remote_id in await cached_ids(synced.store, synced.connection_id, "agents")

@@ -1,6 +1,7 @@
 """The common objects as GraphQL types, derived from connectors/kit/models.py: per model a type of its
-fields with a resolver per relation, per family an interface of the shared relations, per enum a GraphQL
-enum, and `Money`. A model added there is a type here with no edit.
+fields with a resolver per relation (and per inverse relation: the children that name it, a ticket's
+comments), per family an interface of the shared relations, per enum a GraphQL enum, and `Money`. A model
+added there is a type here with no edit.
 """
 
 from __future__ import annotations
@@ -188,6 +189,8 @@ def _check_inverse(model: CommonModel, inverse: Inverse, models: dict[str, Commo
     via = next((r for r in target.relations if r.name == inverse.via), None)
     if via is None or via.many or via.target != model.name:
         raise ValueError(f"{model.name}.{inverse.name}: {inverse.target}.{inverse.via} must be one {model.name}")
+    if not via.filterable:  # past the limit, the children are listed by this filter
+        raise ValueError(f"{model.name}.{inverse.name}: {inverse.target}.{inverse.via} must be filterable")
 
 
 def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonObject]]:

@@ -262,6 +262,10 @@ def test_an_inverse_must_name_one_relation_back_to_its_model() -> None:
             derive_object_types((board, CARD, PAYER))
     with pytest.raises(ValueError, match="not derived"):
         derive_object_types((BOARD, PAYER))
+    # Past the limit of children shown, the children's list filtered by their parent has them all.
+    unfiltered = CommonModel("Card", fields=(), relations=(Relation("board", "Board"),))
+    with pytest.raises(ValueError, match=r"Card\.board must be filterable"):
+        derive_object_types((BOARD, unfiltered))
 
 
 def test_a_mapping_fills_an_absent_list_with_the_empty_list() -> None:

@@ -4,7 +4,8 @@ Mappings, the GraphQL types, filters, lists and write inputs are derived from th
 (schema/objects.py, schema/filters.py, schema/query.py, schema/writes.py): a model added here and
 mapped by a connector is in the API with no other edit.
 A relation is stored in a record's common fields as the remote id (or list of remote ids)
-of the related record on the same connection.
+of the related record on the same connection; an `Inverse` (a ticket's comments) is not stored but found
+from the other side.
 """
 
 from __future__ import annotations

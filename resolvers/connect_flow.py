@@ -113,9 +113,10 @@ async def connect_url(
         raise BadInput(
             f"no OAuth app configured for {connector.display_name}: call setProviderApp first", field="provider"
         )
-    if values and app.authorize_url is None and connector.connect_inputs is not None:
+    if values and connector.connect_inputs is not None:
         # The account's own host: https://{subdomain}.zendesk.com/oauth/authorizations/new
-        app = replace(app, authorize_url=connector.connect_inputs.fill(connector.auth.authorize_url, values))
+        template = app.authorize_url or connector.auth.authorize_url
+        app = replace(app, authorize_url=connector.connect_inputs.fill(template, values))
     request = oauth.new_authorization_request(connector.auth, app, callback_url(caller.services))
     expires_at = utcnow() + caller.services.connect.link_ttl
     verifier = (
@@ -230,8 +231,11 @@ async def complete_connect(
         else None
     )
     values: dict[str, str] = dict(row.connect_inputs or {})
-    account_url = connector.connect_inputs.account_url(values) if values and connector.connect_inputs else None
-    base_url = app.base_url or account_url or connector.base_url
+    inputs = connector.connect_inputs
+    account_url = app.base_url
+    if inputs is not None and values:
+        account_url = inputs.fill(app.base_url, values) if app.base_url else inputs.account_url(values)
+    base_url = account_url or connector.base_url
     try:
         credentials = await oauth.exchange_code(
             connector.auth,
@@ -255,7 +259,7 @@ async def complete_connect(
             provider=row.provider,
             external_user_id=row.external_user_id,
             credentials=credentials.with_extra(values),
-            base_url=app.base_url or account_url,
+            base_url=account_url,
         ),
     )
     wake(services)

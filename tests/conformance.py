@@ -60,6 +60,11 @@ class Synced:
         await make_streams_due(self.store, self.connection_id)
         await self.run()
 
+    async def stream_rows(self) -> int:
+        """The main stream's cached records, deleted ones included."""
+        live = await cached_ids(self.store, self.connection_id, self.driver.main_stream)
+        return len(live) + len(await cached_ids(self.store, self.connection_id, self.driver.main_stream, deleted=True))
+
     async def incremental_changes(self) -> int:
         """Records the main stream's incremental runs changed, all runs together."""
         async with self.store.engine.connect() as conn:
@@ -127,7 +132,8 @@ class ConnectorConformance:
     async def test_incremental_picks_up_creates_updates_and_deletes(self, connected: Synced) -> None:
         driver = connected.driver
         await connected.run()
-        before = await row_count(connected.store, connected.connection_id)
+        # The main stream's rows: a create may add records to other streams (a Zendesk ticket's first comment).
+        before = await connected.stream_rows()
         created = driver.create()
         changed, gone = sorted(driver.expected_ids(driver.main_stream) - {created})[:2]
         async with connected.store.engine.connect() as conn:
@@ -152,7 +158,7 @@ class ConnectorConformance:
                 await conn.execute(select(records.c.content_hash).where(records.c.remote_id == changed))
             ).scalar_one()
         assert hash_after != hash_before
-        assert await row_count(connected.store, connected.connection_id) == before + 1
+        assert await connected.stream_rows() == before + 1
         # One created, one updated, one deleted: re-reads emit nothing.
         assert await connected.incremental_changes() == 3
 
@@ -262,7 +268,10 @@ class ConnectorConformance:
             rows = (await conn.execute(select(records.c.stream, records.c.model, records.c.common))).all()
         assert rows
         for row in rows:
-            model = mapped[row.stream]
+            model = mapped.get(row.stream)
+            if model is None:  # a stream kept as raw records only (`records(stream:)`): no model, no common fields
+                assert row.model is None and row.common is None, row.stream
+                continue
             assert row.model == model.name
             model.validate(_revive(row.common, model))
 

@@ -59,7 +59,11 @@ class ConnectInputs:
         return {i.name: i.check(given.get(i.name), field=f"{field}.{i.name}") for i in self.inputs}
 
     def fill(self, template: str, values: Mapping[str, str]) -> str:
-        return template.format(**values)
+        """`template` with each `{name}` of an input replaced by its checked value (other text left as is,
+        so an operator's own URL, e.g. a sandbox's `http://127.0.0.1:9000/{subdomain}`, may name them too)."""
+        for name, value in values.items():
+            template = template.replace("{" + name + "}", value)
+        return template
 
     def account_url(self, values: Mapping[str, str]) -> str:
         return self.fill(self.base_url, values)

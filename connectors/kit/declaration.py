@@ -119,6 +119,9 @@ class Stream:
     writer: Writer | None = None
     # The label tables its mapping's `Label` members read, by table name.
     labels: Mapping[str, Labels] = field(default_factory=dict)
+    # Records a write of this stream changes besides its own, as (stream, relation member): a Zendesk
+    # comment is a ticket update, so ("tickets", "ticket") reads the commented ticket back too.
+    writes_touch: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         missing = (self.mapping.label_tables if self.mapping else frozenset()) - set(self.labels)
@@ -168,6 +171,10 @@ class Connector:
     webhook_events: WebhookEvents | None = None
     # Where the credentials name the provider account that webhooks refer to (HubSpot: "hub_id").
     webhook_account_key: str | None = None
+    # The query parameter of the webhook URL the platform registered that names the account, for a provider
+    # whose deliveries name it only in a form no API tells a connection (Zendesk's numeric account id):
+    # `/webhooks/zendesk?subdomain=acme`. It then replaces whatever account the body names.
+    webhook_account_param: str | None = None
     # Provider error codes that mean something more precise on a write than their HTTP status says.
     write_error_codes: Mapping[str, type[XkitError]] = field(default_factory=dict)
     # What must be known before connecting (Zendesk's subdomain): it names the account's host.

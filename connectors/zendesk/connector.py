@@ -76,17 +76,17 @@ def listed(name: str, path: str) -> Stream:
 
 
 TICKETS = Export(
-    "/api/v2/incremental/tickets/cursor.json", "tickets", deleted_when=lambda raw: raw.get("status") == "deleted"
+    "/api/v2/incremental/tickets/cursor", "tickets", deleted_when=lambda raw: raw.get("status") == "deleted"
 )
-USERS = "/api/v2/incremental/users/cursor.json"
+USERS = "/api/v2/incremental/users/cursor"
 ORGANIZATIONS = Export(
-    "/api/v2/incremental/organizations.json",
+    "/api/v2/incremental/organizations",
     "organizations",
     cursor_based=False,
     deleted_when=lambda raw: raw.get("deleted_at") is not None,
 )
 COMMENTS = Export(
-    "/api/v2/incremental/ticket_events.json",
+    "/api/v2/incremental/ticket_events",
     "ticket_events",
     cursor_based=False,
     params={"include": "comment_events"},
@@ -110,10 +110,11 @@ ZENDESK = Connector(
     # The smallest plan's account-wide limit; the headers say when a larger plan's is spent.
     rate_limit=RateLimit(requests=200, per_seconds=60, pause_when=when_header_exhausted("X-Rate-Limit-Remaining", 60)),
     parse_error=parse_error,
-    write_error_codes={"ClosedPreventsUpdate": Conflict},
+    write_error_codes={"ClosedPreventsUpdate": Conflict, "ClosedTicket": Conflict},
     webhook=SIGNATURE,
     webhook_events=ZendeskEvents(),
     webhook_account_key="subdomain",
+    webhook_account_param="subdomain",
     streams=(
         export_stream(
             "tickets",
@@ -157,6 +158,7 @@ ZENDESK = Connector(
             updated_at="created_at",
             lookup=TicketComments(),
             writer=CommentWriter(TICKET_COMMENT_MAPPING),
+            writes_touch=(("tickets", "ticket"),),
         ),
         listed("groups", "/api/v2/groups"),
         listed("ticket_fields", "/api/v2/ticket_fields"),

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +35,7 @@ from connectors.kit.declaration import Connector
 from connectors.kit.errors import BadInput, NotFound
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
-from connectors.kit.webhooks import WebhookEvent, WebhookRejected, WebhookRequest, WebhookVerifier
+from connectors.kit.webhooks import WebhookDelivery, WebhookEvent, WebhookRejected, WebhookRequest, WebhookVerifier
 from sync.cache.discovery import DiscoveryCache
 from sync.cache.records import StreamTarget, mark_deleted, upsert_records
 from sync.storage.crypto import SecretKeyError
@@ -71,7 +72,7 @@ async def receive(
     verifier, parser = connector.webhook, connector.webhook_events
     if verifier is None or parser is None or connector.webhook_account_key is None:
         raise NotFound(f"{connector.display_name} sends no webhooks xkit listens to")
-    delivery = parser.parse(request.body)
+    delivery = addressed_to(connector, parser.parse(request.body), request.url)
     owners = await _owning_platforms(store, connector, delivery.accounts)
     if not owners:
         raise WebhookRejected(f"the webhook names no {connector.display_name} account connected here")
@@ -89,6 +90,20 @@ async def receive(
         fetched, deleted = fetched + f, deleted + d
     await _remember(store, connector.name, digest)
     return IntakeResult(len(delivery.events), fetched, deleted)
+
+
+def addressed_to(connector: Connector, delivery: WebhookDelivery, url: str) -> WebhookDelivery:
+    """The delivery with the account its URL names, for a connector whose deliveries may be addressed so;
+    as the body says when the URL names none."""
+    if connector.webhook_account_param is None:
+        return delivery
+    named = parse_qs(urlsplit(url).query).get(connector.webhook_account_param, [])
+    if not named:
+        return delivery
+    if len(named) != 1 or not named[0]:
+        return WebhookDelivery(frozenset(), [])
+    account = named[0]
+    return WebhookDelivery(frozenset({account}), [replace(event, account=account) for event in delivery.events])
 
 
 def _chunks(accounts: Iterable[str]) -> list[list[str]]:

@@ -19,6 +19,7 @@ from connectors import get_connector
 from connectors.kit.declaration import Connector, Draft, Stream, StreamContext
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, ReauthRequired, Unauthenticated
 from connectors.kit.http import HttpKit
+from connectors.kit.mapping import remote_ids
 from connectors.kit.records import RemoteRecord
 from sync.cache.discovery import DiscoveryCache
 from sync.cache.records import StreamTarget, mark_deleted, read_record, store_record
@@ -168,8 +169,19 @@ class Writeback:
         postgres = self.store.engine.dialect.name == "postgresql"
         async with self.store.reader.connect() if postgres else self.store.engine.begin() as conn:
             row = await store_record(conn, self._target(ctx.stream), found[0], utcnow())
+        for name, member in ctx.stream.writes_touch:
+            await self._refresh_touched(self.connector.stream(name), remote_ids((found[0].common or {}).get(member)))
         self.store.changes_appended.notify()
         return row
+
+    async def _refresh_touched(self, stream: Stream, ids: list[str]) -> None:
+        """Records the write changed in another stream, read back and stored as the sync would see them."""
+        if not ids or stream.lookup is None:
+            return
+        ctx = await self._context(stream)
+        for record in await self._provider(stream, stream.lookup.fetch(ctx, ids)):
+            async with self.store.engine.begin() as conn:
+                await store_record(conn, self._target(stream), record, utcnow())
 
     def _target(self, stream: Stream) -> StreamTarget:
         return StreamTarget.of(self.connection, stream, max_record_bytes=self.kit.max_record_bytes)

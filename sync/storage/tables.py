@@ -176,9 +176,18 @@ def common_text(member: str) -> ColumnElement[str]:
 
 
 # A model's children are found by the relation that names their parent (TicketComment.ticket), one
-# statement per page of parents: indexed per such relation, by model and the parent's remote id.
+# statement per page of parents: indexed per such relation, by model and the parent's remote id. Only
+# records that name a parent are in the index, so ingesting contacts or deals never maintains it (a lookup
+# by `IN (...)` implies the value is not null, so both databases use the partial index for it).
 for _via in sorted({inverse.via for model in COMMON_MODELS.values() for inverse in model.inverses}):
-    Index(f"ix_records_model_{_via}", records.c.model, common_text(_via))
+    _names_parent = common_text(_via).isnot(None)
+    Index(
+        f"ix_records_model_{_via}",
+        records.c.model,
+        common_text(_via),
+        postgresql_where=_names_parent,
+        sqlite_where=_names_parent,
+    )
 
 # What a reader of the cache gets for a record (resolvers build their rows from exactly these).
 RECORD_COLUMNS = (

@@ -17,7 +17,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_records_model_ticket", "records", ["model", sa.text("(common ->> 'ticket')")])
+    # Partial: only records naming a parent are indexed (see sync/storage/tables.py).
+    names_parent = sa.text("(common ->> 'ticket') IS NOT NULL")
+    op.create_index(
+        "ix_records_model_ticket",
+        "records",
+        ["model", sa.text("(common ->> 'ticket')")],
+        postgresql_where=names_parent,
+        sqlite_where=names_parent,
+    )
 
 
 def downgrade() -> None:

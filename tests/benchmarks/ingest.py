@@ -99,9 +99,9 @@ def _zendesk(size: int) -> IngestSetup:
     streams = ("tickets", "ticket_comments", "end_users", "agents", "organizations")
 
     async def expected(client: httpx2.AsyncClient, tokens: dict[str, Any]) -> dict[str, int]:
-        # Zendesk has no count of all comments: the sandbox is deterministic, so a twin seeded alike in this
-        # process counts them (by the ids the conformance suite expects), after the peak RSS is read: imported
-        # here, so the ingest does not carry the sandbox's modules.
+        # The sandbox serves no counts (nor does Zendesk of all comments); it is deterministic, so a twin seeded
+        # alike in this process counts them (by the ids the conformance suite expects), after the peak RSS is
+        # read: imported here, so the ingest does not carry the sandbox's modules.
         from connectors.zendesk.sandbox import SandboxSize, ZendeskSandbox
         from connectors.zendesk.sandbox.driver import STREAM_IDS
 

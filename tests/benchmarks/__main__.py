@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, tuple[str, dict[str, Any]]] = {
     "query": ("query", {}),
     "ingest": ("ingest", {"provider": "hubspot"}),
     "ingest-salesforce": ("ingest", {"provider": "salesforce"}),
+    "ingest-zendesk": ("ingest", {"provider": "zendesk"}),
     "salesforce-wide": ("salesforce_wide", {}),
     "writeback": ("writeback", {}),
     "fanout": ("fanout", {}),

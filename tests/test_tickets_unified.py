@@ -220,3 +220,24 @@ def _split(changes: list[tuple[str, str, str]], separator: tuple[str, str, str])
         else:
             parts[-1].append(change)
     return parts
+
+
+async def test_zendesk_webhooks_reach_a_connection_made_from_the_sandboxs_tokens(desk: Desk) -> None:
+    """What `xkit dev` does: the demo connection holds the driver's tokens, which name the account's subdomain,
+    so the sandbox's signed webhooks find it and an edit at Zendesk shows up without a sync."""
+    desk.zendesk.push_changes_to(desk.api.url)
+    account = desk.zendesk.account
+    ticket = min(i for i in account.ticket_ids if (account.ticket(i) or {}).get("status") == "open")
+    after = await latest_change_cursor(desk.store)
+    async with Client(transport=desk.transport()) as session:
+        request = GraphQLRequest(CHANGES, variable_values={"after": after, "objects": ["TICKET"]})
+
+        async def first_change() -> dict[str, Any]:
+            async for result in session.subscribe(request):
+                return dict(result["changes"])
+            raise AssertionError("the subscription ended")
+
+        listening = asyncio.create_task(first_change())
+        account.update_ticket(ticket, {"subject": "Changed at Zendesk"}, account.admin_id)
+        change = await asyncio.wait_for(listening, 15)
+    assert (change["op"], change["remoteId"], change["connection"]["provider"]) == ("UPDATED", str(ticket), "zendesk")

@@ -137,9 +137,9 @@ class ZendeskDriver(DriverBase[ZendeskSandbox]):
         self.account.update_ticket(int(remote_id), {"subject": "Changed in Zendesk"}, self.account.admin_id)
 
     def cases(self) -> dict[str, WriteCase]:
-        """A ticket from the first seeded end user of the first organization, and a comment on the first open
-        seeded ticket (a closed one takes no comments). A comment is create-only:
-        Zendesk comments never change and go only with their ticket."""
+        """A ticket raised by the first seeded end user for the first organization, and a comment on the first
+        open seeded ticket (a closed one takes no comments). A comment is create-only: Zendesk comments never
+        change and go only with their ticket."""
         organization = min(self.expected_ids("organizations"), key=int)
         requester = min(self.expected_ids("end_users"), key=int)
         ticket = ticket_write_case(

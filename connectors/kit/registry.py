@@ -148,7 +148,9 @@ class WriteCase:
     create: dict[str, Any]
     raw_fields: dict[str, Any]
     custom_field: str  # where the raw field lands in the provider's record
-    update: dict[str, Any]
+    # None where the provider's records of the model never change once made (Zendesk's comments): the
+    # connector refuses updates and deletes of them.
+    update: dict[str, Any] | None
 
 
 class WritebackDriver(SandboxDriver, Protocol):
@@ -166,7 +168,8 @@ class WritebackDriver(SandboxDriver, Protocol):
         ...
 
     def cases(self) -> dict[str, WriteCase]:
-        """A create and an update per writable common model, relating to seeded records."""
+        """A create and an update (where the provider allows one) per writable common model, relating to seeded
+        records."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""The Zendesk sandbox as the kit drives it: in `xkit dev` and the conformance suite.
+"""The Zendesk sandbox as the kit drives it: in `xkit dev`, the conformance suite and the writeback suite.
 
 The connector's streams and where their records come from: tickets, end_users and agents (users by role),
 organizations, ticket_comments (`<ticket id>-<comment id>`), groups, ticket_fields, user_fields and
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
-from connectors.kit.registry import DriverBase, Endpoints, in_proportion
+from connectors.kit.registry import DriverBase, Endpoints, WriteCase, in_proportion
 from connectors.kit.sandbox import serve_in_thread
-from connectors.zendesk.sandbox.account import Account
+from connectors.kit.ticket_write_cases import ticket_comment_write_case, ticket_write_case
+from connectors.zendesk.sandbox.account import Account, render
 from connectors.zendesk.sandbox.app import create_app
 from connectors.zendesk.sandbox.data import USER_FIELDS, SandboxSize, ticket_field_definitions
 from connectors.zendesk.sandbox.sandbox import ZendeskSandbox, base_url_for
@@ -21,6 +24,8 @@ from connectors.zendesk.sandbox.sandbox import ZendeskSandbox, base_url_for
 SEED = 42
 # The cursor export's page: what the connector asks for.
 EXPORT_PAGE_SIZE = 1000
+# Common model -> the connector's stream its writes land in.
+WRITE_STREAMS = {"Ticket": "tickets", "TicketComment": "ticket_comments"}
 
 
 def _users(role: Callable[[str], bool]) -> Callable[[Account], set[str]]:
@@ -51,9 +56,17 @@ class ZendeskDriver(DriverBase[ZendeskSandbox]):
     provider, throttle_knob = "zendesk", "rate_429"
     main_stream, page_size, custom_field_path = "tickets", EXPORT_PAGE_SIZE, "custom_fields"
 
+    write_streams = WRITE_STREAMS
+
     @property
     def account(self) -> Account:
         return self.sandbox.account()
+
+    def tokens(self) -> Credentials:
+        """The connection's subdomain goes with its tokens: webhooks name it, and Zendesk has no API that tells a
+        connection its account."""
+        credentials = Credentials.from_token_response(self.sandbox.mint_tokens())
+        return credentials.with_extra({"subdomain": self.sandbox.default_subdomain})
 
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[Endpoints]:
@@ -95,6 +108,53 @@ class ZendeskDriver(DriverBase[ZendeskSandbox]):
             f"{gateway_url}/webhooks/zendesk", self.sandbox.client_secret, name_subdomain=True
         )
 
+    # ---- writeback ---------------------------------------------------------------------------
+
+    def ids(self, model: str, *, deleted: bool = False) -> set[str]:
+        if model == "Ticket":
+            if deleted:
+                return {str(ticket["id"]) for ticket in self.account.deleted_tickets()}
+            return self.expected_ids("tickets")
+        if model == "TicketComment":
+            # Comments are never deleted on their own: they go with their ticket.
+            return set() if deleted else self.expected_ids("ticket_comments")
+        raise KeyError(f"the Zendesk connector writes no {model}")
+
+    def get(self, model: str, remote_id: str) -> dict[str, Any]:
+        """The record as the API shows it (a comment with its `ticket_id`, as the connector keeps it)."""
+        if model == "TicketComment":
+            ticket, comment = (int(part) for part in remote_id.split("-"))
+            found = next(c for c in self.account.comments(ticket) if c["id"] == comment)
+            return {**render(found), "ticket_id": ticket}
+        stored = self.account.any_ticket(int(remote_id))
+        if stored is None:
+            raise KeyError(f"the Zendesk sandbox has no ticket {remote_id}")
+        return render(stored)
+
+    def change(self, model: str, remote_id: str) -> None:
+        if model != "Ticket":
+            raise KeyError(f"Zendesk {model}s never change once made")
+        self.account.update_ticket(int(remote_id), {"subject": "Changed in Zendesk"}, self.account.admin_id)
+
+    def cases(self) -> dict[str, WriteCase]:
+        """A ticket raised by the first seeded end user for the first organization, and a comment on the first
+        open seeded ticket (a closed one takes no comments). A comment is create-only: Zendesk comments never
+        change and go only with their ticket."""
+        organization = min(self.expected_ids("organizations"), key=int)
+        requester = min(self.expected_ids("end_users"), key=int)
+        ticket = ticket_write_case(
+            (organization, requester),
+            ("external_id", "ENG-1042"),
+            "{}",
+            opened={"status": "OPEN"},
+            closed={"status": "SOLVED", "priority": "URGENT"},
+        )
+        comment = ticket_comment_write_case(self._open_ticket(), ("public", True), "{}")
+        return {"Ticket": ticket, "TicketComment": WriteCase(comment.create, comment.raw_fields, "public", None)}
+
+    def _open_ticket(self) -> str:
+        return str(min(i for i in self.account.ticket_ids if (self.account.ticket(i) or {}).get("status") == "open"))
+
 
 def dev_driver(tickets: int) -> ZendeskDriver:
     others = in_proportion(tickets, {"users": 3, "organizations": 12})
@@ -107,5 +167,14 @@ def conformance_driver() -> ZendeskDriver:
     # Zendesk's exports leave out the last minute, the backfill's too, which the suite does not wait for (its
     # lag covers incremental runs only): here they show every change at once. tests/connectors/
     # test_zendesk_sandbox.py covers the lag.
+    sandbox.faults.export_lag_s = 0
+    return ZendeskDriver(sandbox)
+
+
+def writeback_driver() -> ZendeskDriver:
+    sandbox = ZendeskSandbox(seed=11, size=SandboxSize(tickets=30, users=20, agents=3, organizations=10))
+    sandbox.faults.rate_limit_enabled = False
+    # Read-your-writes checks that the next incremental run sees the suite's writes at once (see
+    # `conformance_driver`).
     sandbox.faults.export_lag_s = 0
     return ZendeskDriver(sandbox)

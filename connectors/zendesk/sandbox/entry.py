@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from connectors.kit.registry import SandboxEntry
 from connectors.zendesk import ZENDESK
-from connectors.zendesk.sandbox.driver import conformance_driver, dev_driver
+from connectors.zendesk.sandbox.driver import conformance_driver, dev_driver, writeback_driver
 
-SANDBOX = SandboxEntry(ZENDESK, dev=dev_driver, conformance=conformance_driver)
+SANDBOX = SandboxEntry(ZENDESK, dev=dev_driver, conformance=conformance_driver, writeback=writeback_driver)

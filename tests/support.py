@@ -50,7 +50,14 @@ def sandbox_egress(*, resolver: Resolver | None = None, also: tuple[str, ...] = 
 @contextlib.asynccontextmanager
 async def fast_kit(egress: EgressPolicy, *, timeout: float = 10, max_retries: int = 6) -> AsyncIterator[HttpKit]:
     """An HTTP kit like the `kit` fixture's (short backoffs) under a given egress policy."""
-    kit = HttpKit(egress=egress, timeout=timeout, max_retries=max_retries, backoff_base=0.01, backoff_max=0.2)
+    kit = HttpKit(
+        egress=egress,
+        timeout=timeout,
+        max_retries=max_retries,
+        backoff_base=0.01,
+        backoff_max=0.2,
+        path_window_scale=0.01,
+    )
     try:
         yield kit
     finally:

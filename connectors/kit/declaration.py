@@ -165,6 +165,9 @@ class Connector:
     # Hosts its base URLs, instance URLs, token and authorize URLs may name (the egress policy holds them to it).
     hosts: ProviderHosts
     rate_limit: RateLimit | None = None
+    # The shortest poll interval the provider's limits allow (Zendesk: its exports' 10 requests a minute
+    # shared by five export streams); a connection set to poll more often polls this often.
+    min_sync_interval_seconds: int = 0
     parse_error: Callable[[httpx2.Response], ProviderError] = default_error
     default_headers: Mapping[str, str] = field(default_factory=dict)
     webhook: WebhookVerifier | None = None

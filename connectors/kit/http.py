@@ -90,6 +90,7 @@ class HttpKit:
         timeout: float = 30.0,
         max_retries: int = 5,
         backoff_base: float = 0.5,
+        path_window_scale: float = 1.0,
         backoff_max: float = 30.0,
         max_connections: int = 100,
         max_inline_wait: float = 30.0,
@@ -107,6 +108,7 @@ class HttpKit:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
+        self.path_window_scale = path_window_scale
         self.backoff_max = backoff_max
         # A pause longer than this fails the request rather than holding a worker (and its lease).
         self.max_inline_wait = max_inline_wait
@@ -121,7 +123,11 @@ class HttpKit:
     def session(self, access: ConnectionAccess) -> ProviderSession:
         shared = self._shared.get(access.key)
         if shared is None:
-            shared = _Shared(RateLimiter(access.rate_limit), asyncio.Lock(), access.credentials)
+            shared = _Shared(
+                RateLimiter(access.rate_limit, path_window_scale=self.path_window_scale),
+                asyncio.Lock(),
+                access.credentials,
+            )
             self._shared[access.key] = shared
         elif access.credentials.obtained_at > shared.credentials.obtained_at:
             # Refreshed by another process, or replaced by the user since we last looked.
@@ -242,13 +248,14 @@ class ProviderSession:
             return_errors=return_errors,
             refreshable=isinstance(self.access.auth, OAuth2),
         )
+        url_path = urlsplit(url).path
         while True:
-            paused_for = self.shared.limiter.paused_for()
+            paused_for = self.shared.limiter.paused_for(url_path)
             if paused_for > self.kit.max_inline_wait:
                 raise RateLimited(
                     f"the provider's limit holds this connection for {paused_for:.0f} s more", retry_after=paused_for
                 )
-            await self.shared.limiter.acquire()
+            await self.shared.limiter.acquire(url_path)
             await self._refresh_if_expiring()
             sent_token = self.credentials.access_token
             request_headers = {**self.access.default_headers, **self._auth_headers(), **(headers or {})}
@@ -275,7 +282,7 @@ class ProviderSession:
                 await self._refresh(stale_token=sent_token)
                 progress = dataclasses.replace(progress, refreshed_after_401=True)
                 continue
-            await self._wait_before_retry(action, response, method, path, progress.retries)
+            await self._wait_before_retry(action, response, method, path, progress.retries, url_path)
             progress = dataclasses.replace(progress, retries=progress.retries + 1)
 
     async def _exchange_once(self, method: str, url: str, **request: Any) -> _Exchanged:
@@ -295,13 +302,19 @@ class ProviderSession:
         return _Exchanged(outcome, response=response, answer_error=answer_error)
 
     async def _wait_before_retry(
-        self, retry: retries.Retry, response: httpx2.Response | None, method: str, path: str, attempt: int
+        self,
+        retry: retries.Retry,
+        response: httpx2.Response | None,
+        method: str,
+        path: str,
+        attempt: int,
+        url_path: str = "",
     ) -> None:
         delay = retry_after_seconds(response) if retry.honors_retry_after and response is not None else None
         if delay is None:
             delay = self.kit.backoff(attempt)
         if retry.pauses_connection:
-            self.shared.limiter.pause(delay)
+            self.shared.limiter.pause(delay, url_path)
         else:
             await asyncio.sleep(delay)
         if response is not None:

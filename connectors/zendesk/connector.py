@@ -19,7 +19,7 @@ from connectors.kit.keys import Basic
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.pagination import CursorPagination
-from connectors.kit.ratelimit import RateLimit, when_header_exhausted
+from connectors.kit.ratelimit import PathLimit, RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
 from connectors.zendesk.errors import parse_error
 from connectors.zendesk.export import Export, ExportBackfill, ExportIncremental, comments_of
@@ -108,7 +108,17 @@ ZENDESK = Connector(
     ),
     key_auth=Basic("{email}/token", "{key}"),
     # The smallest plan's account-wide limit; the headers say when a larger plan's is spent.
-    rate_limit=RateLimit(requests=200, per_seconds=60, pause_when=when_header_exhausted("X-Rate-Limit-Remaining", 60)),
+    rate_limit=RateLimit(
+        requests=200,
+        per_seconds=60,
+        pause_when=when_header_exhausted("X-Rate-Limit-Remaining", 60),
+        # The incremental exports allow 10 requests a minute (30 with the High Volume add-on), inside the
+        # account's limit; a 429 from one holds the exports only, never writes and lookups.
+        narrower=(PathLimit("/incremental/", requests=10, per_seconds=60),),
+    ),
+    # Five export streams poll at most once a minute each: within the exports' 10 a minute, with room for
+    # a backfill's pages; webhooks bring changes in seconds meanwhile.
+    min_sync_interval_seconds=60,
     parse_error=parse_error,
     write_error_codes={"ClosedPreventsUpdate": Conflict, "ClosedTicket": Conflict},
     webhook=SIGNATURE,

@@ -149,7 +149,9 @@ class StreamRun:
         # error backoff is for what went wrong.
         self.budget_spent = False
         self.run_id: int | None = None
-        self.stream: Stream = get_connector(connection.provider).stream(state.stream)
+        connector = get_connector(connection.provider)
+        self.stream: Stream = connector.stream(state.stream)
+        self.min_interval_seconds = connector.min_sync_interval_seconds
         self.target = StreamTarget.of(connection, self.stream, max_record_bytes=kit.max_record_bytes)
 
     async def execute(self) -> None:
@@ -281,7 +283,7 @@ class StreamRun:
 
     async def _finish(self, run_id: int, error: str | None) -> None:
         now = utcnow()
-        interval = timedelta(seconds=self.connection.sync_interval_seconds)
+        interval = timedelta(seconds=max(self.connection.sync_interval_seconds, self.min_interval_seconds))
         state_values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
         if error is None:
             state_values |= {"last_success_at": now, "last_error": None, "next_run_at": now + interval}

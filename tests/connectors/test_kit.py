@@ -19,7 +19,7 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.errors import ProviderUnavailable, RateLimited
 from connectors.kit.http import HttpKit, retry_after_seconds
 from connectors.kit.pagination import chained_pages
-from connectors.kit.ratelimit import RateLimit, RateLimiter, when_header_exhausted
+from connectors.kit.ratelimit import PathLimit, RateLimit, RateLimiter, when_header_exhausted
 from connectors.kit.sandbox import serve_in_thread
 from tests.connectors.kit_sessions import api_key_access
 from tests.support import sandbox_egress
@@ -41,6 +41,32 @@ async def test_an_exhausted_window_header_pauses_the_connection() -> None:
     started = time.monotonic()
     await limiter.acquire()
     assert time.monotonic() - started >= 0.25
+
+
+EXPORT = "/acme/api/v2/incremental/tickets/cursor.json"
+TICKET = "/acme/api/v2/tickets/7.json"
+
+
+def exports_limited(requests: int) -> RateLimiter:
+    return RateLimiter(RateLimit(requests=100, per_seconds=60, narrower=(PathLimit("/incremental/", requests, 60),)))
+
+
+async def test_a_narrower_window_holds_only_the_requests_of_its_paths() -> None:
+    limiter = exports_limited(requests=2)
+    await limiter.acquire(EXPORT)
+    await limiter.acquire(EXPORT)
+    with pytest.raises(TimeoutError):  # the third export of the minute waits for the window
+        await asyncio.wait_for(limiter.acquire(EXPORT), 0.05)
+    await asyncio.wait_for(limiter.acquire(TICKET), 5)  # a lookup or a write still goes at once
+
+
+async def test_a_429_from_a_narrower_path_pauses_only_those_requests() -> None:
+    limiter = exports_limited(requests=10)
+    limiter.pause(30, EXPORT)
+    assert limiter.paused_for(EXPORT) > 25
+    assert limiter.paused_for(TICKET) == 0
+    limiter.pause(30, TICKET)  # a 429 elsewhere holds the whole connection, exports included
+    assert limiter.paused_for(TICKET) > 25 and limiter.paused_for(EXPORT) > 25
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:

@@ -25,13 +25,15 @@ from connectors.kit.declaration import Draft, StreamContext
 from connectors.kit.errors import BadInput, Conflict, ProviderError
 from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
+from connectors.kit.ratelimit import PathLimit
 from connectors.kit.sandbox import serve_in_thread
 from connectors.zendesk import ZENDESK
+from connectors.zendesk.export import ExportIncremental
 from connectors.zendesk.sandbox import SandboxSize, ZendeskSandbox, base_url_for, create_app
 from connectors.zendesk.sandbox.data import TICKET_FIELDS
 from resolvers.ids import parse_connection_id, to_global_id
 from sync.storage.store import Store
-from sync.storage.tables import changes
+from sync.storage.tables import changes, stream_states
 from sync.tenancy.connections import connection_access, get_connection_row
 from sync.tenancy.platforms import set_provider_app
 from tests.support import (
@@ -424,3 +426,26 @@ async def test_an_end_user_made_agent_moves_from_contacts_to_users_on_its_webhoo
     assert await asyncio.to_thread(synced.sandbox.flush_webhooks, 20)
     assert remote_id in await cached_ids(synced.store, synced.connection_id, "end_users", deleted=True)
     assert remote_id in await cached_ids(synced.store, synced.connection_id, "agents")
+
+
+def test_zendesk_keeps_its_exports_within_ten_requests_a_minute() -> None:
+    limit = ZENDESK.rate_limit
+    assert limit is not None and limit.narrower == (PathLimit("/incremental/", 10, 60),)
+    # Five export streams polled once a minute each stay within the exports' window.
+    export_streams = [stream for stream in ZENDESK.streams if isinstance(stream.incremental, ExportIncremental)]
+    assert len(export_streams) * 60 / ZENDESK.min_sync_interval_seconds <= 10
+
+
+async def test_streams_poll_no_more_often_than_the_exports_allow(synced: Synced) -> None:
+    """The connection polls every 15 s by default; Zendesk's streams wait at least a minute after a run."""
+    async with synced.store.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(stream_states.c.stream, stream_states.c.next_run_at, stream_states.c.last_success_at).where(
+                    stream_states.c.connection_id == synced.connection_id
+                )
+            )
+        ).all()
+    assert rows
+    for row in rows:
+        assert row.next_run_at - row.last_success_at >= timedelta(minutes=1), row

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx2
+import pytest
 import pytest_asyncio
 import uvicorn
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from connectors.kit.registry import Endpoints, SandboxDriver
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.salesforce.sandbox.driver import SalesforceDriver
 from gateway.app import Runtime, create_app
+from gateway.cli import main as xkit
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
 from sync.cache import changes
@@ -108,6 +110,29 @@ async def connect_salesforce(
     app = OAuthApp(sandbox.client_id, sandbox.client_secret, authorize_url=f"{login_url}/services/oauth2/authorize")
     endpoints = Endpoints(app, None, (login_url,))
     return await connect_sandbox(store, tenant, SalesforceDriver(sandbox), endpoints, external_user_id=external_user_id)
+
+
+def imported_hubspot_tokens(
+    sandbox: HubSpotSandbox, base_url: str, external_user_id: str, provider: str = "hubspot"
+) -> dict[str, Any]:
+    """A createConnection input importing a fresh pair of the sandbox's tokens (and nothing else)."""
+    tokens = sandbox.mint_tokens()
+    return {
+        "provider": provider,
+        "externalUserId": external_user_id,
+        "credentials": {"accessToken": tokens["access_token"], "refreshToken": tokens["refresh_token"]},
+        "baseUrl": base_url,
+    }
+
+
+def cli_platform(
+    database_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Points the `xkit` command line at the test database and creates platform "acme" with it: its id."""
+    monkeypatch.setenv("XKIT_DATABASE_URL", database_url)
+    monkeypatch.setenv("XKIT_SECRET_KEY", secret_key)
+    xkit(["platforms", "create", "acme"])
+    return capsys.readouterr().out.strip()
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, event, func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.driver import HubSpotDriver
@@ -224,6 +224,22 @@ async def row_count(store: Store, connection_id: uuid.UUID) -> int:
     async with store.engine.connect() as conn:
         query = select(func.count()).select_from(records).where(records.c.connection_id == connection_id)
         return int((await conn.execute(query)).scalar_one())
+
+
+@contextlib.contextmanager
+def statements_run(store: Store) -> Iterator[list[str]]:
+    """The SQL statements run on `store` while the block runs, in order (clear the list to count anew)."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 async def run_everything_due(store: Store, kit: HttpKit) -> None:

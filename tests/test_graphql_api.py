@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 
 from resolvers.ids import to_global_id
-from tests.support import SyncedHubSpot, data, error_codes, synced_fixture
+from tests.support import SyncedHubSpot, data, error_codes, statements_run, synced_fixture
 
 world = synced_fixture(SyncedHubSpot)
 
@@ -157,26 +154,16 @@ async def test_connection_shows_sync_state_and_runs(world: SyncedHubSpot) -> Non
 
 
 async def test_related_objects_cost_a_constant_number_of_queries(world: SyncedHubSpot) -> None:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = world.api.runtime.store.engine.sync_engine
     query = """query($n: Int!) { contacts(first: $n) { edges { node {
         email connection { provider } company { name owner { email } } owner { email }
     } } } }"""
     data(await world.graphql(query, n=2))  # warm the key cache
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        statements.clear()
+    with statements_run(world.api.runtime.store) as statements:
         small = data(await world.graphql(query, n=2))
         small_count = len(statements)
         statements.clear()
         large = data(await world.graphql(query, n=100))
         large_count = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert len(large["contacts"]["edges"]) == 100
     assert sum(1 for e in large["contacts"]["edges"] if e["node"]["company"]) > 50
     assert len(small["contacts"]["edges"]) == 2

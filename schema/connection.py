@@ -13,7 +13,7 @@ from resolvers import connections as resolve
 from resolvers.credentials import list_reads, read_credentials, recent_reads
 from resolvers.ids import to_global_id
 from schema.context import Info
-from schema.relay import Node, Page, page_request
+from schema.relay import Node, connection_field
 
 
 @strawberry.type(description="A customer of the platform, known by the platform's own id.")
@@ -168,17 +168,12 @@ class LinkedAccount(Node):
         rows = await recent_reads(info.context, self.connection_id, first)
         return [CredentialRead.build(r) for r in rows]
 
-    @strawberry.field(description="Who read the credentials, newest first.")
-    async def credential_audit(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Page[CredentialRead]:
-        request = page_request(info, first, after, last, before)
-        return Page.of(await list_reads(info.context, self.connection_id, request), CredentialRead.build)
+    credential_audit = connection_field(
+        CredentialRead,
+        lambda connection, info, request: list_reads(info.context, connection.connection_id, request),
+        CredentialRead.build,
+        description="Who read the credentials, newest first.",
+    )
 
     @strawberry.field(
         description="The most recent sync runs, newest first.",
@@ -187,14 +182,9 @@ class LinkedAccount(Node):
     async def sync_runs(self, info: Info, first: int = 20) -> list[SyncRun]:
         return [SyncRun.build(r) for r in await resolve.recent_runs(info.context, self.connection_id, first)]
 
-    @strawberry.field(description="Sync runs, newest first.")
-    async def runs(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Page[SyncRun]:
-        request = page_request(info, first, after, last, before)
-        return Page.of(await resolve.list_runs(info.context, self.connection_id, request), SyncRun.build)
+    runs = connection_field(
+        SyncRun,
+        lambda connection, info, request: resolve.list_runs(info.context, connection.connection_id, request),
+        SyncRun.build,
+        description="Sync runs, newest first.",
+    )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -52,6 +52,29 @@ class Page(Generic[T]):
                 end_cursor=page.end_cursor,
             ),
         )
+
+
+def connection_field(
+    node: type[T],
+    fetch: Callable[[Any, Info, PageRequest], Awaitable[PageOf[R]]],
+    build: Callable[[R], T],
+    *,
+    description: str,
+) -> Any:
+    """A connection field with only the four paging arguments: `fetch(parent, info, request)` reads one
+    page of rows, `build` makes each a `node`."""
+
+    async def resolve(
+        root: Any,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[T]:
+        return Page.of(await fetch(root, info, page_request(info, first, after, last, before)), build)
+
+    return strawberry.field(resolver=resolve, graphql_type=Page[node], description=description)  # type: ignore[valid-type]
 
 
 def page_request(info: Info, first: int | None, after: str | None, last: int | None, before: str | None) -> PageRequest:

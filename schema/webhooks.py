@@ -12,7 +12,7 @@ from resolvers import webhooks as resolve
 from resolvers.changes import encode_cursor
 from resolvers.webhooks import DestinationInput
 from schema.context import Info
-from schema.relay import Node, Page, page_request
+from schema.relay import Node, Page, connection_field, page_request
 from schema.subscription import ObjectType
 
 DEFAULT_DELIVERIES = 20
@@ -164,14 +164,9 @@ class WebhookQuery:
     async def webhook_destinations(self, info: Info) -> list[WebhookDestination]:
         return [WebhookDestination.build(row) for row in await resolve.list_destinations(info.context)]
 
-    @strawberry.field(description="Your webhook destinations, oldest first.")
-    async def webhooks(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Page[WebhookDestination]:
-        request = page_request(info, first, after, last, before)
-        return Page.of(await resolve.list_destination_page(info.context, request), WebhookDestination.build)
+    webhooks = connection_field(
+        WebhookDestination,
+        lambda _, info, request: resolve.list_destination_page(info.context, request),
+        WebhookDestination.build,
+        description="Your webhook destinations, oldest first.",
+    )

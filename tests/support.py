@@ -6,16 +6,17 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx2
+import pytest
 import pytest_asyncio
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, event, func, select, update
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.driver import HubSpotDriver
@@ -26,6 +27,7 @@ from connectors.kit.registry import Endpoints, SandboxDriver
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.salesforce.sandbox.driver import SalesforceDriver
 from gateway.app import Runtime, create_app
+from gateway.cli import main as xkit
 from gateway.settings import Settings
 from resolvers.ids import to_global_id
 from sync.cache import changes
@@ -117,6 +119,29 @@ async def connect_salesforce(
     return await connect_sandbox(store, tenant, SalesforceDriver(sandbox), endpoints, external_user_id=external_user_id)
 
 
+def imported_hubspot_tokens(
+    sandbox: HubSpotSandbox, base_url: str, external_user_id: str, provider: str = "hubspot"
+) -> dict[str, Any]:
+    """A createConnection input importing a fresh pair of the sandbox's tokens (and nothing else)."""
+    tokens = sandbox.mint_tokens()
+    return {
+        "provider": provider,
+        "externalUserId": external_user_id,
+        "credentials": {"accessToken": tokens["access_token"], "refreshToken": tokens["refresh_token"]},
+        "baseUrl": base_url,
+    }
+
+
+def cli_platform(
+    database_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Points the `xkit` command line at the test database and creates platform "acme" with it: its id."""
+    monkeypatch.setenv("XKIT_DATABASE_URL", database_url)
+    monkeypatch.setenv("XKIT_SECRET_KEY", secret_key)
+    xkit(["platforms", "create", "acme"])
+    return capsys.readouterr().out.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -206,6 +231,22 @@ async def row_count(store: Store, connection_id: uuid.UUID) -> int:
     async with store.engine.connect() as conn:
         query = select(func.count()).select_from(records).where(records.c.connection_id == connection_id)
         return int((await conn.execute(query)).scalar_one())
+
+
+@contextlib.contextmanager
+def statements_run(store: Store) -> Iterator[list[str]]:
+    """The SQL statements run on `store` while the block runs, in order (clear the list to count anew)."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 async def run_everything_due(store: Store, kit: HttpKit) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx2
 import pytest
-import pytest_asyncio
 from gql import Client
 from gql.graphql_request import GraphQLRequest
 from gql.transport.exceptions import TransportError, TransportQueryError
@@ -19,7 +17,6 @@ from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import select, update
 from websockets.exceptions import ConnectionClosed
 
-from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
@@ -43,7 +40,7 @@ from tests.support import (
     make_streams_due,
     new_tenant,
     run_everything_due,
-    synced,
+    synced_fixture,
 )
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
@@ -78,12 +75,7 @@ class Setup(SyncedHubSpot):
         return sorted(self.sandbox.all_ids("contacts"), key=int)[:n]
 
 
-@pytest_asyncio.fixture
-async def setup(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[Setup]:
-    async with synced(Setup, store, kit, hubspot, hubspot_url, secret_key) as synced_setup:
-        yield synced_setup
+setup = synced_fixture(Setup)
 
 
 async def collect(session: Any, request: GraphQLRequest, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -4,32 +4,23 @@ against the gateway: resume without gap or repeat, and the reasons of a refusal.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
 from sqlalchemy import select
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.kit.http import HttpKit
 from gateway.sockets import INVALID_KEY, NO_KEY, REFUSED_CLOSE_CODE, REVOKED_KEY
 from resolvers.changes import decode_cursor, encode_cursor
 from sync.storage.store import Store
 from sync.storage.tables import changes
 from sync.tenancy.platforms import create_api_key, revoke_api_key
 from tests.js_clients import run_node
-from tests.support import SyncedHubSpot, data, latest_change_cursor, synced
+from tests.support import SyncedHubSpot, data, latest_change_cursor, synced_fixture
 
 RETITLE = """mutation($c: ID!, $r: String!, $title: String!) {
   updateContact(connectionId: $c, remoteId: $r, input: {jobTitle: $title}) { contact { jobTitle } }
 }"""
 
 
-@pytest_asyncio.fixture
-async def setup(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[SyncedHubSpot]:
-    async with synced(SyncedHubSpot, store, kit, hubspot, hubspot_url, secret_key) as synced_setup:
-        yield synced_setup
+setup = synced_fixture(SyncedHubSpot)
 
 
 def ws_url(setup: SyncedHubSpot) -> str:

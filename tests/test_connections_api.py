@@ -20,7 +20,7 @@ from resolvers.ids import to_global_id
 from sync.storage.store import Store
 from sync.storage.tables import connections, end_users, records, stream_states
 from sync.worker.scheduler import Fairness, Worker
-from tests.support import Gateway, connect_hubspot, data, error_codes, gateway, new_tenant
+from tests.support import Gateway, connect_hubspot, data, error_codes, gateway, imported_hubspot_tokens, new_tenant
 
 CONNECTIONS = "{ connections(first: 100) { edges { node { id provider endUser { externalId } } } } }"
 CREATE = """mutation($input: CreateConnectionInput!) { createConnection(input: $input) {
@@ -111,16 +111,8 @@ async def test_create_connection_imports_tokens_and_schedules_a_backfill(
     store: Store, api: Gateway, hubspot: HubSpotSandbox, hubspot_url: str
 ) -> None:
     tenant = await new_tenant(store)
-    tokens = hubspot.mint_tokens()
     body = await api.graphql(
-        CREATE,
-        tenant.api_key,
-        input={
-            "provider": "HubSpot",
-            "externalUserId": "customer-42",
-            "credentials": {"accessToken": tokens["access_token"], "refreshToken": tokens["refresh_token"]},
-            "baseUrl": hubspot_url,
-        },
+        CREATE, tenant.api_key, input=imported_hubspot_tokens(hubspot, hubspot_url, "customer-42", provider="HubSpot")
     )
     created = data(body)["createConnection"]
     assert created["provider"] == "hubspot"
@@ -276,22 +268,12 @@ async def test_credentials_are_encrypted_at_rest_and_never_logged(
     caplog.set_level(logging.DEBUG)
     hubspot.faults.rate_limit_enabled = False
     tenant = await new_tenant(store)
-    tokens = hubspot.mint_tokens()
-    data(
-        await api.graphql(
-            CREATE,
-            tenant.api_key,
-            input={
-                "provider": "hubspot",
-                "externalUserId": "u",
-                "credentials": {"accessToken": tokens["access_token"], "refreshToken": tokens["refresh_token"]},
-                "baseUrl": hubspot_url,
-            },
-        )
-    )
+    imported = imported_hubspot_tokens(hubspot, hubspot_url, "u")
+    data(await api.graphql(CREATE, tenant.api_key, input=imported))
     hubspot.expire_access_tokens()  # forces a refresh, so a new token is written too
     await Worker(store, kit).drain()
-    secrets = [tokens["access_token"], tokens["refresh_token"], tenant.api_key, hubspot.client_secret]
+    tokens = imported["credentials"]
+    secrets = [tokens["accessToken"], tokens["refreshToken"], tenant.api_key, hubspot.client_secret]
 
     if database_url.startswith("sqlite"):
         db_file = Path(database_url.split("///", 1)[1])

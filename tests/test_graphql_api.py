@@ -2,48 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
-import pytest_asyncio
-from sqlalchemy import event
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.kit.http import HttpKit
 from resolvers.ids import to_global_id
-from sync.storage.store import Store
-from sync.worker.scheduler import Worker
-from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
+from tests.support import SyncedHubSpot, data, error_codes, statements_run, synced_fixture
 
-
-@dataclass
-class World:
-    api: Gateway
-    tenant: Tenant
-    connection_id: uuid.UUID
-    sandbox: HubSpotSandbox
-
-    @property
-    def connection_gid(self) -> str:
-        return to_global_id("Connection", self.connection_id)
-
-    async def q(self, query: str, **variables: Any) -> dict[str, Any]:
-        return await self.api.graphql(query, self.tenant.api_key, **variables)
-
-
-@pytest_asyncio.fixture
-async def world(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[World]:
-    hubspot.faults.rate_limit_enabled = False
-    tenant = await new_tenant(store)
-    connection_id = await connect_hubspot(store, tenant, hubspot, hubspot_url)
-    await Worker(store, kit).drain()
-    async with gateway(store, kit, secret_key) as api:
-        yield World(api, tenant, connection_id, hubspot)
+world = synced_fixture(SyncedHubSpot)
 
 
 CONTACTS_PAGE = """
@@ -55,11 +19,11 @@ query Page($first: Int!, $after: String, $filter: ContactFilter, $order: RecordO
 }"""
 
 
-async def test_paging_through_contacts_returns_each_exactly_once(world: World) -> None:
+async def test_paging_through_contacts_returns_each_exactly_once(world: SyncedHubSpot) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = data(await world.q(CONTACTS_PAGE, first=100, after=after))["contacts"]
+        page = data(await world.graphql(CONTACTS_PAGE, first=100, after=after))["contacts"]
         seen += [edge["node"]["remoteId"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
@@ -69,110 +33,114 @@ async def test_paging_through_contacts_returns_each_exactly_once(world: World) -
 
 
 @pytest.mark.parametrize("order", ["UPDATED_AT_DESC", "UPDATED_AT_ASC"])
-async def test_pages_follow_the_requested_order(world: World, order: str) -> None:
-    first = data(await world.q(CONTACTS_PAGE, first=7, order=order))["contacts"]
-    rest = data(await world.q(CONTACTS_PAGE, first=7, after=first["pageInfo"]["endCursor"], order=order))["contacts"]
+async def test_pages_follow_the_requested_order(world: SyncedHubSpot, order: str) -> None:
+    first = data(await world.graphql(CONTACTS_PAGE, first=7, order=order))["contacts"]
+    rest = data(await world.graphql(CONTACTS_PAGE, first=7, after=first["pageInfo"]["endCursor"], order=order))[
+        "contacts"
+    ]
     stamps = [e["node"]["updatedAt"] for e in first["edges"] + rest["edges"]]
     assert stamps == sorted(stamps, reverse=order == "UPDATED_AT_DESC")
     assert first["pageInfo"]["hasNextPage"] is True
 
 
-async def test_page_size_boundaries(world: World) -> None:
-    assert len(data(await world.q(CONTACTS_PAGE, first=100))["contacts"]["edges"]) == 100
-    assert len(data(await world.q(CONTACTS_PAGE, first=1))["contacts"]["edges"]) == 1
+async def test_page_size_boundaries(world: SyncedHubSpot) -> None:
+    assert len(data(await world.graphql(CONTACTS_PAGE, first=100))["contacts"]["edges"]) == 100
+    assert len(data(await world.graphql(CONTACTS_PAGE, first=1))["contacts"]["edges"]) == 1
     for bad in (101, -5):
-        body = await world.q(CONTACTS_PAGE, first=bad)
+        body = await world.graphql(CONTACTS_PAGE, first=bad)
         assert error_codes(body) == ["BAD_USER_INPUT"]
         assert "first" in body["errors"][0]["message"]
 
 
-async def test_last_page_reports_no_next_page(world: World) -> None:
+async def test_last_page_reports_no_next_page(world: SyncedHubSpot) -> None:
     total = world.sandbox.size.contacts
-    page = data(await world.q(CONTACTS_PAGE, first=100, filter=None))["contacts"]
+    page = data(await world.graphql(CONTACTS_PAGE, first=100, filter=None))["contacts"]
     after = page["pageInfo"]["endCursor"]
-    page = data(await world.q(CONTACTS_PAGE, first=100, after=after))["contacts"]
+    page = data(await world.graphql(CONTACTS_PAGE, first=100, after=after))["contacts"]
     after = page["pageInfo"]["endCursor"]
-    last = data(await world.q(CONTACTS_PAGE, first=100, after=after))["contacts"]
+    last = data(await world.graphql(CONTACTS_PAGE, first=100, after=after))["contacts"]
     assert len(last["edges"]) == total - 200
     assert last["pageInfo"]["hasNextPage"] is False
 
 
-async def test_forged_and_foreign_cursors_are_refused(world: World) -> None:
-    page = data(await world.q(CONTACTS_PAGE, first=2))["contacts"]
+async def test_forged_and_foreign_cursors_are_refused(world: SyncedHubSpot) -> None:
+    page = data(await world.graphql(CONTACTS_PAGE, first=2))["contacts"]
     cursor = page["pageInfo"]["endCursor"]
     tampered = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
     for bad in (tampered, "bm90LWEtY3Vyc29y", "%%%"):
-        body = await world.q(CONTACTS_PAGE, first=2, after=bad)
+        body = await world.graphql(CONTACTS_PAGE, first=2, after=bad)
         assert error_codes(body) == ["BAD_USER_INPUT"], bad
     # A contacts cursor means nothing to another list or another order.
-    body = await world.q(CONTACTS_PAGE, first=2, after=cursor, order="UPDATED_AT_ASC")
+    body = await world.graphql(CONTACTS_PAGE, first=2, after=cursor, order="UPDATED_AT_ASC")
     assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
-async def test_filters_by_email_name_and_time(world: World) -> None:
-    sample = data(await world.q(CONTACTS_PAGE, first=1))["contacts"]["edges"][0]["node"]
-    exact = data(await world.q(CONTACTS_PAGE, first=10, filter={"email": {"eq": sample["email"]}}))["contacts"]
+async def test_filters_by_email_name_and_time(world: SyncedHubSpot) -> None:
+    sample = data(await world.graphql(CONTACTS_PAGE, first=1))["contacts"]["edges"][0]["node"]
+    exact = data(await world.graphql(CONTACTS_PAGE, first=10, filter={"email": {"eq": sample["email"]}}))["contacts"]
     assert [e["node"]["remoteId"] for e in exact["edges"]] == [sample["remoteId"]]
 
     fragment = sample["lastName"][1:4].upper()
-    found = data(await world.q(CONTACTS_PAGE, first=100, filter={"lastName": {"contains": fragment}}))["contacts"]
+    found = data(await world.graphql(CONTACTS_PAGE, first=100, filter={"lastName": {"contains": fragment}}))["contacts"]
     assert sample["remoteId"] in {e["node"]["remoteId"] for e in found["edges"]}
     assert all(fragment.lower() in e["node"]["lastName"].lower() for e in found["edges"])
 
-    newer = data(await world.q(CONTACTS_PAGE, first=100, filter={"updatedAfter": sample["updatedAt"]}))["contacts"]
+    newer = data(await world.graphql(CONTACTS_PAGE, first=100, filter={"updatedAfter": sample["updatedAt"]}))[
+        "contacts"
+    ]
     assert newer["edges"] == []  # sample is the most recently updated contact
 
-    wildcard = data(await world.q(CONTACTS_PAGE, first=5, filter={"email": {"contains": "%"}}))["contacts"]
+    wildcard = data(await world.graphql(CONTACTS_PAGE, first=5, filter={"email": {"contains": "%"}}))["contacts"]
     assert wildcard["edges"] == []
 
 
-async def test_filters_by_connection_end_user_and_provider(world: World) -> None:
-    gid = world.connection_gid
-    by_connection = data(await world.q(CONTACTS_PAGE, first=3, filter={"connectionId": gid}))["contacts"]
+async def test_filters_by_connection_end_user_and_provider(world: SyncedHubSpot) -> None:
+    gid = world.connection
+    by_connection = data(await world.graphql(CONTACTS_PAGE, first=3, filter={"connectionId": gid}))["contacts"]
     assert len(by_connection["edges"]) == 3
-    by_user = data(await world.q(CONTACTS_PAGE, first=3, filter={"externalUserId": "user-1"}))["contacts"]
+    by_user = data(await world.graphql(CONTACTS_PAGE, first=3, filter={"externalUserId": "user-1"}))["contacts"]
     assert len(by_user["edges"]) == 3
-    nobody = data(await world.q(CONTACTS_PAGE, first=3, filter={"externalUserId": "someone-else"}))["contacts"]
+    nobody = data(await world.graphql(CONTACTS_PAGE, first=3, filter={"externalUserId": "someone-else"}))["contacts"]
     assert nobody["edges"] == []
-    other = data(await world.q(CONTACTS_PAGE, first=3, filter={"provider": "salesforce"}))["contacts"]
+    other = data(await world.graphql(CONTACTS_PAGE, first=3, filter={"provider": "salesforce"}))["contacts"]
     assert other["edges"] == []
 
 
-async def test_related_objects_and_raw(world: World) -> None:
+async def test_related_objects_and_raw(world: SyncedHubSpot) -> None:
     query = """{ deals(first: 20) { edges { node {
         name amount raw company { name domain } contacts { email company { name } } owner { email }
     } } } }"""
-    deals = [e["node"] for e in data(await world.q(query))["deals"]["edges"]]
+    deals = [e["node"] for e in data(await world.graphql(query))["deals"]["edges"]]
     assert any(deal["contacts"] for deal in deals)
     assert any(deal["company"] for deal in deals)
     assert all(deal["owner"] is None or "@" in deal["owner"]["email"] for deal in deals)
     assert all(deal["raw"]["properties"]["dealname"] == deal["name"] for deal in deals)
 
 
-async def test_node_lookup_by_global_id(world: World) -> None:
-    sample = data(await world.q(CONTACTS_PAGE, first=1))["contacts"]["edges"][0]["node"]
+async def test_node_lookup_by_global_id(world: SyncedHubSpot) -> None:
+    sample = data(await world.graphql(CONTACTS_PAGE, first=1))["contacts"]["edges"][0]["node"]
     query = "query($id: ID!) { node(id: $id) { id ... on Contact { email } ... on LinkedAccount { provider } } }"
-    assert data(await world.q(query, id=sample["id"]))["node"] == {"id": sample["id"], "email": sample["email"]}
-    assert data(await world.q(query, id=world.connection_gid))["node"]["provider"] == "hubspot"
-    assert data(await world.q(query, id=to_global_id("Contact", 987654321)))["node"] is None
-    assert error_codes(await world.q(query, id="garbage!")) == ["BAD_USER_INPUT"]
+    assert data(await world.graphql(query, id=sample["id"]))["node"] == {"id": sample["id"], "email": sample["email"]}
+    assert data(await world.graphql(query, id=world.connection))["node"]["provider"] == "hubspot"
+    assert data(await world.graphql(query, id=to_global_id("Contact", 987654321)))["node"] is None
+    assert error_codes(await world.graphql(query, id="garbage!")) == ["BAD_USER_INPUT"]
 
 
-async def test_records_lists_any_stream(world: World) -> None:
+async def test_records_lists_any_stream(world: SyncedHubSpot) -> None:
     query = """query($c: ID!, $s: String!) { records(connectionId: $c, stream: $s, first: 100) {
         edges { node { remoteId stream raw } } pageInfo { hasNextPage } } }"""
-    owners = data(await world.q(query, c=world.connection_gid, s="owners"))["records"]
+    owners = data(await world.graphql(query, c=world.connection, s="owners"))["records"]
     assert len(owners["edges"]) == world.sandbox.size.owners
     assert all(edge["node"]["raw"]["email"] for edge in owners["edges"])
 
 
-async def test_connection_shows_sync_state_and_runs(world: World) -> None:
+async def test_connection_shows_sync_state_and_runs(world: SyncedHubSpot) -> None:
     query = """query($id: ID!) { connection(id: $id) {
         provider status endUser { externalId }
         streams { stream phase lastSuccessfulSyncAt recordCount lastError }
         syncRuns(first: 50) { stream status pages records error startedAt finishedAt }
     } }"""
-    connection = data(await world.q(query, id=world.connection_gid))["connection"]
+    connection = data(await world.graphql(query, id=world.connection))["connection"]
     assert connection["status"] == "active"
     assert connection["endUser"]["externalId"] == "user-1"
     streams = {s["stream"]: s for s in connection["streams"]}
@@ -185,27 +153,17 @@ async def test_connection_shows_sync_state_and_runs(world: World) -> None:
     assert all(r["status"] == "succeeded" and r["finishedAt"] for r in runs)
 
 
-async def test_related_objects_cost_a_constant_number_of_queries(world: World) -> None:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = world.api.runtime.store.engine.sync_engine
+async def test_related_objects_cost_a_constant_number_of_queries(world: SyncedHubSpot) -> None:
     query = """query($n: Int!) { contacts(first: $n) { edges { node {
         email connection { provider } company { name owner { email } } owner { email }
     } } } }"""
-    data(await world.q(query, n=2))  # warm the key cache
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        statements.clear()
-        small = data(await world.q(query, n=2))
+    data(await world.graphql(query, n=2))  # warm the key cache
+    with statements_run(world.api.runtime.store) as statements:
+        small = data(await world.graphql(query, n=2))
         small_count = len(statements)
         statements.clear()
-        large = data(await world.q(query, n=100))
+        large = data(await world.graphql(query, n=100))
         large_count = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert len(large["contacts"]["edges"]) == 100
     assert sum(1 for e in large["contacts"]["edges"] if e["node"]["company"]) > 50
     assert len(small["contacts"]["edges"]) == 2
@@ -214,17 +172,17 @@ async def test_related_objects_cost_a_constant_number_of_queries(world: World) -
     assert large_count <= 4, statements
 
 
-async def test_malformed_graphql_gets_a_typed_error(world: World) -> None:
-    body = await world.q("{ contacts(first: 1) { edges { node { email }")
+async def test_malformed_graphql_gets_a_typed_error(world: SyncedHubSpot) -> None:
+    body = await world.graphql("{ contacts(first: 1) { edges { node { email }")
     assert error_codes(body) == ["GRAPHQL_PARSE_FAILED"]
-    body = await world.q("{ contacts(first: 1) { edges { node { nonsense } } } }")
+    body = await world.graphql("{ contacts(first: 1) { edges { node { nonsense } } } }")
     assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
-async def test_notes_and_tasks_resolve_their_parents(world: World) -> None:
+async def test_notes_and_tasks_resolve_their_parents(world: SyncedHubSpot) -> None:
     query = """{ notes(first: 50) { edges { node { body timestamp contacts { email } companies { name } } } }
                  tasks(first: 50) { edges { node { subject status dueAt contacts { email } deals { name } } } } }"""
-    result = data(await world.q(query))
+    result = data(await world.graphql(query))
     notes = [e["node"] for e in result["notes"]["edges"]]
     tasks = [e["node"] for e in result["tasks"]["edges"]]
     assert notes and tasks

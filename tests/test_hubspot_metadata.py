@@ -4,13 +4,11 @@ custom object schemas: the sandbox as HubSpot's specs describe them, and what th
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import orjson
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 
 from connectors.hubspot.sandbox import HubSpotSandbox
@@ -23,7 +21,16 @@ from connectors.salesforce.mapping import DEAL_MAPPING as SALESFORCE_DEAL_MAPPIN
 from sync.storage.store import Store
 from sync.storage.tables import connections
 from sync.tenancy.platforms import set_provider_app
-from tests.support import SyncedHubSpot, cached_ids, data, error_codes, gateway, new_tenant, synced
+from tests.support import (
+    SyncedHubSpot,
+    cached_ids,
+    data,
+    error_codes,
+    gateway,
+    imported_hubspot_tokens,
+    new_tenant,
+    synced_fixture,
+)
 
 LABELS = {s.id: s.label for p in (DEFAULT_PIPELINE, RENEWALS_PIPELINE) for s in p.stages}
 
@@ -107,20 +114,11 @@ async def test_a_connection_imported_without_hub_id_matches_its_webhooks_at_once
     hubspot.faults.rate_limit_enabled = False
     tenant = await new_tenant(store)
     await set_provider_app(store, tenant.platform_id, "hubspot", OAuthApp(hubspot.client_id, hubspot.client_secret))
-    tokens = hubspot.mint_tokens()
     create = """mutation($input: CreateConnectionInput!) { createConnection(input: $input) { id } }"""
     async with gateway(store, kit, secret_key) as api:
-        body = await api.graphql(
-            create,
-            tenant.api_key,
-            input={
-                "provider": "hubspot",
-                "externalUserId": "imported",
-                # Tokens only: no hub_id, as a platform moving its users from another tool has them.
-                "credentials": {"accessToken": tokens["access_token"], "refreshToken": tokens["refresh_token"]},
-                "baseUrl": hubspot_url,
-            },
-        )
+        # Tokens only: no hub_id, as a platform moving its users from another tool has them.
+        imported = imported_hubspot_tokens(hubspot, hubspot_url, "imported")
+        body = await api.graphql(create, tenant.api_key, input=imported)
         data(body)
         async with store.engine.connect() as conn:
             (account,) = (await conn.execute(select(connections.c.account_id))).one()
@@ -244,12 +242,7 @@ class Deals(SyncedHubSpot):
         return await self.api.graphql(UPDATE, self.tenant.api_key, id=node_id, input=values)
 
 
-@pytest_asyncio.fixture
-async def deals(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[Deals]:
-    async with synced(Deals, store, kit, hubspot, hubspot_url, secret_key) as ready:
-        yield ready
+deals = synced_fixture(Deals)
 
 
 async def test_a_deal_shows_its_stage_label_and_keeps_the_id(deals: Deals) -> None:

@@ -11,15 +11,12 @@ from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 from gql import Client
 from gql.graphql_request import GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import event, select
 
-from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
-from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
 from resolvers.loaders import MAX_BATCH_KEYS, BoundedCache, Loaders
 from sync.cache.records import StreamTarget, upsert_records
@@ -27,7 +24,7 @@ from sync.storage.store import Store, utcnow
 from sync.storage.tables import records
 from sync.tenancy.connections import NewConnection, create_connection, set_status
 from sync.tenancy.platforms import create_api_key
-from tests.support import SyncedHubSpot, data, latest_change_cursor, new_tenant, synced
+from tests.support import SyncedHubSpot, data, latest_change_cursor, new_tenant, synced_fixture
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
 
@@ -84,12 +81,7 @@ class Fresh(SyncedHubSpot):
         self.store.changes_appended.notify()
 
 
-@pytest_asyncio.fixture
-async def fresh(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[Fresh]:
-    async with synced(Fresh, store, kit, hubspot, hubspot_url, secret_key) as setup:
-        yield setup
+fresh = synced_fixture(Fresh)
 
 
 async def next_change(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:

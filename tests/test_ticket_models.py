@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import strawberry
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
@@ -35,7 +35,17 @@ from sync.storage.store import Store
 from sync.storage.tables import connections
 from sync.tenancy.connections import NewConnection, create_connection
 from sync.webhooks.outbound import Outbound
-from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant, sandbox_egress, serve
+from tests.support import (
+    Gateway,
+    Tenant,
+    data,
+    error_codes,
+    gateway,
+    new_tenant,
+    sandbox_egress,
+    serve,
+    statements_run,
+)
 from tests.test_webhooks_out import FAST, Receiver, create_destination
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -232,23 +242,13 @@ RELATED = """query($n: Int!) { tickets(first: $n, filter: {provider: "hubspot"},
 
 
 async def test_relations_resolve_with_one_query_per_level(desk: Desk) -> None:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = desk.api.runtime.store.engine.sync_engine
     data(await desk.q(RELATED, n=1))  # warm the key cache
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        statements.clear()
+    with statements_run(desk.api.runtime.store) as statements:
         one = data(await desk.q(RELATED, n=1))
         few = len(statements)
         statements.clear()
         every = data(await desk.q(RELATED, n=100))
         many = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     # The page, then one statement per level: (requester, assignee, company, comments), (comment authors,
     # comment tickets), (those tickets' requesters). Never one per row.
     assert few == many <= 4, statements

@@ -13,18 +13,13 @@ from typing import Any
 import httpx2
 import orjson
 
-from connectors.kit.errors import ProviderError, RateLimited
+from connectors.kit.errors import ProviderError, RateLimited, error_object
 
 PROPERTY_VERDICTS = "Property values were not valid: "
 
 
 def parse_error(response: httpx2.Response) -> ProviderError:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict):
-        body = {}
+    body = error_object(response)
     message = str(body.get("message") or f"HubSpot answered {response.status_code}")
     if response.status_code == 429:
         return RateLimited(message, status=429, provider_code=body.get("policyName"))

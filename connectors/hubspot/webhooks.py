@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from connectors.kit.signatures import HmacSignature
-from connectors.kit.webhooks import WebhookDelivery, WebhookEvent, WebhookMalformed
+from connectors.kit.webhooks import WebhookDelivery, WebhookEvent, json_delivery
 
 SIGNATURE_V3 = HmacSignature(
     header="X-HubSpot-Signature-v3",
@@ -36,12 +34,7 @@ class HubSpotEvents:
     at a time, so the record itself is fetched rather than patched from them."""
 
     def parse(self, body: bytes) -> WebhookDelivery:
-        try:
-            events = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise WebhookMalformed("the webhook body is not JSON") from None
-        if not isinstance(events, list):
-            raise WebhookMalformed("a HubSpot webhook body is a JSON array of events")
+        events = json_delivery(body, list, "a HubSpot webhook body is a JSON array of events")
         found: list[WebhookEvent] = []
         accounts: set[str] = set()
         for event in events:

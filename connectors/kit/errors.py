@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+
+if TYPE_CHECKING:
+    import httpx2
 
 
 class XkitError(Exception):
@@ -80,3 +85,17 @@ class PaginationStopped(ProviderError):
 
 class PageBudgetSpent(PaginationStopped):
     """A run read the most pages one run may: a large backfill simply goes on in the next run."""
+
+
+def error_body(response: httpx2.Response) -> Any:
+    """A provider's error answer as JSON, or None when it is not JSON (a proxy's HTML page, say)."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def error_object(response: httpx2.Response) -> dict[str, Any]:
+    """A provider's error answer as a JSON object; anything else reads as an empty one."""
+    body = error_body(response)
+    return body if isinstance(body, dict) else {}

@@ -21,13 +21,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -499,6 +501,54 @@ class FaultInjectionMiddleware:
             await self.failed(self.rng.choice(self.failure_statuses))(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+class ObservedSandbox(Protocol):
+    """What the request counters and the fault middleware read from a sandbox."""
+
+    @property
+    def stats(self) -> RequestStats: ...
+
+    @property
+    def faults(self) -> InjectableFaults: ...
+
+    @property
+    def fault_rng(self) -> random.Random: ...
+
+    def close(self) -> None: ...
+
+
+def counted_and_faulted(
+    sandbox: ObservedSandbox,
+    *,
+    applies_to: Callable[[str], bool],
+    throttled: ResponseFactory,
+    failed: Callable[[int], Response],
+) -> list[Middleware]:
+    """The outer middleware of a sandbox app: every request is counted, API requests may be faulted."""
+    return [
+        Middleware(RequestStatsMiddleware, stats=sandbox.stats),
+        Middleware(
+            FaultInjectionMiddleware,
+            knobs=sandbox.faults,
+            applies_to=applies_to,
+            throttled=throttled,
+            failed=failed,
+            rng=sandbox.fault_rng,
+        ),
+    ]
+
+
+def closing_lifespan(sandbox: ObservedSandbox) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Closes the sandbox (its delivery thread) when the server stops; runs only where the server runs
+    lifespan events (uvicorn.run does, serve_in_thread does not: there sandbox.close() is the caller's)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        sandbox.close()
+
+    return lifespan
 
 
 def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Callable[[Message], Awaitable[None]]:

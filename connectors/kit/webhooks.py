@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+import orjson
 
 from connectors.kit.errors import XkitError
+
+Shape = TypeVar("Shape", list[Any], dict[str, Any])
 
 
 class WebhookRejected(XkitError):
@@ -62,3 +66,14 @@ class WebhookEvents(Protocol):
 
 class WebhookMalformed(XkitError):
     code = "BAD_USER_INPUT"
+
+
+def json_delivery(body: bytes, shape: type[Shape], not_shaped: str) -> Shape:
+    """A delivery's JSON body, which must be a `shape` (a list or an object); WebhookMalformed otherwise."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise WebhookMalformed("the webhook body is not JSON") from None
+    if not isinstance(parsed, shape):
+        raise WebhookMalformed(not_shaped)
+    return parsed

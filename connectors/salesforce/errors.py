@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import httpx2
-import orjson
 
-from connectors.kit.errors import ProviderError, RateLimited
+from connectors.kit.errors import ProviderError, RateLimited, error_body
 
 
 def parse_error(response: httpx2.Response) -> ProviderError:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
+    body = error_body(response)
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
     if isinstance(body, dict):  # the OAuth endpoints answer RFC 6749 style
         first = {"message": body.get("error_description"), "errorCode": body.get("error")}

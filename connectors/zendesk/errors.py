@@ -6,18 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-import orjson
 
-from connectors.kit.errors import ProviderError, RateLimited
+from connectors.kit.errors import ProviderError, RateLimited, error_object
 
 
 def parse_error(response: httpx2.Response) -> ProviderError:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict):
-        body = {}
+    body = error_object(response)
     if response.status_code == 429:
         return RateLimited("Zendesk's rate limit was reached", status=429)
     listed = body.get("errors")

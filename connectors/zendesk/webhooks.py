@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from connectors.kit.signatures import HmacSignature
-from connectors.kit.webhooks import WebhookDelivery, WebhookEvent, WebhookMalformed
+from connectors.kit.webhooks import WebhookDelivery, WebhookEvent, json_delivery
 
 SIGNATURE = HmacSignature(
     header="X-Zendesk-Webhook-Signature",
@@ -41,12 +39,7 @@ class ZendeskEvents:
     the one whose role it no longer has drops it."""
 
     def parse(self, body: bytes) -> WebhookDelivery:
-        try:
-            event = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise WebhookMalformed("the webhook body is not JSON") from None
-        if not isinstance(event, dict):
-            raise WebhookMalformed("a Zendesk webhook body is one JSON event object")
+        event = json_delivery(body, dict, "a Zendesk webhook body is one JSON event object")
         # A trigger webhook's body, as xkit's setup writes it, names the subdomain; an event subscription's
         # only the account number, and the URL the platform registered names the subdomain instead.
         named = event.get("subdomain")

@@ -28,7 +28,7 @@ from sync.storage.store import Store, utcnow
 from sync.storage.tables import connections, oauth_states
 from sync.tenancy.connections import purge_expired_connect_links
 from sync.tenancy.platforms import set_provider_app
-from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant
+from tests.support import Gateway, Tenant, cli_platform, data, error_codes, gateway, new_tenant
 
 REGISTERED = "https://app.example.com/cb"
 CONNECT = """mutation($r: String!, $u: String!) {
@@ -351,10 +351,7 @@ async def test_two_browsers_opening_a_link_at_once_bind_it_to_exactly_one(flow: 
 def test_the_cli_registers_lists_and_removes_redirect_uris(
     database_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("XKIT_DATABASE_URL", database_url)
-    monkeypatch.setenv("XKIT_SECRET_KEY", secret_key)
-    xkit(["platforms", "create", "acme"])
-    platform_id = capsys.readouterr().out.strip()
+    platform_id = cli_platform(database_url, secret_key, monkeypatch, capsys)
     xkit(["platforms", "redirect-uris", "add", "--platform", platform_id, REGISTERED])
     assert capsys.readouterr().out.split() == [REGISTERED]
     with pytest.raises(SystemExit, match="https"):

@@ -36,7 +36,7 @@ from sync.storage.store import Store, utcnow
 from sync.storage.tables import api_keys, connections
 from sync.tenancy.connections import NewConnection, create_connection
 from sync.tenancy.platforms import create_api_key, hash_api_key
-from tests.support import Gateway, Tenant, data, error_codes, latest_change_cursor, new_tenant, serve
+from tests.support import Gateway, Tenant, cli_platform, data, error_codes, latest_change_cursor, new_tenant, serve
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
 
@@ -223,10 +223,7 @@ async def test_another_platforms_key_cannot_be_revoked_and_keeps_working(
 def test_the_cli_lists_and_revokes_keys(
     database_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("XKIT_DATABASE_URL", database_url)
-    monkeypatch.setenv("XKIT_SECRET_KEY", secret_key)
-    xkit(["platforms", "create", "acme"])
-    platform_id = capsys.readouterr().out.strip()
+    platform_id = cli_platform(database_url, secret_key, monkeypatch, capsys)
     xkit(["keys", "create", "--platform", platform_id, "--name", "ci"])
     key = capsys.readouterr().out.strip()
 

@@ -22,18 +22,13 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.kit.http import HttpKit
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.signatures import HmacSignature
 from gateway.settings import Settings
-from sync.cache import changes
-from sync.cache.changes import ChangeFilter
-from sync.storage.store import Store
 from sync.storage.tables import connections
 from sync.tenancy.platforms import set_provider_app
 from sync.webhooks.intake import purge_receipts
-from tests.support import SyncedHubSpot, new_tenant, synced
+from tests.support import SyncedHubSpot, new_tenant, synced_fixture
 
 LIMIT = Settings().webhook_max_bytes
 CONTACTS = "query { contacts(first: 5) { edges { node { id } } } }"
@@ -77,24 +72,11 @@ class Intake(SyncedHubSpot):
         }
         return await client.post(self.url, content=body, headers=headers)
 
-    async def logged_since(self, after: int) -> list[Any]:
-        async with self.store.engine.connect() as conn:
-            return await changes.read(conn, self.tenant.platform_id, after, 1000, ChangeFilter())
-
-    async def position(self) -> int:
-        async with self.store.engine.connect() as conn:
-            return await changes.latest(conn)
-
     def contact(self) -> str:
         return min(self.sandbox.all_ids("contacts"), key=int)
 
 
-@pytest_asyncio.fixture
-async def intake(
-    store: Store, kit: HttpKit, hubspot: HubSpotSandbox, hubspot_url: str, secret_key: str
-) -> AsyncIterator[Intake]:
-    async with synced(Intake, store, kit, hubspot, hubspot_url, secret_key) as holder:
-        yield holder
+intake = synced_fixture(Intake)
 
 
 @pytest_asyncio.fixture

@@ -5,37 +5,20 @@ an app's webhooks, signed (v3) with the printed client_secret."""
 
 from __future__ import annotations
 
-import argparse
 import time
 
-import uvicorn
-
 from connectors.hubspot.sandbox import HubSpotSandbox, SandboxSize, create_app
+from connectors.kit.sandbox_cli import sandbox_parser, seeded_size, serve
+
+COUNTS = ("contacts", "companies", "deals", "owners", "notes", "tasks", "tickets")
 
 
 def main(argv: list[str] | None = None) -> None:
-    defaults = SandboxSize()
-    parser = argparse.ArgumentParser(prog="python -m connectors.hubspot.sandbox", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8101)
-    parser.add_argument("--seed", type=int, default=42)
-    for name in ("contacts", "companies", "deals", "owners", "notes", "tasks", "tickets"):
-        parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name), help=f"seeded {name}")
-    parser.add_argument("--no-rate-limit", action="store_true", help="never answer 429 for volume")
-    parser.add_argument("--webhook-url", help="send signed webhook events for every change to this URL")
-    parser.add_argument("--log-level", default="warning")
+    parser = sandbox_parser("python -m connectors.hubspot.sandbox", __doc__, 8101, SandboxSize(), COUNTS)
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    size = SandboxSize(
-        contacts=args.contacts,
-        companies=args.companies,
-        deals=args.deals,
-        owners=args.owners,
-        notes=args.notes,
-        tasks=args.tasks,
-        tickets=args.tickets,
-    )
+    size = seeded_size(SandboxSize, args, COUNTS)
     sandbox = HubSpotSandbox(seed=args.seed, size=size)
     if args.no_rate_limit:
         sandbox.faults.rate_limit_enabled = False
@@ -53,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  webhooks       {args.webhook_url} (portalId {sandbox.hub_id}, appId {sandbox.app_id})", flush=True)
     else:
         print("  webhooks       off; PUT /_sandbox/webhooks {targetUrl} turns them on", flush=True)
-    uvicorn.run(create_app(sandbox), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    serve(create_app(sandbox), args)
 
 
 if __name__ == "__main__":

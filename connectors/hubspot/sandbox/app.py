@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,7 +15,7 @@ from connectors.hubspot.sandbox.metadata import MetadataApi
 from connectors.hubspot.sandbox.oauth import OAuthRoutes
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox.webhooks import WebhookControlRoutes
-from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware
+from connectors.kit.sandbox import closing_lifespan, counted_and_faulted
 from connectors.kit.sandbox_support import ControlRoutes, json_response
 
 
@@ -46,13 +43,6 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
         assert isinstance(exc, HTTPException)
         return Response(status_code=405, headers=exc.headers)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Runs only where the server runs lifespan events (uvicorn.run does, serve_in_thread does
-        # not: there the delivery thread ends by itself once idle, or with sandbox.close()).
-        yield
-        sandbox.close()
-
     return Starlette(
         routes=[
             *MetadataApi(sandbox).routes(),
@@ -62,17 +52,9 @@ def create_app(sandbox: HubSpotSandbox) -> Starlette:
             *WebhookControlRoutes(sandbox).routes(),
         ],
         middleware=[
-            Middleware(RequestStatsMiddleware, stats=sandbox.stats),
-            Middleware(
-                FaultInjectionMiddleware,
-                knobs=sandbox.faults,
-                applies_to=is_api_path,
-                throttled=throttled,
-                failed=failed,
-                rng=sandbox.fault_rng,
-            ),
+            *counted_and_faulted(sandbox, applies_to=is_api_path, throttled=throttled, failed=failed),
             Middleware(HubSpotApiGate, sandbox=sandbox),
         ],
         exception_handlers={HubSpotError: hubspot_error, 404: no_route, 405: wrong_method},
-        lifespan=lifespan,
+        lifespan=closing_lifespan(sandbox),
     )

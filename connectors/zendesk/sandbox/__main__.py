@@ -5,31 +5,22 @@ With `--webhook-url`, every change on the first account is sent there, signed wi
 
 from __future__ import annotations
 
-import argparse
 import time
 
-import uvicorn
-
+from connectors.kit.sandbox_cli import sandbox_parser, seeded_size, serve
 from connectors.zendesk.sandbox import SandboxSize, ZendeskSandbox, base_url_for, create_app
 from connectors.zendesk.sandbox.sandbox import DEFAULT_SUBDOMAIN
 
+COUNTS = ("tickets", "users", "agents", "organizations")
+
 
 def main(argv: list[str] | None = None) -> None:
-    defaults = SandboxSize()
-    parser = argparse.ArgumentParser(prog="python -m connectors.zendesk.sandbox", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8103)
-    parser.add_argument("--seed", type=int, default=42)
+    parser = sandbox_parser("python -m connectors.zendesk.sandbox", __doc__, 8103, SandboxSize(), COUNTS)
     parser.add_argument("--subdomain", action="append", help=f"an account to serve (default {DEFAULT_SUBDOMAIN})")
-    for name in ("tickets", "users", "agents", "organizations"):
-        parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name), help=f"seeded {name}")
-    parser.add_argument("--no-rate-limit", action="store_true", help="never answer 429 for volume")
-    parser.add_argument("--webhook-url", help="send signed webhook events for every change to this URL")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    size = SandboxSize(tickets=args.tickets, users=args.users, agents=args.agents, organizations=args.organizations)
+    size = seeded_size(SandboxSize, args, COUNTS)
     try:
         sandbox = ZendeskSandbox(seed=args.seed, size=size, subdomains=args.subdomain or (DEFAULT_SUBDOMAIN,))
     except ValueError as problem:
@@ -50,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  client_id      {sandbox.client_id}", flush=True)
     print(f"  client_secret  {sandbox.client_secret}", flush=True)
     print(f"  webhooks       {f'{args.webhook_url} (secret {secret})' if secret else 'off'}", flush=True)
-    uvicorn.run(create_app(sandbox), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    serve(create_app(sandbox), args)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,6 @@ injection, and the `/_sandbox/` control routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connectors.kit.sandbox import FaultInjectionMiddleware, RequestStatsMiddleware
+from connectors.kit.sandbox import closing_lifespan, counted_and_faulted
 from connectors.kit.sandbox_support import ControlRoutes, json_response
 from connectors.zendesk.sandbox.api import SupportApi
 from connectors.zendesk.sandbox.errors import ZendeskError, rate_limited, server_error
@@ -43,11 +40,6 @@ def create_app(sandbox: ZendeskSandbox) -> Starlette:
     async def wrong_method(request: Request, exc: Exception) -> Response:
         return json_response({"error": "InvalidEndpoint", "description": "Not found"}, 405)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        sandbox.close()
-
     app = Starlette(
         routes=[
             *SupportApi().routes(),
@@ -56,20 +48,12 @@ def create_app(sandbox: ZendeskSandbox) -> Starlette:
             *WebhookControlRoutes(sandbox).routes(),
         ],
         middleware=[
-            Middleware(RequestStatsMiddleware, stats=sandbox.stats),
-            Middleware(
-                FaultInjectionMiddleware,
-                knobs=sandbox.faults,
-                applies_to=is_api_path,
-                throttled=throttled,
-                failed=failed,
-                rng=sandbox.fault_rng,
-            ),
+            *counted_and_faulted(sandbox, applies_to=is_api_path, throttled=throttled, failed=failed),
             Middleware(BodyFaults, sandbox=sandbox),
             Middleware(ZendeskApiGate, sandbox=sandbox),
         ],
         exception_handlers={ZendeskError: zendesk_error, 404: no_route, 405: wrong_method},
-        lifespan=lifespan,
+        lifespan=closing_lifespan(sandbox),
     )
     app.state.sandbox = sandbox
     return app

@@ -104,7 +104,10 @@ async def test_platforms_never_see_each_other(
         bob_records = (
             await conn.execute(select(func.count()).select_from(records).where(records.c.connection_id == bob_conn))
         ).scalar_one()
-    assert bob_records == sum(len(hubspot.all_ids(s)) for s in ("contacts", "companies", "deals", "notes", "tasks")) + 6
+    assert (
+        bob_records
+        == sum(len(hubspot.all_ids(s)) for s in ("contacts", "companies", "deals", "notes", "tasks", "tickets")) + 6
+    )
 
 
 async def test_create_connection_imports_tokens_and_schedules_a_backfill(
@@ -118,7 +121,15 @@ async def test_create_connection_imports_tokens_and_schedules_a_backfill(
     assert created["provider"] == "hubspot"
     assert created["status"] == "active"
     assert created["endUser"] == {"externalId": "customer-42"}
-    assert {s["stream"] for s in created["streams"]} == {"contacts", "companies", "deals", "notes", "tasks", "owners"}
+    assert {s["stream"] for s in created["streams"]} == {
+        "contacts",
+        "companies",
+        "deals",
+        "notes",
+        "tasks",
+        "tickets",
+        "owners",
+    }
     assert {s["phase"] for s in created["streams"]} == {"backfill"}
 
     # A second connection for the same end user and provider is allowed.

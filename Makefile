@@ -52,7 +52,7 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks

@@ -17,6 +17,7 @@ import strawberry
 from connectors.kit.models import (
     COMMON_MODELS,
     CommonModel,
+    Embedded,
     EnumType,
     Family,
     Field,
@@ -24,6 +25,7 @@ from connectors.kit.models import (
     ListOf,
     Money,
     Relation,
+    Struct,
     graphql_name,
 )
 from resolvers.ids import to_global_id
@@ -131,8 +133,48 @@ def _revive_datetime(stored: Any) -> Any:
     return datetime.fromisoformat(stored) if isinstance(stored, str) else stored
 
 
+_STRUCTS: dict[Struct, tuple[type, Callable[[Any], Any]]] = {}
+
+
+def struct_type(struct: Struct) -> tuple[type, Callable[[Any], Any]]:
+    """One GraphQL object per embedded `Struct` (InvoiceLine), and how a stored list becomes a list of them:
+    each member revived like a model's field (Money from its dict), items that are not objects skipped."""
+    made = _STRUCTS.get(struct)
+    if made is not None:
+        return made
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations}
+    revivers: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for field in struct.fields:
+        shown, reviver = _shown_type(field)
+        annotations[field.name] = Optional[shown]  # noqa: UP045 - built at run time
+        namespace[field.name] = strawberry.field(default=None, description=field.description or None)
+        revivers.append((field.name, reviver))
+    cls = strawberry.type(type(struct.name, (), namespace), description=struct.description or None)
+
+    def revive_items(stored: Any) -> list[Any]:
+        items = []
+        for item in stored if isinstance(stored, list) else ():
+            if not isinstance(item, dict):
+                continue
+            values = {}
+            for name, reviver in revivers:
+                value = item.get(name)
+                values[name] = reviver(value) if reviver is not None and value is not None else value
+            items.append(cls(**values))
+        return items
+
+    made = _STRUCTS[struct] = (cls, revive_items)
+    return made
+
+
 def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
     """A field's Python type in the GraphQL object, and how a stored value becomes one (None: as stored)."""
+    if isinstance(field.type, Embedded):
+        shown, revive_items = struct_type(field.type.struct)
+        return list[shown], revive_items  # type: ignore[valid-type]
+    if field.type is dict:
+        return RawJSON, None
     if isinstance(field.type, EnumType):
         members = graphql_enum(field.type).__members__
         return graphql_enum(field.type), members.get  # a name the enum lacks reads as null
@@ -212,14 +254,14 @@ def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonO
         namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations, "MODEL": model}
         for field in model.fields:
             shown, reviver = _shown_type(field)
-            many = isinstance(field.type, ListOf)
+            many = isinstance(field.type, ListOf | Embedded)
             annotations[field.name] = shown if many else Optional[shown]  # noqa: UP045 - built at run time
             if field.description:
                 namespace[field.name] = strawberry.field(description=field.description)
             if reviver is not None:
                 revive.append((field.name, reviver))
         namespace["REVIVE"] = tuple(revive)
-        namespace["LISTS"] = tuple(f.name for f in model.fields if isinstance(f.type, ListOf))
+        namespace["LISTS"] = tuple(f.name for f in model.fields if isinstance(f.type, ListOf | Embedded))
         base = interfaces[model.family] if model.family is not None else CommonObject
         types[model.name] = type(model.name, (base,), namespace)
         inherited = model.family.relations if model.family is not None else ()

@@ -19,7 +19,17 @@ from strawberry.types.unset import UnsetType
 
 from connectors import CONNECTORS
 from connectors.kit.errors import BadInput
-from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, ListOf, Money, graphql_name
+from connectors.kit.models import (
+    COMMON_MODELS,
+    CommonModel,
+    Embedded,
+    EnumType,
+    Field,
+    ListOf,
+    Money,
+    Struct,
+    graphql_name,
+)
 from resolvers import writeback
 from schema.context import Info
 from schema.objects import OBJECT_TYPES, CommonObject, graphql_enum
@@ -46,24 +56,62 @@ class MoneyInput:
     currency: str = strawberry.field(description="The ISO 4217 code (upper-case).")
 
 
+_STRUCT_INPUTS: dict[Struct, type] = {}
+
+
+def _struct_input(struct: Struct) -> type:
+    """One input type per embedded `Struct` (InvoiceLineInput), its fields written like a model's."""
+    made = _STRUCT_INPUTS.get(struct)
+    if made is None:
+        annotations = {f.name: Optional[_written_type(f)] for f in struct.fields}  # noqa: UP045
+        namespace: dict[str, Any] = {"__annotations__": annotations}
+        namespace |= {f.name: strawberry.field(default=strawberry.UNSET) for f in struct.fields}
+        made = _STRUCT_INPUTS[struct] = strawberry.input(
+            type(f"{struct.name}Input", (), namespace), description=struct.description or None
+        )
+    return made
+
+
 def _written_type(field: Field) -> Any:
-    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`, a list as a list."""
+    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`, a list as a list, embedded
+    values as a list of their input type, an object as JSON."""
     if isinstance(field.type, EnumType):
         return graphql_enum(field.type)
     if isinstance(field.type, ListOf):
         return list[field.type.item]  # type: ignore[name-defined]
+    if isinstance(field.type, Embedded):
+        return list[_struct_input(field.type.struct)]  # type: ignore[misc]
+    if field.type is dict:
+        return RawJSON
     return MoneyInput if field.type is Money else field.type
 
 
 def _stored(value: Any, member: str) -> Any:
-    """A written value in the form records store it: an enum member by name, Money as its common dict."""
+    """A written value in the form records store it: an enum member by name, Money as its common dict (an
+    amount more precise than its currency refused), embedded values as dicts of their set members."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, MoneyInput):
         try:
-            return Money(value.amount, value.currency).to_common()
+            money = Money(value.amount, value.currency)
         except ValueError as error:
             raise BadInput(str(error), field=graphql_name(member)) from error
+        if not money.is_precise_enough:
+            raise BadInput(
+                f"{graphql_name(member)} {format(money.amount, 'f')} has more decimals than {money.currency} "
+                f"allows ({money.exponent})",
+                field=graphql_name(member),
+            )
+        return money.to_common()
+    if isinstance(value, list) and any(type(item) in _STRUCT_INPUTS.values() for item in value):
+        return [
+            {
+                name: _stored(item_value, f"{member}.{name}")
+                for name, item_value in vars(item).items()
+                if not isinstance(item_value, UnsetType)
+            }
+            for item in value
+        ]
     return value
 
 

@@ -8,17 +8,27 @@ from pathlib import Path
 import pytest
 
 from connectors import CONNECTORS
-from connectors.kit.models import COMMON_MODELS, EnumType, Field, ListOf, Money
+from connectors.kit.models import COMMON_MODELS, Embedded, EnumType, Field, ListOf, Money
 from schema import schema
 from schema.objects import OBJECT_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALARS = {str: "String", int: "Int", float: "Float", bool: "Boolean", datetime: "DateTime", Money: "Money"}
+SCALARS = {
+    str: "String",
+    int: "Int",
+    float: "Float",
+    bool: "Boolean",
+    datetime: "DateTime",
+    Money: "Money",
+    dict: "JSON",
+}
 
 
 def graphql_type_name(field: Field) -> str:
     if isinstance(field.type, ListOf):
         return f"[{SCALARS[field.type.item]}!]!"
+    if isinstance(field.type, Embedded):
+        return f"[{field.type.struct.name}!]!"
     return field.type.name if isinstance(field.type, EnumType) else SCALARS[field.type]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from connectors.kit.errors import BadInput
 from connectors.kit.jsonpath import dig
-from connectors.kit.mapping import Computed, Constant, Ids, Label, ModelMapping, Path, Source
+from connectors.kit.mapping import Computed, Constant, Ids, Label, ModelMapping, MoneyAt, Path, Source
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, TICKET, USER
 
 
@@ -56,7 +56,7 @@ COMPANY_MAPPING = ModelMapping(
         "city": prop("city"),
         "country": prop("country"),
         "employee_count": prop("numberofemployees"),
-        "annual_revenue": prop("annualrevenue"),
+        "annual_revenue": MoneyAt("properties.annualrevenue"),
         "owner": OWNER,
     },
 )
@@ -65,7 +65,7 @@ DEAL_MAPPING = ModelMapping(
     DEAL,
     {
         "name": prop("dealname"),
-        "amount": prop("amount"),
+        "amount": MoneyAt("properties.amount", currency="properties.deal_currency_code", currency_writable=True),
         # The stage's label from the account's pipelines; its id, as HubSpot stores it, in remote_stage.
         "stage": Label("properties.dealstage", DEAL_STAGES),
         "remote_stage": prop("dealstage"),

@@ -141,7 +141,9 @@ class CrmObjectWriter:
         await ctx.session.send_json("DELETE", f"/crm/v3/objects/{self.object_type}/{remote_id}")
 
     def _properties(self, draft: Draft) -> dict[str, Any]:
-        mapped = self.mapping.provider_values(draft.values, handled=frozenset(self.associations))
+        mapped = self.mapping.provider_values(
+            draft.values, handled=frozenset(self.associations), currencies=draft.currencies
+        )
         properties: dict[str, Any] = {}
         for path, value in mapped.items():
             if not path.startswith(PROPERTIES):

@@ -89,6 +89,12 @@ class Draft:
 
     values: Mapping[str, Any]
     raw_fields: Mapping[str, Any] = field(default_factory=dict)
+    # The currency each Money member of the record is kept in (the record's own, else the account's), filled
+    # by the writeback: an amount in another currency changes the currency or is refused (`MoneyAt.write`).
+    currencies: Mapping[str, str] = field(default_factory=dict)
+    # The caller's idempotency key, for providers that deduplicate retried writes themselves (Stripe's
+    # `Idempotency-Key`): a retry the provider saw through never writes twice there either.
+    idempotency_key: str | None = None
 
 
 class Writer(Protocol):

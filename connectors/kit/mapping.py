@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
 from connectors.kit.convert import iso_millis, parse_datetime, to_scalar
 from connectors.kit.errors import BadInput
 from connectors.kit.jsonpath import dig, path_parts
-from connectors.kit.models import CommonModel, ScalarType, graphql_name
+from connectors.kit.models import CommonModel, Embedded, Money, ScalarType, Struct, graphql_name
 
 Encoder = Callable[[Any], Any]
 
@@ -116,7 +117,118 @@ class Label:
 # table name -> provider code -> label
 LabelTables = Mapping[str, Mapping[str, str]]
 
-Source = Path | Computed | Constant | Ids | Label
+# The key under which an account-facts table (a `Labels` the stream reads, e.g. "account") holds the
+# account's currency, for amounts whose record names none.
+ACCOUNT_CURRENCY = "currency"
+
+
+@dataclass(frozen=True)
+class MoneyAt:
+    """An amount at `amount` with its currency code at `currency` (a path in the same record), as exact
+    `Money`. `minor_units`: the provider sends integers in the currency's minor units (Stripe: 1050 USD is
+    10.50); otherwise the amount is in major units, as a number or decimal text (HubSpot "1234.5").
+    Where the record names no currency, the account's is taken from `currency_table` (a table of account
+    facts the stream reads, key "currency"); with neither the amount reads as None: never a guessed currency.
+
+    Written back as the provider takes it (`encode_amount` turns a Decimal in major units into the provider's
+    value; minor units are integers). The currency is written to its path only when it differs from the one
+    the record is in and the path is writable; a different currency that cannot be written is refused."""
+
+    amount: str
+    currency: str | None = None
+    minor_units: bool = False
+    currency_table: str | None = None
+    writable: bool = True
+    currency_writable: bool = False
+    encode_amount: Callable[[Any], Any] = lambda amount: format(amount, "f")
+
+    def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
+        return self.read_labelled(raw, {})
+
+    def currency_of(self, raw: dict[str, Any], labels: LabelTables) -> str | None:
+        code = Path(self.currency).read(raw, str) if self.currency else None
+        if not code and self.currency_table:
+            code = labels.get(self.currency_table, {}).get(ACCOUNT_CURRENCY)
+        return code.upper() if isinstance(code, str) and code else None
+
+    def read_labelled(self, raw: dict[str, Any], labels: LabelTables) -> Any:
+        value = Path(self.amount).read(raw, None)
+        currency = self.currency_of(raw, labels)
+        if value is None or value == "" or isinstance(value, bool) or currency is None:
+            return None
+        try:
+            if self.minor_units:
+                if not isinstance(value, int):
+                    return None
+                return Money.from_minor(value, currency).to_common()
+            amount = Decimal(value if isinstance(value, str) else repr(value))
+            return Money(amount, currency).to_common()
+        except (InvalidOperation, ValueError):
+            return None  # not an amount: `raw` keeps what the provider sent
+
+    def write(self, value: Any, current_currency: str | None, field: str) -> dict[str, Any]:
+        """The provider fields for a Money value (its common dict), given the currency the record is in
+        (None when not known, e.g. a new record on an account whose currency was not read)."""
+        if not self.writable:
+            raise BadInput(f"{field} is read-only at this provider", field=field)
+        if value is None:
+            return {self.amount: None}
+        money = Money.from_common(value)
+        if not money.is_precise_enough:
+            raise BadInput(
+                f"{field} {format(money.amount, 'f')} has more decimals than {money.currency} allows "
+                f"({money.exponent})",
+                field=field,
+            )
+        fields: dict[str, Any] = {
+            self.amount: money.to_minor() if self.minor_units else self.encode_amount(money.amount)
+        }
+        if current_currency is None or money.currency != current_currency:
+            if self.currency and self.currency_writable:
+                fields[self.currency] = money.currency
+            elif current_currency is not None:
+                raise BadInput(
+                    f"{field} is kept in {current_currency} here; an amount in {money.currency} cannot be "
+                    f"written to it (convert it first)",
+                    field=field,
+                    currency=current_currency,
+                )
+        return fields
+
+
+@dataclass(frozen=True)
+class EachOf:
+    """Embedded values (`Embedded` fields: an invoice's lines) read from the list at `path`, each item mapped
+    through `members` (struct field name -> source read in the item). Items that are not objects are skipped."""
+
+    path: str
+    members: Mapping[str, Path | Computed | Constant | MoneyAt]
+
+    def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
+        raise TypeError("an EachOf is read with its struct: ModelMapping.to_common")
+
+    def read_items(self, raw: dict[str, Any], struct: Struct, labels: LabelTables) -> list[dict[str, Any]]:
+        items = Path(self.path).read(raw, None)
+        if not isinstance(items, list):
+            return []
+        fields = tuple((f.name, self.members.get(f.name), f.scalar) for f in struct.fields)
+        mapped = []
+        for item in items:
+            if item.__class__ is not dict:
+                continue
+            values: dict[str, Any] = {}
+            for name, source, target in fields:
+                if source is None:
+                    values[name] = None
+                elif isinstance(source, MoneyAt):
+                    values[name] = source.read_labelled(item, labels)
+                else:
+                    values[name] = source.read(item, target)
+            mapped.append(values)
+        return mapped
+
+
+Source = Path | Computed | Constant | Ids | Label | MoneyAt | EachOf
 
 
 def remote_ids(value: Any) -> list[str]:
@@ -135,24 +247,40 @@ class ModelMapping:
         unknown = set(self.members) - self.model.member_names
         if unknown:
             raise ValueError(f"mapping to {self.model.name} names unknown members {sorted(unknown)}")
+        for field in self.model.fields:
+            source = self.members.get(field.name)
+            if isinstance(field.type, Embedded) != isinstance(source, EachOf) and source is not None:
+                raise ValueError(f"{self.model.name}.{field.name}: embedded values are mapped with EachOf, only they")
+            if isinstance(source, EachOf) and isinstance(field.type, Embedded):
+                extra = set(source.members) - {f.name for f in field.type.struct.fields}
+                if extra:
+                    raise ValueError(f"{self.model.name}.{field.name} has no members {sorted(extra)}")
+            if isinstance(source, MoneyAt) != (field.type is Money) and source is not None:
+                raise ValueError(f"{self.model.name}.{field.name}: Money is mapped with MoneyAt, only Money is")
 
     @cached_property
-    def _readers(self) -> tuple[tuple[str, Source | None, ScalarType | None, Any], ...]:
-        """(member, source, scalar type, value when absent), in the model's order; computed once."""
-        fields = tuple((f.name, self.members.get(f.name), f.scalar, f.absent) for f in self.model.fields)
+    def _readers(self) -> tuple[tuple[str, Source | None, Any, Any], ...]:
+        """(member, source, scalar type or embedded struct, value when absent), in the model's order."""
+        fields = tuple(
+            (f.name, self.members.get(f.name), f.type.struct if isinstance(f.type, Embedded) else f.scalar, f.absent)
+            for f in self.model.fields
+        )
         relations = tuple(
             (r.name, self.members.get(r.name), None, () if r.many else None) for r in self.model.relations
         )
         return fields + relations
 
     def to_common(self, raw: dict[str, Any], labels: LabelTables | None = None) -> dict[str, Any]:
-        """`labels`: the stream's label tables, for `Label` members (read as None without them)."""
+        """`labels`: the stream's label tables, for `Label` members and account currencies (read as None
+        without them)."""
         common: dict[str, Any] = {}
         for name, source, target, absent in self._readers:
             if source is None:
                 value = None
-            elif isinstance(source, Label):
+            elif isinstance(source, Label | MoneyAt):
                 value = source.read_labelled(raw, labels or {})
+            elif isinstance(source, EachOf):
+                value = source.read_items(raw, target, labels or {})
             else:
                 value = source.read(raw, target)
             common[name] = (list(absent) if absent == () else absent) if value is None else value
@@ -160,8 +288,23 @@ class ModelMapping:
 
     @cached_property
     def label_tables(self) -> frozenset[str]:
-        """The label tables this mapping reads (the stream must provide them)."""
-        return frozenset(s.table for s in self.members.values() if isinstance(s, Label))
+        """The label tables this mapping reads (the stream must provide them): labels and account currencies."""
+        tables = {s.table for s in self.members.values() if isinstance(s, Label)}
+        tables |= {s.currency_table for s in self._money_sources().values() if s.currency_table}
+        return frozenset(tables)
+
+    def _money_sources(self) -> dict[str, MoneyAt]:
+        return {name: source for name, source in self.members.items() if isinstance(source, MoneyAt)}
+
+    def currencies(self, raw: dict[str, Any] | None, labels: LabelTables) -> dict[str, str]:
+        """The currency each Money member of a record is kept in (its own, else the account's): what a
+        write of that member must match or change. `raw` None: a record not made yet (the account's)."""
+        found: dict[str, str] = {}
+        for name, source in self._money_sources().items():
+            code = source.currency_of(raw or {}, labels)
+            if code is not None:
+                found[name] = code
+        return found
 
     def resolve_labels(self, values: Mapping[str, Any], labels: LabelTables) -> dict[str, Any]:
         """Values with each `Label` member written by label replaced by its code, set on the member that
@@ -214,11 +357,18 @@ class ModelMapping:
             field=self.field_name(name),
         )
 
-    def provider_values(self, values: Mapping[str, Any], *, handled: frozenset[str] = frozenset()) -> dict[str, Any]:
+    def provider_values(
+        self,
+        values: Mapping[str, Any],
+        *,
+        handled: frozenset[str] = frozenset(),
+        currencies: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """The provider fields ({dotted path: value}) for the common members a caller set.
 
         None clears a field. Members in `handled` are written by the connector's writer itself (associations,
         polymorphic lookups). A member the mapping cannot write is refused, never silently dropped.
+        `currencies`: the currency each Money member of the record is kept in (`Draft.currencies`).
         """
         provider: dict[str, Any] = {}
         if any(isinstance(self.members.get(name), Label) for name in values):
@@ -249,6 +399,8 @@ class ModelMapping:
                 provider[source.path] = encoded
             elif isinstance(source, Computed) and source.write is not None:
                 provider.update(source.write(value))
+            elif isinstance(source, MoneyAt):
+                provider.update(source.write(value, (currencies or {}).get(name), self.field_name(name)))
             else:
                 raise BadInput(
                     f"{self.field_name(name)} cannot be written to this provider's {self.model.name}",
@@ -273,7 +425,8 @@ class ModelMapping:
     def member_for(self, provider_field: str) -> str | None:
         """The common member read from a provider field, for naming the field in a provider's error."""
         for name, source in self.members.items():
-            if isinstance(source, Path) and source.path.rsplit(".", 1)[-1] == provider_field:
+            path = source.amount if isinstance(source, MoneyAt) else getattr(source, "path", None)
+            if isinstance(source, Path | MoneyAt) and path and path.rsplit(".", 1)[-1] == provider_field:
                 return name
         return None
 

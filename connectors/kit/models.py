@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 ScalarType = type[str] | type[int] | type[float] | type[bool] | type[datetime]
+# A JSON object kept as the provider sent it (Stripe's `metadata`: string keys and values), shown as JSON.
+JSONObject = type[dict]  # type: ignore[type-arg]
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,29 @@ class Money:
     def to_common(self) -> dict[str, str]:
         return {"amount": format(self.amount, "f"), "currency": self.currency}
 
+    @property
+    def exponent(self) -> int:
+        """The currency's decimals per ISO 4217 (JPY 0, EUR 2, KWD 3)."""
+        return currency_exponent(self.currency)
+
+    @property
+    def is_precise_enough(self) -> bool:
+        """Whether the amount fits the currency's decimals: 10.5 JPY or 1.0005 KWD do not."""
+        return self.amount == self.amount.quantize(Decimal(1).scaleb(-self.exponent))
+
+    def to_minor(self) -> int:
+        """In the currency's minor units (10.50 USD -> 1050, 1050 JPY -> 1050); an amount with more decimals
+        than the currency has is refused, never rounded."""
+        if not self.is_precise_enough:
+            raise ValueError(
+                f"{format(self.amount, 'f')} has more decimals than {self.currency} allows ({self.exponent})"
+            )
+        return int(self.amount.scaleb(self.exponent))
+
+
+def currency_exponent(currency: str) -> int:
+    return _CURRENCY_EXPONENTS.get(currency.upper(), 2)
+
 
 @dataclass(frozen=True)
 class ListOf:
@@ -89,7 +114,30 @@ class ListOf:
     item: ScalarType
 
 
-FieldType = ScalarType | EnumType | type[Money] | ListOf
+@dataclass(frozen=True)
+class Struct:
+    """The shape of a value embedded in a record, not a model of its own (an invoice's lines): it has no
+    id, no list and no change stream, and is read and written with the record that holds it."""
+
+    name: str
+    fields: tuple[Field, ...]
+    description: str = ""
+
+    def validate(self, value: object) -> bool:
+        if not isinstance(value, dict) or set(value) - {f.name for f in self.fields}:
+            return False
+        return all(value.get(f.name) is None or _is_instance(value[f.name], f.type) for f in self.fields)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A list of `Struct` values stored inside the record (`lines: [InvoiceLine!]!`). Never null: a record
+    without them holds the empty list."""
+
+    struct: Struct
+
+
+FieldType = ScalarType | EnumType | type[Money] | ListOf | Embedded | JSONObject
 
 
 @dataclass(frozen=True)
@@ -108,17 +156,18 @@ class Field:
     @property
     def scalar(self) -> ScalarType | None:
         """What a mapping converts the provider's value to: enum members are text; Money is built by the
-        mapping itself (a `Computed` returning `Money(...).to_common()`), and a list is taken as sent."""
+        mapping itself (`MoneyAt`), embedded values by theirs (`EachOf`), and a list or an object is taken
+        as sent."""
         if isinstance(self.type, EnumType):
             return str
-        if self.type is Money or isinstance(self.type, ListOf):
+        if self.type in (Money, dict) or isinstance(self.type, ListOf | Embedded):
             return None
         return self.type  # type: ignore[return-value]
 
     @property
     def absent(self) -> tuple[()] | None:
         """What a record holds when the provider has no value: the empty list for a list, else None."""
-        return () if isinstance(self.type, ListOf) else None
+        return () if isinstance(self.type, ListOf | Embedded) else None
 
 
 @dataclass(frozen=True)
@@ -243,12 +292,18 @@ def graphql_name(member: str) -> str:
 def _type_name(expected: FieldType) -> str:
     if isinstance(expected, ListOf):
         return f"a list of {expected.item.__name__}"
+    if isinstance(expected, Embedded):
+        return f"a list of {expected.struct.name}"
     return expected.name if isinstance(expected, EnumType) else expected.__name__
 
 
 def _is_instance(value: object, expected: FieldType) -> bool:
     if isinstance(expected, EnumType):
         return value in expected.members
+    if isinstance(expected, Embedded):
+        return isinstance(value, list) and all(expected.struct.validate(item) for item in value)
+    if expected is dict:
+        return isinstance(value, dict)
     if isinstance(expected, ListOf):
         return isinstance(value, list) and all(_is_instance(item, expected.item) for item in value)
     if expected is Money:
@@ -293,7 +348,7 @@ COMPANY = CommonModel(
         Field("city", str),
         Field("country", str),
         Field("employee_count", int),
-        Field("annual_revenue", float),
+        Field("annual_revenue", Money),
     ),
     relations=(Relation("owner", "User"),),
 )
@@ -303,7 +358,11 @@ DEAL = CommonModel(
     description="A sales opportunity.",
     fields=(
         Field("name", str, filterable=True),
-        Field("amount", float),
+        Field(
+            "amount",
+            Money,
+            description="In the deal's own currency where the provider keeps one per deal, else the account's.",
+        ),
         # The stage as people read it (HubSpot's stage label) and the provider's own value (its stage id).
         Field(
             "stage",
@@ -426,6 +485,152 @@ TICKET_COMMENT = CommonModel(
     ),
 )
 
+METADATA = Field(
+    "metadata",
+    dict,
+    description="The provider's key-value annotations on the object (Stripe's metadata), as strings.",
+)
+CURRENCY = Field("currency", str, filterable=True, description="The upper-case ISO 4217 code of its amounts.")
+
+CUSTOMER = CommonModel(
+    "Customer",
+    description="Someone who pays: a Stripe customer.",
+    fields=(
+        Field("email", str, filterable=True),
+        Field("name", str, filterable=True),
+        Field("phone", str),
+        Field("description", str),
+        CURRENCY,
+        Field(
+            "balance",
+            Money,
+            description="Credit (negative) or debt (positive) applied to the customer's next invoice.",
+        ),
+        Field("delinquent", bool, filterable=True, description="True when the latest invoice went unpaid."),
+        METADATA,
+    ),
+)
+
+INVOICE_STATUS = EnumType(
+    "InvoiceStatus",
+    ("DRAFT", "OPEN", "PAID", "UNCOLLECTIBLE", "VOID"),
+    description="Where an invoice stands; the provider's own word is in remoteStatus.",
+)
+
+INVOICE_LINE = Struct(
+    "InvoiceLine",
+    description="One line of an invoice, embedded in it.",
+    fields=(
+        Field("description", str),
+        Field("quantity", int),
+        Field("amount", Money, description="The line's total."),
+        Field("price_remote_id", str, description="The provider's id of the price billed, if any."),
+        Field("product_remote_id", str, description="The provider's id of the product billed, if any."),
+    ),
+)
+
+INVOICE = CommonModel(
+    "Invoice",
+    description="A bill sent to a customer: a Stripe invoice.",
+    fields=(
+        Field("number", str, filterable=True),
+        Field("status", INVOICE_STATUS, filterable=True),
+        Field("remote_status", str, filterable=True, description="The provider's own value for the status."),
+        CURRENCY,
+        Field("subtotal", Money, description="Before discounts and taxes."),
+        Field("total", Money),
+        Field("amount_due", Money),
+        Field("amount_paid", Money),
+        Field("amount_remaining", Money),
+        Field("due_at", datetime),
+        Field("paid_at", datetime),
+        Field("period_start", datetime),
+        Field("period_end", datetime),
+        Field("hosted_url", str, description="Where the customer sees and pays it."),
+        Field("lines", Embedded(INVOICE_LINE)),
+        METADATA,
+    ),
+    relations=(
+        Relation("customer", "Customer", filterable=True),
+        Relation("subscription", "BillingSubscription", filterable=True),
+    ),
+)
+
+PAYMENT_STATUS = EnumType(
+    "PaymentStatus",
+    ("REQUIRES_ACTION", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELED"),
+    description="Where a payment stands; the provider's own word is in remoteStatus.",
+)
+
+PAYMENT = CommonModel(
+    "Payment",
+    description="An attempt to collect money: a Stripe PaymentIntent (charges and refunds stay records).",
+    fields=(
+        Field("amount", Money),
+        Field("amount_received", Money),
+        Field("amount_refunded", Money),
+        CURRENCY,
+        Field("status", PAYMENT_STATUS, filterable=True),
+        Field("remote_status", str, filterable=True, description="The provider's own value for the status."),
+        Field("method", str, filterable=True, description="How it is paid: card, sepa_debit, ..."),
+        Field("description", str),
+        Field("failure_message", str, description="Why the last attempt failed, as the provider says it."),
+        METADATA,
+    ),
+    relations=(Relation("customer", "Customer", filterable=True), Relation("invoice", "Invoice", filterable=True)),
+)
+
+BILLING_SUBSCRIPTION_STATUS = EnumType(
+    "BillingSubscriptionStatus",
+    ("TRIALING", "ACTIVE", "PAST_DUE", "CANCELED", "UNPAID", "INCOMPLETE", "INCOMPLETE_EXPIRED", "PAUSED"),
+    description="Where a subscription stands; the provider's own word is in remoteStatus.",
+)
+
+SUBSCRIPTION_ITEM = Struct(
+    "SubscriptionItem",
+    description="One price a subscription bills, embedded in it.",
+    fields=(
+        Field("price_remote_id", str),
+        Field("product_remote_id", str),
+        Field("quantity", int),
+        Field("unit_amount", Money),
+        Field("interval", str, description="How often it bills: day, week, month or year."),
+    ),
+)
+
+BILLING_SUBSCRIPTION = CommonModel(
+    "BillingSubscription",
+    description="A customer's recurring billing: a Stripe subscription.",
+    fields=(
+        Field("status", BILLING_SUBSCRIPTION_STATUS, filterable=True),
+        Field("remote_status", str, filterable=True, description="The provider's own value for the status."),
+        CURRENCY,
+        Field("current_period_start", datetime),
+        Field("current_period_end", datetime),
+        Field("cancel_at", datetime),
+        Field("canceled_at", datetime),
+        Field("cancel_at_period_end", bool, filterable=True, description="True when it ends with its current period."),
+        Field("trial_end", datetime),
+        Field("items", Embedded(SUBSCRIPTION_ITEM)),
+        METADATA,
+    ),
+    relations=(Relation("customer", "Customer", filterable=True),),
+)
+
 COMMON_MODELS: dict[str, CommonModel] = {
-    m.name: m for m in (CONTACT, COMPANY, DEAL, USER, NOTE, TASK, TICKET, TICKET_COMMENT)
+    m.name: m
+    for m in (
+        CONTACT,
+        COMPANY,
+        DEAL,
+        USER,
+        NOTE,
+        TASK,
+        TICKET,
+        TICKET_COMMENT,
+        CUSTOMER,
+        INVOICE,
+        PAYMENT,
+        BILLING_SUBSCRIPTION,
+    )
 }

@@ -106,7 +106,7 @@ class RestWriter:
         for rule in self.rules:
             rule.apply(ruled, draft.values, current, self.mapping)
         handled = frozenset(member for rule in self.rules for member in rule.members)
-        fields = {**self.mapping.provider_values(draft.values, handled=handled), **ruled}
+        fields = {**self.mapping.provider_values(draft.values, handled=handled, currencies=draft.currencies), **ruled}
         return nest(self.mapping.merge_raw_fields(fields, draft.raw_fields))
 
     async def _send(

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.kit.errors import BadInput
-from connectors.kit.mapping import Computed, Constant, ModelMapping, Path, Source, date_only
+from connectors.kit.mapping import Computed, Constant, ModelMapping, MoneyAt, Path, Source, date_only
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, TICKET, TICKET_COMMENT, USER
 
 ACCOUNT, CONTACT_ID, LEAD, OPPORTUNITY = "001", "003", "00Q", "006"
@@ -65,7 +65,7 @@ COMPANY_MAPPING = ModelMapping(
         "city": Path("BillingCity"),
         "country": Path("BillingCountry"),
         "employee_count": Path("NumberOfEmployees"),
-        "annual_revenue": Path("AnnualRevenue"),
+        "annual_revenue": MoneyAt("AnnualRevenue", currency="CurrencyIsoCode", currency_writable=True),
         "owner": OWNER,
     },
 )
@@ -74,7 +74,7 @@ DEAL_MAPPING = ModelMapping(
     DEAL,
     {
         "name": Path("Name"),
-        "amount": Path("Amount"),
+        "amount": MoneyAt("Amount", currency="CurrencyIsoCode", currency_writable=True),
         # StageName holds the picklist's API value, which is also its label unless an admin relabelled it.
         "stage": Path("StageName"),
         "remote_stage": Path("StageName"),

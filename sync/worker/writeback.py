@@ -67,7 +67,7 @@ class Writeback:
             raise BadInput(f"no {self.connector.display_name} object takes a {self.model} with these values")
         ctx = await self._context(stream)
         assert stream.writer is not None
-        remote_id = await self._provider(stream, stream.writer.create(ctx, _by_code(ctx, draft)))
+        remote_id = await self._provider(stream, stream.writer.create(ctx, _by_code(ctx, draft, None)))
         return await self._refresh(ctx, remote_id)
 
     async def update(self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None) -> Any:
@@ -79,7 +79,8 @@ class Writeback:
             current = _remote(await self._refresh(ctx, remote_id))
             self._check_unchanged(current, if_updated_at)
         assert stream.writer is not None
-        await self._provider(stream, stream.writer.update(ctx, remote_id, _by_code(ctx, draft), current.record))
+        written = _by_code(ctx, draft, current.record)
+        await self._provider(stream, stream.writer.update(ctx, remote_id, written, current.record))
         return await self._refresh(ctx, remote_id)
 
     async def delete(self, remote_id: str, if_updated_at: datetime | None, cached: Any = None) -> Row[Any]:
@@ -193,12 +194,16 @@ class _Current:
     record: RemoteRecord
 
 
-def _by_code(ctx: StreamContext, draft: Draft) -> Draft:
+def _by_code(ctx: StreamContext, draft: Draft, current: RemoteRecord | None) -> Draft:
     """The draft with values written by label (a deal stage's name) turned into the provider's codes, from
-    the stream's label tables: writers only ever see codes."""
-    if ctx.stream.mapping is None or not ctx.stream.mapping.label_tables:
+    the stream's label tables: writers only ever see codes. And the currency each amount of the record is
+    kept in (`current`, or the account's for a new record), which an amount written must match or change."""
+    mapping = ctx.stream.mapping
+    if mapping is None:
         return draft
-    return replace(draft, values=ctx.stream.mapping.resolve_labels(draft.values, ctx.labels))
+    values = mapping.resolve_labels(draft.values, ctx.labels) if mapping.label_tables else draft.values
+    currencies = mapping.currencies(current.raw if current else None, ctx.labels)
+    return replace(draft, values=values, currencies=currencies)
 
 
 def _remote(row: Any) -> _Current:

@@ -8,16 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.kit.errors import BadInput
-from connectors.kit.mapping import (
-    Computed,
-    Constant,
-    ModelMapping,
-    MoneyAt,
-    Path,
-    Source,
-    date_only,
-    exact_json_number,
-)
+from connectors.kit.mapping import Computed, Constant, ModelMapping, MoneyAt, Path, Source, date_only, exact_json_number
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, TICKET, TICKET_COMMENT, USER
 from connectors.salesforce.currencies import ORG
 

@@ -17,6 +17,7 @@ import strawberry
 from connectors.kit.models import (
     COMMON_MODELS,
     CommonModel,
+    CurrencyCode,
     Embedded,
     EnumType,
     Family,
@@ -25,6 +26,7 @@ from connectors.kit.models import (
     ListOf,
     Money,
     Relation,
+    StringMap,
     Struct,
     graphql_name,
 )
@@ -173,8 +175,10 @@ def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
     if isinstance(field.type, Embedded):
         shown, revive_items = struct_type(field.type.struct)
         return list[shown], revive_items  # type: ignore[valid-type]
-    if field.type is dict:
+    if field.type is dict or isinstance(field.type, StringMap):
         return RawJSON, None
+    if field.type is CurrencyCode:
+        return str, None
     if isinstance(field.type, EnumType):
         members = graphql_enum(field.type).__members__
         return graphql_enum(field.type), members.get  # a name the enum lacks reads as null

@@ -131,6 +131,12 @@ def graphql_enum(spec: EnumType) -> type[enum.Enum]:
     return made
 
 
+def _revive_object(stored: Any) -> Any:
+    """A stored JSON object as shown; anything else reads as null. Never text: the JSON scalar would embed
+    text as JSON verbatim, so a provider's string must not reach it as if it were an object."""
+    return stored if isinstance(stored, dict) else None
+
+
 def _revive_datetime(stored: Any) -> Any:
     return datetime.fromisoformat(stored) if isinstance(stored, str) else stored
 
@@ -176,7 +182,7 @@ def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
         shown, revive_items = struct_type(field.type.struct)
         return list[shown], revive_items  # type: ignore[valid-type]
     if field.type is dict or isinstance(field.type, StringMap):
-        return RawJSON, None
+        return RawJSON, _revive_object
     if field.type is CurrencyCode:
         return str, None
     if isinstance(field.type, EnumType):

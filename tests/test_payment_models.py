@@ -370,6 +370,16 @@ async def test_money_lines_items_and_relations_read_exactly_one_query_per_level(
     assert payments["pi_3"]["failureMessage"] == "Your card was declined."
 
 
+async def test_metadata_that_is_not_an_object_reads_as_null(billing: Billing) -> None:
+    # A connector that stored the provider's text as it came: shown as null, never embedded as JSON text.
+    odd = {**_valid(CUSTOMER, email="odd@example.com"), "metadata": '{"injected": true}'}
+    await _store(billing.store, billing.other, "customers", "Customer", {"cus_odd": odd})
+    query = '{ customers(filter: {email: {eq: "odd@example.com"}}) { edges { node { metadata raw } } } }'
+    assert data(await billing.q(query))["customers"]["edges"] == [
+        {"node": {"metadata": None, "raw": {"id": "cus_odd"}}}
+    ]
+
+
 async def test_invoices_page_forward_and_backward(billing: Billing) -> None:
     page_query = """query($first: Int, $after: String, $last: Int, $before: String) {
       invoices(first: $first, after: $after, last: $last, before: $before, filter: {provider: "hubspot"}) {
@@ -516,6 +526,7 @@ def _line(amount: str, currency: str = "JPY") -> dict[str, Any]:
         (CREATE_CUSTOMER, {"metadata": {"note": "x" * 501}}, "metadata.note", "longer than 500"),
         (CREATE_CUSTOMER, {"balance": {"amount": "1e999999999", "currency": "USD"}}, "$i.balance.amount", "40 digits"),
         (CREATE_CUSTOMER, {"balance": {"amount": 10.5, "currency": "USD"}}, "$i.balance.amount", "as text"),
+        (CREATE_INVOICE, {"status": "FINALIZED"}, "$i.status", "DRAFT, OPEN, PAID, UNCOLLECTIBLE, VOID"),
     ],
     ids=[
         "jpy-line-decimals",
@@ -536,6 +547,7 @@ def _line(amount: str, currency: str = "JPY") -> dict[str, Any]:
         "metadata-long-value",
         "huge-exponent",
         "float-in-a-variable",
+        "unknown-status",
     ],
 )
 async def test_a_bad_money_currency_or_metadata_in_a_write_is_refused_naming_its_path(
@@ -619,6 +631,8 @@ async def test_a_customer_filter_reads_the_relation_index(billing: Billing) -> N
     }
     plan = await _plan(billing.store, statement, values)
     assert "ix_records_model_customer" in plan, plan
+    # Read in the list's order from the index: never sorted from all of the customer's invoices.
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
     assert await _ids(billing, "invoices", "InvoiceFilter", customerRemoteId="cus_bulk_7") == {
         f"in_bulk_{n}" for n in range(7, 3000, 500)
     }

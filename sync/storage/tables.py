@@ -191,12 +191,16 @@ def indexed_relations(models: Iterable[CommonModel]) -> list[str]:
 
 # Only records that name a related record are in each index, so ingesting other models never maintains it
 # (`= :value` and `IN (...)` imply the value is not null, so both databases use the partial index for them).
+# Ending in the lists' order (last change, then id), a page of one customer's invoices is read in order from
+# the index however many that customer has, rather than sorted from all of them.
 for _via in indexed_relations(COMMON_MODELS.values()):
     _names_parent = common_text(_via).isnot(None)
     Index(
         f"ix_records_model_{_via}",
         records.c.model,
         common_text(_via),
+        records.c.remote_updated_at,
+        records.c.id,
         postgresql_where=_names_parent,
         sqlite_where=_names_parent,
     )

@@ -1,6 +1,7 @@
-"""Lists filtered by a relation (`invoices(filter: {customerRemoteId: ...})`): indexed by model and the
-related record's remote id, like the children found by their parent in 0011 (sync/storage/tables.py
-derives one such index per relation it names in `indexed_relations`).
+"""Lists filtered by a relation (`invoices(filter: {customerRemoteId: ...})`): indexed by model, the related
+record's remote id and the lists' order, so a page is read in order from the index (sync/storage/tables.py
+derives one such index per relation `indexed_relations` names). The children-by-parent index of 0011 takes
+the same shape.
 
 Revision ID: 0013
 Revises: 0012
@@ -16,22 +17,33 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-RELATIONS = ("assignee", "author_contact", "author_user", "customer", "invoice", "requester", "subscription")
+RELATIONS = ("assignee", "author_contact", "author_user", "customer", "invoice", "requester", "subscription", "ticket")
+
+
+def _names_related(relation: str) -> sa.TextClause:
+    # Partial: only records naming a related record are indexed (see sync/storage/tables.py).
+    return sa.text(f"(common ->> '{relation}') IS NOT NULL")
 
 
 def upgrade() -> None:
+    op.drop_index("ix_records_model_ticket", table_name="records")
     for relation in RELATIONS:
-        # Partial: only records naming a related record are indexed (see sync/storage/tables.py).
-        names_related = sa.text(f"(common ->> '{relation}') IS NOT NULL")
         op.create_index(
             f"ix_records_model_{relation}",
             "records",
-            ["model", sa.text(f"(common ->> '{relation}')")],
-            postgresql_where=names_related,
-            sqlite_where=names_related,
+            ["model", sa.text(f"(common ->> '{relation}')"), "remote_updated_at", "id"],
+            postgresql_where=_names_related(relation),
+            sqlite_where=_names_related(relation),
         )
 
 
 def downgrade() -> None:
     for relation in RELATIONS:
         op.drop_index(f"ix_records_model_{relation}", table_name="records")
+    op.create_index(
+        "ix_records_model_ticket",
+        "records",
+        ["model", sa.text("(common ->> 'ticket')")],
+        postgresql_where=_names_related("ticket"),
+        sqlite_where=_names_related("ticket"),
+    )

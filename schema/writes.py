@@ -123,19 +123,21 @@ def _stored(field: Field, value: Any, path: str) -> Any:
 
 
 def _stored_money(value: MoneyInput, path: str) -> dict[str, str]:
+    """Money as stored; refusals name the Money field (`lines[1].amount`, `total`), as the provider's
+    checks of the same value do (`MoneyAt.write`): its amount and currency are judged together."""
     problem = currency_problem(value.currency)
     if problem is not None:
-        raise BadInput(f"{path}.currency: {problem}", field=f"{path}.currency")
+        raise BadInput(f"{path}: currency {problem}", field=path)
     try:
         money = Money(value.amount, value.currency)
     except ValueError as error:
-        raise BadInput(f"{path}.amount: {error}", field=f"{path}.amount") from error
+        raise BadInput(f"{path}: {error}", field=path) from error
     if not money.is_precise_enough:
         decimals = "no decimals" if money.exponent == 0 else f"at most {money.exponent} decimals"
         raise BadInput(
-            f"{path}.amount: {format(money.amount, 'f')} {money.currency} is more precise than the currency "
-            f"allows ({money.currency} has {decimals}); round it yourself, xkit never does",
-            field=f"{path}.amount",
+            f"{path}: {format(money.amount, 'f')} {money.currency} is more precise than the currency allows "
+            f"({money.currency} has {decimals}); round it yourself, xkit never does",
+            field=path,
             decimals=money.exponent,
         )
     return money.to_common()

@@ -514,11 +514,11 @@ def _line(amount: str, currency: str = "JPY") -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("document", "given", "field", "words"),
     [
-        (CREATE_INVOICE, {"lines": [_line("1050"), _line("10.5")]}, "lines[1].amount.amount", "JPY has no decimals"),
-        (CREATE_INVOICE, {"lines": [_line("1.0005", "KWD")]}, "lines[0].amount.amount", "at most 3 decimals"),
-        (CREATE_INVOICE, {"total": {"amount": "0.001", "currency": "USD"}}, "total.amount", "at most 2 decimals"),
-        (CREATE_INVOICE, {"lines": [_line("1", "jpy")]}, "lines[0].amount.currency", "write 'JPY'"),
-        (CREATE_INVOICE, {"total": {"amount": "1", "currency": "ABC"}}, "total.currency", "not an ISO 4217"),
+        (CREATE_INVOICE, {"lines": [_line("1050"), _line("10.5")]}, "lines[1].amount", "JPY has no decimals"),
+        (CREATE_INVOICE, {"lines": [_line("1.0005", "KWD")]}, "lines[0].amount", "at most 3 decimals"),
+        (CREATE_INVOICE, {"total": {"amount": "0.001", "currency": "USD"}}, "total", "at most 2 decimals"),
+        (CREATE_INVOICE, {"lines": [_line("1", "jpy")]}, "lines[0].amount", "write 'JPY'"),
+        (CREATE_INVOICE, {"total": {"amount": "1", "currency": "ABC"}}, "total", "not an ISO 4217"),
         (CREATE_INVOICE, {"currency": "usd"}, "currency", "write 'USD'"),
         (CREATE_INVOICE, {"currency": "dollars"}, "currency", "three letters"),
         (CREATE_CUSTOMER, {"metadata": ["plan", "pro"]}, "metadata", "must be a JSON object"),

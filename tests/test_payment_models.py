@@ -20,7 +20,15 @@ from sqlalchemy import select
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
-from connectors.kit.models import BILLING_SUBSCRIPTION, COMMON_MODELS, CUSTOMER, INVOICE, PAYMENT, CommonModel
+from connectors.kit.models import (
+    BILLING_SUBSCRIPTION,
+    COMMON_MODELS,
+    CUSTOMER,
+    INVOICE,
+    PAYMENT,
+    CommonModel,
+    graphql_name,
+)
 from connectors.kit.records import RemoteRecord
 from resolvers.context import Caller
 from resolvers.ids import from_global_id, to_global_id
@@ -619,26 +627,32 @@ async def _plan(store: Store, statement: Any, values: dict[str, Any]) -> str:
         return "\n".join(str(row[-1]) for row in rows)
 
 
-async def test_a_customer_filter_reads_the_relation_index(billing: Billing) -> None:
-    # Enough invoices that scanning every one of them would show, as on a real account.
-    many = {
-        f"in_bulk_{n}": _valid(INVOICE, number=f"B-{n}", status="PAID", currency="USD", customer=f"cus_bulk_{n % 500}")
-        for n in range(3000)
-    }
-    await _store(billing.store, billing.connection, "invoices", "Invoice", many)
-    query = RecordQuery(model="Invoice", fields={"customer": StringMatch(eq="cus_bulk_7")})
+@pytest.mark.parametrize(
+    ("model", "relation"),
+    [(INVOICE, "customer"), (INVOICE, "subscription"), (PAYMENT, "invoice"), (BILLING_SUBSCRIPTION, "customer")],
+    ids=["invoice-customer", "invoice-subscription", "payment-invoice", "subscription-customer"],
+)
+async def test_a_relation_filter_reads_its_index_in_the_lists_order(
+    billing: Billing, model: CommonModel, relation: str
+) -> None:
+    # Enough records that scanning every one of them would show, as on a real account.
+    many = {f"bulk_{n}": _valid(model, **{relation: f"related_{n % 500}"}) for n in range(3000)}
+    await _store(billing.store, billing.connection, "bulk", model.name, many)
+    query = RecordQuery(model=model.name, fields={relation: StringMatch(eq="related_7")})
     dialect = billing.store.engine.dialect.name
     statement = _page_statement(_filter_shape(query, dialect), "desc", (False, False, False))
     values = {
         "platform_id": billing.tenant.platform_id,
-        "model": "Invoice",
-        "customer_eq": "cus_bulk_7",
+        "model": model.name,
+        f"{relation}_eq": "related_7",
         "page_limit": 51,
     }
     plan = await _plan(billing.store, statement, values)
-    assert "ix_records_model_customer" in plan, plan
-    # Read in the list's order from the index: never sorted from all of the customer's invoices.
+    assert f"ix_records_model_{relation}" in plan, plan
+    # Read in the list's order from the index: never sorted from all of the related record's rows.
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
-    assert await _ids(billing, "invoices", "InvoiceFilter", customerRemoteId="cus_bulk_7") == {
-        f"in_bulk_{n}" for n in range(7, 3000, 500)
-    }
+    list_name = graphql_name(model.list_name)
+    found = await _ids(
+        billing, list_name, f"{model.name}Filter", **{graphql_name(f"{relation}_remote_id"): "related_7"}
+    )
+    assert found == {f"bulk_{n}" for n in range(7, 3000, 500)}

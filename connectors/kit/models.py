@@ -74,7 +74,8 @@ MAX_AMOUNT_DIGITS = 40
 def plain_digits(amount: Decimal) -> int:
     """How many digits `amount` has written in plain notation, without a leading "0.": 1234.50 -> 6,
     1E+3 -> 4, 0.005 -> 3 (exact: no decimal context is involved)."""
-    digits, exponent = amount.as_tuple().digits, int(amount.as_tuple().exponent)
+    _, digits, exponent = amount.as_tuple()
+    exponent = int(exponent)
     if exponent >= 0:
         return len(digits) + exponent
     return max(len(digits), -exponent)
@@ -170,9 +171,9 @@ class CurrencyCode:
 @dataclass(frozen=True)
 class StringMap:
     """A JSON object of text keys to text values (Stripe's `metadata`), with the limits every write of it
-    must keep. The limits are the model's contract, not one provider's detail: a value refused here would be
-    refused by the provider after a round trip, and a key holding `[` or `]` cannot be sent in the bracket
-    form encoding providers of form-encoded APIs nest objects with."""
+    must keep. Declared on the model, so a write is checked before any provider is asked, in the same words
+    whichever connector takes it; a key holding `[` or `]` could not be sent in the bracket form encoding
+    that form-encoded APIs nest objects with."""
 
     max_keys: int
     max_key_length: int

@@ -34,7 +34,8 @@ def _parse_decimal(value: Any) -> Decimal:
 SCALARS: dict[object, Any] = {
     Decimal: strawberry.scalar(
         name="Decimal",
-        description='An exact decimal number as text in plain notation: "1234.50".',
+        description='An exact decimal number as text in plain notation: "1234.50"; '
+        f"at most {MAX_AMOUNT_DIGITS} digits.",
         serialize=lambda value: format(value, "f"),
         parse_value=_parse_decimal,
     ),

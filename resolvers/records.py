@@ -60,13 +60,15 @@ class RecordRow(NamedTuple):
 
 @dataclass(frozen=True)
 class StringMatch:
-    """How a filter matches a member of a record's common fields: text equal to `eq` or containing
-    `contains` (case-insensitive), a list holding `holds` exactly, a boolean equal to `flag`."""
+    """How a filter matches a member of a record's common fields: text equal to `eq` (regardless of case
+    when `ignore_case`) or containing `contains` (case-insensitive), a list holding `holds` exactly, a
+    boolean equal to `flag`."""
 
     eq: str | None = None
     contains: str | None = None
     holds: str | None = None
     flag: bool | None = None
+    ignore_case: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ async def ensure_connection_owned(caller: Caller, connection_id: uuid.UUID) -> N
 # The shape of a page query: which filters it has (not their values), its order, which cursors bound it
 # and which way it reads. Pages of one shape run one statement object with bound values, so a request
 # neither builds the statement nor hashes it for SQLAlchemy's compiled cache: it only binds.
-FilterShape = tuple[str, bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool, bool, bool], ...]]
+FilterShape = tuple[str, bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool, bool, bool, bool], ...]]
 # A page read (after?, before?, backward?) or a probe of one side: "next"/"previous".
 Reading = tuple[bool, bool, bool] | Literal["next", "previous"]
 
@@ -123,7 +125,14 @@ def _filter_shape(query: RecordQuery, dialect: str) -> FilterShape:
         query.provider is not None,
         query.updated_after is not None,
         tuple(
-            (name, match.eq is not None, match.contains is not None, match.holds is not None, match.flag is not None)
+            (
+                name,
+                match.eq is not None,
+                match.contains is not None,
+                match.holds is not None,
+                match.flag is not None,
+                match.ignore_case,
+            )
             for name, match in query.fields.items()
         ),
     )
@@ -153,10 +162,11 @@ def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
         conditions.append(records.c.connection_id.in_(of_provider))
     if updated_after:
         conditions.append(records.c.remote_updated_at > bindparam("updated_after"))
-    for name, eq, contains, holds, flag in fields:
+    for name, eq, contains, holds, flag, ignore_case in fields:
         value = common_text(name)
         if eq:
-            conditions.append(value == bindparam(f"{name}_eq"))
+            # The bound value is upper-cased too (`_page_values`).
+            conditions.append((func.upper(value) if ignore_case else value) == bindparam(f"{name}_eq"))
         if contains:
             conditions.append(value.ilike(bindparam(f"{name}_contains"), escape="\\"))
         if holds:
@@ -206,7 +216,7 @@ def _page_values(caller: Caller, query: RecordQuery, limit: int, bounds: Bounds)
         "page_limit": limit,
     }
     for name, match in query.fields.items():
-        values[f"{name}_eq"] = match.eq
+        values[f"{name}_eq"] = match.eq.upper() if match.ignore_case and match.eq is not None else match.eq
         if match.contains is not None:
             values[f"{name}_contains"] = f"%{_escape_like(match.contains)}%"
         if match.holds is not None:

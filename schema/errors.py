@@ -25,6 +25,8 @@ UNKNOWN_ENUM_VALUE = (
     re.compile(r"Enum '(?P<enum>\w+)' cannot represent non-enum value: (?P<value>.*)\.(?: Did you mean .*)?$"),
 )
 IN_VARIABLE = re.compile(r"Variable '\$(?P<variable>\w+)' has invalid value(?: at (?P<path>\S+))?: (?P<reason>.*)$")
+# graphql-core's wording for a literal in the document that its scalar refused ('10.5' for a Decimal).
+BAD_LITERAL = re.compile(r"Expected value of type '(?P<type>[^']+)', but encountered error")
 
 
 def classify(error: GraphQLError) -> None:
@@ -76,12 +78,31 @@ def _classify_bad_variable(error: GraphQLError) -> None:
     else:
         # A scalar refusing a value (a ValueError from parsing a Decimal, say) is the caller's input, not our fault.
         error.extensions = {"code": "BAD_USER_INPUT"}
+    in_variable = IN_VARIABLE.match(error.message)
+    if in_variable and "field" not in error.extensions:
+        error.extensions["field"] = f"${in_variable.group('variable')}{in_variable.group('path') or ''}"
 
 
 def process_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> Any:
     for error in errors:
-        if execution_context is None or not _refuse_unknown_enum_value(error, execution_context):
+        if execution_context is None or not (
+            _refuse_unknown_enum_value(error, execution_context) or _refuse_bad_literal(error, execution_context)
+        ):
             classify(error)
+
+
+def _refuse_bad_literal(error: GraphQLError, context: ExecutionContext) -> bool:
+    """A literal written in the document that its scalar refused (`amount: 10.5` for a Decimal): bad user
+    input naming where it sits, in the scalar's words."""
+    refused = error.original_error
+    if error.path is not None or not isinstance(refused, ValueError) or not BAD_LITERAL.match(error.message):
+        return False
+    field = _input_path(context.graphql_document, error.nodes[0]) if error.nodes else None
+    error.message = f"{field}: {refused}" if field else str(refused)
+    error.extensions = {"code": "BAD_USER_INPUT"}
+    if field is not None:
+        error.extensions["field"] = field
+    return True
 
 
 def _refuse_unknown_enum_value(error: GraphQLError, context: ExecutionContext) -> bool:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import strawberry
 
-from connectors.kit.models import COMMON_MODELS, CommonModel, EnumType, Field, ListOf, graphql_name
+from connectors.kit.models import COMMON_MODELS, CommonModel, CurrencyCode, EnumType, Field, ListOf, graphql_name
 from resolvers.ids import parse_connection_id
 from resolvers.records import RecordQuery, StringMatch
 from schema.objects import graphql_enum
@@ -77,7 +77,8 @@ def record_query(
     for field in model.filterable_fields:
         match: StringFilter | StringListFilter | enum.Enum | bool | None = getattr(where, field.name, None)
         if isinstance(match, StringFilter):
-            fields[field.name] = StringMatch(eq=match.eq, contains=match.contains)
+            ignore_case = field.type is CurrencyCode  # "usd" finds USD
+            fields[field.name] = StringMatch(eq=match.eq, contains=match.contains, ignore_case=ignore_case)
         elif isinstance(match, StringListFilter):
             if match.contains is not None:
                 fields[field.name] = StringMatch(holds=match.contains)

@@ -17,6 +17,7 @@ import strawberry
 from connectors.kit.models import (
     COMMON_MODELS,
     CommonModel,
+    CurrencyCode,
     Embedded,
     EnumType,
     Family,
@@ -25,6 +26,7 @@ from connectors.kit.models import (
     ListOf,
     Money,
     Relation,
+    StringMap,
     Struct,
     graphql_name,
 )
@@ -129,6 +131,12 @@ def graphql_enum(spec: EnumType) -> type[enum.Enum]:
     return made
 
 
+def _revive_object(stored: Any) -> Any:
+    """A stored JSON object as shown; anything else reads as null. Never text: the JSON scalar would embed
+    text as JSON verbatim, so a provider's string must not reach it as if it were an object."""
+    return stored if isinstance(stored, dict) else None
+
+
 def _revive_datetime(stored: Any) -> Any:
     return datetime.fromisoformat(stored) if isinstance(stored, str) else stored
 
@@ -173,8 +181,10 @@ def _shown_type(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
     if isinstance(field.type, Embedded):
         shown, revive_items = struct_type(field.type.struct)
         return list[shown], revive_items  # type: ignore[valid-type]
-    if field.type is dict:
-        return RawJSON, None
+    if field.type is dict or isinstance(field.type, StringMap):
+        return RawJSON, _revive_object
+    if field.type is CurrencyCode:
+        return str, None
     if isinstance(field.type, EnumType):
         members = graphql_enum(field.type).__members__
         return graphql_enum(field.type), members.get  # a name the enum lacks reads as null

@@ -6,6 +6,8 @@ from typing import Any, NewType
 import orjson
 import strawberry
 
+from connectors.kit.models import MAX_AMOUNT_DIGITS, plain_digits
+
 # The cached payload is JSON text already; embedding it as an orjson Fragment skips a parse and a dump.
 RawJSON = NewType("RawJSON", object)
 
@@ -24,13 +26,16 @@ def _parse_decimal(value: Any) -> Decimal:
         raise ValueError(f"not a decimal number: {value!r}") from error
     if not parsed.is_finite():
         raise ValueError(f"not a finite decimal number: {value!r}")
+    if plain_digits(parsed) > MAX_AMOUNT_DIGITS:
+        raise ValueError(f"a Decimal has at most {MAX_AMOUNT_DIGITS} digits, got {value[:50]!r}")
     return parsed
 
 
 SCALARS: dict[object, Any] = {
     Decimal: strawberry.scalar(
         name="Decimal",
-        description='An exact decimal number as text in plain notation: "1234.50".',
+        description='An exact decimal number as text in plain notation: "1234.50"; '
+        f"at most {MAX_AMOUNT_DIGITS} digits.",
         serialize=lambda value: format(value, "f"),
         parse_value=_parse_decimal,
     ),

@@ -22,12 +22,15 @@ from connectors.kit.errors import BadInput
 from connectors.kit.models import (
     COMMON_MODELS,
     CommonModel,
+    CurrencyCode,
     Embedded,
     EnumType,
     Field,
     ListOf,
     Money,
+    StringMap,
     Struct,
+    currency_problem,
     graphql_name,
 )
 from resolvers import writeback
@@ -65,7 +68,9 @@ def _struct_input(struct: Struct) -> type:
     if made is None:
         annotations = {f.name: Optional[_written_type(f)] for f in struct.fields}  # noqa: UP045
         namespace: dict[str, Any] = {"__annotations__": annotations}
-        namespace |= {f.name: strawberry.field(default=strawberry.UNSET) for f in struct.fields}
+        namespace |= {
+            f.name: strawberry.field(default=strawberry.UNSET, description=f.description or None) for f in struct.fields
+        }
         made = _STRUCT_INPUTS[struct] = strawberry.input(
             type(f"{struct.name}Input", (), namespace), description=struct.description or None
         )
@@ -73,46 +78,78 @@ def _struct_input(struct: Struct) -> type:
 
 
 def _written_type(field: Field) -> Any:
-    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`, a list as a list, embedded
-    values as a list of their input type, an object as JSON."""
+    """A field's type in write inputs: enums as themselves, Money as `MoneyInput`, a currency as text, a list
+    as a list, embedded values as a list of their input type, an object as JSON."""
     if isinstance(field.type, EnumType):
         return graphql_enum(field.type)
     if isinstance(field.type, ListOf):
         return list[field.type.item]  # type: ignore[name-defined]
     if isinstance(field.type, Embedded):
         return list[_struct_input(field.type.struct)]  # type: ignore[misc]
-    if field.type is dict:
+    if field.type is dict or isinstance(field.type, StringMap):
         return RawJSON
+    if field.type is CurrencyCode:
+        return str
     return MoneyInput if field.type is Money else field.type
 
 
-def _stored(value: Any, member: str) -> Any:
-    """A written value in the form records store it: an enum member by name, Money as its common dict (an
-    amount more precise than its currency refused), embedded values as dicts of their set members."""
+def _stored(field: Field, value: Any, path: str) -> Any:
+    """A written value in the form records store it: an enum member by name, Money as its common dict,
+    embedded values as dicts of their set members. A value the field's type refuses (an unknown or
+    lower-case currency, an amount more precise than its currency, metadata that is not text) is refused
+    naming `path`, the member as the input spells it (`lines[1].amount`)."""
+    if value is None:
+        return None
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, MoneyInput):
-        try:
-            money = Money(value.amount, value.currency)
-        except ValueError as error:
-            raise BadInput(str(error), field=graphql_name(member)) from error
-        if not money.is_precise_enough:
-            raise BadInput(
-                f"{graphql_name(member)} {format(money.amount, 'f')} has more decimals than {money.currency} "
-                f"allows ({money.exponent})",
-                field=graphql_name(member),
-            )
-        return money.to_common()
-    if isinstance(value, list) and any(type(item) in _STRUCT_INPUTS.values() for item in value):
-        return [
-            {
-                name: _stored(item_value, f"{member}.{name}")
-                for name, item_value in vars(item).items()
-                if not isinstance(item_value, UnsetType)
-            }
-            for item in value
-        ]
+        return _stored_money(value, path)
+    if field.type is CurrencyCode:
+        problem = currency_problem(value)
+        if problem is not None:
+            raise BadInput(f"{path}: {problem}", field=path)
+        return value
+    if isinstance(field.type, StringMap):
+        found = field.type.problem(value)
+        if found is not None:
+            problem, below = found
+            raise BadInput(f"{path}{below} {problem}", field=f"{path}{below}")
+        return value
+    if field.type is dict and not isinstance(value, dict):
+        raise BadInput(f"{path} must be a JSON object, got {type(value).__name__}", field=path)
+    if isinstance(field.type, Embedded):
+        return [_stored_item(field.type.struct, item, f"{path}[{n}]") for n, item in enumerate(value)]
     return value
+
+
+def _stored_money(value: MoneyInput, path: str) -> dict[str, str]:
+    """Money as stored; refusals name the Money field (`lines[1].amount`, `total`), as the provider's
+    checks of the same value do (`MoneyAt.write`): its amount and currency are judged together."""
+    problem = currency_problem(value.currency)
+    if problem is not None:
+        raise BadInput(f"{path}: currency {problem}", field=path)
+    try:
+        money = Money(value.amount, value.currency)
+    except ValueError as error:
+        raise BadInput(f"{path}: {error}", field=path) from error
+    if not money.is_precise_enough:
+        decimals = "no decimals" if money.exponent == 0 else f"at most {money.exponent} decimals"
+        raise BadInput(
+            f"{path}: {format(money.amount, 'f')} {money.currency} is more precise than the currency allows "
+            f"({money.currency} has {decimals}); round it yourself, xkit never does",
+            field=path,
+            decimals=money.exponent,
+        )
+    return money.to_common()
+
+
+def _stored_item(struct: Struct, item: Any, path: str) -> dict[str, Any]:
+    """One embedded value (an invoice line) as stored: its set members, each checked like a model's field."""
+    return {
+        field.name: _stored(field, getattr(item, field.name), f"{path}.{graphql_name(field.name)}")
+        for field in struct.fields
+        if not isinstance(getattr(item, field.name), UnsetType)
+    }
 
 
 def _input_type(model: CommonModel) -> type:
@@ -153,10 +190,14 @@ def _values(model: CommonModel, given: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if given is None:
         return values
-    for member in model.member_names:
-        value = getattr(given, model.input_name(member))
+    for field in model.fields:
+        value = getattr(given, field.name)
         if not isinstance(value, UnsetType):
-            values[member] = _stored(value, member)
+            values[field.name] = _stored(field, value, graphql_name(field.name))
+    for relation in model.relations:
+        value = getattr(given, model.input_name(relation.name))
+        if not isinstance(value, UnsetType):
+            values[relation.name] = value
     return values
 
 

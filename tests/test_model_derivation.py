@@ -16,12 +16,22 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 
 from connectors.kit.errors import BadInput
-from connectors.kit.mapping import ModelMapping, Path
-from connectors.kit.models import CommonModel, EnumType, Field, Inverse, ListOf, Money, Relation
+from connectors.kit.mapping import EachOf, ModelMapping, MoneyAt, Path
+from connectors.kit.models import (
+    CUSTOMER,
+    INVOICE,
+    CommonModel,
+    EnumType,
+    Field,
+    Inverse,
+    ListOf,
+    Money,
+    Relation,
+)
 from resolvers.records import RecordRow, StringMatch
 from schema import schema as public_schema
 from schema.execution import FastPlainFieldsExecutionContext
-from schema.filters import StringListFilter, derive_filter_type, record_query
+from schema.filters import StringFilter, StringListFilter, derive_filter_type, record_query
 from schema.objects import derive_object_types, graphql_enum
 from schema.query import derive_list_query
 from schema.relay import RecordOrder
@@ -272,3 +282,106 @@ def test_a_mapping_fills_an_absent_list_with_the_empty_list() -> None:
     mapping = ModelMapping(CARD, {"title": Path("name"), "labels": Path("tags")})
     assert mapping.to_common({"name": "n"})["labels"] == []
     assert mapping.to_common({"name": "n", "tags": ["a"]})["labels"] == ["a"]
+
+
+STRIPE_LIKE_INVOICE = ModelMapping(
+    INVOICE,
+    {
+        "currency": Path("currency"),
+        "total": MoneyAt("total", "currency", minor_units=True),
+        "lines": EachOf(
+            "lines.data",
+            {
+                "description": Path("description"),
+                "quantity": Path("quantity"),
+                "amount": MoneyAt("amount", "currency", minor_units=True, currency_writable=True),
+                "price_remote_id": Path("price.id", writable=False),
+            },
+        ),
+        "customer": Path("customer"),
+    },
+)
+
+
+def test_embedded_values_are_mapped_item_by_item_with_exact_money() -> None:
+    raw = {
+        "currency": "jpy",
+        "total": 2100,
+        "customer": "cus_1",
+        "lines": {
+            "data": [
+                {"description": "Plan", "quantity": 2, "amount": 1050, "currency": "jpy", "price": {"id": "p_1"}},
+                "not an object",
+                {"description": "Fee", "amount": 1050, "currency": "kwd"},
+            ]
+        },
+    }
+    common = STRIPE_LIKE_INVOICE.to_common(raw)
+    assert common["currency"] == "JPY"  # providers' lower case is the model's upper case
+    assert common["total"] == {"amount": "2100", "currency": "JPY"}
+    assert common["lines"] == [
+        {
+            "description": "Plan",
+            "quantity": 2,
+            "amount": {"amount": "1050", "currency": "JPY"},
+            "price_remote_id": "p_1",
+            "product_remote_id": None,
+        },
+        {
+            "description": "Fee",
+            "quantity": None,
+            "amount": {"amount": "1.050", "currency": "KWD"},
+            "price_remote_id": None,
+            "product_remote_id": None,
+        },
+    ]
+    INVOICE.validate(common)
+    assert STRIPE_LIKE_INVOICE.to_common({"currency": "usd"})["lines"] == []
+    assert STRIPE_LIKE_INVOICE.to_common({"lines": {"data": "oops"}})["lines"] == []
+
+
+def test_embedded_values_are_written_item_by_item_naming_the_item_in_errors() -> None:
+    lines = [
+        {"description": "Plan", "quantity": 2, "amount": {"amount": "1050", "currency": "JPY"}},
+        {"amount": {"amount": "10.50", "currency": "USD"}},
+    ]
+    assert STRIPE_LIKE_INVOICE.provider_values({"lines": lines}) == {
+        "lines.data": [
+            {"description": "Plan", "quantity": 2, "amount": 1050, "currency": "JPY"},
+            {"amount": 1050, "currency": "USD"},
+        ]
+    }
+    over_precise = [lines[0], {"amount": {"amount": "10.5", "currency": "JPY"}}]
+    with pytest.raises(BadInput, match="more decimals than JPY") as refused:
+        STRIPE_LIKE_INVOICE.provider_values({"lines": over_precise})
+    assert refused.value.extensions["field"] == "lines[1].amount"
+    with pytest.raises(BadInput, match="cannot be written") as refused:
+        STRIPE_LIKE_INVOICE.provider_values({"lines": [{"price_remote_id": "p_2"}]})
+    assert refused.value.extensions["field"] == "lines[0].priceRemoteId"
+    assert STRIPE_LIKE_INVOICE.provider_values({"lines": None}) == {"lines.data": None}
+
+
+def test_an_embedded_field_is_mapped_by_each_of_and_only_it() -> None:
+    with pytest.raises(ValueError, match="embedded values are mapped with EachOf"):
+        ModelMapping(INVOICE, {"lines": Path("lines")})
+    with pytest.raises(ValueError, match="embedded values are mapped with EachOf"):
+        ModelMapping(INVOICE, {"number": EachOf("lines", {})})
+    with pytest.raises(ValueError, match=r"has no members \['colour'\]"):
+        ModelMapping(INVOICE, {"lines": EachOf("lines", {"colour": Path("colour")})})
+
+
+def test_currencies_filter_regardless_of_case() -> None:
+    invoice_filter = derive_filter_type(INVOICE)
+    query = record_query(INVOICE, invoice_filter(currency=StringFilter(eq="usd")), RecordOrder.UPDATED_AT_DESC, False)  # type: ignore[call-arg]
+    assert query.fields == {"currency": StringMatch(eq="usd", ignore_case=True)}
+    customer_filter = derive_filter_type(CUSTOMER)
+    query = record_query(CUSTOMER, customer_filter(email=StringFilter(eq="A@x")), RecordOrder.UPDATED_AT_DESC, False)  # type: ignore[call-arg]
+    assert query.fields == {"email": StringMatch(eq="A@x")}  # other text keeps its case
+
+
+def test_metadata_and_currencies_validate_their_shape() -> None:
+    CUSTOMER.validate({"currency": "EUR", "metadata": {"plan": "pro"}})
+    with pytest.raises(TypeError, match="CurrencyCode"):
+        CUSTOMER.validate({"currency": "eur"})
+    with pytest.raises(TypeError, match="JSON object of text values"):
+        CUSTOMER.validate({"metadata": {"seats": 3}})

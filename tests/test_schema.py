@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors import CONNECTORS
-from connectors.kit.models import COMMON_MODELS, Embedded, EnumType, Field, ListOf, Money
+from connectors.kit.models import COMMON_MODELS, CurrencyCode, Embedded, EnumType, Field, ListOf, Money, StringMap
 from schema import schema
 from schema.objects import OBJECT_TYPES
 
@@ -20,6 +20,7 @@ SCALARS = {
     bool: "Boolean",
     datetime: "DateTime",
     Money: "Money",
+    CurrencyCode: "String",
     dict: "JSON",
 }
 
@@ -29,6 +30,8 @@ def graphql_type_name(field: Field) -> str:
         return f"[{SCALARS[field.type.item]}!]!"
     if isinstance(field.type, Embedded):
         return f"[{field.type.struct.name}!]!"
+    if isinstance(field.type, StringMap):
+        return "JSON"
     return field.type.name if isinstance(field.type, EnumType) else SCALARS[field.type]
 
 

@@ -17,7 +17,16 @@ from typing import Any
 from connectors.kit.convert import iso_millis, parse_datetime, to_scalar
 from connectors.kit.errors import BadInput
 from connectors.kit.jsonpath import dig, path_parts
-from connectors.kit.models import CommonModel, Embedded, Money, ScalarType, Struct, currency_exponent, graphql_name
+from connectors.kit.models import (
+    CommonModel,
+    CurrencyCode,
+    Embedded,
+    Money,
+    ScalarType,
+    Struct,
+    currency_exponent,
+    graphql_name,
+)
 
 Encoder = Callable[[Any], Any]
 
@@ -252,7 +261,8 @@ class MoneyAt:
 @dataclass(frozen=True)
 class EachOf:
     """Embedded values (`Embedded` fields: an invoice's lines) read from the list at `path`, each item mapped
-    through `members` (struct field name -> source read in the item). Items that are not objects are skipped."""
+    through `members` (struct field name -> source read in the item). Items that are not objects are skipped.
+    Written back the same way: each item's members through their sources, as the item's provider fields."""
 
     path: str
     members: Mapping[str, Path | Computed | Constant | MoneyAt]
@@ -264,21 +274,47 @@ class EachOf:
         items = Path(self.path).read(raw, None)
         if not isinstance(items, list):
             return []
-        fields = tuple((f.name, self.members.get(f.name), f.scalar) for f in struct.fields)
+        fields = tuple((f.name, self.members.get(f.name), f.scalar, f.type is CurrencyCode) for f in struct.fields)
         mapped = []
         for item in items:
             if item.__class__ is not dict:
                 continue
             values: dict[str, Any] = {}
-            for name, source, target in fields:
+            for name, source, target, is_currency in fields:
                 if source is None:
                     values[name] = None
                 elif isinstance(source, MoneyAt):
                     values[name] = source.read_labelled(item, labels)
                 else:
-                    values[name] = source.read(item, target)
+                    value = source.read(item, target)
+                    values[name] = value.upper() if is_currency and isinstance(value, str) else value
             mapped.append(values)
         return mapped
+
+    def write_items(self, items: list[dict[str, Any]] | None, field: str) -> list[dict[str, Any]] | None:
+        """The provider's list for written embedded values (stored form: member -> value): per item, its
+        provider fields. `field` names the list in errors (`lines`), an item's member as `lines[1].amount`."""
+        if items is None:
+            return None
+        return [self._write_item(item, f"{field}[{n}]") for n, item in enumerate(items)]
+
+    def _write_item(self, item: Mapping[str, Any], at: str) -> dict[str, Any]:
+        provider: dict[str, Any] = {}
+        for name, value in item.items():
+            source = self.members.get(name)
+            member = f"{at}.{graphql_name(name)}"
+            if isinstance(source, Path) and source.writable:
+                provider[source.path] = None if value is None else source.encode(value)
+            elif isinstance(source, MoneyAt):
+                # An item names its own currency (a line in JPY on a USD account is the provider's to refuse).
+                provider.update(source.write(value, None, member))
+            elif isinstance(source, Computed) and source.write is not None:
+                provider.update(source.write(value))
+            elif isinstance(source, Constant) and value in (None, source.value):
+                continue
+            else:
+                raise BadInput(f"{member} cannot be written to this provider", field=member)
+        return provider
 
 
 Source = Path | Computed | Constant | Ids | Label | MoneyAt | EachOf
@@ -337,7 +373,14 @@ class ModelMapping:
             else:
                 value = source.read(raw, target)
             common[name] = (list(absent) if absent == () else absent) if value is None else value
+        for name in self._currency_members:
+            if isinstance(common[name], str):
+                common[name] = common[name].upper()  # Stripe sends "usd"; the model keeps ISO 4217's case
         return common
+
+    @cached_property
+    def _currency_members(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.model.fields if f.type is CurrencyCode and f.name in self.members)
 
     @cached_property
     def label_tables(self) -> frozenset[str]:
@@ -455,6 +498,8 @@ class ModelMapping:
                 provider.update(source.write(value))
             elif isinstance(source, MoneyAt):
                 provider.update(source.write(value, (currencies or {}).get(name), self.field_name(name)))
+            elif isinstance(source, EachOf):
+                provider[source.path] = source.write_items(value, self.field_name(name))
             else:
                 raise BadInput(
                     f"{self.field_name(name)} cannot be written to this provider's {self.model.name}",

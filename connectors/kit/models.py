@@ -51,11 +51,49 @@ _CURRENCY_EXPONENTS = {
     "UYW": 4,
 }
 
+# The ISO 4217 codes of money (the standard's current list without the precious metals, bond units and
+# testing codes, which have no minor unit). A write names one of these; a code read from a provider is kept
+# as sent even when it is not here (a code newer than this list), with 2 decimals.
+_ISO_4217_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+    CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
+    GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW
+    KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN
+    NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL
+    SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES
+    VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
+"""
+ISO_4217_CURRENCIES = frozenset(_ISO_4217_CODES.split())
+
+# An amount has at most this many digits in plain notation ("1234.50" has 6): far beyond any real amount
+# (a 19-digit integer part and 4 decimals fit), and small enough that text like "1e999999999" can never
+# be expanded into a giant string when shown.
+MAX_AMOUNT_DIGITS = 40
+
+
+def plain_digits(amount: Decimal) -> int:
+    """How many digits `amount` has written in plain notation, without a leading "0.": 1234.50 -> 6,
+    1E+3 -> 4, 0.005 -> 3 (exact: no decimal context is involved)."""
+    _, digits, exponent = amount.as_tuple()
+    exponent = int(exponent)
+    if exponent >= 0:
+        return len(digits) + exponent
+    return max(len(digits), -exponent)
+
+
+def decimal_places(amount: Decimal) -> int:
+    """The decimals `amount` really has, trailing zeros aside: 10.50 -> 1, 10.00 -> 0, 1E+3 -> 0."""
+    _, digits, exponent = amount.as_tuple()
+    exponent = int(exponent)
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing_zeros)) if any(digits) else 0
+
 
 @dataclass(frozen=True)
 class Money:
     """An exact amount in major units ("1234.50") and its upper-case ISO 4217 currency. Stored in a record's
-    common fields as `{"amount": "1234.50", "currency": "EUR"}` (text, so no float ever touches it)."""
+    common fields as `{"amount": "1234.50", "currency": "EUR"}` (text, so no float ever touches it).
+    Every conversion is integer or text arithmetic: no decimal context ever rounds an amount."""
 
     amount: Decimal
     currency: str
@@ -63,6 +101,8 @@ class Money:
     def __post_init__(self) -> None:
         if not isinstance(self.amount, Decimal) or not self.amount.is_finite():
             raise ValueError(f"a Money amount must be a finite Decimal, got {self.amount!r}")
+        if plain_digits(self.amount) > MAX_AMOUNT_DIGITS:
+            raise ValueError(f"a Money amount has at most {MAX_AMOUNT_DIGITS} digits")
         if not re.fullmatch(r"[A-Z]{3}", self.currency):
             raise ValueError(f"a Money currency must be an upper-case ISO 4217 code, got {self.currency!r}")
 
@@ -70,7 +110,8 @@ class Money:
     def from_minor(cls, minor_units: int, currency: str) -> Money:
         """From the integer minor units providers send (Stripe: 1050 USD is 10.50, 1050 JPY is 1050)."""
         code = currency.upper()
-        return cls(Decimal(minor_units).scaleb(-_CURRENCY_EXPONENTS.get(code, 2)), code)
+        # Built from text: Decimal.scaleb would round past the context's 28 digits.
+        return cls(Decimal(f"{int(minor_units)}E-{currency_exponent(code)}"), code)
 
     @classmethod
     def from_common(cls, value: Mapping[str, Any]) -> Money:
@@ -89,8 +130,8 @@ class Money:
 
     @property
     def is_precise_enough(self) -> bool:
-        """Whether the amount fits the currency's decimals: 10.5 JPY or 1.0005 KWD do not."""
-        return self.amount == self.amount.quantize(Decimal(1).scaleb(-self.exponent))
+        """Whether the amount fits the currency's decimals: 10.5 JPY or 1.0005 KWD do not (10.00 JPY does)."""
+        return decimal_places(self.amount) <= self.exponent
 
     def to_minor(self) -> int:
         """In the currency's minor units (10.50 USD -> 1050, 1050 JPY -> 1050); an amount with more decimals
@@ -99,11 +140,65 @@ class Money:
             raise ValueError(
                 f"{format(self.amount, 'f')} has more decimals than {self.currency} allows ({self.exponent})"
             )
-        return int(self.amount.scaleb(self.exponent))
+        sign, digits, exponent = self.amount.as_tuple()
+        shift = int(exponent) + self.exponent
+        coefficient = int("".join(map(str, digits)) or "0")
+        scale: int = 10 ** abs(shift)
+        minor = coefficient * scale if shift >= 0 else coefficient // scale  # only trailing zeros drop
+        return -minor if sign else minor
 
 
 def currency_exponent(currency: str) -> int:
     return _CURRENCY_EXPONENTS.get(currency.upper(), 2)
+
+
+def currency_problem(code: object) -> str | None:
+    """Why `code` cannot be written as a currency (None when it can): it must be an upper-case ISO 4217 code."""
+    if not isinstance(code, str) or not re.fullmatch(r"[A-Za-z]{3}", code):
+        return f"{code!r} is not an ISO 4217 currency code (three letters, e.g. USD)"
+    if code != code.upper():
+        return f"{code!r} is not an upper-case ISO 4217 code: write {code.upper()!r}"
+    if code not in ISO_4217_CURRENCIES:
+        return f"{code!r} is not an ISO 4217 currency code"
+    return None
+
+
+class CurrencyCode:
+    """The type of a field holding an upper-case ISO 4217 code (an invoice's `currency`): text in the API,
+    filtered without regard to case ("usd" finds USD), written only as a known upper-case code."""
+
+
+@dataclass(frozen=True)
+class StringMap:
+    """A JSON object of text keys to text values (Stripe's `metadata`), with the limits every write of it
+    must keep. Declared on the model, so a write is checked before any provider is asked, in the same words
+    whichever connector takes it; a key holding `[` or `]` could not be sent in the bracket form encoding
+    that form-encoded APIs nest objects with."""
+
+    max_keys: int
+    max_key_length: int
+    max_value_length: int
+    forbidden_key_characters: str = ""
+
+    def problem(self, value: object) -> tuple[str, str] | None:
+        """(what is wrong, the path to it below the field) when `value` breaks the shape or a limit."""
+        if not isinstance(value, dict):
+            return f"must be a JSON object of text keys to text values, got {type(value).__name__}", ""
+        if len(value) > self.max_keys:
+            return f"holds {len(value)} keys; at most {self.max_keys}", ""
+        for key, item in value.items():
+            if not key:
+                return "a key must not be empty", ""
+            if len(key) > self.max_key_length:
+                return f"key {key[:20]!r}... is longer than {self.max_key_length} characters", ""
+            forbidden = sorted(set(key) & set(self.forbidden_key_characters))
+            if forbidden:
+                return f"key {key!r} must not hold {' or '.join(forbidden)}", ""
+            if not isinstance(item, str):
+                return f"must be text, got {type(item).__name__}", f".{key}"
+            if len(item) > self.max_value_length:
+                return f"is longer than {self.max_value_length} characters", f".{key}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -137,7 +232,7 @@ class Embedded:
     struct: Struct
 
 
-FieldType = ScalarType | EnumType | type[Money] | ListOf | Embedded | JSONObject
+FieldType = ScalarType | EnumType | type[Money] | type[CurrencyCode] | ListOf | Embedded | JSONObject | StringMap
 
 
 @dataclass(frozen=True)
@@ -149,18 +244,18 @@ class Field:
 
     def __post_init__(self) -> None:
         if self.filterable and not (
-            self.type in (str, bool) or isinstance(self.type, EnumType) or self.type == ListOf(str)
+            self.type in (str, bool, CurrencyCode) or isinstance(self.type, EnumType) or self.type == ListOf(str)
         ):
-            raise ValueError(f"{self.name}: only text, boolean, enum and list-of-text fields are filterable")
+            raise ValueError(f"{self.name}: only text, currency, boolean, enum and list-of-text fields are filterable")
 
     @property
     def scalar(self) -> ScalarType | None:
         """What a mapping converts the provider's value to: enum members are text; Money is built by the
         mapping itself (`MoneyAt`), embedded values by theirs (`EachOf`), and a list or an object is taken
         as sent."""
-        if isinstance(self.type, EnumType):
+        if isinstance(self.type, EnumType) or self.type is CurrencyCode:
             return str
-        if self.type in (Money, dict) or isinstance(self.type, ListOf | Embedded):
+        if self.type in (Money, dict) or isinstance(self.type, ListOf | Embedded | StringMap):
             return None
         return self.type  # type: ignore[return-value]
 
@@ -294,6 +389,8 @@ def _type_name(expected: FieldType) -> str:
         return f"a list of {expected.item.__name__}"
     if isinstance(expected, Embedded):
         return f"a list of {expected.struct.name}"
+    if isinstance(expected, StringMap):
+        return "a JSON object of text values"
     return expected.name if isinstance(expected, EnumType) else expected.__name__
 
 
@@ -304,6 +401,10 @@ def _is_instance(value: object, expected: FieldType) -> bool:
         return isinstance(value, list) and all(expected.struct.validate(item) for item in value)
     if expected is dict:
         return isinstance(value, dict)
+    if isinstance(expected, StringMap):
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    if expected is CurrencyCode:
+        return isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value) is not None
     if isinstance(expected, ListOf):
         return isinstance(value, list) and all(_is_instance(item, expected.item) for item in value)
     if expected is Money:
@@ -485,12 +586,19 @@ TICKET_COMMENT = CommonModel(
     ),
 )
 
+# Key-value annotations as payments providers keep them, with Stripe's limits (the provider that defines them).
 METADATA = Field(
     "metadata",
-    dict,
-    description="The provider's key-value annotations on the object (Stripe's metadata), as strings.",
+    StringMap(max_keys=50, max_key_length=40, max_value_length=500, forbidden_key_characters="[]"),
+    description="The provider's key-value annotations on the object (Stripe's metadata): a JSON object of "
+    "text values; at most 50 keys of at most 40 characters without [ or ], values of at most 500 characters.",
 )
-CURRENCY = Field("currency", str, filterable=True, description="The upper-case ISO 4217 code of its amounts.")
+CURRENCY = Field(
+    "currency",
+    CurrencyCode,
+    filterable=True,
+    description='The upper-case ISO 4217 code of its amounts; filters ignore case ("usd" finds USD).',
+)
 
 CUSTOMER = CommonModel(
     "Customer",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from connectors.kit.models import COMMON_MODELS
+from connectors.kit.models import COMMON_MODELS, CommonModel
 from sync.storage.types import UtcDateTime
 
 metadata = MetaData(
@@ -175,16 +177,30 @@ def common_text(member: str) -> ColumnElement[str]:
     return records.c.common.op("->>", return_type=String())(literal_column(f"'{member}'"))
 
 
-# A model's children are found by the relation that names their parent (TicketComment.ticket), one
-# statement per page of parents: indexed per such relation, by model and the parent's remote id. Only
-# records that name a parent are in the index, so ingesting contacts or deals never maintains it (a lookup
-# by `IN (...)` implies the value is not null, so both databases use the partial index for it).
-for _via in sorted({inverse.via for model in COMMON_MODELS.values() for inverse in model.inverses}):
+def indexed_relations(models: Iterable[CommonModel]) -> list[str]:
+    """The relations looked up by the related record's remote id, each indexed by model and that remote id:
+    those children are found by (TicketComment.ticket), and the filterable ones (`customerRemoteId`). A
+    relation name that some model stores without filtering by it (a contact's `company`) is left out, so
+    ingesting those records never maintains an index nobody reads."""
+    models = tuple(models)
+    vias = {inverse.via for model in models for inverse in model.inverses}
+    stored_unfiltered = {r.name for model in models for r in model.relations if not r.filterable or r.many}
+    filtered = {r.name for model in models for r in model.filterable_relations if not r.many}
+    return sorted(vias | (filtered - stored_unfiltered))
+
+
+# Only records that name a related record are in each index, so ingesting other models never maintains it
+# (`= :value` and `IN (...)` imply the value is not null, so both databases use the partial index for them).
+# Ending in the lists' order (last change, then id), a page of one customer's invoices is read in order from
+# the index however many that customer has, rather than sorted from all of them.
+for _via in indexed_relations(COMMON_MODELS.values()):
     _names_parent = common_text(_via).isnot(None)
     Index(
         f"ix_records_model_{_via}",
         records.c.model,
         common_text(_via),
+        records.c.remote_updated_at,
+        records.c.id,
         postgresql_where=_names_parent,
         sqlite_where=_names_parent,
     )

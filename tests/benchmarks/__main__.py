@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, dict[str, Any]]] = {
     "noisy-neighbour": ("noisy_neighbour", {}),
     "hostile-provider": ("hostile_provider", {}),
     "hubspot-wide": ("hubspot_wide", {}),
+    "relation-filters": ("relation_filters", {}),
 }
 
 

@@ -135,8 +135,8 @@ def _stored_money(value: MoneyInput, path: str) -> dict[str, str]:
     if not money.is_precise_enough:
         decimals = "no decimals" if money.exponent == 0 else f"at most {money.exponent} decimals"
         raise BadInput(
-            f"{path}: {format(money.amount, 'f')} {money.currency} is more precise than the currency allows "
-            f"({money.currency} has {decimals}); round it yourself, xkit never does",
+            f"{path} {format(money.amount, 'f')} has more decimals than {money.currency} allows ({money.exponent}): "
+            f"{money.currency} has {decimals}, and xkit never rounds",
             field=path,
             decimals=money.exponent,
         )

@@ -46,6 +46,7 @@ KEY_FORMAT = KeyFormat(
         "use a secret key (sk_...) or a restricted key (rk_...) from the Stripe dashboard's API keys page",
     },
     live_prefixes=("sk_live_", "rk_live_"),
+    pattern=r"[sr]k_(?:test|live)_[A-Za-z0-9]{16,247}",
     hint="a Stripe secret key (sk_test_... or sk_live_...) or restricted key (rk_...)",
 )
 
@@ -179,7 +180,6 @@ PRICE_EVENTS = Changes(events_of("price", "created", "updated"), deleted=("price
 CHARGE_EVENTS = Changes(
     events_of("charge", "captured", "expired", "failed", "pending", "refunded", "succeeded", "updated")
 )
-REFUND_EVENTS = Changes(("charge.refund.updated", "refund.created", "refund.updated", "refund.failed"))
 
 STREAMS = (
     stripe_stream("customers", "/v1/customers", CUSTOMER_EVENTS, mapping=CUSTOMER_MAPPING, writer=CUSTOMER_WRITER),
@@ -216,7 +216,6 @@ STREAMS = (
     stripe_stream("products", "/v1/products", PRODUCT_EVENTS),
     stripe_stream("prices", "/v1/prices", PRICE_EVENTS),
     stripe_stream("charges", "/v1/charges", CHARGE_EVENTS),
-    stripe_stream("refunds", "/v1/refunds", REFUND_EVENTS),
 )
 
 CHANGES = {
@@ -227,7 +226,6 @@ CHANGES = {
     "products": PRODUCT_EVENTS,
     "prices": PRICE_EVENTS,
     "charges": CHARGE_EVENTS,
-    "refunds": REFUND_EVENTS,
 }
 
 STRIPE = Connector(

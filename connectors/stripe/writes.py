@@ -176,19 +176,23 @@ class InvoiceWriter:
         return currency
 
     def _line(self, line: Mapping[str, Any], index: int, currency: str | None) -> dict[str, Any]:
-        """An invoice item: a price (and quantity), or an amount (the line's total) with its description."""
-        price, amount, quantity = line.get("price_remote_id"), line.get("amount"), line.get("quantity")
+        """An invoice item: a price (and quantity), or an amount (the line's total) with its description; a
+        total over several units is sent as their unit amount, which must then divide it exactly."""
+        price, amount, quantity = line.get("price_remote_id"), line.get("amount"), line.get("quantity") or 1
         field = f"lines.{index}"
         if (price is None) == (amount is None):
             raise BadInput(f"{field} needs either an amount or a priceRemoteId", field=field)
         item: dict[str, Any] = {"description": line["description"]} if line.get("description") else {}
         if price is not None:
-            return {**item, "price": price, "quantity": quantity or 1}
-        if quantity not in (None, 1):
+            return {**item, "price": price, "quantity": quantity}
+        assert amount is not None and currency is not None
+        minor = Money.from_common(amount).to_minor()
+        if quantity == 1:
+            return {**item, "amount": minor, "currency": currency.lower()}
+        if quantity < 1 or minor % quantity:
             raise BadInput(
-                f"{field}.quantity goes with a priceRemoteId; a line given by amount is one line of that total",
+                f"{field}: an amount of {amount['amount']} {amount['currency']} is not {quantity} equal units "
+                "(give quantity 1 and the total, or a total its quantity divides)",
                 field=f"{field}.quantity",
             )
-        assert amount is not None and currency is not None
-        money = Money.from_common(amount)
-        return {**item, "amount": money.to_minor(), "currency": currency.lower()}
+        return {**item, "unit_amount": minor // quantity, "quantity": quantity, "currency": currency.lower()}

@@ -141,6 +141,10 @@ async def test_a_retried_create_with_one_idempotency_key_makes_one_stripe_custom
     assert len(made) == 1
     assert [answer["createCustomer"]["replayed"] for answer in answers] == [False, True]
     assert len(writing.customers()) == before + 1
+    [remote_id] = made
+    created = await writing.change_count(remote_id)
+    await writing.again()  # customer.created: the customer as we stored it already
+    assert await writing.change_count(remote_id) == created == 1
 
 
 async def test_a_create_sent_twice_under_one_key_is_answered_once_by_stripe(writing: Writing) -> None:

@@ -231,9 +231,9 @@ class _Seeding:
                 customer = self.account.collections["customers"].objects[inv["customer"]]
                 drafts.append((inv["status_transitions"]["finalized_at"], outcome, customer, inv))
         for _ in range(self.size.payment_intents if self.customers else 0):
-            customer = self.seeder.pick(self.customers)
+            buyer = self.seeder.pick(self.customers)
             drafts.append(
-                (self.at(customer["created"], SEED_END), _weighted(self.seeder, STANDALONE_PAYMENTS), customer, None)
+                (self.at(buyer["created"], SEED_END), _weighted(self.seeder, STANDALONE_PAYMENTS), buyer, None)
             )
         charges: list[tuple[int, dict[str, Any]]] = []
         for created, outcome, payer, inv in sorted(drafts, key=lambda draft: draft[0]):

@@ -140,7 +140,9 @@ class Account:
     def create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
         fields = {**params, "metadata": merged_metadata({}, params.get("metadata", {}))}
         with self.lock:
-            created = self.add("customers", objects.customer(self.new_id("cus_"), self.clock(), fields))
+            created = objects.customer(self.new_id("cus_"), self.clock(), fields)
+            created.update({name: params[name] for name in ("tax_exempt", "preferred_locales") if name in params})
+            self.add("customers", created)
             self.emit("customer.created", created)
         return created
 
@@ -185,7 +187,7 @@ class Account:
                 description=params.get("description"),
                 metadata=merged_metadata({}, params.get("metadata", {})),
             )
-            for name in ("auto_advance", "collection_method"):
+            for name in ("auto_advance", "collection_method", "footer"):
                 if name in params:
                     inv[name] = params[name]
             self.add("invoices", inv)

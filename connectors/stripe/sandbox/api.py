@@ -45,12 +45,14 @@ CUSTOMER = {
     "phone": p.text,
     "description": p.text,
     "metadata": p.metadata,
+    "tax_exempt": p.choice("none", "exempt", "reverse"),
+    "preferred_locales": p.strings,
 }
-LINE = {"amount": p.integer, "description": p.text, "quantity": p.positive, "unit_amount": p.integer}
 INVOICE = {
     "customer": p.required_text,
     "currency": p.currency,
     "description": p.text,
+    "footer": p.text,
     "metadata": p.metadata,
     "auto_advance": p.boolean,
     "collection_method": p.choice("charge_automatically", "send_invoice"),

@@ -236,9 +236,9 @@ class _Seeding:
                 (self.at(buyer["created"], SEED_END), _weighted(self.seeder, STANDALONE_PAYMENTS), buyer, None)
             )
         charges: list[tuple[int, dict[str, Any]]] = []
-        for created, outcome, payer, inv in sorted(drafts, key=lambda draft: draft[0]):
-            if inv is not None:
-                amount, code = inv["amount_due"], inv["currency"]
+        for created, outcome, payer, billed in sorted(drafts, key=lambda draft: draft[0]):
+            if billed is not None:
+                amount, code = billed["amount_due"], billed["currency"]
             else:
                 code = payer["currency"]
                 amount = _in_currency(5 + int(self.seeder.rng.random() * 300), code)
@@ -248,15 +248,15 @@ class _Seeding:
                 amount,
                 code,
                 customer_id=payer["id"],
-                invoice_id=inv["id"] if inv else None,
-                description=None if inv else "One-off purchase",
+                invoice_id=billed["id"] if billed else None,
+                description=None if billed else "One-off purchase",
             )
             intent["payment_method"] = "pm_card_visa" if outcome == "succeeded" else "pm_card_chargeDeclined"
             self._settle(intent, outcome, created)
-            if inv is not None:
-                inv["payment_intent"] = intent["id"]
+            if billed is not None:
+                billed["payment_intent"] = intent["id"]
             self.account.add("payment_intents", intent)
-            if outcome != "canceled" or inv is None:
+            if outcome != "canceled":
                 charges.append((created + 1, intent))
         for created, intent in sorted(charges, key=lambda pair: pair[0]):
             succeeded = intent["status"] == "succeeded"

@@ -232,6 +232,7 @@ def invoice(
         "due_date": None,
         "effective_at": None,
         "ending_balance": None,
+        "footer": None,
         "hosted_invoice_url": None,
         "invoice_pdf": None,
         "lines": list_object(f"/v1/invoices/{object_id}/lines", []),

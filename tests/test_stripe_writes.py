@@ -223,9 +223,6 @@ async def test_a_subscription_refuses_other_fields_by_name(writing: Writing) -> 
     assert answer["errors"][0]["extensions"]["field"] == "trialEnd"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the Stripe sandbox's POST /v1/invoiceitems fails: an invoice item has `date`, not `created`"
-)
 async def test_an_invoice_is_drafted_with_lines_finalized_and_voided(writing: Writing) -> None:
     customer = next(c for c in writing.customers() if c["currency"] == "jpy")
     given = {

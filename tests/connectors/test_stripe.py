@@ -14,10 +14,6 @@ import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from connectors.kit.declaration import StreamContext
 from connectors.kit.errors import ProviderError
@@ -194,9 +190,6 @@ async def test_a_canceled_subscription_is_a_change_not_a_deletion(synced: Synced
     assert (common["status"], common["remote_status"]) == ("CANCELED", "canceled")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the Stripe sandbox's invoice items fail to store: an invoice item has `date`, not `created`"
-)
 async def test_an_invoice_with_more_lines_than_embedded_is_stored_whole(synced: Synced) -> None:
     account = synced.account
     customer = synced.objects("customers")[2]
@@ -286,24 +279,7 @@ def test_xkit_dev_takes_test_keys_only(tmp_path: Path) -> None:
     assert _with_local_secrets(Settings(data_dir=tmp_path / "xkit")).test_keys_only is True
 
 
-def _own_account_app(account_id: str, seen: list[dict[str, str]]) -> Starlette:
-    """The one endpoint the sandbox lacks: `GET /v1/account`, the key's own account."""
 
-    async def own_account(request: Request) -> Response:
-        seen.append(dict(request.headers))
-        return JSONResponse({"id": account_id, "object": "account"})
-
-    return Starlette(routes=[Route("/v1/account", own_account)])
-
-
-async def test_a_key_connection_learns_its_account_for_webhooks(store: Store, kit: HttpKit, secret_key: str) -> None:
-    seen: list[dict[str, str]] = []
-    with serve_in_thread(_own_account_app("acct_1OwnAccount", seen)) as url:
-        async with gateway(store, kit, secret_key) as api:
-            tenant = await new_tenant(store)
-            created = data(await create_key_connection(api, tenant, "sk_test_" + "a" * 24, url))
-    row = await get_connection_row(store, parse_connection_id(created["createConnection"]["id"]))
-    assert row is not None and row.account_id == "acct_1OwnAccount"
-    [asked] = seen
-    assert asked["authorization"] == "Bearer sk_test_" + "a" * 24
-    assert asked["stripe-version"] == STRIPE_VERSION
+async def test_a_key_connection_learns_its_account_for_webhooks(synced: Synced) -> None:
+    row = await get_connection_row(synced.store, synced.connection_id)
+    assert row is not None and row.account_id == synced.account.id

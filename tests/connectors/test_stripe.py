@@ -279,7 +279,6 @@ def test_xkit_dev_takes_test_keys_only(tmp_path: Path) -> None:
     assert _with_local_secrets(Settings(data_dir=tmp_path / "xkit")).test_keys_only is True
 
 
-
 async def test_a_key_connection_learns_its_account_for_webhooks(synced: Synced) -> None:
     row = await get_connection_row(synced.store, synced.connection_id)
     assert row is not None and row.account_id == synced.account.id

@@ -307,3 +307,12 @@ async def test_subscription_items_carry_their_price_in_exact_money(synced: Synce
     assert item["interval"] == first["price"]["recurring"]["interval"]
     assert item["unit_amount"]["currency"] == first["price"]["currency"].upper()
     assert common["current_period_end"] is not None
+
+
+async def test_an_imported_token_is_refused_it_names_no_account(store: Store, kit: HttpKit, secret_key: str) -> None:
+    async with gateway(store, kit, secret_key) as api:
+        tenant = await new_tenant(store)
+        given = {"provider": "stripe", "externalUserId": "alice", "credentials": {"accessToken": "sk_test_" + "a" * 24}}
+        answer = await api.graphql(CREATE, tenant.api_key, input=given)
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+    assert answer["errors"][0]["extensions"]["field"] == "credentials.apiKey"

@@ -166,7 +166,9 @@ def serve_sandboxes(
         print(f"{connector.display_name} sandbox at {', '.join(endpoints.urls)}")
         settings = with_sandboxes_allowed(settings, list(endpoints.urls))
         records = sum(len(driver.expected_ids(stream)) for stream in connector.stream_names)
-        demos.append(DemoConnection(driver.provider, endpoints.app, driver.tokens(), endpoints.base_url, records))
+        demos.append(
+            DemoConnection(driver.provider, endpoints.app, driver.dev_credentials(), endpoints.base_url, records)
+        )
     return settings, drivers, demos
 
 

@@ -267,12 +267,17 @@ async def recent_runs(caller: Caller, connection_id: uuid.UUID, first: int) -> l
         )
 
 
+MAX_WEBHOOK_SECRET = 500
+
+
 async def save_provider_app(caller: Caller, provider: str, app: OAuthApp) -> None:
     connector = get_connector(provider)
     if not isinstance(connector.auth, OAuth2):
         raise BadInput(f"{connector.display_name} does not use OAuth", field="provider")
     if not app.client_id or not app.client_secret:
         raise BadInput("clientId and clientSecret are required", field="clientId")
+    if app.webhook_secret is not None and not 1 <= len(app.webhook_secret) <= MAX_WEBHOOK_SECRET:
+        raise BadInput(f"webhookSecret must be 1 to {MAX_WEBHOOK_SECRET} characters", field="webhookSecret")
     _check_provider_url(caller, app.base_url, connector.hosts.api, "baseUrl")
     _check_provider_url(caller, app.authorize_url, connector.hosts.oauth, "authorizeUrl")
     await set_provider_app(caller.store, caller.platform_id, connector.name, app)

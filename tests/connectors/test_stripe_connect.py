@@ -34,6 +34,7 @@ from tests.support import (
     cached_ids,
     cached_records,
     data,
+    error_codes,
     gateway,
     new_tenant,
     run_everything_due,
@@ -55,6 +56,7 @@ class Connected:
     connection_id: uuid.UUID
     authorize_url: str
     api: Gateway
+    api_key: str
 
     async def common(self, stream: str, remote_id: str) -> dict[str, Any]:
         rows = [r for r in await cached_records(self.store, self.connection_id, stream) if r.remote_id == remote_id]
@@ -93,7 +95,9 @@ async def connected(store: Store, kit: HttpKit, secret_key: str) -> AsyncIterato
             location = done.headers["location"]
             assert location.startswith(REGISTERED + "?connection_id="), location
             connection_id = parse_connection_id(parse_qs(urlsplit(location).query)["connection_id"][0])
-            yield Connected(store, kit, sandbox, url, tenant.platform_id, connection_id, authorize_url, served)
+            yield Connected(
+                store, kit, sandbox, url, tenant.platform_id, connection_id, authorize_url, served, tenant.api_key
+            )
 
 
 async def test_authorize_asks_read_write_without_pkce(connected: Connected) -> None:
@@ -221,3 +225,41 @@ async def test_unsigned_or_stale_events_change_nothing(connected: Connected, sec
     answer = await connected.deliver(body, signature)
     assert answer.status_code == 401
     assert customer["id"] in await cached_ids(connected.store, connected.connection_id, "customers")
+
+
+SET_APP = """mutation($input: ProviderAppInput!) { setProviderApp(input: $input) { provider hasWebhookSecret } }"""
+
+
+async def test_an_endpoint_secret_set_on_the_app_verifies_webhooks_instead_of_the_client_secret(
+    connected: Connected,
+) -> None:
+    """Stripe signs a webhook endpoint's deliveries with that endpoint's `whsec_` secret, not with any API key:
+    once the platform gives it, it alone verifies, and a delivery signed with the client secret is refused."""
+    await run_everything_due(connected.store, connected.kit)
+    endpoint_secret = connected.sandbox.send_events_to(f"{connected.api.url}/webhooks/stripe")
+    given = {
+        "provider": "stripe",
+        "clientId": connected.sandbox.client_id,
+        "clientSecret": connected.sandbox.client_secret,
+        "authorizeUrl": f"{connected.url}/oauth/authorize",
+        "baseUrl": connected.url,
+        "webhookSecret": endpoint_secret,
+    }
+    app = data(await connected.api.graphql(SET_APP, connected.api_key, input=given))["setProviderApp"]
+    assert app == {"provider": "stripe", "hasWebhookSecret": True}
+    account = connected.sandbox.account()
+    customer = next(iter(account.collections["customers"].live()))
+    account.update_customer(customer["id"], {"name": "Signed By The Endpoint"})
+    assert await asyncio.to_thread(connected.sandbox.webhooks.flush, 20)
+    assert (await connected.common("customers", customer["id"]))["name"] == "Signed By The Endpoint"
+    body = _event(connected, "customer.deleted", {**customer, "deleted": True})
+    refused = await connected.deliver(body, _signature([connected.sandbox.client_secret], body, int(time.time())))
+    assert refused.status_code == 401
+    assert customer["id"] in await cached_ids(connected.store, connected.connection_id, "customers")
+
+
+async def test_an_overlong_webhook_secret_is_refused(connected: Connected) -> None:
+    given = {"provider": "stripe", "clientId": "ca_x", "clientSecret": "sk_test_x", "webhookSecret": "w" * 501}
+    answer = await connected.api.graphql(SET_APP, connected.api_key, input=given)
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+    assert answer["errors"][0]["extensions"]["field"] == "webhookSecret"

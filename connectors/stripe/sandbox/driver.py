@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from connectors.kit.credentials import Credentials
 from connectors.kit.oauth import OAuthApp
 from connectors.kit.registry import DriverBase, Endpoints, WriteCase, in_proportion
 from connectors.kit.sandbox import serve_in_thread
+from connectors.stripe.connector import ACCOUNT_KEY, STRIPE
 from connectors.stripe.sandbox.account import Account
 from connectors.stripe.sandbox.app import create_app
 from connectors.stripe.sandbox.data import SEGMENT_KEY, SandboxSize
 from connectors.stripe.sandbox.sandbox import StripeSandbox
+from connectors.stripe.sandbox.webhooks import new_secret
 
 SEED = 42
 PAGE_SIZE = 100  # Stripe's largest list page: what the connector asks for
@@ -44,6 +47,11 @@ class StripeDriver(DriverBase[StripeSandbox]):
 
     write_streams = WRITE_STREAMS
 
+    def __init__(self, sandbox: StripeSandbox) -> None:
+        super().__init__(sandbox)
+        # The platform's Connect webhook endpoint secret, made before the endpoint so the demo app can hold it.
+        self.webhook_secret = new_secret()
+
     @property
     def account(self) -> Account:
         return self.sandbox.account()
@@ -53,11 +61,21 @@ class StripeDriver(DriverBase[StripeSandbox]):
         """The main account's own secret key: what a connection made with a key (not through Connect) sends."""
         return self.account.identity.secret_key
 
+    def dev_credentials(self) -> Credentials:
+        """A key, as most Stripe users connect (not Connect): the account's own secret key, with the API version
+        a connection made today pins and the account id its webhooks name."""
+        pinned = {**STRIPE.pinned, ACCOUNT_KEY: self.account.identity.id}
+        return Credentials(api_key=self.api_key, extra=pinned)
+
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[Endpoints]:
         with serve_in_thread(create_app(self.sandbox), port=port or 0) as url:
             app = OAuthApp(
-                self.sandbox.client_id, self.sandbox.client_secret, authorize_url=f"{url}/oauth/authorize", base_url=url
+                self.sandbox.client_id,
+                self.sandbox.client_secret,
+                authorize_url=f"{url}/oauth/authorize",
+                base_url=url,
+                webhook_secret=self.webhook_secret,
             )
             yield Endpoints(app, url, (url,))
 
@@ -80,8 +98,8 @@ class StripeDriver(DriverBase[StripeSandbox]):
 
     def push_changes_to(self, gateway_url: str) -> None:
         """Every account's events, to the gateway's Stripe intake, through a Connect endpoint of the platform
-        signed with the platform app's secret (what the sandbox's demo platform knows)."""
-        self.sandbox.send_events_to(f"{gateway_url}/webhooks/stripe", self.sandbox.client_secret)
+        signed with the endpoint's own `whsec_` secret, as Stripe signs them (the app `serve` hands out holds it)."""
+        self.sandbox.send_events_to(f"{gateway_url}/webhooks/stripe", self.webhook_secret)
 
     def age_events(self, days: int) -> None:
         """Move the sandbox clock `days` forward: events older than 30 days are gone from /v1/events."""

@@ -79,8 +79,9 @@ class Collection:
     """Objects of one kind by id, in creation order. Deleted objects keep their place (a cursor may name one) but
     no list shows them."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, time_field: str = "created") -> None:
         self.kind = kind  # the word Stripe's errors use: "customer", "invoice", ...
+        self.time_field = time_field  # what `created` filters read (an invoice item's is `date`)
         self.objects: dict[str, dict[str, Any]] = {}
         self._order: list[str] = []
         self._created: list[int] = []
@@ -94,11 +95,11 @@ class Collection:
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Append a new object; its `created` is raised to the latest one's so creation order stays sorted."""
         with self.lock:
-            if self._created and obj["created"] < self._created[-1]:
-                obj["created"] = self._created[-1]
+            if self._created and obj[self.time_field] < self._created[-1]:
+                obj[self.time_field] = self._created[-1]
             self._position[obj["id"]] = len(self._order)
             self._order.append(obj["id"])
-            self._created.append(obj["created"])
+            self._created.append(obj[self.time_field])
             self.objects[obj["id"]] = obj
         return obj
 

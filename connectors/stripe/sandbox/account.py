@@ -88,7 +88,9 @@ class Account:
     def __init__(self, identity: AccountIdentity, clock: Clock, salt: int) -> None:
         self.identity = identity
         self.clock = clock
-        self.collections = {name: Collection(kind) for name, (_, kind) in KINDS.items()}
+        self.collections = {
+            name: Collection(kind, "date" if name == "invoiceitems" else "created") for name, (_, kind) in KINDS.items()
+        }
         self.ids = {prefix: IdMaker(prefix, salt) for prefix, _ in KINDS.values()}
         self.ids.update({prefix: IdMaker(prefix, salt) for prefix in INNER_PREFIXES})
         self.on_event: Callable[[dict[str, Any]], None] | None = None

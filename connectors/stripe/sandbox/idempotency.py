@@ -67,6 +67,12 @@ class IdempotencyStore:
             )
         return saved
 
+    def in_progress(self, account_id: str, key: str) -> bool:
+        """Whether a request holding this key is running now."""
+        with self._lock:
+            saved = self._saved.get((account_id, key))
+        return saved is not None and saved.status is None
+
     def finish(self, account_id: str, key: str, status: int, body: bytes) -> None:
         with self._lock:
             saved = self._saved.get((account_id, key))

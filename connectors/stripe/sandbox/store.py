@@ -19,31 +19,43 @@ from typing import Any
 _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SERIAL_WIDTH = 8  # 62**8: more objects than any sandbox holds
 _SUFFIX_WIDTH = 6
+_NOISE_POOL = 1021  # a prime: the noise of consecutive ids does not repeat with any short period
+
+
+_PAIRS = tuple(a + b for a in _DIGITS for b in _DIGITS)  # ids are made by the hundred thousand: two digits a step
 
 
 def base62(number: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        number, digit = divmod(number, 62)
-        digits.append(_DIGITS[digit])
-    return "".join(reversed(digits))
+    """`number` in `width` base-62 digits, most significant first; higher digits are dropped."""
+    pairs = []
+    for _ in range((width + 1) // 2):
+        number, pair = divmod(number, 3844)
+        pairs.append(_PAIRS[pair])
+    pairs.reverse()
+    return "".join(pairs)[-width:]
 
 
 class IdMaker:
-    """Ids of one prefix (`cus_`, `in_`, ...): a serial in base 62 then random characters, so they look like
-    Stripe's, never repeat, and sort in creation order."""
+    """Ids of one prefix (`cus_`, `in_`, ...): a serial in base 62 then random-looking characters, so they look
+    like Stripe's, never repeat, and sort in creation order."""
 
     def __init__(self, prefix: str, salt: int) -> None:
         self.prefix = prefix
         self._serial = 0
-        self._rng = random.Random(f"{prefix}{salt}")
+        self._high = -1
+        self._high_digits = ""
+        rng = random.Random(f"{prefix}{salt}")
+        self._noise = tuple(base62(rng.getrandbits(36), _SUFFIX_WIDTH) for _ in range(_NOISE_POOL))
         self._lock = threading.Lock()
 
     def next(self) -> str:
         with self._lock:
             self._serial += 1
-            serial, noise = self._serial, self._rng.getrandbits(36)
-        return self.prefix + base62(serial, _SERIAL_WIDTH) + base62(noise, _SUFFIX_WIDTH)
+            serial = self._serial
+            high, low = divmod(serial, len(_PAIRS))
+            if high != self._high:
+                self._high, self._high_digits = high, base62(high, _SERIAL_WIDTH - 2)
+            return self.prefix + self._high_digits + _PAIRS[low] + self._noise[serial % _NOISE_POOL]
 
 
 def random_token(length: int = 24) -> str:
@@ -67,8 +79,9 @@ class Collection:
     """Objects of one kind by id, in creation order. Deleted objects keep their place (a cursor may name one) but
     no list shows them."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, time_field: str = "created") -> None:
         self.kind = kind  # the word Stripe's errors use: "customer", "invoice", ...
+        self.time_field = time_field  # what `created` filters read (an invoice item's is `date`)
         self.objects: dict[str, dict[str, Any]] = {}
         self._order: list[str] = []
         self._created: list[int] = []
@@ -82,11 +95,11 @@ class Collection:
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Append a new object; its `created` is raised to the latest one's so creation order stays sorted."""
         with self.lock:
-            if self._created and obj["created"] < self._created[-1]:
-                obj["created"] = self._created[-1]
+            if self._created and obj[self.time_field] < self._created[-1]:
+                obj[self.time_field] = self._created[-1]
             self._position[obj["id"]] = len(self._order)
             self._order.append(obj["id"])
-            self._created.append(obj["created"])
+            self._created.append(obj[self.time_field])
             self.objects[obj["id"]] = obj
         return obj
 

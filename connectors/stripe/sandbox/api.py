@@ -263,7 +263,7 @@ class StripeApi:
         store = self.sandbox.idempotency
         parameters = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
         try:
-            saved = store.begin(account.id, key, f"{op.method} {request.url.path}", parameters)
+            saved = store.begin(account.id, key, request.url.path, parameters)
         except StripeError as refused:
             return _error(refused, {"Idempotency-Key": key})
         if saved is not None:

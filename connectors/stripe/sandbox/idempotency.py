@@ -47,10 +47,13 @@ class IdempotencyStore:
                 self._saved[(account_id, key)] = Saved(endpoint, parameters, now)
                 return None
         if saved.endpoint != endpoint:
-            raise _mismatch(
+            # Reported by stripe-ruby's users as an invalid_request_error, unlike the parameters' mismatch.
+            raise StripeError(
+                400,
                 f"Keys for idempotent requests can only be used for the same endpoint they were first used for "
                 f"('{saved.endpoint}' vs '{endpoint}'). Try using a key other than '{key}' if you meant to execute "
-                "a different request."
+                "a different request.",
+                validation=True,
             )
         if saved.parameters != parameters:
             raise _mismatch(

@@ -239,6 +239,7 @@ def test_a_retried_create_is_replayed(api: Stripe) -> None:
     assert first.json() == again.json()
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     assert first.headers["Request-Id"] != again.headers["Request-Id"]
+    assert again.headers["Original-Request"] == first.headers["Request-Id"]
     assert len(api.account.collections["customers"]) == SIZE.customers + 1
 
 

@@ -263,12 +263,12 @@ class StripeApi:
         store = self.sandbox.idempotency
         parameters = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
         try:
-            saved = store.begin(account.id, key, request.url.path, parameters)
+            saved = store.begin(account.id, key, request.url.path, parameters, request.state.request_id)
         except StripeError as refused:
             return _error(refused, {"Idempotency-Key": key})
         if saved is not None:
             assert saved.status is not None
-            headers = {"Idempotency-Key": key, "Idempotent-Replayed": "true"}
+            headers = {"Idempotency-Key": key, "Idempotent-Replayed": "true", "Original-Request": saved.request_id}
             return Response(saved.body, saved.status, media_type="application/json", headers=headers)
         try:
             status, body = await self._run(op, spec, account, request, fields, key)

@@ -534,6 +534,15 @@ def test_server_error_storms_say_a_retry_is_safe(api: Stripe) -> None:
     assert api.sandbox.stats.responses_by_status[response.status_code] == 1
 
 
+def test_throttling_storms_answer_as_the_rate_limit_does(api: Stripe) -> None:
+    api.sandbox.faults.rate_429 = 1.0
+    response = api.post("/v1/customers", {"email": "storm@example.com"})
+    assert response.status_code == 429 and error_of(response)["code"] == "rate_limit"
+    assert response.headers["Stripe-Rate-Limited-Reason"] and response.headers["Request-Id"].startswith("req_")
+    assert api.sandbox.stats.responses_by_status[429] == 1
+    assert len(api.account.collections["customers"]) == SIZE.customers
+
+
 # ---- invoices, payments, subscriptions, money -------------------------------------------------------------
 
 

@@ -48,6 +48,11 @@ class StripeDriver(DriverBase[StripeSandbox]):
     def account(self) -> Account:
         return self.sandbox.account()
 
+    @property
+    def api_key(self) -> str:
+        """The main account's own secret key: what a connection made with a key (not through Connect) sends."""
+        return self.account.identity.secret_key
+
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[Endpoints]:
         with serve_in_thread(create_app(self.sandbox), port=port or 0) as url:

@@ -29,6 +29,11 @@ def list_object(url: str, data: list[dict[str, Any]], has_more: bool = False) ->
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
+def embedded_list(url: str) -> dict[str, Any]:
+    """A list inside an object (an invoice's lines, a subscription's items): it says how many it holds."""
+    return {**list_object(url, []), "total_count": 0}
+
+
 def deleted_stub(object_id: str, kind: str) -> dict[str, Any]:
     return {"id": object_id, "object": kind, "deleted": True}
 
@@ -235,7 +240,7 @@ def invoice(
         "footer": None,
         "hosted_invoice_url": None,
         "invoice_pdf": None,
-        "lines": list_object(f"/v1/invoices/{object_id}/lines", []),
+        "lines": embedded_list(f"/v1/invoices/{object_id}/lines"),
         "livemode": False,
         "metadata": metadata or {},
         "number": None,
@@ -389,7 +394,7 @@ def subscription(
         "description": None,
         "discount": None,
         "ended_at": None,
-        "items": list_object(f"/v1/subscription_items?subscription={object_id}", []),
+        "items": embedded_list(f"/v1/subscription_items?subscription={object_id}"),
         "latest_invoice": None,
         "livemode": False,
         "metadata": {},

@@ -500,6 +500,17 @@ def test_connect_oauth_issues_keys_for_the_connected_account(api: Stripe) -> Non
     assert api.http.get(api.url + "/v1/customers", headers=bearer(refreshed["access_token"])).status_code == 401
 
 
+def test_a_key_names_its_account_and_the_platform_sees_its_connected_ones(api: Stripe) -> None:
+    own = api.get("/v1/account").json()
+    assert own["id"] == api.account.id and own["object"] == "account" and own["charges_enabled"] is True
+    platform = bearer(api.sandbox.platform.identity.secret_key)
+    acting = api.http.get(api.url + "/v1/account", headers={**platform, "Stripe-Account": api.account.id})
+    assert acting.json()["id"] == api.account.id
+    assert api.http.get(api.url + f"/v1/accounts/{api.account.id}", headers=platform).json()["id"] == api.account.id
+    hidden = api.get(f"/v1/accounts/{api.sandbox.platform.id}")
+    assert hidden.status_code == 404 and error_of(hidden)["code"] == "resource_missing"
+
+
 def test_the_api_version_is_checked_and_echoed(api: Stripe) -> None:
     assert api.get("/v1/customers").headers["Stripe-Version"] == "2024-06-20"
     assert api.get("/v1/customers", **{"Stripe-Version": "2025-06-30.basil"}).headers["Stripe-Version"] == (
@@ -743,9 +754,12 @@ def test_the_driver_creates_changes_and_deletes_customers() -> None:
 def test_the_drivers_write_cases_name_seeded_records() -> None:
     driver = StripeDriver(StripeSandbox(seed=11, size=SandboxSize(customers=30, invoices=30)))
     cases = driver.cases()
+    assert set(cases) == set(driver.write_streams)
     invoice = cases["Invoice"].create
     assert driver.get("Customer", invoice["customerRemoteId"])["currency"] == "jpy"
     assert {line["amount"]["currency"] for line in invoice["lines"]} == {"JPY"}
+    price = cases["BillingSubscription"].create["items"][0]["priceRemoteId"]
+    assert driver.account.find("prices", price)["recurring"]["interval"] == "month"
 
 
 def test_the_driver_serves_over_http_with_connect_tokens() -> None:

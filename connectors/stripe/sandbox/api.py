@@ -139,6 +139,8 @@ class StripeApi:
 
     def ops(self) -> list[Op]:
         return [
+            Op("GET", "/v1/account", lambda a, _, __: a.describe()),
+            Op("GET", "/v1/accounts/{id}", self.retrieve_account),
             _listing("customers", "/v1/customers"),
             Op("POST", "/v1/customers", lambda a, _, params: a.create_customer(params), CUSTOMER),
             Op("GET", "/v1/customers/{id}", lambda a, i, _: a.customer_or_stub(i)),
@@ -224,6 +226,14 @@ class StripeApi:
 
     def routes(self) -> list[Route]:
         return [Route(op.path, self._endpoint(op), methods=[op.method]) for op in self.ops()]
+
+    def retrieve_account(self, account: Account, account_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        """An account the caller may see: its own, or (for the platform) one connected to it."""
+        target = self.sandbox.accounts.get(account_id)
+        platform_sees = account is self.sandbox.platform and target is not None and self.sandbox.is_connected(target)
+        if target is None or (target is not account and not platform_sees):
+            raise resource_missing("account", account_id)
+        return target.describe()
 
     def create_webhook_endpoint(self, account: Account, _: str, params: dict[str, Any]) -> dict[str, Any]:
         check_url(params["url"])

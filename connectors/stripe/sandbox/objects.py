@@ -38,6 +38,39 @@ def deleted_stub(object_id: str, kind: str) -> dict[str, Any]:
     return {"id": object_id, "object": kind, "deleted": True}
 
 
+def account(object_id: str, created: int, name: str, email: str) -> dict[str, Any]:
+    """A Standard account, fully onboarded, as `GET /v1/account` shows it to its own key."""
+    return {
+        "id": object_id,
+        "object": "account",
+        "business_profile": {
+            "mcc": None,
+            "name": name,
+            "product_description": None,
+            "support_address": None,
+            "support_email": None,
+            "support_phone": None,
+            "support_url": None,
+            "url": None,
+        },
+        "business_type": "company",
+        "capabilities": {"card_payments": "active", "transfers": "active"},
+        "charges_enabled": True,
+        "country": ACCOUNT_COUNTRY,
+        "created": created,
+        "default_currency": "usd",
+        "details_submitted": True,
+        "email": email,
+        "metadata": {},
+        "payouts_enabled": True,
+        "settings": {
+            "dashboard": {"display_name": name, "timezone": "Etc/UTC"},
+            "payments": {"statement_descriptor": name.upper()[:22]},
+        },
+        "type": "standard",
+    }
+
+
 def customer(object_id: str, created: int, fields: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": object_id,

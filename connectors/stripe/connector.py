@@ -236,6 +236,8 @@ STRIPE = Connector(
     auth=OAuth2(
         authorize_url="https://connect.stripe.com/oauth/authorize",
         token_url="https://connect.stripe.com/oauth/token",
+        # On the authorize URL's host: connect.stripe.com, or the app's override (a sandbox).
+        token_on_authorize_host=True,
         scopes=("read_write",),
         pkce=False,
         after_token=PinnedVersion(),

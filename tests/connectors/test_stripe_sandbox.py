@@ -168,6 +168,8 @@ def test_expand_replaces_ids_with_objects(api: Stripe) -> None:
     expanded = api.get(f"/v1/payment_intents/{intent['id']}", {"expand[0]": "invoice", "expand[1]": "customer"})
     assert expanded.json()["invoice"]["id"] == intent["invoice"]
     assert expanded.json()["customer"]["id"] == intent["customer"]
+    embedded = api.get("/v1/invoices", {"expand[]": "data.lines"})
+    assert embedded.status_code == 200
     deep = api.get(f"/v1/invoices/{intent['invoice']}", {"expand[]": "lines.data.price.product"}).json()
     assert all(line["price"]["product"]["object"] == "product" for line in deep["lines"]["data"])
     # The stored objects keep their ids.
@@ -237,6 +239,7 @@ def test_a_retried_create_is_replayed(api: Stripe) -> None:
     assert first.json() == again.json()
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     assert first.headers["Request-Id"] != again.headers["Request-Id"]
+    assert again.headers["Original-Request"] == first.headers["Request-Id"]
     assert len(api.account.collections["customers"]) == SIZE.customers + 1
 
 
@@ -245,7 +248,7 @@ def test_a_key_with_other_parameters_is_an_idempotency_error(api: Stripe) -> Non
     other = api.post("/v1/customers", {"email": "twice@example.com"}, **{"Idempotency-Key": "k-2"})
     assert other.status_code == 400 and error_of(other)["type"] == "idempotency_error"
     elsewhere = api.post("/v1/invoices", {"customer": "cus_x"}, **{"Idempotency-Key": "k-2"})
-    assert elsewhere.status_code == 400 and error_of(elsewhere)["type"] == "idempotency_error"
+    assert elsewhere.status_code == 400 and "same endpoint" in error_of(elsewhere)["message"]
 
 
 def test_errors_from_the_endpoint_are_replayed_but_validation_failures_are_not_saved(api: Stripe) -> None:
@@ -497,6 +500,17 @@ def test_connect_oauth_issues_keys_for_the_connected_account(api: Stripe) -> Non
     assert api.http.get(api.url + "/v1/customers", headers=bearer(refreshed["access_token"])).status_code == 401
 
 
+def test_a_key_names_its_account_and_the_platform_sees_its_connected_ones(api: Stripe) -> None:
+    own = api.get("/v1/account").json()
+    assert own["id"] == api.account.id and own["object"] == "account" and own["charges_enabled"] is True
+    platform = bearer(api.sandbox.platform.identity.secret_key)
+    acting = api.http.get(api.url + "/v1/account", headers={**platform, "Stripe-Account": api.account.id})
+    assert acting.json()["id"] == api.account.id
+    assert api.http.get(api.url + f"/v1/accounts/{api.account.id}", headers=platform).json()["id"] == api.account.id
+    hidden = api.get(f"/v1/accounts/{api.sandbox.platform.id}")
+    assert hidden.status_code == 404 and error_of(hidden)["code"] == "resource_missing"
+
+
 def test_the_api_version_is_checked_and_echoed(api: Stripe) -> None:
     assert api.get("/v1/customers").headers["Stripe-Version"] == "2024-06-20"
     assert api.get("/v1/customers", **{"Stripe-Version": "2025-06-30.basil"}).headers["Stripe-Version"] == (
@@ -529,6 +543,15 @@ def test_server_error_storms_say_a_retry_is_safe(api: Stripe) -> None:
     assert response.headers["Stripe-Should-Retry"] == "true" and response.headers["Request-Id"].startswith("req_")
     assert error_of(response)["type"] == "api_error"
     assert api.sandbox.stats.responses_by_status[response.status_code] == 1
+
+
+def test_throttling_storms_answer_as_the_rate_limit_does(api: Stripe) -> None:
+    api.sandbox.faults.rate_429 = 1.0
+    response = api.post("/v1/customers", {"email": "storm@example.com"})
+    assert response.status_code == 429 and error_of(response)["code"] == "rate_limit"
+    assert response.headers["Stripe-Rate-Limited-Reason"] and response.headers["Request-Id"].startswith("req_")
+    assert api.sandbox.stats.responses_by_status[429] == 1
+    assert len(api.account.collections["customers"]) == SIZE.customers
 
 
 # ---- invoices, payments, subscriptions, money -------------------------------------------------------------
@@ -630,6 +653,64 @@ def test_subscriptions_cancel_at_period_end_or_now(api: Stripe) -> None:
     assert expanded["latest_invoice"] is None or expanded["latest_invoice"]["object"] == "invoice"
 
 
+def test_subscriptions_are_created_from_recurring_prices(api: Stripe) -> None:
+    customer = customer_paying(api, "gbp")
+    prices = api.get("/v1/prices", {"currency": "gbp", "type": "recurring", "limit": 2}).json()["data"]
+    created = api.post(
+        "/v1/subscriptions",
+        {
+            "customer": customer,
+            "items[0][price]": prices[0]["id"],
+            "items[0][quantity]": "3",
+            "items[1][price]": prices[1]["id"],
+            "trial_period_days": "14",
+        },
+    ).json()
+    assert created["status"] == "trialing" and created["currency"] == "gbp"
+    assert [(i["price"]["id"], i["quantity"]) for i in created["items"]["data"]] == [
+        (prices[0]["id"], 3),
+        (prices[1]["id"], 1),
+    ]
+    assert created["trial_end"] - created["trial_start"] == 14 * DAY
+    nested = api.post(
+        "/v1/subscriptions", {"customer": customer, "items[0][price]": prices[0]["id"], "items[0][colour]": "red"}
+    )
+    assert error_of(nested)["message"] == "Received unknown parameter: items[0][colour]"
+    missing = api.post("/v1/subscriptions", {"customer": customer})
+    assert missing.status_code == 400 and error_of(missing)["param"] == "items"
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "param"),
+    [
+        ("/v1/invoiceitems", {"amount": "12.50", "currency": "usd"}, "amount"),
+        ("/v1/invoiceitems", {"amount": "-5", "currency": "usd"}, "amount"),
+        ("/v1/payment_intents", {"amount": "0", "currency": "usd"}, "amount"),
+        ("/v1/payment_intents", {"amount": "100"}, "currency"),
+        ("/v1/webhook_endpoints", {"url": "ftp://example.com", "enabled_events[0]": "*"}, "url"),
+    ],
+    ids=["fractional amount", "negative amount", "zero payment", "no currency", "not an http URL"],
+)
+def test_bad_values_name_their_parameter(api: Stripe, path: str, fields: dict[str, str], param: str) -> None:
+    customer = customer_paying(api, "usd")
+    response = api.post(path, {**({"customer": customer} if path == "/v1/invoiceitems" else {}), **fields})
+    assert response.status_code == 400 and error_of(response)["param"] == param
+
+
+def test_events_take_at_most_twenty_types(api: Stripe) -> None:
+    response = api.get("/v1/events", {"types[]": [f"customer.t{i}" for i in range(21)]})
+    assert response.status_code == 400 and error_of(response)["param"] == "types"
+
+
+def test_the_control_routes_send_every_event_to_a_url(api: Stripe, receiver: Receiver) -> None:
+    answer = httpx2.put(api.url + "/_sandbox/webhooks", content=orjson.dumps({"url": receiver.url}))
+    api.post("/v1/customers", {"email": "ctl@example.com"})
+    body, header = receiver.wait_for(1)[0]
+    assert verified(body.decode(), header, answer.json()["secret"])["type"] == "customer.created"
+    refused = httpx2.put(api.url + "/_sandbox/webhooks", content=orjson.dumps({"url": "mailto:x"}))
+    assert refused.status_code == 400
+
+
 # ---- seeding and the driver ----------------------------------------------------------------------------
 
 
@@ -673,9 +754,12 @@ def test_the_driver_creates_changes_and_deletes_customers() -> None:
 def test_the_drivers_write_cases_name_seeded_records() -> None:
     driver = StripeDriver(StripeSandbox(seed=11, size=SandboxSize(customers=30, invoices=30)))
     cases = driver.cases()
+    assert set(cases) == set(driver.write_streams)
     invoice = cases["Invoice"].create
     assert driver.get("Customer", invoice["customerRemoteId"])["currency"] == "jpy"
     assert {line["amount"]["currency"] for line in invoice["lines"]} == {"JPY"}
+    price = cases["BillingSubscription"].create["items"][0]["priceRemoteId"]
+    assert driver.account.find("prices", price)["recurring"]["interval"] == "month"
 
 
 def test_the_driver_serves_over_http_with_connect_tokens() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from connectors.stripe.sandbox import objects
+from connectors.stripe.sandbox.data import SEED_START
 from connectors.stripe.sandbox.errors import StripeError, card_declined, invalid, resource_missing, state_error
 from connectors.stripe.sandbox.params import check_amount, merged_metadata
 from connectors.stripe.sandbox.store import Collection, IdMaker
@@ -100,6 +101,12 @@ class Account:
     @property
     def id(self) -> str:
         return self.identity.id
+
+    def describe(self) -> dict[str, Any]:
+        """The account object (`GET /v1/account`); it predates everything seeded in it."""
+        created = SEED_START - 60 * 86_400
+        email = f"billing@{self.identity.name.lower().replace(' ', '-')}.example"
+        return objects.account(self.id, created, self.identity.name, email)
 
     def adhoc_product(self) -> str:
         """The product behind invoice items given as an amount (Stripe makes such prices inline)."""

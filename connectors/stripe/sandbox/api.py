@@ -139,6 +139,8 @@ class StripeApi:
 
     def ops(self) -> list[Op]:
         return [
+            Op("GET", "/v1/account", lambda a, _, __: a.describe()),
+            Op("GET", "/v1/accounts/{id}", self.retrieve_account),
             _listing("customers", "/v1/customers"),
             Op("POST", "/v1/customers", lambda a, _, params: a.create_customer(params), CUSTOMER),
             Op("GET", "/v1/customers/{id}", lambda a, i, _: a.customer_or_stub(i)),
@@ -225,6 +227,14 @@ class StripeApi:
     def routes(self) -> list[Route]:
         return [Route(op.path, self._endpoint(op), methods=[op.method]) for op in self.ops()]
 
+    def retrieve_account(self, account: Account, account_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        """An account the caller may see: its own, or (for the platform) one connected to it."""
+        target = self.sandbox.accounts.get(account_id)
+        platform_sees = account is self.sandbox.platform and target is not None and self.sandbox.is_connected(target)
+        if target is None or (target is not account and not platform_sees):
+            raise resource_missing("account", account_id)
+        return target.describe()
+
     def create_webhook_endpoint(self, account: Account, _: str, params: dict[str, Any]) -> dict[str, Any]:
         check_url(params["url"])
         secret = new_secret()
@@ -263,12 +273,12 @@ class StripeApi:
         store = self.sandbox.idempotency
         parameters = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
         try:
-            saved = store.begin(account.id, key, f"{op.method} {request.url.path}", parameters)
+            saved = store.begin(account.id, key, request.url.path, parameters, request.state.request_id)
         except StripeError as refused:
             return _error(refused, {"Idempotency-Key": key})
         if saved is not None:
             assert saved.status is not None
-            headers = {"Idempotency-Key": key, "Idempotent-Replayed": "true"}
+            headers = {"Idempotency-Key": key, "Idempotent-Replayed": "true", "Original-Request": saved.request_id}
             return Response(saved.body, saved.status, media_type="application/json", headers=headers)
         try:
             status, body = await self._run(op, spec, account, request, fields, key)

@@ -48,6 +48,11 @@ class StripeDriver(DriverBase[StripeSandbox]):
     def account(self) -> Account:
         return self.sandbox.account()
 
+    @property
+    def api_key(self) -> str:
+        """The main account's own secret key: what a connection made with a key (not through Connect) sends."""
+        return self.account.identity.secret_key
+
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[Endpoints]:
         with serve_in_thread(create_app(self.sandbox), port=port or 0) as url:
@@ -75,14 +80,8 @@ class StripeDriver(DriverBase[StripeSandbox]):
 
     def push_changes_to(self, gateway_url: str) -> None:
         """Every account's events, to the gateway's Stripe intake, through a Connect endpoint of the platform
-        signed with `webhook_secret`."""
-        self.sandbox.send_events_to(f"{gateway_url}/webhooks/stripe", self.webhook_secret)
-
-    @property
-    def webhook_secret(self) -> str:
-        """The platform endpoint's signing secret: fixed by the seed, so a gateway configured before the sandbox
-        starts can know it."""
-        return f"whsec_xkit_sandbox_{self.sandbox.seed}"
+        signed with the platform app's secret (what the sandbox's demo platform knows)."""
+        self.sandbox.send_events_to(f"{gateway_url}/webhooks/stripe", self.sandbox.client_secret)
 
     def age_events(self, days: int) -> None:
         """Move the sandbox clock `days` forward: events older than 30 days are gone from /v1/events."""
@@ -116,8 +115,9 @@ class StripeDriver(DriverBase[StripeSandbox]):
             self.account.update_subscription(remote_id, changes)
 
     def cases(self) -> dict[str, WriteCase]:
-        """A customer, and a draft invoice in yen for the first seeded JPY customer. Subscriptions are only updated
-        (metadata, cancel at period end) and canceled: the connector creates none, so they have no case here."""
+        """A customer; a draft invoice in yen for the first seeded JPY customer; a subscription to a seeded monthly
+        price, then set to cancel at the period's end (Stripe starts subscriptions from a price and a customer: a
+        connector may refuse the create and take only the update and the cancel)."""
         customer = WriteCase(
             {
                 "email": f"ada.{uuid.uuid4().hex[:8]}@engines.example",
@@ -144,7 +144,21 @@ class StripeDriver(DriverBase[StripeSandbox]):
             "footer",
             {"metadata": {"order": "A-1042", "channel": "xkit"}},
         )
-        return {"Customer": customer, "Invoice": invoice}
+        subscription = WriteCase(
+            {
+                "customerRemoteId": self._customer_paying("usd"),
+                "items": [{"priceRemoteId": self._recurring_price("usd"), "quantity": 2}],
+                "metadata": {"seats": "2"},
+            },
+            {"description": "Engine lease"},
+            "description",
+            {"cancelAtPeriodEnd": True, "metadata": {"seats": "2", "reason": "downsizing"}},
+        )
+        return {"Customer": customer, "Invoice": invoice, "BillingSubscription": subscription}
+
+    def _recurring_price(self, currency: str) -> str:
+        prices = self.account.collections["prices"].live()
+        return str(next(p["id"] for p in prices if p["currency"] == currency and p["recurring"] is not None))
 
     def _customer_paying(self, currency: str) -> str:
         return str(next(c["id"] for c in self.account.collections["customers"].live() if c["currency"] == currency))

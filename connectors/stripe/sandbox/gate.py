@@ -39,7 +39,6 @@ class Caller:
 
     account: Account
     key_account: Account
-    read_only: bool
 
 
 def is_api_path(path: str) -> bool:
@@ -113,8 +112,7 @@ class StripeGate:
                 key_account = None
         if key_account is None:
             raise authentication(f"Invalid API Key provided: {masked(key)}")
-        read_only = key == key_account.identity.restricted_key
-        if read_only and scope["method"] not in ("GET", "HEAD"):
+        if key == key_account.identity.restricted_key and scope["method"] not in ("GET", "HEAD"):
             raise forbidden(
                 f"The provided key '{masked(key)}' does not have the required permissions for this endpoint on "
                 f"account '{key_account.id}'.",
@@ -122,7 +120,7 @@ class StripeGate:
             )
         acting_as = header(scope, b"stripe-account")
         if acting_as is None or acting_as == key_account.id:
-            return Caller(key_account, key_account, read_only)
+            return Caller(key_account, key_account)
         target = self.sandbox.accounts.get(acting_as)
         if key_account is not self.sandbox.platform or target is None or not self.sandbox.is_connected(target):
             raise forbidden(
@@ -130,7 +128,7 @@ class StripeGate:
                 "does not exist). Application access may have been revoked.",
                 "account_invalid",
             )
-        return Caller(target, key_account, read_only)
+        return Caller(target, key_account)
 
     def rate_limit(self, account: Account) -> None:
         faults = self.sandbox.faults

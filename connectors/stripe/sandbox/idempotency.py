@@ -20,6 +20,7 @@ class Saved:
     endpoint: str
     parameters: bytes
     saved_at: int
+    request_id: str  # the first request's: a replay names it in `Original-Request`
     status: int | None = None  # None while the first request runs
     body: bytes = b""
 
@@ -32,7 +33,7 @@ class IdempotencyStore:
         self._saved: dict[tuple[str, str], Saved] = {}
         self._lock = threading.Lock()
 
-    def begin(self, account_id: str, key: str, endpoint: str, parameters: bytes) -> Saved | None:
+    def begin(self, account_id: str, key: str, endpoint: str, parameters: bytes, request_id: str) -> Saved | None:
         """The saved response to replay, or None when this request is the key's first (it now holds the key).
         Raises StripeError for a key too long, reused elsewhere or with other parameters, or in use."""
         if len(key) > KEY_MAX_CHARS:
@@ -44,13 +45,16 @@ class IdempotencyStore:
             self._prune(now)
             saved = self._saved.get((account_id, key))
             if saved is None:
-                self._saved[(account_id, key)] = Saved(endpoint, parameters, now)
+                self._saved[(account_id, key)] = Saved(endpoint, parameters, now, request_id)
                 return None
         if saved.endpoint != endpoint:
-            raise _mismatch(
+            # Reported by stripe-ruby's users as an invalid_request_error, unlike the parameters' mismatch.
+            raise StripeError(
+                400,
                 f"Keys for idempotent requests can only be used for the same endpoint they were first used for "
                 f"('{saved.endpoint}' vs '{endpoint}'). Try using a key other than '{key}' if you meant to execute "
-                "a different request."
+                "a different request.",
+                validation=True,
             )
         if saved.parameters != parameters:
             raise _mismatch(

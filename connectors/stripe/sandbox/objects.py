@@ -29,8 +29,46 @@ def list_object(url: str, data: list[dict[str, Any]], has_more: bool = False) ->
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
+def embedded_list(url: str) -> dict[str, Any]:
+    """A list inside an object (an invoice's lines, a subscription's items): it says how many it holds."""
+    return {**list_object(url, []), "total_count": 0}
+
+
 def deleted_stub(object_id: str, kind: str) -> dict[str, Any]:
     return {"id": object_id, "object": kind, "deleted": True}
+
+
+def account(object_id: str, created: int, name: str, email: str) -> dict[str, Any]:
+    """A Standard account, fully onboarded, as `GET /v1/account` shows it to its own key."""
+    return {
+        "id": object_id,
+        "object": "account",
+        "business_profile": {
+            "mcc": None,
+            "name": name,
+            "product_description": None,
+            "support_address": None,
+            "support_email": None,
+            "support_phone": None,
+            "support_url": None,
+            "url": None,
+        },
+        "business_type": "company",
+        "capabilities": {"card_payments": "active", "transfers": "active"},
+        "charges_enabled": True,
+        "country": ACCOUNT_COUNTRY,
+        "created": created,
+        "default_currency": "usd",
+        "details_submitted": True,
+        "email": email,
+        "metadata": {},
+        "payouts_enabled": True,
+        "settings": {
+            "dashboard": {"display_name": name, "timezone": "Etc/UTC"},
+            "payments": {"statement_descriptor": name.upper()[:22]},
+        },
+        "type": "standard",
+    }
 
 
 def customer(object_id: str, created: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +273,7 @@ def invoice(
         "footer": None,
         "hosted_invoice_url": None,
         "invoice_pdf": None,
-        "lines": list_object(f"/v1/invoices/{object_id}/lines", []),
+        "lines": embedded_list(f"/v1/invoices/{object_id}/lines"),
         "livemode": False,
         "metadata": metadata or {},
         "number": None,
@@ -389,7 +427,7 @@ def subscription(
         "description": None,
         "discount": None,
         "ended_at": None,
-        "items": list_object(f"/v1/subscription_items?subscription={object_id}", []),
+        "items": embedded_list(f"/v1/subscription_items?subscription={object_id}"),
         "latest_invoice": None,
         "livemode": False,
         "metadata": {},

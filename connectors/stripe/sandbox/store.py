@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import random
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,10 +57,6 @@ class IdMaker:
             return self.prefix + self._high_digits + _PAIRS[low] + self._noise[serial % _NOISE_POOL]
 
 
-def random_token(length: int = 24) -> str:
-    return "".join(_DIGITS[secrets.randbelow(62)] for _ in range(length))
-
-
 Match = Callable[[dict[str, Any]], bool]
 
 
@@ -106,9 +101,6 @@ class Collection:
     def get(self, object_id: str) -> dict[str, Any] | None:
         """A live object (None when unknown or deleted)."""
         return None if object_id in self.deleted else self.objects.get(object_id)
-
-    def knows(self, object_id: str) -> bool:
-        return object_id in self._position
 
     def delete(self, object_id: str) -> None:
         self.deleted.add(object_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from connectors.hubspot.sandbox.schema import COMPANY_CURRENCY
 from resolvers.ids import to_global_id
 from tests.support import SyncedHubSpot, data, error_codes, statements_run, synced_fixture
 
@@ -108,13 +111,19 @@ async def test_filters_by_connection_end_user_and_provider(world: SyncedHubSpot)
 
 async def test_related_objects_and_raw(world: SyncedHubSpot) -> None:
     query = """{ deals(first: 20) { edges { node {
-        name amount raw company { name domain } contacts { email company { name } } owner { email }
+        name amount { amount currency } raw company { name domain } contacts { email company { name } } owner { email }
     } } } }"""
     deals = [e["node"] for e in data(await world.graphql(query))["deals"]["edges"]]
     assert any(deal["contacts"] for deal in deals)
     assert any(deal["company"] for deal in deals)
     assert all(deal["owner"] is None or "@" in deal["owner"]["email"] for deal in deals)
     assert all(deal["raw"]["properties"]["dealname"] == deal["name"] for deal in deals)
+    for deal in deals:
+        # Exactly what HubSpot sent, in the deal's currency or, when it names none, the account's.
+        properties = deal["raw"]["properties"]
+        assert deal["amount"]["currency"] == (properties.get("deal_currency_code") or COMPANY_CURRENCY)
+        assert Decimal(deal["amount"]["amount"]) == Decimal(properties["amount"])
+    assert {deal["amount"]["currency"] for deal in deals} > {COMPANY_CURRENCY}
 
 
 async def test_node_lookup_by_global_id(world: SyncedHubSpot) -> None:

@@ -146,7 +146,7 @@ UPDATE_CONTACT = """mutation($c: ID!, $r: String!, $input: ContactInput!) {
   updateContact(connectionId: $c, remoteId: $r, input: $input) { contact { remoteId company { remoteId } } } }"""
 UPDATE_DEAL = """mutation($c: ID!, $r: String!, $input: DealInput!) {
   updateDeal(connectionId: $c, remoteId: $r, input: $input) {
-    deal { remoteId company { remoteId } contacts { remoteId } } } }"""
+    deal { remoteId amount { amount currency } company { remoteId } contacts { remoteId } } } }"""
 
 
 def linked(raw_json: str, target: str) -> list[str]:
@@ -222,10 +222,15 @@ async def test_every_read_path_stores_the_raw_the_list_api_stores(
             tenant.api_key,
             c=connection,
             r=deal,
-            input={"amount": 777.25, "companyRemoteId": deal_company, "contactRemoteIds": deal_contacts},
+            input={
+                "amount": {"amount": "777.25", "currency": "EUR"},
+                "companyRemoteId": deal_company,
+                "contactRemoteIds": deal_contacts,
+            },
         )
         written_deal = data(wrote)["updateDeal"]["deal"]
         assert written_deal["company"] == {"remoteId": deal_company}
+        assert written_deal["amount"] == {"amount": "777.25", "currency": "EUR"}
         assert sorted(c["remoteId"] for c in written_deal["contacts"]) == deal_contacts
         assert await logged_since(store, connection_id, before_writes) == [
             ("UPDATED", "contacts", contact),

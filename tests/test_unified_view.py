@@ -80,7 +80,13 @@ async def test_contacts_of_both_providers_in_one_list(both: tuple[Gateway, Tenan
 async def test_companies_and_deals_of_both_providers(both: tuple[Gateway, Tenant]) -> None:
     api, tenant = both
     query = """{ companies(first: 100) { edges { node { name connection { provider } } } }
-                 deals(first: 100) { edges { node { name amount company { name } connection { provider } } } } }"""
+                 deals(first: 100) { edges { node {
+                     name amount { amount currency } company { name } connection { provider }
+                 } } } }"""
     result = data(await api.graphql(query, tenant.api_key))
     assert {e["node"]["connection"]["provider"] for e in result["companies"]["edges"]} == {"hubspot", "salesforce"}
     assert {e["node"]["connection"]["provider"] for e in result["deals"]["edges"]} == {"hubspot", "salesforce"}
+    # One Money shape from both; this Salesforce org has one currency, which its opportunities are in.
+    amounts = {(e["node"]["connection"]["provider"], e["node"]["amount"]["currency"]) for e in result["deals"]["edges"]}
+    assert {currency for provider, currency in amounts if provider == "salesforce"} == {"USD"}
+    assert {currency for provider, currency in amounts if provider == "hubspot"} > {"USD"}

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx2
@@ -117,9 +116,12 @@ def _field(model: str) -> str:
 
 def selection(model: str, input: dict[str, Any]) -> str:
     fields = ["id", "remoteId", "updatedAt", "deletedAt", "raw"]
-    for name in input:
+    for name, value in input.items():
         relation = RELATIONS.get(name)
-        fields.append(f"{relation} {{ remoteId }}" if relation else name)
+        if relation:
+            fields.append(f"{relation} {{ remoteId }}")
+        else:
+            fields.append(f"{name} {{ amount currency }}" if isinstance(value, dict) else name)
     return " ".join(dict.fromkeys(fields))
 
 
@@ -357,15 +359,54 @@ async def test_hubspot_refuses_values_outside_a_propertys_options_and_nothing_ch
 
 
 @pytest.mark.parametrize("provider_name", ["hubspot"])
-@pytest.mark.parametrize("amount", [1e-14, 1e16], ids=["tiny", "huge"])
-async def test_amounts_python_prints_with_an_exponent_reach_hubspot_as_plain_decimals(
-    harness: Harness, amount: float
-) -> None:
-    # HubSpot parses numbers from text and refuses "1e-14"; the writer sends "0.00000000000001".
+async def test_an_amount_given_with_an_exponent_reaches_hubspot_as_plain_decimals(harness: Harness) -> None:
+    # HubSpot parses numbers from text and refuses "1E+16"; the writer sends "10000000000000000".
     case = case_of(harness, "Deal")
-    node = data(await harness.create("Deal", {**case.create, "amount": amount}))["createDeal"]["deal"]
-    assert harness.provider.get("Deal", node["remoteId"])["properties"]["amount"] == format(Decimal(repr(amount)), "f")
-    assert (await harness.node("Deal", node["id"], {"amount": None}))["amount"] == amount
+    huge = {"amount": "1E+16", "currency": "EUR"}
+    node = data(await harness.create("Deal", {**case.create, "amount": huge}))["createDeal"]["deal"]
+    assert harness.provider.get("Deal", node["remoteId"])["properties"]["amount"] == "10000000000000000"
+    read = await harness.node("Deal", node["id"], {"amount": huge})
+    assert read["amount"] == {"amount": "10000000000000000.00", "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    ("model", "member", "money", "field_name", "message"),
+    [
+        ("Deal", "amount", {"amount": "10.555", "currency": "USD"}, "amount", "more decimals than USD allows (2)"),
+        ("Deal", "amount", {"amount": "10.5", "currency": "JPY"}, "amount", "more decimals than JPY allows (0)"),
+        (
+            "Deal",
+            "amount",
+            {"amount": "10.00", "currency": "CHF"},
+            "amount",
+            "is kept in EUR here; an amount in CHF cannot be written to it (this account's currencies are EUR, GBP, "
+            "JPY, USD)",
+        ),
+        (
+            "Company",
+            "annualRevenue",
+            {"amount": "10.00", "currency": "CHF"},
+            "annualRevenue",
+            "is kept in USD here; an amount in CHF cannot be written to it",
+        ),
+    ],
+    ids=["cents-of-a-cent", "yen-fraction", "deal-currency-not-kept", "company-currency-not-kept"],
+)
+async def test_an_amount_too_precise_or_in_a_currency_not_kept_is_refused_and_nothing_changes(
+    harness: Harness, model: str, member: str, money: dict[str, str], field_name: str, message: str
+) -> None:
+    case = case_of(harness, model)
+    node = data(await harness.create(model, case.create))[f"create{model}"][_field(model)]
+    remote_before = harness.provider.get(model, node["remoteId"])
+    body = await harness.update(model, node["id"], {member: money})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == field_name
+    assert message in body["errors"][0]["message"]
+    assert harness.provider.get(model, node["remoteId"]) == remote_before
+    before = harness.provider.ids(model)
+    refused = await harness.create(model, {**case.create, member: money})
+    assert error_codes(refused) == ["BAD_USER_INPUT"]
+    assert harness.provider.ids(model) == before
 
 
 async def test_a_duplicate_is_a_conflict(harness: Harness) -> None:
@@ -652,7 +693,8 @@ async def test_a_deals_contacts_change_where_the_provider_allows(harness: Harnes
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "contactRemoteIds"
     # Setting the same contacts again is no change, so the rest of the update goes through.
+    five = {"amount": "5.00", "currency": "EUR"}
     same = await harness.update(
-        "Deal", node["id"], {"contactRemoteIds": case.create["contactRemoteIds"], "amount": 5.0}
+        "Deal", node["id"], {"contactRemoteIds": case.create["contactRemoteIds"], "amount": five}
     )
-    assert data(same)["updateDeal"]["deal"]["amount"] == 5.0
+    assert data(same)["updateDeal"]["deal"]["amount"] == five

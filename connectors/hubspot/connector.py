@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from connectors.hubspot.account import ACCOUNT, AccountCurrencies
 from connectors.hubspot.errors import parse_error
 from connectors.hubspot.mapping import (
     COMPANY_MAPPING,
@@ -102,13 +103,13 @@ HUBSPOT = Connector(
     webhook_account_key="hub_id",
     streams=(
         crm_object("contacts", CONTACT_MAPPING, modified="lastmodifieddate", associations=("companies",)),
-        crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate"),
+        crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate", labels={ACCOUNT: AccountCurrencies()}),
         crm_object(
             "deals",
             DEAL_MAPPING,
             modified="hs_lastmodifieddate",
             associations=("companies", "contacts"),
-            labels={DEAL_STAGES: PipelineStageLabels("deals")},
+            labels={DEAL_STAGES: PipelineStageLabels("deals"), ACCOUNT: AccountCurrencies()},
         ),
         crm_object(
             "notes",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.hubspot.account import ACCOUNT
 from connectors.kit.errors import BadInput
 from connectors.kit.jsonpath import dig
 from connectors.kit.mapping import Computed, Constant, Ids, Label, ModelMapping, MoneyAt, Path, Source
@@ -56,7 +57,8 @@ COMPANY_MAPPING = ModelMapping(
         "city": prop("city"),
         "country": prop("country"),
         "employee_count": prop("numberofemployees"),
-        "annual_revenue": MoneyAt("properties.annualrevenue"),
+        # HubSpot keeps a company's amounts in the account's currency.
+        "annual_revenue": MoneyAt("properties.annualrevenue", currency_table=ACCOUNT),
         "owner": OWNER,
     },
 )
@@ -65,7 +67,12 @@ DEAL_MAPPING = ModelMapping(
     DEAL,
     {
         "name": prop("dealname"),
-        "amount": MoneyAt("properties.amount", currency="properties.deal_currency_code", currency_writable=True),
+        "amount": MoneyAt(
+            "properties.amount",
+            currency="properties.deal_currency_code",
+            currency_table=ACCOUNT,
+            currency_writable=True,
+        ),
         # The stage's label from the account's pipelines; its id, as HubSpot stores it, in remote_stage.
         "stage": Label("properties.dealstage", DEAL_STAGES),
         "remote_stage": prop("dealstage"),

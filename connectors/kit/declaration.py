@@ -289,6 +289,8 @@ class Connector:
 
 _WRITE_ERRORS_BY_STATUS: dict[int, type[XkitError]] = {
     400: BadInput,
+    # Payment required: the payment the write asked for was refused (a declined card), the caller's to fix.
+    402: BadInput,
     404: NotFound,
     409: Conflict,
     410: NotFound,

@@ -299,7 +299,11 @@ class ProviderSession:
             return _Exchanged(retries.Failed.NOT_CONNECTED if never_sent else retries.Failed.CONNECTION_LOST, cause=exc)
         self.shared.limiter.observe(response.headers)
         answer_error = self.access.parse_error(response) if response.status_code >= 400 else None
-        outcome = retries.Answered(response.status_code, said_rate_limited=isinstance(answer_error, RateLimited))
+        outcome = retries.Answered(
+            response.status_code,
+            said_rate_limited=isinstance(answer_error, RateLimited),
+            said_retry=answer_error.should_retry if answer_error is not None else None,
+        )
         return _Exchanged(outcome, response=response, answer_error=answer_error)
 
     async def _wait_before_retry(

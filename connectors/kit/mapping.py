@@ -17,7 +17,7 @@ from typing import Any
 from connectors.kit.convert import iso_millis, parse_datetime, to_scalar
 from connectors.kit.errors import BadInput
 from connectors.kit.jsonpath import dig, path_parts
-from connectors.kit.models import CommonModel, Embedded, Money, ScalarType, Struct, graphql_name
+from connectors.kit.models import CommonModel, Embedded, Money, ScalarType, Struct, currency_exponent, graphql_name
 
 Encoder = Callable[[Any], Any]
 
@@ -117,22 +117,58 @@ class Label:
 # table name -> provider code -> label
 LabelTables = Mapping[str, Mapping[str, str]]
 
-# The key under which an account-facts table (a `Labels` the stream reads, e.g. "account") holds the
-# account's currency, for amounts whose record names none.
+# Keys of an account-facts table (a `Labels` the stream reads, e.g. "account"): the account's currency, for
+# amounts whose record names none, and the currencies its records may be kept in, space-separated (HubSpot's
+# company and additional currencies; a Salesforce org's active currencies, its one currency when it has one).
 ACCOUNT_CURRENCY = "currency"
+ACCOUNT_CURRENCIES = "currencies"
+
+
+class KeptCurrency(str):
+    """The currency code an amount of a record is kept in, with the codes the account lets a write move it to
+    (`choices`; None when the account did not say, and the provider decides). A `str`, so that a plain code
+    serves wherever the account's currencies are not known (`Draft.currencies`)."""
+
+    choices: frozenset[str] | None
+
+    def __new__(cls, code: str, choices: frozenset[str] | None = None) -> KeptCurrency:
+        kept = super().__new__(cls, code)
+        kept.choices = choices
+        return kept
+
+
+def exact_json_number(amount: Decimal) -> float:
+    """An amount as a JSON number that reads back as exactly `amount` (a double's shortest form, as the JSON
+    encoder writes it). An amount a double cannot hold (more than about 15 significant digits) is refused."""
+    number = float(amount)
+    if Decimal(repr(number)) != amount:
+        raise ValueError(f"{format(amount, 'f')} has more digits than the provider keeps exactly")
+    return number
+
+
+def _padded(amount: Decimal, currency: str) -> Decimal:
+    """An amount with fewer decimals than its currency has ("1234.5" USD) written with them all ("1234.50"),
+    which changes no value; one with more is left exactly as the provider sent it."""
+    try:
+        padded = amount.quantize(Decimal(1).scaleb(-currency_exponent(currency)))
+    except InvalidOperation:  # more digits than the decimal context carries: left as it is
+        return amount
+    return padded if padded == amount else amount
 
 
 @dataclass(frozen=True)
 class MoneyAt:
     """An amount at `amount` with its currency code at `currency` (a path in the same record), as exact
     `Money`. `minor_units`: the provider sends integers in the currency's minor units (Stripe: 1050 USD is
-    10.50); otherwise the amount is in major units, as a number or decimal text (HubSpot "1234.5").
-    Where the record names no currency, the account's is taken from `currency_table` (a table of account
-    facts the stream reads, key "currency"); with neither the amount reads as None: never a guessed currency.
+    10.50); otherwise the amount is in major units, as a number or decimal text (HubSpot "1234.5"), and reads
+    with at least its currency's decimals ("1234.50"). Where the record names no currency, the account's is
+    taken from `currency_table` (a table of account facts the stream reads, key "currency"); with neither
+    the amount reads as None: never a guessed currency.
 
     Written back as the provider takes it (`encode_amount` turns a Decimal in major units into the provider's
     value; minor units are integers). The currency is written to its path only when it differs from the one
-    the record is in and the path is writable; a different currency that cannot be written is refused."""
+    the record is in, the path is writable and the account allows that currency (`ACCOUNT_CURRENCIES`); a
+    different currency that cannot be written is refused, naming the one the record is kept in."""
 
     amount: str
     currency: str | None = None
@@ -140,7 +176,7 @@ class MoneyAt:
     currency_table: str | None = None
     writable: bool = True
     currency_writable: bool = False
-    encode_amount: Callable[[Any], Any] = lambda amount: format(amount, "f")
+    encode_amount: Callable[[Decimal], Any] = lambda amount: format(amount, "f")
 
     def read(self, raw: dict[str, Any], target: ScalarType | None) -> Any:
         return self.read_labelled(raw, {})
@@ -150,6 +186,14 @@ class MoneyAt:
         if not code and self.currency_table:
             code = labels.get(self.currency_table, {}).get(ACCOUNT_CURRENCY)
         return code.upper() if isinstance(code, str) and code else None
+
+    def kept_currency(self, raw: dict[str, Any], labels: LabelTables) -> KeptCurrency | None:
+        """The currency the record's amount is kept in, with the account's currencies a write may move it to."""
+        code = self.currency_of(raw, labels)
+        if code is None:
+            return None
+        listed = labels.get(self.currency_table, {}).get(ACCOUNT_CURRENCIES) if self.currency_table else None
+        return KeptCurrency(code, frozenset(listed.upper().split()) if listed else None)
 
     def read_labelled(self, raw: dict[str, Any], labels: LabelTables) -> Any:
         value = Path(self.amount).read(raw, None)
@@ -162,13 +206,14 @@ class MoneyAt:
                     return None
                 return Money.from_minor(value, currency).to_common()
             amount = Decimal(value if isinstance(value, str) else repr(value))
-            return Money(amount, currency).to_common()
+            return Money(_padded(amount, currency), currency).to_common()
         except (InvalidOperation, ValueError):
             return None  # not an amount: `raw` keeps what the provider sent
 
     def write(self, value: Any, current_currency: str | None, field: str) -> dict[str, Any]:
         """The provider fields for a Money value (its common dict), given the currency the record is in
-        (None when not known, e.g. a new record on an account whose currency was not read)."""
+        (None when not known, e.g. a new record on an account whose currency was not read; a `KeptCurrency`
+        also says which currencies the account allows)."""
         if not self.writable:
             raise BadInput(f"{field} is read-only at this provider", field=field)
         if value is None:
@@ -180,18 +225,26 @@ class MoneyAt:
                 f"({money.exponent})",
                 field=field,
             )
-        fields: dict[str, Any] = {
-            self.amount: money.to_minor() if self.minor_units else self.encode_amount(money.amount)
-        }
+        try:
+            encoded = money.to_minor() if self.minor_units else self.encode_amount(money.amount)
+        except ValueError as error:
+            raise BadInput(f"{field} {error}", field=field) from error
+        fields: dict[str, Any] = {self.amount: encoded}
         if current_currency is None or money.currency != current_currency:
-            if self.currency and self.currency_writable:
+            choices = current_currency.choices if isinstance(current_currency, KeptCurrency) else None
+            if self.currency and self.currency_writable and (choices is None or money.currency in choices):
                 fields[self.currency] = money.currency
             elif current_currency is not None:
+                hint = (
+                    f"this account's currencies are {', '.join(sorted(choices))}"
+                    if self.currency_writable and choices and len(choices) > 1
+                    else "convert it first"
+                )
                 raise BadInput(
                     f"{field} is kept in {current_currency} here; an amount in {money.currency} cannot be "
-                    f"written to it (convert it first)",
+                    f"written to it ({hint})",
                     field=field,
-                    currency=current_currency,
+                    currency=str(current_currency),
                 )
         return fields
 
@@ -297,13 +350,14 @@ class ModelMapping:
         return {name: source for name, source in self.members.items() if isinstance(source, MoneyAt)}
 
     def currencies(self, raw: dict[str, Any] | None, labels: LabelTables) -> dict[str, str]:
-        """The currency each Money member of a record is kept in (its own, else the account's): what a
-        write of that member must match or change. `raw` None: a record not made yet (the account's)."""
+        """The currency each Money member of a record is kept in (its own, else the account's), as a
+        `KeptCurrency` that also names the currencies the account allows: what a write of that member must
+        match or change to. `raw` None: a record not made yet (the account's)."""
         found: dict[str, str] = {}
         for name, source in self._money_sources().items():
-            code = source.currency_of(raw or {}, labels)
-            if code is not None:
-                found[name] = code
+            kept = source.kept_currency(raw or {}, labels)
+            if kept is not None:
+                found[name] = kept
         return found
 
     def resolve_labels(self, values: Mapping[str, Any], labels: LabelTables) -> dict[str, Any]:

@@ -21,7 +21,8 @@ def crm_write_cases(
     task_priority: str,
     task_due_at: str,
 ) -> dict[str, WriteCase]:
-    """A create and an update of each CRM model, relating to the seeded (company, contact, deal).
+    """A create and an update of each CRM model, relating to the seeded (company, contact, deal). Amounts are
+    in USD, EUR and JPY: the account keeps its amounts in USD and lets a deal be in the other two.
 
     `custom` names a provider field per model, sent in `rawFields`, which lands in the raw record at
     `raw_path` formatted with its name. Stages, statuses and priorities are the provider's own words;
@@ -39,7 +40,8 @@ def crm_write_cases(
         "Company": {"name": "Analytical Engines", "domain": "engines.example", "employeeCount": 12},
         "Deal": {
             "name": "Engine order",
-            "amount": 1234.5,
+            # In another currency than the account's: the deal's currency is written with it.
+            "amount": {"amount": "1234.50", "currency": "EUR"},
             "stage": deal_stage,
             "closeDate": "2027-01-15T00:00:00+00:00",
             "companyRemoteId": company,
@@ -56,8 +58,9 @@ def crm_write_cases(
     }
     updates: dict[str, dict[str, Any]] = {
         "Contact": {"jobTitle": "CTO", "phone": "+44 20 7946 0000"},
-        "Company": {"city": "London", "annualRevenue": 2500000.0},
-        "Deal": {"stage": "Closed Won", "amount": 2000.0},
+        "Company": {"city": "London", "annualRevenue": {"amount": "2500000.00", "currency": "USD"}},
+        # A currency without decimals, and a change of the deal's currency.
+        "Deal": {"stage": "Closed Won", "amount": {"amount": "2000", "currency": "JPY"}},
         "Note": {"body": "Called twice about the engine order", "dealRemoteIds": [deal]},
         "Task": {"status": task_done, "contactRemoteIds": [contact]},
     }

@@ -13,6 +13,7 @@ from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.writers import BodyRule, RestWriter
+from connectors.salesforce.currencies import ORG, OrgCurrencies
 from connectors.salesforce.errors import parse_error, pause_near_daily_limit
 from connectors.salesforce.mapping import (
     COMPANY_MAPPING,
@@ -53,6 +54,8 @@ def sobject(
         writer=RestWriter(mapping, path, f"{path}/{{id}}", rules=rules, create_defaults=create_defaults)
         if writable
         else None,
+        # Amounts read the org's currencies (only the objects with amounts ask for them).
+        labels={ORG: OrgCurrencies()} if ORG in mapping.label_tables else {},
     )
 
 

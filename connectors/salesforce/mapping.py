@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.kit.errors import BadInput
-from connectors.kit.mapping import Computed, Constant, ModelMapping, MoneyAt, Path, Source, date_only
+from connectors.kit.mapping import Computed, Constant, ModelMapping, MoneyAt, Path, Source, date_only, exact_json_number
 from connectors.kit.models import COMPANY, CONTACT, DEAL, NOTE, TASK, TICKET, TICKET_COMMENT, USER
+from connectors.salesforce.currencies import ORG
 
 ACCOUNT, CONTACT_ID, LEAD, OPPORTUNITY = "001", "003", "00Q", "006"
 
@@ -31,6 +32,16 @@ def _domain(raw: dict[str, Any]) -> str | None:
 
 
 OWNER = Path("OwnerId")
+
+
+def org_money(amount: str) -> MoneyAt:
+    """An amount in the record's CurrencyIsoCode (a multi-currency org), else in the org's one currency;
+    written as a JSON number (Salesforce's currency fields are doubles), refused when a double cannot hold
+    it exactly."""
+    return MoneyAt(
+        amount, currency="CurrencyIsoCode", currency_table=ORG, currency_writable=True, encode_amount=exact_json_number
+    )
+
 
 PERSON: dict[str, Source] = {
     "first_name": Path("FirstName"),
@@ -65,7 +76,7 @@ COMPANY_MAPPING = ModelMapping(
         "city": Path("BillingCity"),
         "country": Path("BillingCountry"),
         "employee_count": Path("NumberOfEmployees"),
-        "annual_revenue": MoneyAt("AnnualRevenue", currency="CurrencyIsoCode", currency_writable=True),
+        "annual_revenue": org_money("AnnualRevenue"),
         "owner": OWNER,
     },
 )
@@ -74,7 +85,7 @@ DEAL_MAPPING = ModelMapping(
     DEAL,
     {
         "name": Path("Name"),
-        "amount": MoneyAt("Amount", currency="CurrencyIsoCode", currency_writable=True),
+        "amount": org_money("Amount"),
         # StageName holds the picklist's API value, which is also its label unless an admin relabelled it.
         "stage": Path("StageName"),
         "remote_stage": Path("StageName"),

@@ -1,7 +1,8 @@
 """Stripe's error envelope: `{"error": {"type", "code", "param", "message", "decline_code"?}}`
 (docs.stripe.com/api/errors). `param` names the request parameter at fault, in bracket form for nested ones
 (`metadata[plan]`), which the error carries in dotted form (`metadata.plan`) so a write names the input
-field. 429 is a rate limit; a 402 card error is the caller's input, and says why the card was declined."""
+field. 429 is a rate limit; a 402 card error is the caller's input, and says why the card was declined.
+`Stripe-Should-Retry` says whether the same request may succeed when sent again (a 409 lock, a 5xx)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def parse_error(response: httpx2.Response) -> ProviderError:
     field = dotted(param) if isinstance(param, str) and param else None
     if field and field not in message:
         message = f"{message} (parameter {param})"
+    said = response.headers.get("stripe-should-retry")
+    should_retry = None if said is None else said.strip().lower() == "true"
     if status == 429:
         return RateLimited(f"Stripe's rate limit was reached: {message}", status=429, provider_code=error.get("code"))
     # An idempotency error is its own kind whatever its status (400 for a key reused with other
@@ -39,6 +42,7 @@ def parse_error(response: httpx2.Response) -> ProviderError:
         status=status,
         provider_code=code,
         field=field,
+        should_retry=should_retry,
         errorType=kind or None,
         declineCode=error.get("decline_code"),
         requestId=response.headers.get("request-id"),

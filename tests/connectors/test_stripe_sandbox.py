@@ -735,6 +735,16 @@ def test_the_seed_has_every_currency_and_status() -> None:
         assert [obj["created"] for obj in store.live()] == sorted(obj["created"] for obj in store.live()), name
 
 
+def test_the_same_seed_makes_the_same_sandbox() -> None:
+    # A benchmark counts what a sandbox in another process holds by seeding a twin.
+    first, second = (StripeSandbox(seed=21, size=SandboxSize(customers=40, invoices=40)) for _ in range(2))
+    assert first.client_id == second.client_id and first.client_secret == second.client_secret
+    assert first.account().identity == second.account().identity
+    for name, store in first.account().collections.items():
+        assert list(store.live()) == list(second.account().collections[name].live()), name
+    assert StripeSandbox(seed=22, size=SandboxSize(customers=40)).account().id != first.account().id
+
+
 def test_the_driver_creates_changes_and_deletes_customers() -> None:
     driver = dev_driver(40)
     assert set(STREAM_COLLECTIONS) >= {driver.main_stream, *driver.write_streams.values()}

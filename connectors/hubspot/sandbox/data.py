@@ -16,7 +16,9 @@ from itertools import accumulate
 from connectors.hubspot.sandbox.pipelines import ESCALATIONS_PIPELINE, RENEWALS_PIPELINE, SUPPORT_PIPELINE
 from connectors.hubspot.sandbox.schema import (
     ACCOUNT_TIERS,
+    ADDITIONAL_CURRENCIES,
     ASSOCIATION_TYPES,
+    COMPANY_CURRENCY,
     DEAL_SOURCES,
     DEAL_STAGES,
     FAVORITE_COLORS,
@@ -163,6 +165,8 @@ class _Seeder(Seeder):
         self.wide_rng = random.Random(f"hubspot-wide:{seed}")
         # So do tickets, which came later: adding them changed no other seeded value.
         self.ticket_rng = random.Random(f"hubspot-tickets:{seed}")
+        # And deal currencies, which came later still.
+        self.currency_rng = random.Random(f"hubspot-deal-currencies:{seed}")
         self.size = size
         self.properties = widened(NARROW_PROPERTIES, size.contact_properties)
         self.wide_contact_properties = [
@@ -302,6 +306,18 @@ class _Seeder(Seeder):
                 self.contact_company[record.id] = company.id
         return records
 
+    def deal_currency(self, props: dict[str, str]) -> None:
+        """Most deals name their currency (the company currency or another); some, as deals made before
+        the portal turned multi-currency on, name none and are in the company currency. A JPY deal's amount
+        has no decimals; others sometimes have cents."""
+        draw = self.currency_rng.random()
+        if draw < 0.3:
+            return
+        currency = COMPANY_CURRENCY if draw < 0.6 else self.currency_rng.choice(ADDITIONAL_CURRENCIES)
+        props["deal_currency_code"] = currency
+        if currency != "JPY" and self.currency_rng.random() < 0.3:
+            props["amount"] = f"{props['amount']}.{self.currency_rng.randrange(1, 100):02d}"
+
     def deals(self, companies: list[Record], contacts: list[Record]) -> list[Record]:
         records = []
         to_company = (ASSOCIATION_TYPES[5],)
@@ -322,6 +338,7 @@ class _Seeder(Seeder):
                 props["deal_source"] = self.pick(DEAL_SOURCES)
             if self.rng.random() < 0.4:
                 props["contract_length_months"] = str(self.pick((12, 24, 36)))
+            self.deal_currency(props)
             record = Record(self.new_id("deals"), props, created, updated)
             if int(record.id) % RENEWAL_EVERY == 0:
                 # Every fifth deal renews in the custom pipeline (decided by id: no random draw, so every

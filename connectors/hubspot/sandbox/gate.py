@@ -14,7 +14,8 @@ from connectors.hubspot.sandbox.timestamps import iso_ms
 from connectors.kit.sandbox import ExpiredToken, UnknownToken, retry_after_seconds, with_headers
 from connectors.kit.sandbox_support import json_response
 
-API_PREFIX = "/crm/"
+# Paths that take a token and count against the rate limits: the CRM and the account details.
+API_PREFIXES = ("/crm/", "/account-info/")
 # HubSpot's front end refuses a longer request target (path and query) with a bare HTML 414, before
 # auth. Integrators measured the limit at about 16.2k characters of URL (PostHog/posthog#31617); lists
 # of 8,000 characters of property names already failed for others (dlt-hub/verified-sources#305), whose
@@ -32,7 +33,7 @@ CREDENTIALS_NOT_FOUND = (
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIX)
+    return path.startswith(API_PREFIXES)
 
 
 def is_search(scope: Scope) -> bool:

@@ -15,7 +15,15 @@ from connectors.hubspot.sandbox.api import CrmApi
 from connectors.hubspot.sandbox.errors import api_error
 from connectors.hubspot.sandbox.pipelines import PIPELINES, Pipeline, pipeline_json, stage_json
 from connectors.hubspot.sandbox.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox.schema import OBJECT_TYPES, PROPERTIES, ObjectType, PropertyDef, resolve_object_type
+from connectors.hubspot.sandbox.schema import (
+    ADDITIONAL_CURRENCIES,
+    COMPANY_CURRENCY,
+    OBJECT_TYPES,
+    PROPERTIES,
+    ObjectType,
+    PropertyDef,
+    resolve_object_type,
+)
 from connectors.kit.sandbox_support import json_response
 
 # Labels HubSpot shows for its standard property groups.
@@ -68,7 +76,28 @@ class MetadataApi:
             *schemas,
             Route("/crm/v3/schemas/{objectType}", self.get_schema, methods=["GET"]),
             Route("/crm-object-schemas/v3/schemas/{objectType}", self.get_schema, methods=["GET"]),
+            Route("/account-info/v3/details", self.account_details, methods=["GET"]),
         ]
+
+    # ---- the account -------------------------------------------------------------------------
+
+    async def account_details(self, request: Request) -> Response:
+        """The portal's details (HubSpot's Account Information API, `GET /account-info/v3/details`)."""
+        if not self.sandbox.faults.account_info:
+            raise api_error(404, "OBJECT_NOT_FOUND", "resource not found")
+        return json_response(
+            {
+                "portalId": self.sandbox.hub_id,
+                "accountType": "STANDARD",
+                "timeZone": "US/Eastern",
+                "companyCurrency": COMPANY_CURRENCY,
+                "additionalCurrencies": list(ADDITIONAL_CURRENCIES),
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18_000_000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
 
     # ---- pipelines ---------------------------------------------------------------------------
 

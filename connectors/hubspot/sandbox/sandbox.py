@@ -42,6 +42,8 @@ class HubSpotFaultKnobs(FaultKnobs):
     webhook_latency_ms: int = 0  # extra wait before a batch of webhook events is sent
     # How long a write takes to reach search results (list, get and batch read show it at once).
     search_lag_ms: int = 0
+    # Off: `/account-info/v3/details` answers 404, as a stand-in that lacks it would.
+    account_info: bool = True
 
 
 class HubSpotSandbox(TokenIssuer):

@@ -213,6 +213,10 @@ FAVORITE_COLORS = ("red", "orange", "yellow", "green", "blue", "purple")
 LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
 ACCOUNT_TIERS = ("tier_1", "tier_2", "tier_3")
 DEAL_SOURCES = ("inbound", "outbound", "partner", "referral", "event")
+# The portal's currencies (multi-currency on): its company currency and the others a deal may be in, which
+# are `deal_currency_code`'s options.
+COMPANY_CURRENCY = "USD"
+ADDITIONAL_CURRENCIES = ("EUR", "GBP", "JPY")
 NOTE_SENTIMENTS = ("positive", "neutral", "negative")
 # hs_ticket_priority's options in a portal that has not added its own; MEDIUM is HubSpot's "normal".
 TICKET_PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
@@ -261,6 +265,13 @@ _PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
         *_system("createdate", "hs_lastmodifieddate", _DEAL),
         _prop("dealname", "Deal Name", "string", _DEAL),
         _prop("amount", "Amount", "number", _DEAL),
+        _prop(
+            "deal_currency_code",
+            "Currency",
+            "enumeration",
+            _DEAL,
+            options=(COMPANY_CURRENCY, *ADDITIONAL_CURRENCIES),
+        ),
         _prop("dealstage", "Deal Stage", "enumeration", _DEAL, options=DEAL_STAGE_IDS),
         _prop("pipeline", "Pipeline", "enumeration", _DEAL, options=DEAL_PIPELINE_IDS),
         _prop("closedate", "Close Date", "datetime", _DEAL),

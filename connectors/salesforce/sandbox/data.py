@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.kit.models import currency_exponent
 from connectors.kit.sandbox_support import (
     DAY_MS,
     SEED_END_MS,
@@ -37,6 +38,7 @@ from connectors.salesforce.sandbox.schema import (
     CASE_STATUSES,
     CASE_TYPES,
     CONTACT,
+    CURRENCY_TYPE,
     DEAL_SOURCES,
     INDUSTRIES,
     LEAD,
@@ -46,13 +48,13 @@ from connectors.salesforce.sandbox.schema import (
     NOTE,
     OPPORTUNITY,
     OPPORTUNITY_TYPES,
+    ORGANIZATION,
     RATINGS,
     REGIONS,
     SALUTATIONS,
     SLA_TIERS,
     STAGE_PROBABILITY,
     STAGES,
-    STANDARD_SCHEMA,
     TASK,
     TASK_PRIORITIES,
     TASK_STATUSES,
@@ -61,6 +63,7 @@ from connectors.salesforce.sandbox.schema import (
     USER,
     Schema,
     SObjectType,
+    with_currency,
 )
 from connectors.salesforce.sandbox.store import Row, SObjectTable
 from connectors.salesforce.sandbox.timestamps import format_date, format_datetime
@@ -125,10 +128,46 @@ class SalesforceSize:
     # Fields on Contact: 0 keeps the standard Contact; e.g. 500 makes it as wide as a long-lived org's,
     # with both compound addresses and custom fields (see wide.py).
     contact_fields: int = 0
+    # The org's currencies, the corporate one first. One: a single-currency org, as a new org is (records
+    # have no CurrencyIsoCode). More: a multi-currency org (CurrencyIsoCode on accounts and opportunities,
+    # CurrencyType lists the currencies).
+    currencies: tuple[str, ...] = ("USD",)
+
+    @property
+    def multi_currency(self) -> bool:
+        return len(self.currencies) > 1
+
+
+# Conversion rates to the corporate currency a multi-currency org keeps (any will do: nothing converts).
+CONVERSION_RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 151.0, "CHF": 0.88, "KWD": 0.31}
 
 
 def schema_for(size: SalesforceSize) -> Schema:
-    return Schema((wide_contact(size.contact_fields),)) if size.contact_fields else STANDARD_SCHEMA
+    replacements = [wide_contact(size.contact_fields)] if size.contact_fields else []
+    additions = [ORGANIZATION]
+    if size.multi_currency:
+        replacements += [with_currency(ACCOUNT, size.currencies), with_currency(OPPORTUNITY, size.currencies)]
+        additions.append(CURRENCY_TYPE)
+    return Schema(tuple(replacements), tuple(additions))
+
+
+def organization_row(org_id: str, size: SalesforceSize) -> Row:
+    """The org's one Organization record: its currency locale is its corporate currency."""
+    values = {
+        "Id": org_id,
+        "Name": "xkit Sandbox",
+        "OrganizationType": "Developer Edition",
+        "IsSandbox": False,
+        "DefaultCurrencyIsoCode": size.currencies[0],
+    }
+    return _configuration_row(ORGANIZATION, values)
+
+
+def _configuration_row(sobject: SObjectType, values: dict[str, Any]) -> Row:
+    """A record of the org's setup, made when the org was (no random draw: seeded records stay as they were)."""
+    created = format_datetime(USERS_CREATED_MS)
+    values |= {"CreatedDate": created, "LastModifiedDate": created, "SystemModstamp": created}
+    return [values.get(name, default) for name, default in _defaults(sobject)]
 
 
 def seed_org(seed: int, size: SalesforceSize) -> dict[str, SObjectTable]:
@@ -157,6 +196,8 @@ class _Seeder(Seeder):
         self.contact = self.schema.sobjects[CONTACT.name]
         # The wide Contact's extra fields draw from their own stream, so the rest seeds as in a narrow org.
         self.wide_rng = random.Random(f"salesforce-sandbox:{seed}:wide-contact")
+        # So do the currencies of a multi-currency org's records.
+        self.currency_rng = random.Random(f"salesforce-sandbox:{seed}:currencies")
         self.pools = name_pools(seed, 400)
         self.tables = {t.name: SObjectTable(t) for t in self.schema.sobjects.values()}
         self.deletions: dict[str, list[tuple[str, str]]] = {name: [] for name in self.tables}
@@ -185,6 +226,10 @@ class _Seeder(Seeder):
             CASE: cases,
             CASE_COMMENT: case_comments,
         }
+        if self.size.multi_currency:
+            self.currencies(accounts, ACCOUNT, "AnnualRevenue")
+            self.currencies(opportunities, OPPORTUNITY, "Amount")
+            seeded[CURRENCY_TYPE] = self.currency_types()
         for sobject, rows in seeded.items():
             self.tables[sobject.name].load(rows, self.deletions[sobject.name])
         return self.tables
@@ -219,9 +264,38 @@ class _Seeder(Seeder):
         values["SystemModstamp"] = format_datetime(modstamp_ms)
         values["CreatedById"] = creator
         values["LastModifiedById"] = self.pick(self.owner_ids) if self.owner_ids else creator
-        row = [values.get(name, default) for name, default in _defaults(sobject)]
+        row = [values.get(name, default) for name, default in _defaults(self.schema.sobjects[sobject.name])]
         derive(sobject, row)
         return row
+
+    def currencies(self, rows: list[Row], sobject: SObjectType, amount_field: str) -> None:
+        """A multi-currency org's records: most in the corporate currency (the field's default), some in
+        another; amounts in a currency with cents sometimes have them."""
+        currency = self.schema.sobjects[sobject.name].position("CurrencyIsoCode")
+        amount = sobject.position(amount_field)
+        rng = self.currency_rng
+        for row in rows:
+            if rng.random() < 0.4:
+                row[currency] = rng.choice(self.size.currencies[1:])
+            if row[amount] is not None and currency_exponent(row[currency]) and rng.random() < 0.3:
+                row[amount] = float(f"{int(row[amount])}.{rng.randrange(1, 100):02d}")
+
+    def currency_types(self) -> list[Row]:
+        corporate = self.size.currencies[0]
+        return [
+            _configuration_row(
+                CURRENCY_TYPE,
+                {
+                    "Id": self.tables[CURRENCY_TYPE.name].allocate_id(),
+                    "IsoCode": code,
+                    "ConversionRate": CONVERSION_RATES.get(code, 1.0) / CONVERSION_RATES.get(corporate, 1.0),
+                    "DecimalPlaces": currency_exponent(code),
+                    "IsActive": True,
+                    "IsCorporate": code == corporate,
+                },
+            )
+            for code in self.size.currencies
+        ]
 
     def person(self) -> tuple[str, str]:
         return self.pick(self.pools.first_names), self.pick(self.pools.last_names)

@@ -16,6 +16,9 @@ from connectors.salesforce.sandbox.data import SalesforceSize
 from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
 
 SEED = 42
+# The writeback suite's and `xkit dev`'s org keeps amounts in several currencies (the conformance suite's, as a
+# new org does, in one).
+CURRENCIES = ("USD", "EUR", "GBP", "JPY")
 # The connector's stream -> its sObject.
 SOBJECTS = {
     "contacts": "Contact",
@@ -122,7 +125,8 @@ def dev_driver(contacts: int) -> SalesforceDriver:
     proportions = {"leads": 4, "accounts": 8, "opportunities": 4, "tasks": 3, "notes": 4}
     proportions |= {"cases": 4, "case_comments": 2}
     others = in_proportion(contacts, proportions)
-    return SalesforceDriver(SalesforceSandbox(seed=SEED, size=SalesforceSize(contacts=contacts, users=8, **others)))
+    size = SalesforceSize(contacts=contacts, users=8, currencies=CURRENCIES, **others)
+    return SalesforceDriver(SalesforceSandbox(seed=SEED, size=size))
 
 
 def conformance_driver() -> SalesforceDriver:
@@ -135,7 +139,16 @@ def conformance_driver() -> SalesforceDriver:
 
 def writeback_driver() -> SalesforceDriver:
     size = SalesforceSize(
-        contacts=30, leads=5, accounts=6, opportunities=6, users=2, tasks=6, notes=6, cases=6, case_comments=8
+        contacts=30,
+        leads=5,
+        accounts=6,
+        opportunities=6,
+        users=2,
+        tasks=6,
+        notes=6,
+        cases=6,
+        case_comments=8,
+        currencies=CURRENCIES,
     )
     org = SalesforceSandbox(seed=11, size=size)
     org.faults.daily_limit_enabled = False

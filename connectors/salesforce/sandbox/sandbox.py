@@ -16,11 +16,11 @@ from typing import Any
 from connectors.kit.sandbox import Grant, IssuedTokens, Knobs, RequestStats, TokenIssuer, TokenStore
 from connectors.kit.sandbox_support import ms_of
 from connectors.salesforce.sandbox.cursors import CursorStore
-from connectors.salesforce.sandbox.data import SalesforceSize, schema_for, seed_org
+from connectors.salesforce.sandbox.data import SalesforceSize, organization_row, schema_for, seed_org
 from connectors.salesforce.sandbox.ids import BASE62, record_id
 from connectors.salesforce.sandbox.limits import ApiUsage
 from connectors.salesforce.sandbox.org import Org
-from connectors.salesforce.sandbox.schema import USER, SObjectType
+from connectors.salesforce.sandbox.schema import ORGANIZATION, USER, SObjectType
 from connectors.salesforce.sandbox.timestamps import WriteClock
 
 DEFAULT_SCOPES = ("api", "refresh_token")
@@ -58,6 +58,7 @@ class SalesforceSandbox(TokenIssuer):
         self.user_ids: list[str] = [str(row[0]) for row in tables[USER.name].rows.values()]
         identity = random.Random(f"salesforce-sandbox:{seed}")
         self.org_id = record_id("00D", identity.randrange(1, 62**6))
+        self.org.table(ORGANIZATION).load([organization_row(self.org_id, self.size)], [])
         self.client_id = "3MVG9" + "".join(identity.choice(BASE62 + "._") for _ in range(80))
         self.client_secret = "".join(identity.choice("0123456789ABCDEF") for _ in range(64))
         self.apps = {}

@@ -466,6 +466,50 @@ CASE_COMMENT = SObjectType(
     ),
 )
 
+# The org's configuration, queried with SOQL as one row (`SELECT DefaultCurrencyIsoCode FROM Organization`).
+ORGANIZATION = SObjectType(
+    "Organization",
+    "Organization",
+    "Organizations",
+    "00D",
+    (
+        *_head(deletable=False),
+        _read_only("Name", "Name", FieldType.STRING, length=80, name_field=True),
+        _read_only("OrganizationType", "Edition", FieldType.PICKLIST, picklist=("Developer Edition",)),
+        _read_only("IsSandbox", "Is Sandbox", FieldType.BOOLEAN),
+        # The org's currency locale: its one currency, or in a multi-currency org the corporate one.
+        _read_only("DefaultCurrencyIsoCode", "Currency ISO Code", FieldType.PICKLIST, length=255),
+        *_audit(owned=False),
+    ),
+    deletable=False,
+)
+
+# The currencies of a multi-currency org (Salesforce has no such object in a single-currency one).
+CURRENCY_TYPE = SObjectType(
+    "CurrencyType",
+    "Currency Type",
+    "Currency Types",
+    "01L",
+    (
+        *_head(deletable=False),
+        _picklist("IsoCode", "Currency ISO Code", (), required=True),
+        _number("ConversionRate", "Conversion Rate", precision=18, scale=6),
+        _field("DecimalPlaces", "Decimal Places", FieldType.INT, precision=9),
+        _field("IsActive", "Active", FieldType.BOOLEAN, default=False),
+        _field("IsCorporate", "Corporate Currency", FieldType.BOOLEAN, default=False),
+        *_audit(owned=False),
+    ),
+    deletable=False,
+)
+
+
+def with_currency(sobject: SObjectType, currencies: tuple[str, ...]) -> SObjectType:
+    """The sObject in a multi-currency org: every record names its currency in CurrencyIsoCode, one of the
+    org's active currencies, the corporate one (first) unless set. Added last, so no other field moves."""
+    currency = _picklist("CurrencyIsoCode", "Currency ISO Code", currencies, restricted=True, default=currencies[0])
+    return dataclasses.replace(sobject, fields=(*sobject.fields, currency))
+
+
 SOBJECTS: dict[str, SObjectType] = {
     t.name: t for t in (ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, NOTE, USER, CASE, CASE_COMMENT)
 }
@@ -479,11 +523,14 @@ def resolve_sobject(name: str) -> SObjectType | None:
 
 
 class Schema:
-    """One org's sObjects: the standard ones, with Contact replaced by a wider one in a wide org."""
+    """One org's sObjects: the standard ones, with Contact replaced by a wider one in a wide org and Account
+    and Opportunity by ones with a currency in a multi-currency org."""
 
-    def __init__(self, replacements: tuple[SObjectType, ...] = ()) -> None:
+    def __init__(self, replacements: tuple[SObjectType, ...] = (), additions: tuple[SObjectType, ...] = ()) -> None:
+        """`additions`: the org's sObjects beyond the standard record types (Organization, CurrencyType)."""
         chosen = {**SOBJECTS, **{t.name: t for t in replacements}}
         self.sobjects: dict[str, SObjectType] = {name: chosen[name] for name in SOBJECTS}
+        self.sobjects |= {t.name: t for t in additions}
         self._by_lower_name = {name.lower(): t for name, t in self.sobjects.items()}
 
     def resolve(self, name: str) -> SObjectType | None:

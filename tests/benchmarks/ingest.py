@@ -10,6 +10,8 @@ time. The records each stream holds afterwards are checked against the sandbox's
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import time
 import uuid
@@ -19,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.kit.credentials import Credentials
@@ -161,7 +163,7 @@ SETUPS: dict[str, Callable[[int], IngestSetup]] = {
 
 async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str, Any]:
     setup = SETUPS[provider](size)
-    with subprocess_running(setup.sandbox_args, setup.port):
+    with subprocess_running(setup.sandbox_args, setup.port) as sandbox:
         async with fresh_postgres("xkit_bench_ingest") as url, httpx2.AsyncClient() as client:
             engine = create_engine(url)
             await upgrade(engine)
@@ -188,9 +190,14 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
             # The sandboxes run without their rate limits here (what is measured is our ingest, not a plan's
             # allowance), so the client's narrower per-path windows (Zendesk's exports) are lifted too.
             kit = HttpKit(egress=sandbox_egress(), path_window_scale=0.0)
+            database_before = await _database_cpu_seconds(engine)
+            sandbox_before = _process_cpu_seconds(sandbox.pid)
             started, cpu_started = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
             await Worker(store, kit).drain()
             elapsed, cpu = time.perf_counter() - started, _cpu_seconds(resource.RUSAGE_SELF) - cpu_started
+            sandbox_serving = _process_cpu_seconds(sandbox.pid) - sandbox_before
+            database = await _database_cpu_seconds(engine)
+            postgres_cpu = sum(seconds - database_before.get(pid, 0.0) for pid, seconds in database.items())
             await kit.aclose()
             peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             streams = await _ingested_streams(engine, connection_id)
@@ -210,6 +217,8 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
         # Where the time went on a machine the sandbox and PostgreSQL share with the ingest.
         "ingest_cpu_seconds": round(cpu, 1),
         "sandbox_cpu_seconds": round(sandbox_cpu, 1),
+        "sandbox_serving_cpu_seconds": round(sandbox_serving, 1),
+        "postgres_cpu_seconds": round(postgres_cpu, 1),
         "streams": streams,
     }
 
@@ -217,6 +226,29 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
 def _cpu_seconds(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a running process of this machine, from /proc (Linux: what the benchmarks run on)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The fields after the command name (which may hold spaces), from the state on: utime and stime are 14th and
+        # 15th of the whole line, in clock ticks.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _database_cpu_seconds(engine: AsyncEngine) -> dict[int, float]:
+    """The CPU each PostgreSQL backend serving the benchmark's database has used, by pid. PostgreSQL runs on this
+    machine; a backend that ended meanwhile (a connection the pool closed) is not counted, so the sum is a floor."""
+    async with engine.connect() as conn:
+        pids = (
+            await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+        ).scalars()
+        found = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                found[int(pid)] = _process_cpu_seconds(int(pid))
+    return found
 
 
 async def _ingested_streams(engine: AsyncEngine, connection_id: uuid.UUID) -> dict[str, dict[str, Any]]:

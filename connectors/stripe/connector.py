@@ -12,11 +12,11 @@ API brings every change (connectors/stripe/events.py). Stripe's test mode allows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.kit.declaration import Connector, KeyAccount, Stream, StreamContext
+from connectors.kit.declaration import Connector, KeyAccount, Stream
 from connectors.kit.egress import HostPatterns, ProviderHosts
 from connectors.kit.errors import Conflict
 from connectors.kit.keys import ApiKey, KeyFormat
@@ -86,7 +86,7 @@ def _lines_left_out(invoice: dict[str, Any]) -> bool:
     return isinstance(lines, dict) and bool(lines.get("has_more"))
 
 
-def _always(obj: dict[str, Any]) -> bool:
+def _every_copy(obj: dict[str, Any]) -> bool:
     return True
 
 
@@ -99,15 +99,11 @@ def stripe_stream(
     params: Mapping[str, Any] | None = None,
     lookup_params: Mapping[str, Any] | None = None,
     invoices: bool = False,
-    stale_when: Any = None,
+    stale_when: Callable[[dict[str, Any]], bool] | None = None,
     **more: Any,
 ) -> Stream:
     pages = InvoiceListing(listing(params)) if invoices else listing(params)
     lookup = ById(path, lookup_params or {}, invoices=invoices)
-
-    async def refetch(ctx: StreamContext, remote_id: str) -> dict[str, Any] | None:
-        return await lookup.read(ctx, remote_id)
-
     return Stream(
         name=name,
         path=path,
@@ -115,7 +111,7 @@ def stripe_stream(
         incremental=StripeEvents(
             changes.types,
             relist=pages,
-            refetch=refetch,
+            refetch=lookup.read,
             deleted_types=frozenset(changes.deleted),
             stale_when=stale_when,
             subject_of=dict(changes.naming or {}),
@@ -201,7 +197,7 @@ STREAMS = (
         # event's copy (which names the charge by id) is read again the same way.
         params={"expand[]": "data.latest_charge"},
         lookup_params={"expand[]": "latest_charge"},
-        stale_when=_always,
+        stale_when=_every_copy,
     ),
     stripe_stream(
         "subscriptions",

@@ -89,6 +89,13 @@ def _credentials_for(provider: str, given: CredentialsInput, *, test_keys_only: 
                 field="credentials.email",
             ) from None
         return credentials
+    if connector.oauth_requests is not None:
+        # Its OAuth connections act through the platform's key on the account the connect flow names; a bare
+        # token names no account, and without one requests would reach the platform's own.
+        raise BadInput(
+            f"{connector.display_name} connections take credentials.apiKey, or an account connected through connectUrl",
+            field="credentials.apiKey",
+        )
     if not given.access_token:
         raise BadInput(
             f"{connector.display_name} connections need credentials.accessToken (and a refreshToken to stay fresh)",

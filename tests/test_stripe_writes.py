@@ -311,3 +311,22 @@ async def _global_id(writing: Writing, model: str, remote_id: str) -> str:
             )
         ).scalar_one()
     return to_global_id(model, local)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"), [("10.001", "USD"), ("10.5", "JPY")], ids=["three-decimals-usd", "decimals-in-yen"]
+)
+async def test_an_amount_more_precise_than_its_currency_is_refused(
+    writing: Writing, amount: str, currency: str
+) -> None:
+    customer = writing.customers()[0]
+    given = {
+        "customerRemoteId": customer["id"],
+        "currency": currency,
+        "lines": [{"description": "Parts", "amount": {"amount": amount, "currency": currency}}],
+    }
+    before = writing.sandbox.stats.snapshot()["requests"]
+    answer = await writing.graphql(CREATE_INVOICE, connectionId=writing.connection, input=given)
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+    assert "decimals" in answer["errors"][0]["message"]
+    assert writing.sandbox.stats.snapshot()["requests"] == before

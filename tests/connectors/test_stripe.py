@@ -279,7 +279,40 @@ def test_xkit_dev_takes_test_keys_only(tmp_path: Path) -> None:
     assert _with_local_secrets(Settings(data_dir=tmp_path / "xkit")).test_keys_only is True
 
 
-
 async def test_a_key_connection_learns_its_account_for_webhooks(synced: Synced) -> None:
     row = await get_connection_row(synced.store, synced.connection_id)
     assert row is not None and row.account_id == synced.account.id
+
+
+async def test_payments_read_their_charge_and_a_declined_attempt_is_failed(synced: Synced) -> None:
+    intents = synced.objects("payment_intents")
+    paid = next(i for i in intents if i["status"] == "succeeded")
+    common = await synced.common("payment_intents", paid["id"])
+    assert common["status"] == "SUCCEEDED" and common["method"] == "card"
+    currency = paid["currency"].upper()
+    assert common["amount_received"]["currency"] == currency
+    assert common["amount_refunded"] is not None  # from the charge the listing expands
+    declined = next(i for i in intents if i["status"] == "requires_payment_method" and i["last_payment_error"])
+    failed = await synced.common("payment_intents", declined["id"])
+    assert (failed["status"], failed["remote_status"]) == ("FAILED", "requires_payment_method")
+    assert failed["failure_message"] == declined["last_payment_error"]["message"]
+
+
+async def test_subscription_items_carry_their_price_in_exact_money(synced: Synced) -> None:
+    subscription = synced.objects("subscriptions")[0]
+    common = await synced.common("subscriptions", subscription["id"])
+    [first, *_] = subscription["items"]["data"]
+    item = common["items"][0]
+    assert item["price_remote_id"] == first["price"]["id"]
+    assert item["interval"] == first["price"]["recurring"]["interval"]
+    assert item["unit_amount"]["currency"] == first["price"]["currency"].upper()
+    assert common["current_period_end"] is not None
+
+
+async def test_an_imported_token_is_refused_it_names_no_account(store: Store, kit: HttpKit, secret_key: str) -> None:
+    async with gateway(store, kit, secret_key) as api:
+        tenant = await new_tenant(store)
+        given = {"provider": "stripe", "externalUserId": "alice", "credentials": {"accessToken": "sk_test_" + "a" * 24}}
+        answer = await api.graphql(CREATE, tenant.api_key, input=given)
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+    assert answer["errors"][0]["extensions"]["field"] == "credentials.apiKey"

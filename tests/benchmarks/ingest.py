@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
+from gateway.server import settle_garbage_collector
 from connectors.stripe import STRIPE
 from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
 from sync.storage.db import create_engine
@@ -193,6 +194,7 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
             database_before = await _database_cpu_seconds(engine)
             sandbox_before = _process_cpu_seconds(sandbox.pid)
             started, cpu_started = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
+            settle_garbage_collector()  # as `xkit worker` does once its runtime is built
             await Worker(store, kit).drain()
             elapsed, cpu = time.perf_counter() - started, _cpu_seconds(resource.RUSAGE_SELF) - cpu_started
             sandbox_serving = _process_cpu_seconds(sandbox.pid) - sandbox_before

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
-from gateway.server import settle_garbage_collector
 from connectors.stripe import STRIPE
+from gateway.server import settle_garbage_collector
 from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
 from sync.storage.db import create_engine
 from sync.storage.migrate import upgrade

@@ -82,7 +82,23 @@ def json_values() -> st.SearchStrategy[graphql.ValueNode]:
     return st.recursive(leaves, containers, max_leaves=12)
 
 
+def decimal_values() -> st.SearchStrategy[graphql.ValueNode]:
+    """The Decimal scalar (Money amounts): plain decimals of every size and precision, and what must be refused
+    with BAD_USER_INPUT (exponents, NaN, words, numbers written as numbers), all as GraphQL literals."""
+    from schemathesis.graphql import nodes
+
+    plain = st.decimals(allow_nan=False, allow_infinity=False, places=None).map(lambda d: format(d, "f"))
+    hostile = st.sampled_from(["1e999999999", "NaN", "-Infinity", "twelve", "", "1" * 60, "0.000001"])
+    return st.one_of(
+        plain.map(nodes.String),
+        hostile.map(nodes.String),
+        st.integers().map(nodes.Int),
+        st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+    )
+
+
 schemathesis.graphql.scalar("JSON", json_values())
+schemathesis.graphql.scalar("Decimal", decimal_values())
 
 
 @dataclass(frozen=True)

@@ -491,7 +491,7 @@ async def load_overlay(store: Store, connection_id: uuid.UUID, cache: OverlayCac
     """The connection's effective mappings as the kit applies them, at its current revision: one read of the
     revision when the cached overlay is current, the definitions and mappings otherwise."""
     async with store.engine.connect() as conn:
-        row: Row[Any] | None = (
+        row: Row[Any] | None = (  # type: ignore[assignment]  # four columns of a connection row
             await conn.execute(
                 select(
                     connections.c.id,

@@ -11,8 +11,10 @@ from sqlalchemy.engine import Row
 
 from resolvers import connections as resolve
 from resolvers.credentials import list_reads, read_credentials, recent_reads
+from resolvers.field_mappings import connection_mappings
 from resolvers.ids import to_global_id
 from schema.context import Info
+from schema.field_mappings import FieldMapping, ModelName
 from schema.relay import Node, connection_field
 
 
@@ -188,3 +190,11 @@ class LinkedAccount(Node):
         SyncRun.build,
         description="Sync runs, newest first.",
     )
+
+    @strawberry.field(
+        description="The mappings this connection uses (its own, else your default for its provider), by model and "
+        "field; fields not listed keep the connector's mapping."
+    )
+    async def field_mappings(self, info: Info, model: ModelName | None = None) -> list[FieldMapping]:
+        mappings = await connection_mappings(info.context, self._row, model.value if model is not None else None)
+        return [FieldMapping.build(m) for m in mappings]

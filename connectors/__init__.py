@@ -13,9 +13,10 @@ from connectors.kit.declaration import Connector
 from connectors.kit.errors import BadInput
 from connectors.kit.registry import SandboxEntry
 from connectors.salesforce import SALESFORCE
+from connectors.stripe import STRIPE
 from connectors.zendesk import ZENDESK
 
-CONNECTORS: dict[str, Connector] = {c.name: c for c in (HUBSPOT, SALESFORCE, ZENDESK)}
+CONNECTORS: dict[str, Connector] = {c.name: c for c in (HUBSPOT, SALESFORCE, STRIPE, ZENDESK)}
 
 
 def get_connector(name: str) -> Connector:

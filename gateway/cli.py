@@ -65,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from gateway.runtime import Runtime
+    from gateway.server import settle_garbage_collector
     from sync.cache.listen import change_listener
 
     settings = _settings(args)
@@ -74,6 +75,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
         await _migrate(settings)
         runtime = Runtime.build(settings, run_worker=True)
         assert runtime.worker is not None
+        settle_garbage_collector()
         try:
             # Woken by appends from every process (webhook intake, writebacks), not only at its next poll.
             async with change_listener(runtime.store):

@@ -43,7 +43,8 @@ SAMPLE_QUERY = """{
 
 
 def _with_local_secrets(settings: Settings) -> Settings:
-    """Zero setup: the secret key and the dev API key live under .xkit/ unless the environment sets them."""
+    """Zero setup: the secret key and the dev API key live under .xkit/ unless the environment sets them; only
+    test-mode provider keys connect."""
     private_directory(settings.data_dir)
     updates: dict[str, SecretStr] = {}
     if settings.secret_key is None:
@@ -52,7 +53,8 @@ def _with_local_secrets(settings: Settings) -> Settings:
     if settings.dev_api_key is None:
         made = KEY_PREFIX + "dev_" + secrets.token_urlsafe(24)
         updates["dev_api_key"] = SecretStr(read_or_create_private_text(settings.data_dir / "dev_api_key", made))
-    return settings.model_copy(update=updates)
+    # The sandboxes stand in for real accounts: a live key pasted here would sync a real account's data.
+    return settings.model_copy(update={**updates, "test_keys_only": True})
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,9 @@ def serve_sandboxes(
         print(f"{connector.display_name} sandbox at {', '.join(endpoints.urls)}")
         settings = with_sandboxes_allowed(settings, list(endpoints.urls))
         records = sum(len(driver.expected_ids(stream)) for stream in connector.stream_names)
-        demos.append(DemoConnection(driver.provider, endpoints.app, driver.tokens(), endpoints.base_url, records))
+        demos.append(
+            DemoConnection(driver.provider, endpoints.app, driver.dev_credentials(), endpoints.base_url, records)
+        )
     return settings, drivers, demos
 
 

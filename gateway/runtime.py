@@ -71,6 +71,7 @@ class Runtime:
             connect=ConnectPolicy(
                 link_ttl=timedelta(seconds=self.settings.connect_link_ttl_seconds),
                 redirect_uris_per_platform=self.settings.redirect_uris_per_platform,
+                test_keys_only=self.settings.test_keys_only,
             ),
         )
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # Where browsers reach this gateway; OAuth callbacks are built on it.
     public_url: str | None = None
     dev_api_key: SecretStr | None = None
+    # Refuse keys of real (live) provider accounts at createConnection; `xkit dev` turns it on.
+    test_keys_only: bool = False
     worker_concurrency: int = 8
     worker_poll_seconds: float = 1.0
     run_worker: bool = True

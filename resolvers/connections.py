@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from connectors.kit.connect_inputs import refuse_inputs
 from connectors.kit.credentials import Credentials
 from connectors.kit.declaration import Connector
 from connectors.kit.egress import EgressRefused, HostPatterns
-from connectors.kit.errors import BadInput, NotFound, ReauthRequired
+from connectors.kit.errors import BadInput, NotFound, ReauthRequired, XkitError
 from connectors.kit.keys import StaticKey
 from connectors.kit.oauth import OAuth2, OAuthApp
 from resolvers.context import Caller, Services
@@ -26,6 +27,8 @@ from sync.storage.tables import connections, end_users, sync_runs
 from sync.tenancy import connections as store_connections
 from sync.tenancy.connections import NewConnection
 from sync.tenancy.platforms import set_provider_app
+
+log = logging.getLogger(__name__)
 
 MIN_SYNC_INTERVAL = 5
 
@@ -69,14 +72,15 @@ async def get_connection(caller: Caller, connection_id: uuid.UUID) -> Row[Any]:
     return row
 
 
-def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
+def _credentials_for(provider: str, given: CredentialsInput, *, test_keys_only: bool = False) -> Credentials:
     connector = get_connector(provider)
     key_auth = connector.auth if isinstance(connector.auth, StaticKey) else connector.key_auth
     if key_auth is not None and (given.api_key or not isinstance(connector.auth, OAuth2)):
         if not given.api_key:
             raise BadInput(f"{connector.display_name} connections need credentials.apiKey", field="credentials.apiKey")
-        extra = {"email": given.email} if given.email else {}
-        credentials = Credentials(api_key=given.api_key, extra=extra)
+        _check_key(connector, given.api_key.strip(), test_keys_only=test_keys_only)
+        extra = {**connector.pinned, **({"email": given.email} if given.email else {})}
+        credentials = Credentials(api_key=given.api_key.strip(), extra=extra)
         try:
             key_auth.headers(credentials)
         except ReauthRequired:
@@ -85,6 +89,13 @@ def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
                 field="credentials.email",
             ) from None
         return credentials
+    if connector.oauth_requests is not None:
+        # Its OAuth connections act through the platform's key on the account the connect flow names; a bare
+        # token names no account, and without one requests would reach the platform's own.
+        raise BadInput(
+            f"{connector.display_name} connections take credentials.apiKey, or an account connected through connectUrl",
+            field="credentials.apiKey",
+        )
     if not given.access_token:
         raise BadInput(
             f"{connector.display_name} connections need credentials.accessToken (and a refreshToken to stay fresh)",
@@ -95,6 +106,39 @@ def _credentials_for(provider: str, given: CredentialsInput) -> Credentials:
             "credentials.expiresAt needs a timezone, e.g. 2026-01-01T00:00:00Z", field="credentials.expiresAt"
         )
     return Credentials(access_token=given.access_token, refresh_token=given.refresh_token, expires_at=given.expires_at)
+
+
+def _check_key(connector: Connector, key: str, *, test_keys_only: bool) -> None:
+    """A key that cannot work is refused before anything is sent with it (a publishable key would be sent
+    to the provider as if it were secret)."""
+    if connector.key_format is None:
+        return
+    problem = connector.key_format.problem(key, test_only=test_keys_only)
+    if problem is not None:
+        raise BadInput(
+            f"{connector.display_name}: {problem}", field="credentials.apiKey", hint=connector.key_format.hint
+        )
+
+
+async def _learn_key_account(caller: Caller, connector: Connector, connection_id: uuid.UUID) -> None:
+    """A key connection's provider account (`Connector.key_account`: Stripe's `GET /v1/account`), kept so its
+    webhooks match it. A failure is only logged: the connection syncs without it."""
+    where = connector.key_account
+    row = await store_connections.get_connection_row(caller.store, connection_id)
+    if where is None or row is None:
+        return
+    try:
+        access = await store_connections.connection_access(caller.store, row)
+        found = await caller.services.kit.session(access).get_json(where.path)
+    except XkitError as exc:
+        log.info("connection %s: could not learn its provider account: %s", connection_id, exc.message)
+        return
+    account = found.get(where.id_field) if isinstance(found, dict) else None
+    if isinstance(account, str) and account:
+        credentials = access.credentials.with_extra({where.keep_as: account})
+        await store_connections.save_credentials(
+            caller.store, connection_id, credentials, store_connections.account_of(connector, credentials)
+        )
 
 
 def connect_values(connector: Connector, given: object, *, field: str = "inputs") -> dict[str, str]:
@@ -141,7 +185,8 @@ async def create_connection(
     if connector.connect_inputs is not None and base_url is None:
         base_url = connector.connect_inputs.account_url(values)
     _check_provider_url(caller, base_url, connector.hosts.api, "baseUrl")
-    sealed = _credentials_for(provider, credentials).with_extra(values)
+    test_keys_only = caller.services.connect.test_keys_only
+    sealed = _credentials_for(provider, credentials, test_keys_only=test_keys_only).with_extra(values)
     if connector.base_url_from_credentials and base_url is None:
         raise BadInput(
             f"{connector.display_name} connections from imported tokens need baseUrl: "
@@ -163,6 +208,8 @@ async def create_connection(
         ),
     )
     await store_connections.learn_account(caller.store, caller.services.kit, connection_id)
+    if sealed.api_key:
+        await _learn_key_account(caller, connector, connection_id)
     wake(caller.services)
     return await get_connection(caller, connection_id)
 
@@ -220,12 +267,17 @@ async def recent_runs(caller: Caller, connection_id: uuid.UUID, first: int) -> l
         )
 
 
+MAX_WEBHOOK_SECRET = 500
+
+
 async def save_provider_app(caller: Caller, provider: str, app: OAuthApp) -> None:
     connector = get_connector(provider)
     if not isinstance(connector.auth, OAuth2):
         raise BadInput(f"{connector.display_name} does not use OAuth", field="provider")
     if not app.client_id or not app.client_secret:
         raise BadInput("clientId and clientSecret are required", field="clientId")
+    if app.webhook_secret is not None and not 1 <= len(app.webhook_secret) <= MAX_WEBHOOK_SECRET:
+        raise BadInput(f"webhookSecret must be 1 to {MAX_WEBHOOK_SECRET} characters", field="webhookSecret")
     _check_provider_url(caller, app.base_url, connector.hosts.api, "baseUrl")
     _check_provider_url(caller, app.authorize_url, connector.hosts.oauth, "authorizeUrl")
     await set_provider_app(caller.store, caller.platform_id, connector.name, app)

@@ -33,6 +33,8 @@ class ConnectPolicy:
 
     link_ttl: timedelta = timedelta(minutes=15)
     redirect_uris_per_platform: int = 20
+    # Only test-mode keys may connect (`xkit dev`: a live Stripe key would sync real customers).
+    test_keys_only: bool = False
 
 
 @dataclass(frozen=True)

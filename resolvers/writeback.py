@@ -7,6 +7,7 @@ scoped to their platform, idempotency keys are honoured and stale writes explain
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -47,14 +48,17 @@ async def create_record(
     idempotency_key: str | None,
 ) -> WriteResult:
     connection = parse_connection_id(connection_id)
-    draft = Draft(dict(values), _raw_fields(raw_fields))
+    operation = f"create{model}"
+    draft = Draft(
+        dict(values), _raw_fields(raw_fields), idempotency_key=_provider_key(caller, idempotency_key, operation)
+    )
     arguments = {"connection": connection, "values": draft.values, "rawFields": draft.raw_fields}
 
     async def write() -> RecordRow:
         writeback = await _writeback(caller, connection, model)
         return RecordRow._make(await writeback.create(draft))
 
-    return await _once(caller, idempotency_key, f"create{model}", arguments, write)
+    return await _once(caller, idempotency_key, operation, arguments, write)
 
 
 async def update_record(
@@ -67,7 +71,10 @@ async def update_record(
     idempotency_key: str | None,
 ) -> WriteResult:
     connection, remote_id, cached = await _resolve(caller, model, target)
-    draft = Draft(dict(values), _raw_fields(raw_fields))
+    operation = f"update{model}"
+    draft = Draft(
+        dict(values), _raw_fields(raw_fields), idempotency_key=_provider_key(caller, idempotency_key, operation)
+    )
     if not draft.values and not draft.raw_fields:
         raise BadInput("nothing to update: set at least one field of input or rawFields", field="input")
     arguments = {
@@ -82,7 +89,7 @@ async def update_record(
         writeback = await _writeback(caller, connection, model)
         return await _explained(model, writeback.update(remote_id, draft, if_updated_at, cached))
 
-    return await _once(caller, idempotency_key, f"update{model}", arguments, write)
+    return await _once(caller, idempotency_key, operation, arguments, write)
 
 
 async def delete_record(
@@ -99,6 +106,14 @@ async def delete_record(
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+def _provider_key(caller: Caller, key: str | None, operation: str) -> str | None:
+    """The idempotency key a provider sees for the caller's: scoped to the platform (two platforms' equal keys
+    never meet at one provider account) and to the operation, and not the caller's key itself."""
+    if key is None:
+        return None
+    return hashlib.sha256(f"{caller.platform_id}\n{operation}\n{key}".encode()).hexdigest()
 
 
 async def _writeback(caller: Caller, connection_id: uuid.UUID, model: str) -> Writeback:

@@ -53,6 +53,11 @@ class ProviderAppInput:
     client_secret: str
     authorize_url: str | None = None
     base_url: str | None = None
+    webhook_secret: str | None = strawberry.field(
+        default=None,
+        description="The secret the provider signs webhooks with, where it is not the client secret: Stripe's "
+        "endpoint secret (whsec_...) of the platform's Connect webhook endpoint. Write-only.",
+    )
 
 
 @strawberry.type
@@ -61,6 +66,9 @@ class ProviderApp:
     client_id: str
     authorize_url: str | None
     base_url: str | None
+    has_webhook_secret: bool = strawberry.field(
+        description="Whether webhooks are verified with a secret of their own rather than the client secret."
+    )
 
 
 @strawberry.type
@@ -108,10 +116,20 @@ class Mutation(FieldMappingMutation):
     @strawberry.mutation(description="Your own OAuth app at a provider, so the consent screen shows your brand.")
     async def set_provider_app(self, info: Info, input: ProviderAppInput) -> ProviderApp:
         provider = input.provider.strip().lower()
-        app = OAuthApp(input.client_id, input.client_secret, input.authorize_url, input.base_url)
+        app = OAuthApp(
+            input.client_id,
+            input.client_secret,
+            input.authorize_url,
+            input.base_url,
+            webhook_secret=input.webhook_secret,
+        )
         await resolve.save_provider_app(info.context, provider, app)
         return ProviderApp(
-            provider=provider, client_id=app.client_id, authorize_url=app.authorize_url, base_url=app.base_url
+            provider=provider,
+            client_id=app.client_id,
+            authorize_url=app.authorize_url,
+            base_url=app.base_url,
+            has_webhook_secret=app.webhook_secret is not None,
         )
 
     @strawberry.mutation(description="Delete a connection and everything cached for it.")

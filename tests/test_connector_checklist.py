@@ -95,8 +95,11 @@ def test_xkit_dev_serves_and_connects_every_connector() -> None:
     with ExitStack() as stack:
         allowed, drivers, demos = serve_sandboxes(stack, settings, contacts=10)
         assert [demo.provider for demo in demos] == list(CONNECTORS)
+        stripe_key = next(demo for demo in demos if demo.provider == "stripe").credentials.api_key
+        assert stripe_key is not None and stripe_key.startswith("sk_test_")  # xkit dev connects Stripe with a test key
         for demo in demos:
-            assert demo.records > 0 and demo.credentials.access_token
+            # OAuth tokens, or a key where that is how the provider's users connect (Stripe).
+            assert demo.records > 0 and (demo.credentials.access_token or demo.credentials.api_key)
             assert demo.app.client_id and (demo.base_url or CONNECTORS[demo.provider].base_url_from_credentials)
         # Egress lets exactly the sandboxes through, each on the ports after the gateway's.
         ports = [int(target.rsplit(":", 1)[1]) for target in allowed.egress_allow]

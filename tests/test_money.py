@@ -16,6 +16,7 @@ from connectors.kit.models import (
     currency_exponent,
     currency_problem,
     decimal_places,
+    minor_to_common,
 )
 from schema.scalars import SCALARS
 
@@ -175,3 +176,14 @@ def test_decimals_add_up_exactly() -> None:
 def test_a_decimal_that_is_not_exact_text_is_refused(literal: str, reason: str) -> None:
     result = ECHO.execute_sync(f"{{ echo(amount: {literal}) }}")
     assert result.errors is not None and reason in result.errors[0].message
+
+
+@pytest.mark.parametrize("currency", ["USD", "usd", "JPY", "KWD", "CLF", "EUR"])
+@pytest.mark.parametrize("minor", [0, 1, 5, -5, 10, 999, 1050, -123456, 10**18 + 7, -(10**30)])
+def test_the_ingest_fast_path_gives_the_same_text_as_money(minor: int, currency: str) -> None:
+    assert minor_to_common(minor, currency) == Money.from_minor(minor, currency).to_common()
+
+
+def test_the_ingest_fast_path_refuses_what_money_refuses() -> None:
+    assert minor_to_common(1, "US") is None and minor_to_common(1, "U$D") is None
+    assert minor_to_common(10**41, "USD") is None

@@ -6,10 +6,11 @@ the syncer and the writeback drive them and never see provider HTTP.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx2
 
@@ -21,7 +22,7 @@ from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, X
 from connectors.kit.field_catalog import FieldCatalog
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
-from connectors.kit.keys import StaticKey
+from connectors.kit.keys import KeyFormat, StaticKey
 from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import Auth, OAuth2
 from connectors.kit.page_budget import PageBudget
@@ -97,6 +98,33 @@ class Draft:
     # `Idempotency-Key`): a retry the provider saw through never writes twice there either.
     idempotency_key: str | None = None
 
+    def step_key(self, step: str) -> str | None:
+        """The provider's idempotency key for one request of this write: a write of several requests (a
+        Stripe invoice and its lines) must never send two of them under one key."""
+        if self.idempotency_key is None:
+            return None
+        return hashlib.sha256(f"{self.idempotency_key}\n{step}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyAccount:
+    """`GET path` with a connection's key answers its account, whose id (`id_field`) is kept as `keep_as`."""
+
+    path: str
+    id_field: str = "id"
+    keep_as: str = "account_id"
+
+
+# How a provider writes instants as numbers: Unix milliseconds (HubSpot) or seconds (Stripe's `created`).
+EpochUnit = Literal["milliseconds", "seconds"]
+
+
+def read_instant(value: Any, unit: EpochUnit) -> datetime | None:
+    """`read_datetime`, with a number read in `unit`."""
+    if unit == "seconds" and isinstance(value, int | float) and not isinstance(value, bool):
+        value = value * 1000
+    return read_datetime(value)
+
 
 class Writer(Protocol):
     async def create(self, ctx: StreamContext, draft: Draft) -> str:
@@ -129,6 +157,11 @@ class Stream:
     # Records a write of this stream changes besides its own, as (stream, relation member): a Zendesk
     # comment is a ticket update, so ("tickets", "ticket") reads the commented ticket back too.
     writes_touch: tuple[tuple[str, str], ...] = ()
+    # How `created_at`, `updated_at` and `deleted_at` are written when they are numbers.
+    epoch_unit: EpochUnit = "milliseconds"
+    # Its writer's delete ends the record's life without removing it (Stripe cancels a subscription, which
+    # stays, canceled): the record is read back after it, like after an update, never marked deleted.
+    deletes_are_updates: bool = False
 
     def __post_init__(self) -> None:
         missing = (self.mapping.label_tables if self.mapping else frozenset()) - set(self.labels)
@@ -148,10 +181,12 @@ class Stream:
             remote_id=str(dig(raw, self.primary_key)),
             raw=raw,
             common=self.mapping.to_common(raw, labels) if self.mapping else None,
-            created_at=read_datetime(dig(raw, self.created_at)) if self.created_at else None,
-            updated_at=read_datetime(dig(raw, self.updated_at)) if self.updated_at else None,
+            created_at=read_instant(dig(raw, self.created_at), self.epoch_unit) if self.created_at else None,
+            updated_at=read_instant(dig(raw, self.updated_at), self.epoch_unit) if self.updated_at else None,
             deleted=deleted,
-            deleted_at=read_datetime(dig(raw, self.deleted_at)) if deleted and self.deleted_at else None,
+            deleted_at=read_instant(dig(raw, self.deleted_at), self.epoch_unit)
+            if deleted and self.deleted_at
+            else None,
         )
 
 
@@ -192,13 +227,24 @@ class Connector:
     # A pasted key accepted besides OAuth (Zendesk's `{email}/token` API tokens): used when the
     # credentials hold an API key.
     key_auth: StaticKey | None = None
+    # What a pasted key must look like (Stripe: sk_/rk_ keys, never a publishable pk_ one).
+    key_format: KeyFormat | None = None
+    # How requests of a connection made through OAuth authenticate when not with its access token (Stripe
+    # Connect: the platform's own key and `Stripe-Account`).
+    oauth_requests: StaticKey | None = None
+    # Facts every new key connection keeps from the moment it is made (Stripe: the API version then current).
+    pinned: Mapping[str, str] = field(default_factory=dict)
+    # Where a key connection learns the provider account its webhooks name.
+    key_account: KeyAccount | None = None
     # What the mapping picker offers per common model ("Contact" -> its catalog), read from the provider's own
     # metadata on the model's first stream (HubSpot's properties, Salesforce's describe).
     field_catalogs: Mapping[str, FieldCatalog] = field(default_factory=dict)
 
     def auth_for(self, credentials: Credentials) -> Auth:
         """How requests with these credentials authenticate."""
-        return self.key_auth if self.key_auth is not None and credentials.api_key else self.auth
+        if self.key_auth is not None and credentials.api_key:
+            return self.key_auth
+        return self.oauth_requests or self.auth
 
     @property
     def base_url_from_credentials(self) -> str | None:
@@ -247,6 +293,8 @@ class Connector:
 
 _WRITE_ERRORS_BY_STATUS: dict[int, type[XkitError]] = {
     400: BadInput,
+    # Payment required: the payment the write asked for was refused (a declined card), the caller's to fix.
+    402: BadInput,
     404: NotFound,
     409: Conflict,
     410: NotFound,

@@ -49,12 +49,16 @@ class ProviderError(XkitError):
         status: int | None = None,
         provider_code: str | None = None,
         field: str | None = None,
+        should_retry: bool | None = None,
         **extensions: Any,
     ) -> None:
         super().__init__(message, status=status, providerCode=provider_code, field=field, **extensions)
         self.status = status
         self.provider_code = provider_code
         self.field = field
+        # The provider's own word on whether sending the request again may succeed (Stripe's
+        # `Stripe-Should-Retry`), over what its status alone suggests; None when it says nothing.
+        self.should_retry = should_retry
 
 
 class RateLimited(ProviderError):

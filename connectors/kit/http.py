@@ -30,6 +30,7 @@ from connectors.kit.errors import (
     RateLimited,
     ReauthRequired,
 )
+from connectors.kit.keys import ApiKey, StaticKey
 from connectors.kit.oauth import Auth, OAuth2, OAuthApp
 from connectors.kit.ratelimit import RateLimit, RateLimiter
 from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES
@@ -298,7 +299,11 @@ class ProviderSession:
             return _Exchanged(retries.Failed.NOT_CONNECTED if never_sent else retries.Failed.CONNECTION_LOST, cause=exc)
         self.shared.limiter.observe(response.headers)
         answer_error = self.access.parse_error(response) if response.status_code >= 400 else None
-        outcome = retries.Answered(response.status_code, said_rate_limited=isinstance(answer_error, RateLimited))
+        outcome = retries.Answered(
+            response.status_code,
+            said_rate_limited=isinstance(answer_error, RateLimited),
+            said_retry=answer_error.should_retry if answer_error is not None else None,
+        )
         return _Exchanged(outcome, response=response, answer_error=answer_error)
 
     async def _wait_before_retry(
@@ -336,7 +341,7 @@ class ProviderSession:
     def _auth_headers(self) -> dict[str, str]:
         auth = self.access.auth
         if not isinstance(auth, OAuth2):
-            return auth.headers(self.credentials)
+            return auth.headers(self._key_credentials(auth))
         if self.credentials.access_token:
             return {"Authorization": f"Bearer {self.credentials.access_token}"}
         return {}
@@ -345,8 +350,17 @@ class ProviderSession:
         """The request's query with a key the provider takes there (`ApiKey(query=...)`)."""
         if isinstance(self.access.auth, OAuth2):
             return params
-        key = self.access.auth.params(self.credentials)
+        key = self.access.auth.params(self._key_credentials(self.access.auth))
         return {**(params or {}), **key} if key else params
+
+    def _key_credentials(self, auth: StaticKey) -> Credentials:
+        """The credentials a static key is read from: the connection's own, or with a platform's key
+        (`ApiKey.platform_key`) the OAuth app's client secret as it is now."""
+        if not (isinstance(auth, ApiKey) and auth.platform_key):
+            return self.credentials
+        if self.access.app is None:
+            raise ReauthRequired("the connection acts through its platform's app, and none is configured")
+        return dataclasses.replace(self.credentials, api_key=self.access.app.client_secret)
 
     async def _refresh_if_expiring(self) -> None:
         if isinstance(self.access.auth, OAuth2) and self.credentials.expires_within(REFRESH_MARGIN):

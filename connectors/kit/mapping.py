@@ -26,6 +26,7 @@ from connectors.kit.models import (
     Struct,
     currency_exponent,
     graphql_name,
+    minor_to_common,
 )
 
 Encoder = Callable[[Any], Any]
@@ -191,7 +192,7 @@ class MoneyAt:
         return self.read_labelled(raw, {})
 
     def currency_of(self, raw: dict[str, Any], labels: LabelTables) -> str | None:
-        code = Path(self.currency).read(raw, str) if self.currency else None
+        code = dig(raw, self.currency) if self.currency else None
         if not code and self.currency_table:
             code = labels.get(self.currency_table, {}).get(ACCOUNT_CURRENCY)
         return code.upper() if isinstance(code, str) and code else None
@@ -205,15 +206,13 @@ class MoneyAt:
         return KeptCurrency(code, frozenset(listed.upper().split()) if listed else None)
 
     def read_labelled(self, raw: dict[str, Any], labels: LabelTables) -> Any:
-        value = Path(self.amount).read(raw, None)
+        value = dig(raw, self.amount)
         currency = self.currency_of(raw, labels)
         if value is None or value == "" or isinstance(value, bool) or currency is None:
             return None
+        if self.minor_units:
+            return minor_to_common(value, currency) if isinstance(value, int) else None
         try:
-            if self.minor_units:
-                if not isinstance(value, int):
-                    return None
-                return Money.from_minor(value, currency).to_common()
             amount = Decimal(value if isinstance(value, str) else repr(value))
             return Money(_padded(amount, currency), currency).to_common()
         except (InvalidOperation, ValueError):

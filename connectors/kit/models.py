@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 ScalarType = type[str] | type[int] | type[float] | type[bool] | type[datetime]
@@ -146,6 +147,29 @@ class Money:
         scale: int = 10 ** abs(shift)
         minor = coefficient * scale if shift >= 0 else coefficient // scale  # only trailing zeros drop
         return -minor if sign else minor
+
+
+def minor_to_common(minor_units: int, currency: str) -> dict[str, str] | None:
+    """`Money.from_minor(...).to_common()` without building the Money: the ingest's hot path (a Stripe invoice
+    holds seven amounts). The same text, digit for digit; None for a currency that is not a code or an
+    amount past the digit bound."""
+    code = _upper_code(currency)
+    if code is None:
+        return None
+    digits = str(abs(minor_units))
+    if len(digits) > MAX_AMOUNT_DIGITS:
+        return None
+    exponent = currency_exponent(code)
+    if exponent:
+        digits = digits.rjust(exponent + 1, "0")
+        digits = f"{digits[:-exponent]}.{digits[-exponent:]}"
+    return {"amount": f"-{digits}" if minor_units < 0 else digits, "currency": code}
+
+
+@lru_cache(maxsize=1024)
+def _upper_code(currency: str) -> str | None:
+    code = currency.upper()
+    return code if re.fullmatch(r"[A-Z]{3}", code) else None
 
 
 def currency_exponent(currency: str) -> int:

@@ -72,6 +72,12 @@ class OAuthApp:
     client_secret: str
     authorize_url: str | None = None  # overrides the connector's, e.g. to point at a sandbox
     base_url: str | None = None  # where new connections made through this app point
+    # What the provider signs webhooks with when it is not the client secret (Stripe's `whsec_` endpoint secret).
+    webhook_secret: str | None = None
+
+    @property
+    def webhook_signing_secret(self) -> str:
+        return self.webhook_secret or self.client_secret
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,11 @@ class SandboxDriver(Protocol):
 
     def tokens(self) -> Credentials: ...
 
+    def dev_credentials(self) -> Credentials:
+        """What `xkit dev` connects the demo end user with: OAuth tokens, or a pasted key where that is how
+        the provider's users connect (Stripe)."""
+        ...
+
     def expected_ids(self, stream: str) -> set[str]: ...
 
     def create(self) -> str: ...
@@ -115,6 +120,9 @@ class DriverBase(Generic[SandboxT]):
 
     def tokens(self) -> Credentials:
         return Credentials.from_token_response(self.sandbox.mint_tokens())
+
+    def dev_credentials(self) -> Credentials:
+        return self.tokens()
 
     def expire_tokens(self) -> None:
         self.sandbox.tokens.expire_access_tokens()

@@ -11,7 +11,8 @@ The rules behind the rows:
   means a person must reconnect. An API key refused with 401 cannot be refreshed.
 - 429 (or an error the provider's parser reads as a rate limit) and 5xx are retried up to
   `max_retries` times, after the provider's Retry-After or else a backoff; a rate limit pauses the whole
-  connection, a 5xx only this request.
+  connection, a 5xx only this request. A provider that says whether to retry (Stripe-Should-Retry) is
+  believed over the status, for a request that may be sent again.
 - Passthrough (`return_errors`) gets the provider's own error answer, after the same refresh and
   retries, instead of a typed error.
 """
@@ -44,6 +45,8 @@ class Answered:
     status: int
     # The provider's error parser called it a rate limit (some providers say so with a 403 or a 400).
     said_rate_limited: bool = False
+    # The provider said whether sending it again may succeed (Stripe-Should-Retry); None when it did not.
+    said_retry: bool | None = None
 
 
 Outcome = Answered | Failed
@@ -144,12 +147,15 @@ def _after_answer(answer: Answered, progress: Progress) -> Action:
     if server_error and not progress.may_repeat and not progress.return_errors:
         return Fail(Failure.SERVER_ERROR_MAYBE_ACTED)
     retryable = rate_limited or (server_error and progress.may_repeat)
+    if answer.said_retry is not None and not rate_limited:
+        # A lock held by another request (409) may clear; a 5xx the provider knows is final will not.
+        retryable = answer.said_retry and progress.may_repeat
     if progress.return_errors and (not retryable or progress.retries_spent):
         return DELIVER
     if status == 401:
         return Fail(Failure.API_KEY_REFUSED)
     if not retryable:
-        return Fail(Failure.PROVIDER_REFUSED)
+        return Fail(Failure.STILL_UNAVAILABLE if server_error else Failure.PROVIDER_REFUSED)
     if progress.retries_spent:
         return Fail(Failure.STILL_RATE_LIMITED if rate_limited else Failure.STILL_UNAVAILABLE)
     return Retry(honors_retry_after=True, pauses_connection=rate_limited)

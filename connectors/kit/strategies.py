@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -123,7 +123,8 @@ class EventFeed:
     (`start_param`, in `time_format`; Zendesk `start_time`, Stripe `created[gte]`); a newest-first list
     then pages back through that window (`starting_after` the last id) and applies it oldest first.
     The cursor the feed ends on is kept for the next poll. `record` is the record inside an item (Stripe:
-    `data.object`; "" for the item itself); an item is a deletion when `deleted_when` says so.
+    `data.object`; "" for the item itself); an item is a deletion when `deleted_when` says so. `params` go
+    with every request (Stripe: the stream's event `types[]`).
     """
 
     path: str
@@ -141,6 +142,7 @@ class EventFeed:
     size_param: str | None = None
     page_size: int = 100
     deleted_when: Callable[[dict[str, Any]], bool] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def initial_cursor(self, backfill_started_at: datetime) -> Cursor:
         return {"since": backfill_started_at.astimezone(UTC).isoformat()}
@@ -194,7 +196,7 @@ class EventFeed:
         return Page(self._records(ctx, collected), {"after": newest} if newest else dict(cursor)), newest
 
     def _params(self, cursor: Cursor, token: str | None) -> dict[str, Any]:
-        params: dict[str, Any] = {self.size_param: self.page_size} if self.size_param else {}
+        params: dict[str, Any] = {**self.params, **({self.size_param: self.page_size} if self.size_param else {})}
         if token is not None:
             params[self.cursor_param] = token
             return params

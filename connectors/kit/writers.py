@@ -78,13 +78,17 @@ class RestWriter:
     # Fields the provider requires on create, derived from the body the caller's input makes (a note's
     # title from its text); never over a field the input sets.
     create_defaults: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    # The header carrying the caller's idempotency key to a provider that deduplicates writes itself
+    # (Stripe's `Idempotency-Key`): a create sent under it may be sent again, the provider answers once.
+    idempotency_header: str | None = None
 
     async def create(self, ctx: StreamContext, draft: Draft) -> str:
         body = self._body(draft, None)
         if self.create_defaults:
             for name, value in self.create_defaults(body).items():
                 body.setdefault(name, value)
-        answer = await self._send(ctx, "POST", self.collection_path, body, may_repeat=False)
+        key = draft.step_key("create") if self.idempotency_header else None
+        answer = await self._send(ctx, "POST", self.collection_path, body, may_repeat=key is not None, key=key)
         created = dig(answer, self.created_id)
         if created in (None, ""):
             raise ProviderError(f"the provider's answer to a create names no id at {self.created_id}")
@@ -93,7 +97,8 @@ class RestWriter:
     async def update(self, ctx: StreamContext, remote_id: str, draft: Draft, current: RemoteRecord) -> None:
         body = self._body(draft, current)
         if body:
-            await self._send(ctx, self.update_method, self._item(remote_id), body)
+            key = draft.step_key("update") if self.idempotency_header else None
+            await self._send(ctx, self.update_method, self._item(remote_id), body, key=key)
 
     async def delete(self, ctx: StreamContext, remote_id: str) -> None:
         await ctx.session.send_json("DELETE", self._item(remote_id))
@@ -110,18 +115,27 @@ class RestWriter:
         return nest(self.mapping.merge_raw_fields(fields, draft.raw_fields))
 
     async def _send(
-        self, ctx: StreamContext, method: str, path: str, body: dict[str, Any], *, may_repeat: bool = True
+        self,
+        ctx: StreamContext,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        *,
+        may_repeat: bool = True,
+        key: str | None = None,
     ) -> Any:
         payload = {self.envelope: body} if self.envelope else body
-        if self.encoding == "json":
+        if self.encoding == "json" and key is None:
             if method == "POST":
                 return await ctx.session.post_json(path, payload, may_repeat=may_repeat)
             return await ctx.session.send_json(method, path, payload)
+        headers = {"Content-Type": FORM if self.encoding == "form" else "application/json"}
+        if key is not None and self.idempotency_header:
+            headers[self.idempotency_header] = key
+        content = (
+            form_encode(payload, arrays=self.arrays) if self.encoding == "form" else orjson.dumps(payload).decode()
+        )
         response = await ctx.session.request(
-            method,
-            path,
-            content=form_encode(payload, arrays=self.arrays).encode(),
-            headers={"Content-Type": FORM},
-            may_repeat=may_repeat,
+            method, path, content=content.encode(), headers=headers, may_repeat=may_repeat
         )
         return orjson.loads(response.content) if response.content else None

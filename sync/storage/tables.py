@@ -84,6 +84,9 @@ provider_apps = Table(
     Column("provider", String(50), nullable=False),
     Column("client_id", String(500), nullable=False),
     Column("client_secret_encrypted", LargeBinary, nullable=False),
+    # Set where the provider signs webhooks with a secret of their own (Stripe's endpoint `whsec_`); else the
+    # client secret verifies them (HubSpot).
+    Column("webhook_secret_encrypted", LargeBinary),
     Column("authorize_url", Text),
     Column("base_url", Text),
     Column("created_at", UtcDateTime, nullable=False),

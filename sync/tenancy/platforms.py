@@ -190,6 +190,11 @@ async def set_provider_app(
     values = {
         "client_id": app.client_id,
         "client_secret_encrypted": store.vault.encrypt(app.client_secret.encode(), bound_to=row_key),
+        "webhook_secret_encrypted": (
+            store.vault.encrypt(app.webhook_secret.encode(), bound_to=f"{row_key}:webhook")
+            if app.webhook_secret
+            else None
+        ),
         "authorize_url": app.authorize_url,
         "base_url": app.base_url,
     }
@@ -236,5 +241,10 @@ async def get_provider_app(
     ).first()
     if row is None:
         return None
-    secret = store.vault.decrypt(row.client_secret_encrypted, bound_to=f"{platform_id}:{provider}").decode()
-    return OAuthApp(row.client_id, secret, authorize_url=row.authorize_url, base_url=row.base_url)
+    row_key = f"{platform_id}:{provider}"
+    secret = store.vault.decrypt(row.client_secret_encrypted, bound_to=row_key).decode()
+    sealed_webhook = row.webhook_secret_encrypted
+    webhook = store.vault.decrypt(sealed_webhook, bound_to=f"{row_key}:webhook").decode() if sealed_webhook else None
+    return OAuthApp(
+        row.client_id, secret, authorize_url=row.authorize_url, base_url=row.base_url, webhook_secret=webhook
+    )

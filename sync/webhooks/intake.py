@@ -164,19 +164,27 @@ async def _signing_platforms(
     addressed: list[WebhookRequest],
     owners: set[uuid.UUID],
 ) -> list[uuid.UUID]:
-    """Those of the owning platforms whose app secret signed this request; none means it is refused."""
+    """Those of the owning platforms whose app's webhook secret (its client secret unless it has one of its own)
+    signed this request; none means it is refused."""
     async with store.reader.connect() as conn:
         apps = (
             await conn.execute(
-                select(provider_apps.c.platform_id, provider_apps.c.client_secret_encrypted).where(
-                    provider_apps.c.provider == connector.name, provider_apps.c.platform_id.in_(owners)
-                )
+                select(
+                    provider_apps.c.platform_id,
+                    provider_apps.c.client_secret_encrypted,
+                    provider_apps.c.webhook_secret_encrypted,
+                ).where(provider_apps.c.provider == connector.name, provider_apps.c.platform_id.in_(owners))
             )
         ).all()
-    candidates = [
-        (platform_id, store.vault.decrypt(sealed, bound_to=f"{platform_id}:{connector.name}").decode())
-        for platform_id, sealed in apps
-    ]
+    candidates = []
+    for platform_id, client_sealed, webhook_sealed in apps:
+        row_key = f"{platform_id}:{connector.name}"
+        secret = (
+            store.vault.decrypt(webhook_sealed, bound_to=f"{row_key}:webhook")
+            if webhook_sealed
+            else store.vault.decrypt(client_sealed, bound_to=row_key)
+        )
+        candidates.append((platform_id, secret.decode()))
     if not candidates:
         raise WebhookRejected(f"no {connector.display_name} app is configured to sign webhooks")
     # HMAC over the whole body: in a thread, so a large delivery never holds up other requests.

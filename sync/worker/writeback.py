@@ -91,6 +91,9 @@ class Writeback:
             self._check_unchanged(current, if_updated_at)
         assert stream.writer is not None
         await self._provider(stream, stream.writer.delete(ctx, remote_id))
+        if stream.deletes_are_updates:
+            kept: Row[Any] = await self._refresh(ctx, remote_id)
+            return kept
         now = utcnow()
         target = self._target(stream)
         async with self.store.engine.begin() as conn:

@@ -2,13 +2,16 @@
 and peak RSS.
 
 One benchmark per provider, each with its sandbox in a process of its own: HubSpot pages 100,000 contacts
-100 at a time through its list API, Salesforce 2,000 at a time through SOQL, and Zendesk reads 100,000
+100 at a time through its list API, Salesforce 2,000 at a time through SOQL, Zendesk reads 100,000
 tickets and their comments (about 250,000) through its incremental exports, 1,000 a page, with its users
-and organizations. The records each stream holds afterwards are checked against the sandbox's own count.
+and organizations, and Stripe lists 100,000 customers and as many invoices (each with its lines) 100 at a
+time. The records each stream holds afterwards are checked against the sandbox's own count.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import time
 import uuid
@@ -18,11 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.kit.credentials import Credentials
 from connectors.kit.http import HttpKit
+from connectors.stripe import STRIPE
+from gateway.server import settle_garbage_collector
 from sync.storage.crypto import Vault, generate_secret_key, parse_secret_key
 from sync.storage.db import create_engine
 from sync.storage.migrate import upgrade
@@ -39,6 +44,11 @@ Expected = Callable[[httpx2.AsyncClient, dict[str, Any]], Awaitable[dict[str, in
 
 ZENDESK_SEED = 42
 ZENDESK_SUBDOMAIN = "xkit-demo"
+STRIPE_SEED = 42
+
+
+def _tokens_as_issued(tokens: dict[str, Any]) -> Credentials:
+    return Credentials.from_token_response(tokens)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class IngestSetup:
     streams: tuple[str, ...]
     expected: Expected
     credential_facts: dict[str, Any] = field(default_factory=dict)
+    # The connection's credentials from the minted tokens: OAuth tokens, unless the provider's are keys.
+    credentials: Callable[[dict[str, Any]], Credentials] = _tokens_as_issued
 
 
 def _hubspot(size: int) -> IngestSetup:
@@ -115,17 +127,44 @@ def _zendesk(size: int) -> IngestSetup:
     return IngestSetup(args, port, url, f"{url}/{ZENDESK_SUBDOMAIN}", streams, expected, facts)
 
 
+def _stripe(size: int) -> IngestSetup:
+    # As many invoices as customers (each on a seeded customer), and few of the rest: the payment intents of
+    # the finalized invoices and their charges are seeded all the same, in streams put off here.
+    sizes = {"customers": size, "invoices": size, "subscriptions": 10, "payment_intents": 10}
+    port = free_port()
+    args = ["-m", "connectors.stripe.sandbox", "--port", str(port), "--seed", str(STRIPE_SEED), "--no-rate-limit"]
+    args += [f"--{name}={count}" for name, count in sizes.items()]
+    streams = ("customers", "invoices")
+
+    async def expected(client: httpx2.AsyncClient, tokens: dict[str, Any]) -> dict[str, int]:
+        # Stripe's lists carry no totals; the sandbox is deterministic, so a twin seeded alike in this process
+        # counts the live objects, after the peak RSS is read (imported here for the same reason).
+        from connectors.stripe.sandbox import SandboxSize, StripeSandbox
+
+        with StripeSandbox(seed=STRIPE_SEED, size=SandboxSize(**sizes)) as twin:
+            return {stream: sum(1 for _ in twin.account().collections[stream].live()) for stream in streams}
+
+    def secret_key(tokens: dict[str, Any]) -> Credentials:
+        # A Connect access token is a secret key of the account it was issued for: the connection is a key
+        # connection, as `createConnection(credentials: {apiKey})` makes it, pinned to the connector's version.
+        return Credentials(api_key=tokens["access_token"], extra=dict(STRIPE.pinned))
+
+    url = f"http://127.0.0.1:{port}"
+    return IngestSetup(args, port, url, url, streams, expected, credentials=secret_key)
+
+
 # Each provider's setup for `size` records in its main stream.
 SETUPS: dict[str, Callable[[int], IngestSetup]] = {
     "hubspot": _hubspot,
     "salesforce": _salesforce,
     "zendesk": _zendesk,
+    "stripe": _stripe,
 }
 
 
 async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str, Any]:
     setup = SETUPS[provider](size)
-    with subprocess_running(setup.sandbox_args, setup.port):
+    with subprocess_running(setup.sandbox_args, setup.port) as sandbox:
         async with fresh_postgres("xkit_bench_ingest") as url, httpx2.AsyncClient() as client:
             engine = create_engine(url)
             await upgrade(engine)
@@ -138,7 +177,7 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
                     platform_id=platform_id,
                     provider=provider,
                     external_user_id="bench",
-                    credentials=Credentials.from_token_response(tokens).with_extra(setup.credential_facts),
+                    credentials=setup.credentials(tokens).with_extra(setup.credential_facts),
                     base_url=setup.base_url,
                     rate_limit={"requests": 0},
                 ),
@@ -152,9 +191,15 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
             # The sandboxes run without their rate limits here (what is measured is our ingest, not a plan's
             # allowance), so the client's narrower per-path windows (Zendesk's exports) are lifted too.
             kit = HttpKit(egress=sandbox_egress(), path_window_scale=0.0)
+            database_before = await _database_cpu_seconds(engine)
+            sandbox_before = _process_cpu_seconds(sandbox.pid)
             started, cpu_started = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
+            settle_garbage_collector()  # as `xkit worker` does once its runtime is built
             await Worker(store, kit).drain()
             elapsed, cpu = time.perf_counter() - started, _cpu_seconds(resource.RUSAGE_SELF) - cpu_started
+            sandbox_serving = _process_cpu_seconds(sandbox.pid) - sandbox_before
+            database = await _database_cpu_seconds(engine)
+            postgres_cpu = sum(seconds - database_before.get(pid, 0.0) for pid, seconds in database.items())
             await kit.aclose()
             peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             streams = await _ingested_streams(engine, connection_id)
@@ -174,6 +219,8 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
         # Where the time went on a machine the sandbox and PostgreSQL share with the ingest.
         "ingest_cpu_seconds": round(cpu, 1),
         "sandbox_cpu_seconds": round(sandbox_cpu, 1),
+        "sandbox_serving_cpu_seconds": round(sandbox_serving, 1),
+        "postgres_cpu_seconds": round(postgres_cpu, 1),
         "streams": streams,
     }
 
@@ -181,6 +228,29 @@ async def run_ingest(provider: str = "hubspot", size: int = 100_000) -> dict[str
 def _cpu_seconds(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a running process of this machine, from /proc (Linux: what the benchmarks run on)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The fields after the command name (which may hold spaces), from the state on: utime and stime are 14th and
+        # 15th of the whole line, in clock ticks.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _database_cpu_seconds(engine: AsyncEngine) -> dict[int, float]:
+    """The CPU each PostgreSQL backend serving the benchmark's database has used, by pid. PostgreSQL runs on this
+    machine; a backend that ended meanwhile (a connection the pool closed) is not counted, so the sum is a floor."""
+    async with engine.connect() as conn:
+        pids = (
+            await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+        ).scalars()
+        found = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                found[int(pid)] = _process_cpu_seconds(int(pid))
+    return found
 
 
 async def _ingested_streams(engine: AsyncEngine, connection_id: uuid.UUID) -> dict[str, dict[str, Any]]:

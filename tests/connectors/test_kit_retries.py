@@ -48,7 +48,8 @@ ACTIONS: dict[str, Action] = {
     "pause-connection": Retry(honors_retry_after=True, pauses_connection=True),
 }
 
-# An answer is its status, `-limited` when the provider's error parser called it a rate limit. `last` is a
+# An answer is its status, `-limited` when the provider's error parser called it a rate limit, `-retry` or
+# `-final` when the provider said a retry may or may not succeed (Stripe-Should-Retry: true or false). `last` is a
 # request that has spent its retries, `create` one sent with may_repeat=False, `passthrough` return_errors.
 TABLE = """
 deadline         first                        fail DEADLINE_PASSED
@@ -91,14 +92,20 @@ connection-lost  create                       fail UNREACHABLE_MAYBE_ACTED
 502              create                       fail SERVER_ERROR_MAYBE_ACTED
 503              passthrough-last             deliver
 500              passthrough-create           deliver
+409-retry        first                        retry-after
+409-retry        create                       fail PROVIDER_REFUSED
+409              first                        fail PROVIDER_REFUSED
+500-final        first                        fail STILL_UNAVAILABLE
+500-final        passthrough                  deliver
+429-final        first                        pause-connection
 """
 
 
 def _outcome(cell: str) -> Outcome:
-    status, _, limited = cell.partition("-limited")
+    status, _, hint = cell.partition("-")
     if status.isdigit():
-        return Answered(int(status), said_rate_limited=cell.endswith("-limited"))
-    assert not limited
+        said_retry = {"retry": True, "final": False}.get(hint)
+        return Answered(int(status), said_rate_limited=hint == "limited", said_retry=said_retry)
     return Failed[cell.upper().replace("-", "_")]
 
 

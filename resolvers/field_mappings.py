@@ -73,7 +73,7 @@ async def mapping_target(
 
 async def connection_catalog(caller: Caller, connection_row: Row[Any], model: str) -> Catalog:
     """What the connection's provider holds for `model`, as discovery last read it."""
-    from sync.cache.field_catalog import catalog  # type: ignore[import-not-found]
+    from sync.cache.field_catalog import catalog
 
     found: Catalog = await catalog(caller.store, caller.services.kit, connection_row, model)
     return found

@@ -11,9 +11,11 @@ from sqlalchemy.engine import Row
 
 from resolvers import connections as resolve
 from resolvers.credentials import list_reads, read_credentials, recent_reads
+from resolvers.field_catalog import connection_fields
 from resolvers.field_mappings import connection_mappings
 from resolvers.ids import to_global_id
 from schema.context import Info
+from schema.field_catalog import AvailableField
 from schema.field_mappings import FieldMapping, ModelName
 from schema.relay import Node, connection_field
 
@@ -145,6 +147,15 @@ class LinkedAccount(Node):
             )
             for s in states
         ]
+
+    @strawberry.field(
+        description="The fields the provider holds on this connection's records of a model, for mapping custom "
+        "fields (setFieldMapping's `source`): read from the provider's metadata, kept for an hour and refreshed "
+        "by the sync; `refresh` reads them again now. Empty when the provider does not list them."
+    )
+    async def available_fields(self, info: Info, model: ModelName, refresh: bool = False) -> list[AvailableField]:
+        found = await connection_fields(info.context, self._row, model.value, refresh=refresh)
+        return [AvailableField.build(f) for f in found]
 
     @strawberry.field(
         description="Fresh credentials to call the provider directly (refreshed when near expiry). Secret API keys "

@@ -6,12 +6,12 @@ import enum
 
 import strawberry
 
+from connectors.kit.field_catalog import AvailableField as CatalogField
+from resolvers.field_catalog import fits
+
 # CustomFieldType becomes a GraphQL enum (with its description) when schema/field_mappings.py registers it; the
 # types below must be declared after that, or strawberry would register it a second time without one.
-import schema.field_mappings  # noqa: F401
-from connectors.kit.field_catalog import AvailableField as CatalogField
-from connectors.kit.field_mappings import CustomFieldType
-from resolvers.field_catalog import fits
+from schema.field_mappings import CustomFieldType
 
 
 @strawberry.enum(

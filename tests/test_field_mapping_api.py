@@ -13,6 +13,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 import resolvers.field_mappings
+from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
 from connectors.kit.errors import Unauthenticated
 from connectors.kit.field_catalog import AvailableField, Catalog
@@ -24,7 +25,7 @@ from sync.storage.store import Store
 from sync.storage.tables import connections, custom_field_definitions, field_mappings
 from sync.tenancy.connections import NewConnection, create_connection
 from sync.tenancy.field_mappings import MAX_FIELDS_PER_MODEL, OverlayCache, load_overlay
-from tests.support import Gateway, Tenant, data, error_codes, gateway, new_tenant
+from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
 
 DEFINE = """mutation($input: DefineCustomFieldInput!) { defineCustomField(input: $input) {
     model key type label description } }"""
@@ -589,3 +590,27 @@ async def test_definitions_and_mappings_go_with_their_platform(store: Store, api
     async with store.engine.begin() as conn:
         await conn.execute(connections.delete().where(connections.c.id == connection))
         assert (await conn.execute(select(func.count()).select_from(field_mappings))).scalar_one() == 0
+
+
+async def test_a_hubspot_mapping_is_checked_against_the_portals_own_properties(
+    store: Store, api: Gateway, monkeypatch: pytest.MonkeyPatch, hubspot: HubSpotSandbox, hubspot_url: str
+) -> None:
+    monkeypatch.undo()  # the portal's properties as discovery reads them, not the stand-in catalog
+    hubspot.faults.rate_limit_enabled = False
+    acme = await new_tenant(store)
+    connection = await connect_hubspot(store, acme, hubspot, hubspot_url)
+    await define(api, acme)
+    await define(api, acme, key="promoter", type="BOOLEAN")
+
+    mistyped = await set_mapping(api, acme, connectionId=gid(connection), field="tier", source="properties.teir")
+    assert error_codes(mistyped) == ["BAD_USER_INPUT"]
+    assert "properties.tier" in mistyped["errors"][0]["extensions"]["nearest"]
+    unfit = await set_mapping(api, acme, connectionId=gid(connection), field="promoter", source="properties.nps_score")
+    assert error_codes(unfit) == ["BAD_USER_INPUT"]
+    assert "gives number" in unfit["errors"][0]["message"]
+
+    mapped = data(await set_mapping(api, acme, connectionId=gid(connection), field="tier", source="properties.tier"))
+    assert (mapped["setFieldMapping"]["source"], mapped["setFieldMapping"]["origin"]) == (
+        "properties.tier",
+        "CONNECTION",
+    )

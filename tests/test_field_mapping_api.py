@@ -3,6 +3,7 @@ changing nothing, the revision that tells a connection to re-derive, precedence,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -15,8 +16,9 @@ from sqlalchemy import func, select
 import resolvers.field_mappings
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
-from connectors.kit.errors import Unauthenticated
+from connectors.kit.errors import BadInput, Unauthenticated
 from connectors.kit.field_catalog import AvailableField, Catalog
+from connectors.kit.field_mappings import CustomFieldType
 from connectors.kit.http import HttpKit
 from connectors.kit.models import CONTACT
 from resolvers.context import Caller
@@ -24,7 +26,13 @@ from resolvers.ids import to_global_id
 from sync.storage.store import Store
 from sync.storage.tables import connections, custom_field_definitions, field_mappings
 from sync.tenancy.connections import NewConnection, create_connection
-from sync.tenancy.field_mappings import MAX_FIELDS_PER_MODEL, OverlayCache, load_overlay
+from sync.tenancy.field_mappings import (
+    MAX_FIELDS_PER_MODEL,
+    OverlayCache,
+    define_field,
+    list_definitions,
+    load_overlay,
+)
 from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
 
 DEFINE = """mutation($input: DefineCustomFieldInput!) { defineCustomField(input: $input) {
@@ -614,3 +622,21 @@ async def test_a_hubspot_mapping_is_checked_against_the_portals_own_properties(
         "properties.tier",
         "CONNECTION",
     )
+
+
+async def test_concurrent_definitions_never_pass_the_limit(store: Store) -> None:
+    acme = await new_tenant(store)
+    for index in range(MAX_FIELDS_PER_MODEL - 3):
+        await define_field(store, acme.platform_id, "Contact", f"field_{index}", CustomFieldType.STRING, "", "")
+
+    async def attempt(key: str) -> bool:
+        try:
+            await define_field(store, acme.platform_id, "Contact", key, CustomFieldType.STRING, "", "")
+        except BadInput:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(attempt(f"racer_{index}") for index in range(10)))
+    assert sum(outcomes) == 3
+    async with store.engine.connect() as conn:
+        assert len(await list_definitions(conn, acme.platform_id, "Contact")) == MAX_FIELDS_PER_MODEL

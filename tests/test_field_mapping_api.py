@@ -24,7 +24,7 @@ from connectors.kit.models import CONTACT
 from resolvers.context import Caller
 from resolvers.ids import to_global_id
 from sync.storage.store import Store
-from sync.storage.tables import connections, custom_field_definitions, field_mappings
+from sync.storage.tables import connections, custom_field_definitions, field_mappings, platforms
 from sync.tenancy.connections import NewConnection, create_connection
 from sync.tenancy.field_mappings import (
     MAX_FIELDS_PER_MODEL,
@@ -590,14 +590,25 @@ async def test_an_overlay_cache_keeps_the_most_recently_used_connections(store: 
     assert cache.builds == 3
 
 
-async def test_definitions_and_mappings_go_with_their_platform(store: Store, api: Gateway) -> None:
+async def test_mappings_go_with_their_connection_and_everything_with_the_platform(store: Store, api: Gateway) -> None:
     acme = await new_tenant(store)
     connection = await connect(store, acme)
     await define(api, acme)
     data(await set_mapping(api, acme, connectionId=gid(connection), field="tier", source="properties.tier"))
+    data(await set_mapping(api, acme, provider="hubspot", field="tier", source="properties.tier"))
+
+    async def left() -> tuple[int, int]:
+        async with store.engine.connect() as conn:
+            mappings = (await conn.execute(select(func.count()).select_from(field_mappings))).scalar_one()
+            fields = (await conn.execute(select(func.count()).select_from(custom_field_definitions))).scalar_one()
+        return mappings, fields
+
     async with store.engine.begin() as conn:
         await conn.execute(connections.delete().where(connections.c.id == connection))
-        assert (await conn.execute(select(func.count()).select_from(field_mappings))).scalar_one() == 0
+    assert await left() == (1, 1), "the provider default stays for the platform's other connections"
+    async with store.engine.begin() as conn:
+        await conn.execute(platforms.delete().where(platforms.c.id == acme.platform_id))
+    assert await left() == (0, 0)
 
 
 async def test_a_hubspot_mapping_is_checked_against_the_portals_own_properties(

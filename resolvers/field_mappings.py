@@ -21,6 +21,7 @@ from connectors.kit.field_catalog import Catalog
 from connectors.kit.field_mappings import CustomFieldType, FieldSource, Transform, TransformKind, check_fits
 from resolvers.connections import get_connection
 from resolvers.context import Caller
+from sync.cache.field_catalog import catalog
 from sync.tenancy import field_mappings as store_mappings
 from sync.tenancy.field_mappings import ClearedMapping, Definition, EffectiveMapping, MappingTarget
 
@@ -73,10 +74,7 @@ async def mapping_target(
 
 async def connection_catalog(caller: Caller, connection_row: Row[Any], model: str) -> Catalog:
     """What the connection's provider holds for `model`, as discovery last read it."""
-    from sync.cache.field_catalog import catalog
-
-    found: Catalog = await catalog(caller.store, caller.services.kit, connection_row, model)
-    return found
+    return await catalog(caller.store, caller.services.kit, connection_row, model)
 
 
 async def define_field(

@@ -13,7 +13,8 @@ import orjson
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
-from connectors.kit.field_mappings import CustomFieldType, Transform
+from connectors.kit.field_mappings import CustomFieldType as CustomFieldType  # registered as a GraphQL enum below
+from connectors.kit.field_mappings import Transform
 from connectors.kit.models import COMMON_MODELS
 from resolvers import field_mappings as resolve
 from resolvers.field_mappings import TransformInput

@@ -233,7 +233,8 @@ async def test_another_platforms_connection_is_not_found(
 
 @pytest.fixture
 def refusing_provider() -> Iterator[str]:
-    """A HubSpot stand-in that refuses its property definitions, as a token without the schema scopes is."""
+    """A HubSpot stand-in that refuses its contact properties, as a token without the schema scopes is, and
+    answers something that is no property list for companies."""
 
     async def forbidden(request: Request) -> JSONResponse:
         body = {
@@ -243,7 +244,12 @@ def refusing_provider() -> Iterator[str]:
         }
         return JSONResponse(body, status_code=403)
 
-    app = Starlette(routes=[Route("/crm/v3/properties/{objectType}", forbidden)])
+    async def garbled(request: Request) -> JSONResponse:
+        return JSONResponse(["not", "a", "field", "list"])
+
+    app = Starlette(
+        routes=[Route("/crm/v3/properties/companies", garbled), Route("/crm/v3/properties/{objectType}", forbidden)]
+    )
     with serve_in_thread(app) as url:
         yield url
 
@@ -268,6 +274,9 @@ async def test_a_provider_refusing_its_metadata_gives_no_fields_and_a_mapping_re
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "cannot be checked" in body["errors"][0]["message"]
     assert await stored_models(store, connection_id) == set()  # nothing kept: the next read asks again
+    # An answer in a shape the catalog cannot read is a refusal too, never a crash.
+    companies = await catalog(store, kit, await get_connection_row(store, connection_id), "Company")
+    assert companies.fields == () and "could not be read" in (companies.unavailable or "")
 
 
 async def test_a_model_the_provider_lists_no_fields_for_is_empty(

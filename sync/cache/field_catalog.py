@@ -26,8 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import get_connector
 from connectors.kit.declaration import Connector, Stream, StreamContext
-from connectors.kit.errors import XkitError
-from connectors.kit.field_catalog import AvailableField, Catalog, SeenKeys, bounded
+from connectors.kit.errors import ProviderError, XkitError
+from connectors.kit.field_catalog import AvailableField, Catalog, FieldCatalog, SeenKeys, bounded
 from connectors.kit.http import HttpKit
 from sync.storage.store import Store, utcnow
 from sync.storage.tables import available_fields, records
@@ -65,7 +65,7 @@ async def catalog(
             fields = reader.from_records(await _recent_raws(store, connection_row.id, stream))
         else:
             session = kit.session(await connection_access(store, connection_row))
-            fields = await reader.fields(StreamContext(session, stream))
+            fields = await _ask_provider(reader, StreamContext(session, stream))
         return await _keep(store, connection_row.id, model, fields)
     except XkitError as refused:
         log.info("%s/%s: field catalog not read: %s", connection_row.id, model, refused.message)
@@ -89,7 +89,7 @@ async def refresh_after_run(store: Store, ctx: StreamContext, connection_row: Ro
         if isinstance(reader, SeenKeys):
             fields = reader.from_records(await _recent_raws(store, connection_row.id, ctx.stream))
         else:
-            fields = await reader.fields(ctx)
+            fields = await _ask_provider(reader, ctx)
         await _keep(store, connection_row.id, model, fields)
     except XkitError as refused:
         log.info("%s/%s: field catalog not refreshed: %s", connection_row.id, model, refused.message)
@@ -111,6 +111,14 @@ async def stored_catalog(store: Store, connection_id: uuid.UUID, model: str) -> 
         return None
     fields = tuple(AvailableField.from_json(f) for f in row.fields if isinstance(f, dict))
     return Catalog(fields), row.refreshed_at
+
+
+async def _ask_provider(reader: FieldCatalog, ctx: StreamContext) -> list[AvailableField]:
+    """The provider's field list; an answer in a shape its catalog cannot read is a refusal like a 403."""
+    try:
+        return await reader.fields(ctx)
+    except (AttributeError, KeyError, TypeError, ValueError) as unreadable:
+        raise ProviderError(f"the field list it answered could not be read ({unreadable!r})") from unreadable
 
 
 async def _recent_raws(store: Store, connection_id: uuid.UUID, stream: Stream) -> list[dict[str, Any]]:

@@ -16,6 +16,9 @@ class RemoteRecord:
     updated_at: datetime | None = None
     deleted: bool = False
     deleted_at: datetime | None = None
+    # The custom values the connection's field mappings derive ({key: value or None}); None when the
+    # platform defines no custom field on the record's model.
+    custom: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ def truncated(record: RemoteRecord, original_bytes: int, max_bytes: int, digest:
         updated_at=record.updated_at,
         deleted=record.deleted,
         deleted_at=record.deleted_at,
+        custom=_capped(record.custom, string_cap) if record.custom is not None else None,
     )
 
 

@@ -26,7 +26,7 @@ from connectors.kit.mapping import ACCOUNT_CURRENCY, ModelMapping
 from connectors.kit.oauth import Auth, OAuth2
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.ratelimit import RateLimit
-from connectors.kit.records import Page, RemoteRecord
+from connectors.kit.records import Page, RemoteRecord, custom_index
 from connectors.kit.webhooks import WebhookEvents, WebhookVerifier
 
 Cursor = dict[str, Any]
@@ -177,6 +177,8 @@ def derive(
     if overlay is None or mapping is None or record.common is None or record.deleted:
         return record
     record.common, record.custom = overlay.apply(mapping.model, record.raw, record.common, account_currency(labels))
+    if record.custom is not None:
+        record.custom_index = custom_index(record.custom, overlay.models[mapping.model.name])
     return record
 
 

@@ -44,6 +44,12 @@ class DiscoveryCache:
         self._labels[key] = (time.monotonic() + self.ttl_seconds, tables)
         return tables
 
+    def held_labels(self, stream: Stream, connection_id: Any) -> dict[str, dict[str, str]]:
+        """The stream's label tables as last read, however long ago (empty when never read here): for the
+        field-mapping re-derive, which asks the provider for nothing."""
+        held = self._labels.get((connection_id, f"{stream.name}/labels"))
+        return held[1] if held is not None else {}
+
     async def context(
         self, session: ProviderSession, stream: Stream, connection_id: Any, *, store: Store | None = None
     ) -> StreamContext:

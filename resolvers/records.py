@@ -142,7 +142,10 @@ def _condition(key: str, wanted: CustomFieldType, op: str, operand: Any, where: 
             raise BadInput(f"{key} is {wanted.value}: {op} takes a number, not {operand!r}", field=f"{where}.{op}")
         return op, "number_value", float(operand)
     if wanted is CustomFieldType.DATETIME:
-        moment = parse_datetime(operand) if isinstance(operand, str) else None
+        try:
+            moment = parse_datetime(operand) if isinstance(operand, str) else None
+        except ValueError:
+            moment = None
         if moment is None:
             raise BadInput(f"{key} is DATETIME: {op} takes an ISO-8601 instant, not {operand!r}", field=f"{where}.{op}")
         return op, "time_value", moment

@@ -113,7 +113,8 @@ async def _backend(backend: str) -> dict[str, Any]:
         mapping, connection_id = await _fill(store)
         platform_id = mapping.platform_id
         await define_field(store, platform_id, "Contact", "tier", CustomFieldType.STRING, "Tier", "")
-        await set_mapping(store, mapping, "Contact", "tier", FieldSource("properties.loyalty_tier"), CustomFieldType.STRING)
+        first = FieldSource("properties.loyalty_tier")
+        await set_mapping(store, mapping, "Contact", "tier", first, CustomFieldType.STRING)
         result = {"first_mapping": await _timed(store, connection_id)}
         every = FieldSource("properties.favorite_color")
         await set_mapping(store, mapping, "Contact", "tier", every, CustomFieldType.STRING)

@@ -3,6 +3,7 @@ changing nothing, the revision that tells a connection to re-derive, precedence,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -15,16 +16,23 @@ from sqlalchemy import func, select
 import resolvers.field_mappings
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.kit.credentials import Credentials
-from connectors.kit.errors import Unauthenticated
+from connectors.kit.errors import BadInput, Unauthenticated
 from connectors.kit.field_catalog import AvailableField, Catalog
+from connectors.kit.field_mappings import CustomFieldType
 from connectors.kit.http import HttpKit
 from connectors.kit.models import CONTACT
 from resolvers.context import Caller
 from resolvers.ids import to_global_id
 from sync.storage.store import Store
-from sync.storage.tables import connections, custom_field_definitions, field_mappings
+from sync.storage.tables import connections, custom_field_definitions, field_mappings, platforms
 from sync.tenancy.connections import NewConnection, create_connection
-from sync.tenancy.field_mappings import MAX_FIELDS_PER_MODEL, OverlayCache, load_overlay
+from sync.tenancy.field_mappings import (
+    MAX_FIELDS_PER_MODEL,
+    OverlayCache,
+    define_field,
+    list_definitions,
+    load_overlay,
+)
 from tests.support import Gateway, Tenant, connect_hubspot, data, error_codes, gateway, new_tenant
 
 DEFINE = """mutation($input: DefineCustomFieldInput!) { defineCustomField(input: $input) {
@@ -582,14 +590,25 @@ async def test_an_overlay_cache_keeps_the_most_recently_used_connections(store: 
     assert cache.builds == 3
 
 
-async def test_definitions_and_mappings_go_with_their_platform(store: Store, api: Gateway) -> None:
+async def test_mappings_go_with_their_connection_and_everything_with_the_platform(store: Store, api: Gateway) -> None:
     acme = await new_tenant(store)
     connection = await connect(store, acme)
     await define(api, acme)
     data(await set_mapping(api, acme, connectionId=gid(connection), field="tier", source="properties.tier"))
+    data(await set_mapping(api, acme, provider="hubspot", field="tier", source="properties.tier"))
+
+    async def left() -> tuple[int, int]:
+        async with store.engine.connect() as conn:
+            mappings = (await conn.execute(select(func.count()).select_from(field_mappings))).scalar_one()
+            fields = (await conn.execute(select(func.count()).select_from(custom_field_definitions))).scalar_one()
+        return mappings, fields
+
     async with store.engine.begin() as conn:
         await conn.execute(connections.delete().where(connections.c.id == connection))
-        assert (await conn.execute(select(func.count()).select_from(field_mappings))).scalar_one() == 0
+    assert await left() == (1, 1), "the provider default stays for the platform's other connections"
+    async with store.engine.begin() as conn:
+        await conn.execute(platforms.delete().where(platforms.c.id == acme.platform_id))
+    assert await left() == (0, 0)
 
 
 async def test_a_hubspot_mapping_is_checked_against_the_portals_own_properties(
@@ -614,3 +633,21 @@ async def test_a_hubspot_mapping_is_checked_against_the_portals_own_properties(
         "properties.tier",
         "CONNECTION",
     )
+
+
+async def test_concurrent_definitions_never_pass_the_limit(store: Store) -> None:
+    acme = await new_tenant(store)
+    for index in range(MAX_FIELDS_PER_MODEL - 3):
+        await define_field(store, acme.platform_id, "Contact", f"field_{index}", CustomFieldType.STRING, "", "")
+
+    async def attempt(key: str) -> bool:
+        try:
+            await define_field(store, acme.platform_id, "Contact", key, CustomFieldType.STRING, "", "")
+        except BadInput:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(attempt(f"racer_{index}") for index in range(10)))
+    assert sum(outcomes) == 3
+    async with store.engine.connect() as conn:
+        assert len(await list_definitions(conn, acme.platform_id, "Contact")) == MAX_FIELDS_PER_MODEL

@@ -47,7 +47,7 @@ from connectors.kit.field_mappings import (
 )
 from connectors.kit.models import COMMON_MODELS, CommonModel
 from sync.storage.store import Store, utcnow
-from sync.storage.tables import connections, custom_field_definitions, field_mappings
+from sync.storage.tables import connections, custom_field_definitions, field_mappings, platforms
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,14 @@ def transforms_from_json(stored: Sequence[dict[str, Any]]) -> tuple[Transform, .
     return tuple(Transform(s["kind"], s.get("separator"), s.get("table"), s.get("default")) for s in stored)
 
 
+async def _lock_platform(conn: AsyncConnection, platform_id: uuid.UUID) -> None:
+    """One change to a platform's definitions and mappings at a time: a definition counted toward the limit, or
+    a field's type a mapping was checked against, cannot change under the transaction that relies on it. A
+    write that changes nothing, because SQLite's driver only opens the transaction (and takes the database's
+    write lock) at a write, and a read before it would see a count another writer is about to change."""
+    await conn.execute(update(platforms).where(platforms.c.id == platform_id).values(name=platforms.c.name))
+
+
 async def _bump(conn: AsyncConnection, platform_id: uuid.UUID, *where: Any) -> None:
     """The affected connections' overlays are stale, and their records are due to be derived again."""
     await conn.execute(
@@ -214,6 +222,7 @@ async def define_field(
     now = utcnow()
     try:
         async with store.engine.begin() as conn:
+            await _lock_platform(conn, platform_id)
             defined = (
                 await conn.execute(
                     select(func.count()).where(
@@ -287,6 +296,7 @@ async def update_field(
     model_named(model)
     check_label(label or "", description or "")
     async with store.engine.begin() as conn:
+        await _lock_platform(conn, platform_id)
         row = await _definition(conn, platform_id, model, key)
         if row is None:
             raise NotFound(f"{model} has no custom field {key!r}", field="key")
@@ -326,6 +336,7 @@ async def delete_field(store: Store, platform_id: uuid.UUID, model: str, key: st
     """The field and every mapping to it."""
     model_named(model)
     async with store.engine.begin() as conn:
+        await _lock_platform(conn, platform_id)
         row = await _definition(conn, platform_id, model, key)
         if row is None:
             raise NotFound(f"{model} has no custom field {key!r}", field="key")
@@ -373,6 +384,7 @@ async def set_mapping(
     """Store a source the caller checked as filling `checked_as` (replacing the target's mapping of that field)."""
     now = utcnow()
     async with store.engine.begin() as conn:
+        await _lock_platform(conn, target.platform_id)
         stored, is_custom, wanted = await field_type(conn, target.platform_id, model, field)
         if wanted is not checked_as:
             raise Conflict(f"{model}.{field} changed type while the mapping was set; set it again", field="field")

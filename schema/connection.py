@@ -11,8 +11,12 @@ from sqlalchemy.engine import Row
 
 from resolvers import connections as resolve
 from resolvers.credentials import list_reads, read_credentials, recent_reads
+from resolvers.field_catalog import connection_fields
+from resolvers.field_mappings import connection_mappings
 from resolvers.ids import to_global_id
 from schema.context import Info
+from schema.field_catalog import AvailableField
+from schema.field_mappings import FieldMapping, ModelName
 from schema.relay import Node, connection_field
 
 
@@ -145,6 +149,15 @@ class LinkedAccount(Node):
         ]
 
     @strawberry.field(
+        description="The fields the provider holds on this connection's records of a model, for mapping custom "
+        "fields (setFieldMapping's `source`): read from the provider's metadata, kept for an hour and refreshed "
+        "by the sync; `refresh` reads them again now. Empty when the provider does not list them."
+    )
+    async def available_fields(self, info: Info, model: ModelName, refresh: bool = False) -> list[AvailableField]:
+        found = await connection_fields(info.context, self._row, model.value, refresh=refresh)
+        return [AvailableField.build(f) for f in found]
+
+    @strawberry.field(
         description="Fresh credentials to call the provider directly (refreshed when near expiry). Secret API keys "
         "only; every read is recorded in credentialAudit."
     )
@@ -188,3 +201,11 @@ class LinkedAccount(Node):
         SyncRun.build,
         description="Sync runs, newest first.",
     )
+
+    @strawberry.field(
+        description="The mappings this connection uses (its own, else your default for its provider), by model and "
+        "field; fields not listed keep the connector's mapping."
+    )
+    async def field_mappings(self, info: Info, model: ModelName | None = None) -> list[FieldMapping]:
+        mappings = await connection_mappings(info.context, self._row, model.value if model is not None else None)
+        return [FieldMapping.build(m) for m in mappings]

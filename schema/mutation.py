@@ -13,6 +13,7 @@ from resolvers.ids import parse_connection_id
 from resolvers.passthrough import passthrough as run_passthrough
 from schema.connection import LinkedAccount
 from schema.context import Info
+from schema.field_mappings import FieldMappingMutation
 from schema.scalars import RawJSON
 
 
@@ -95,7 +96,7 @@ class PassthroughResponse:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(FieldMappingMutation):
     @strawberry.mutation(description="Create a connection from existing credentials.")
     async def create_connection(self, info: Info, input: CreateConnectionInput) -> LinkedAccount:
         given = input.credentials

@@ -13,6 +13,7 @@ from resolvers.ids import parse_connection_id
 from resolvers.records import RecordQuery, list_records
 from schema.connection import LinkedAccount
 from schema.context import Info
+from schema.field_mappings import FieldMappingQuery
 from schema.filters import FILTER_TYPES, ObjectFilter, record_query
 from schema.nodes import MAX_NODES, find_nodes
 from schema.objects import OBJECT_TYPES, CommonObject, Record
@@ -80,7 +81,7 @@ ListQuery = derive_list_query(COMMON_MODELS.values(), OBJECT_TYPES, FILTER_TYPES
 
 
 @strawberry.type
-class Query:
+class Query(FieldMappingQuery):
     @strawberry.field(description="Raw cached objects of any stream of a connection, common model or not.")
     async def records(
         self,

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import delete, func, inspect, select
 
 from connectors.kit.credentials import Credentials
+from connectors.kit.field_mappings import CustomFieldType
 from connectors.kit.records import RemoteRecord
 from sync.cache.changes import latest, prune
 from sync.cache.records import StreamTarget, upsert_records
@@ -21,6 +22,7 @@ from sync.storage.migrate import alembic_config, upgrade
 from sync.storage.store import Store, utcnow
 from sync.storage.tables import changes, connections, metadata, platforms, records
 from sync.tenancy.connections import NewConnection, create_connection
+from sync.tenancy.field_mappings import define_field
 from sync.tenancy.platforms import create_platform
 
 
@@ -95,4 +97,45 @@ async def test_dropping_the_platform_keys_of_records_and_changes_keeps_sequence_
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync_conn: command.downgrade(alembic_config(sync_conn), "0007"))
     await upgrade(engine, "head")
+    await engine.dispose()
+
+
+async def test_field_mapping_storage_comes_and_goes_with_migration_0015(database_url: str, secret_key: str) -> None:
+    """Down to 0014 drops the definitions, mappings, derived values and catalogs and keeps the connections;
+    back up, every connection starts at mapping revision 0 with nothing due."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    store = Store(engine, Vault(parse_secret_key(secret_key)))
+    platform_id = await create_platform(store, "migrated")
+    connection_id = await create_connection(
+        store, NewConnection(platform_id, "hubspot", "user-1", Credentials(access_token="x"))
+    )
+    await define_field(store, platform_id, "Contact", "tier", CustomFieldType.STRING, "Tier", "")
+    added = ("custom_field_definitions", "field_mappings", "record_custom_values", "available_fields")
+
+    def tables_and_columns(sync_conn: Any) -> tuple[set[str], set[str], set[str]]:
+        inspector = inspect(sync_conn)
+        names = set(inspector.get_table_names())
+        columns = {c["name"] for c in inspector.get_columns("connections")}
+        record_columns = {c["name"] for c in inspector.get_columns("records")}
+        return names, columns, record_columns
+
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.downgrade(alembic_config(sync_conn), "0014"))
+    async with engine.connect() as conn:
+        names, columns, record_columns = await conn.run_sync(tables_and_columns)
+        kept = (await conn.execute(select(connections.c.id))).scalars().all()
+    assert not names & set(added)
+    assert not {"field_mapping_revision", "field_mappings_due_at"} & columns
+    assert "custom" not in record_columns
+    assert kept == [connection_id]
+
+    await upgrade(engine, "head")
+    async with engine.connect() as conn:
+        names, _, _ = await conn.run_sync(tables_and_columns)
+        state = (
+            await conn.execute(select(connections.c.field_mapping_revision, connections.c.field_mappings_due_at))
+        ).one()
+    assert set(added) <= names
+    assert tuple(state) == (0, None)
     await engine.dispose()

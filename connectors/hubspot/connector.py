@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.hubspot.account import ACCOUNT, AccountCurrencies
+from connectors.hubspot.catalog import PROPERTY_CATALOGS
 from connectors.hubspot.errors import parse_error
 from connectors.hubspot.mapping import (
     COMPANY_MAPPING,
@@ -101,6 +102,7 @@ HUBSPOT = Connector(
     webhook=SIGNATURE_V3,
     webhook_events=HubSpotEvents(),
     webhook_account_key="hub_id",
+    field_catalogs=PROPERTY_CATALOGS,
     streams=(
         crm_object("contacts", CONTACT_MAPPING, modified="lastmodifieddate", associations=("companies",)),
         crm_object("companies", COMPANY_MAPPING, modified="hs_lastmodifieddate", labels={ACCOUNT: AccountCurrencies()}),

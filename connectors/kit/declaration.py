@@ -19,6 +19,7 @@ from connectors.kit.convert import read_datetime
 from connectors.kit.credentials import Credentials
 from connectors.kit.egress import ProviderHosts
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, XkitError
+from connectors.kit.field_catalog import FieldCatalog
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
 from connectors.kit.keys import KeyFormat, StaticKey
@@ -235,6 +236,9 @@ class Connector:
     pinned: Mapping[str, str] = field(default_factory=dict)
     # Where a key connection learns the provider account its webhooks name.
     key_account: KeyAccount | None = None
+    # What the mapping picker offers per common model ("Contact" -> its catalog), read from the provider's own
+    # metadata on the model's first stream (HubSpot's properties, Salesforce's describe).
+    field_catalogs: Mapping[str, FieldCatalog] = field(default_factory=dict)
 
     def auth_for(self, credentials: Credentials) -> Auth:
         """How requests with these credentials authenticate."""

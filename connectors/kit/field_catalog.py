@@ -1,6 +1,10 @@
 """What a provider's records of a model hold, field by field, for the mapping picker and for checking a mapping
 before it is stored: `AvailableField`s, read from the provider's own metadata by each connector's
 `FieldCatalog` (HubSpot's properties, Salesforce's describe, Zendesk's ticket and user fields, ...).
+
+A catalog is bounded whatever the provider answers (`bounded`): at most MAX_CATALOG_FIELDS fields (a HubSpot
+portal has about 1,000 contact properties, a Salesforce object at most 800 custom fields) and MAX_FIELD_OPTIONS
+options a field (a picklist of country codes is 250); what lies beyond is left out, not an error.
 """
 
 from __future__ import annotations
@@ -11,10 +15,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.kit.errors import BadInput
-from connectors.kit.field_mappings import CustomFieldType, FieldSource, Kind, Transform, check_fits
+from connectors.kit.field_mappings import PATH_PATTERN, CustomFieldType, FieldSource, Kind, Transform, check_fits
 
 if TYPE_CHECKING:
     from connectors.kit.declaration import StreamContext
+
+
+MAX_CATALOG_FIELDS = 5000
+MAX_FIELD_OPTIONS = 500
+MAX_LABEL = 255
+MAX_OPTION = 255
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,27 @@ class AvailableField:
         )
 
 
+def bounded(fields: Sequence[AvailableField]) -> list[AvailableField]:
+    """The fields a catalog keeps: paths a mapping can name (others could never be chosen), each once, with
+    labels and options cut to their bounds, at most MAX_CATALOG_FIELDS of them in the provider's order."""
+    kept: dict[str, AvailableField] = {}
+    for found in fields:
+        if len(kept) >= MAX_CATALOG_FIELDS:
+            break
+        if found.path in kept or not PATH_PATTERN.fullmatch(found.path):
+            continue
+        options = tuple(dict.fromkeys(o[:MAX_OPTION] for o in found.options if o))[:MAX_FIELD_OPTIONS]
+        kept[found.path] = AvailableField(
+            path=found.path,
+            label=(found.label or found.path)[:MAX_LABEL],
+            kind=found.kind,
+            options=options,
+            is_custom=found.is_custom,
+            writable=found.writable,
+        )
+    return list(kept.values())
+
+
 class FieldCatalog(Protocol):
     """Reads a model's available fields from the provider (on the stream the model is synced by)."""
 
@@ -62,6 +93,9 @@ class Catalog:
     """A model's available fields on one connection, as last read."""
 
     fields: tuple[AvailableField, ...] = field(default_factory=tuple)
+    # Why the provider's fields are not known (its metadata refused, or it lists none for the model): every
+    # mapping is then refused with this reason, since its path cannot be checked.
+    unavailable: str | None = None
 
     def find(self, path: str) -> AvailableField | None:
         return next((f for f in self.fields if f.path == path), None)
@@ -82,6 +116,12 @@ class Catalog:
         """A checked source: the path exists at the provider and its value (after `transforms`) fits `wanted`;
         otherwise BAD_USER_INPUT naming the nearest valid choices."""
         found = self.find(path)
+        if found is None and self.unavailable is not None:
+            raise BadInput(
+                f"{path!r} cannot be checked: {self.unavailable}; try again once the provider lists its fields",
+                field="source",
+                nearest=[],
+            )
         if found is None:
             near = self.nearest(path)
             hint = f"; nearest: {', '.join(near)}" if near else ""

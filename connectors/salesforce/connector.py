@@ -13,6 +13,7 @@ from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.writers import BodyRule, RestWriter
+from connectors.salesforce.catalog import DESCRIBE_CATALOGS
 from connectors.salesforce.currencies import ORG, OrgCurrencies
 from connectors.salesforce.errors import parse_error, pause_near_daily_limit
 from connectors.salesforce.mapping import (
@@ -87,6 +88,7 @@ SALESFORCE = Connector(
         "ENTITY_IS_DELETED": NotFound,
         "NOT_FOUND": NotFound,
     },
+    field_catalogs=DESCRIBE_CATALOGS,
     streams=(
         sobject("contacts", "Contact", CONTACT_MAPPING),
         sobject("leads", "Lead", LEAD_MAPPING),

@@ -21,6 +21,7 @@ from connectors.kit.oauth import OAuth2
 from connectors.kit.pagination import CursorPagination
 from connectors.kit.ratelimit import PathLimit, RateLimit, when_header_exhausted
 from connectors.kit.strategies import FullRefresh
+from connectors.zendesk.catalog import ZENDESK_CATALOGS
 from connectors.zendesk.errors import parse_error
 from connectors.zendesk.export import Export, ExportBackfill, ExportIncremental, comments_of
 from connectors.zendesk.mapping import (
@@ -125,6 +126,7 @@ ZENDESK = Connector(
     webhook_events=ZendeskEvents(),
     webhook_account_key="subdomain",
     webhook_account_param="subdomain",
+    field_catalogs=ZENDESK_CATALOGS,
     streams=(
         export_stream(
             "tickets",

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -121,6 +122,12 @@ connections = Table(
     Column("account_id", String(100)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Bumped with every change to a field definition or mapping that reaches this connection: whoever holds
+    # its overlay (sync/tenancy/field_mappings.py) reloads it when this moved.
+    Column("field_mapping_revision", Integer, nullable=False, default=0, server_default="0"),
+    # Set when its cached records need their mapped values derived again; cleared by the re-derive job
+    # once it derived them at the revision it read (see sync/tenancy/field_mappings.py).
+    Column("field_mappings_due_at", UtcDateTime),
     Index(None, "platform_id", "created_at"),
     Index(None, "provider", "account_id"),
 )
@@ -165,6 +172,8 @@ records = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("deleted_at", UtcDateTime),
     Column("synced_at", UtcDateTime, nullable=False),
+    # The record's custom field values as its connection's mappings derive them: {key: value or null}.
+    Column("custom", Json),
     UniqueConstraint("connection_id", "stream", "remote_id"),
     Index(None, "platform_id", "model", "remote_updated_at", "id"),
     Index(None, "connection_id", "model", "remote_id"),
@@ -393,4 +402,92 @@ persisted_documents = Table(
     Column("operation_names", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("platform_id", "sha256"),
+)
+
+# The custom fields a platform defines on a common model (`Contact.tier`), filled per connection by mappings.
+custom_field_definitions = Table(
+    "custom_field_definitions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("model", String(50), nullable=False),
+    Column("key", String(63), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform_id", "model", "key"),
+)
+
+# Where a custom field (or an overridden built-in member) comes from: per connection, or (connection_id NULL)
+# the platform's default for every connection of a provider.
+field_mappings = Table(
+    "field_mappings",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _platform_fk(),
+    Column("provider", String(50), nullable=False),
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE")),
+    Column("model", String(50), nullable=False),
+    Column("field", String(63), nullable=False),
+    Column("is_custom", Boolean, nullable=False),
+    Column("source_path", String(1000), nullable=False),
+    # [{"kind", "separator", "table", "default"}], as connectors.kit.field_mappings.Transform holds them.
+    Column("transforms", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+# One mapping per field and target: NULL never equals NULL in a unique key, so a connection's overrides and
+# the provider defaults each have a partial unique index of their own.
+_is_default = field_mappings.c.connection_id.is_(None)
+_is_override = field_mappings.c.connection_id.isnot(None)
+Index(
+    "uq_field_mappings_connection",
+    field_mappings.c.connection_id,
+    field_mappings.c.model,
+    field_mappings.c.field,
+    field_mappings.c.is_custom,
+    unique=True,
+    postgresql_where=_is_override,
+    sqlite_where=_is_override,
+)
+Index(
+    "uq_field_mappings_default",
+    field_mappings.c.platform_id,
+    field_mappings.c.provider,
+    field_mappings.c.model,
+    field_mappings.c.field,
+    field_mappings.c.is_custom,
+    unique=True,
+    postgresql_where=_is_default,
+    sqlite_where=_is_default,
+)
+
+# The index custom field filters read (never `records.custom`): one row per record, key and list item.
+record_custom_values = Table(
+    "record_custom_values",
+    metadata,
+    Column("record_id", BigId, ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    _platform_via_connection(),
+    Column("model", String(50), nullable=False),
+    Column("key", String(63), nullable=False),
+    Column("text_value", String(1000)),
+    Column("number_value", Float),
+    Column("time_value", UtcDateTime),
+    Index(None, "platform_id", "model", "key", "text_value"),
+    Index(None, "platform_id", "model", "key", "number_value"),
+    Index(None, "platform_id", "model", "key", "time_value"),
+    Index(None, "record_id"),
+)
+
+# What a connection's provider holds per model, for the mapping picker and for checking mappings when set.
+available_fields = Table(
+    "available_fields",
+    metadata,
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    Column("model", String(50), nullable=False),
+    Column("fields", Json, nullable=False),  # [AvailableField.to_json()]
+    Column("refreshed_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("connection_id", "model"),
 )

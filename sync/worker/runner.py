@@ -23,6 +23,7 @@ from connectors.kit.http import HttpKit
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.records import Page
 from sync.cache.discovery import DiscoveryCache
+from sync.cache.field_catalog import refresh_after_run
 from sync.cache.records import StreamTarget, mark_deleted, upsert_records
 from sync.storage.store import Store, utcnow
 from sync.storage.tables import stream_states, sync_runs
@@ -178,6 +179,7 @@ class StreamRun:
                 await self._backfill(ctx)
             else:
                 await self._incremental(ctx)
+            await refresh_after_run(self.store, ctx, self.connection)
         except LeaseLost:
             error = "lease lost to another worker"
             log.warning("%s/%s: %s", self.connection.id, self.stream.name, error)

@@ -19,6 +19,7 @@ from connectors.hubspot.sandbox.schema import (
     ADDITIONAL_CURRENCIES,
     ASSOCIATION_TYPES,
     COMPANY_CURRENCY,
+    CUSTOMER_TIERS,
     DEAL_SOURCES,
     DEAL_STAGES,
     FAVORITE_COLORS,
@@ -167,6 +168,8 @@ class _Seeder(Seeder):
         self.ticket_rng = random.Random(f"hubspot-tickets:{seed}")
         # And deal currencies, which came later still.
         self.currency_rng = random.Random(f"hubspot-deal-currencies:{seed}")
+        # And the contacts' `tier`, added later still.
+        self.tier_rng = random.Random(f"hubspot-contact-tiers:{seed}")
         self.size = size
         self.properties = widened(NARROW_PROPERTIES, size.contact_properties)
         self.wide_contact_properties = [
@@ -296,6 +299,8 @@ class _Seeder(Seeder):
                 props["loyalty_tier"] = self.pick(LOYALTY_TIERS)
             if self.rng.random() < 0.25:
                 props["nps_score"] = str(self.rng.randint(0, 10))
+            if self.tier_rng.random() < 0.6:
+                props["tier"] = self.tier_rng.choice(CUSTOMER_TIERS)
             created, updated = self.timestamps()
             self.wide_values(props, created, updated)
             record = Record(self.new_id("contacts"), props, created, updated)

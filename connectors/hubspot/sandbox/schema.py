@@ -211,6 +211,8 @@ TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")
 TASK_TYPES = ("TODO", "CALL", "EMAIL")
 FAVORITE_COLORS = ("red", "orange", "yellow", "green", "blue", "purple")
 LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
+# The custom `tier` a platform maps its own field to (issue 16's example).
+CUSTOMER_TIERS = ("gold", "silver", "bronze")
 ACCOUNT_TIERS = ("tier_1", "tier_2", "tier_3")
 DEAL_SOURCES = ("inbound", "outbound", "partner", "referral", "event")
 # The portal's currencies (multi-currency on): its company currency and the others a deal may be in, which
@@ -247,6 +249,7 @@ _PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
         _prop("favorite_color", "Favorite color", "enumeration", _CONTACT, options=FAVORITE_COLORS, custom=True),
         _prop("loyalty_tier", "Loyalty tier", "enumeration", _CONTACT, options=LOYALTY_TIERS, custom=True),
         _prop("nps_score", "NPS score", "number", _CONTACT, custom=True),
+        _prop("tier", "Tier", "enumeration", _CONTACT, options=CUSTOMER_TIERS, custom=True),
     ],
     "companies": [
         *_system("createdate", "hs_lastmodifieddate", _COMPANY),

@@ -39,6 +39,7 @@ from connectors.salesforce.sandbox.schema import (
     CASE_TYPES,
     CONTACT,
     CURRENCY_TYPE,
+    CUSTOMER_TIERS,
     DEAL_SOURCES,
     INDUSTRIES,
     LEAD,
@@ -198,6 +199,8 @@ class _Seeder(Seeder):
         self.wide_rng = random.Random(f"salesforce-sandbox:{seed}:wide-contact")
         # So do the currencies of a multi-currency org's records.
         self.currency_rng = random.Random(f"salesforce-sandbox:{seed}:currencies")
+        # And the contacts' customer_tier__c, added later still.
+        self.tier_rng = random.Random(f"salesforce-sandbox:{seed}:contact-tiers")
         self.pools = name_pools(seed, 400)
         self.tables = {t.name: SObjectTable(t) for t in self.schema.sobjects.values()}
         self.deletions: dict[str, list[tuple[str, str]]] = {name: [] for name in self.tables}
@@ -390,6 +393,7 @@ class _Seeder(Seeder):
                 "HasOptedOutOfEmail": rng.random() < 0.05,
                 "Loyalty_Tier__c": self.maybe(0.3, LOYALTY_TIERS),
                 "NPS_Score__c": float(rng.randint(0, 10)) if rng.random() < 0.25 else None,
+                "customer_tier__c": self.tier_rng.choice(CUSTOMER_TIERS) if self.tier_rng.random() < 0.6 else None,
             }
             if rng.random() < 0.3:
                 values["Birthdate"] = format_date(ms_of(1960, 1, 1) + rng.randrange(0, 14_000) * DAY_MS)

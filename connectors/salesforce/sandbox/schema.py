@@ -227,6 +227,8 @@ INDUSTRIES = (
 ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller", "Other")
 REGIONS = ("North America", "EMEA", "APAC", "LATAM")
 LOYALTY_TIERS = ("Bronze", "Silver", "Gold", "Platinum")
+# The `customer_tier__c` a platform maps its own field to (issue 16's example), its API values in lower case.
+CUSTOMER_TIERS = ("gold", "silver", "bronze")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
 RATINGS = ("Hot", "Warm", "Cold")
 # Stage and its default probability, as a new org ships them.
@@ -334,6 +336,7 @@ CONTACT = SObjectType(
         *_audit(),
         _picklist("Loyalty_Tier__c", "Loyalty Tier", LOYALTY_TIERS, restricted=True),
         _number("NPS_Score__c", "NPS Score", precision=3, scale=1),
+        _picklist("customer_tier__c", "Customer Tier", CUSTOMER_TIERS, restricted=True),
     ),
 )
 

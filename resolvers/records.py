@@ -56,6 +56,8 @@ class RecordRow(NamedTuple):
     remote_created_at: datetime | None
     remote_updated_at: datetime | None
     deleted_at: datetime | None
+    # Its custom field values ({key: value or null}); None when the platform defines none on its model.
+    custom: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

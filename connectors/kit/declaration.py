@@ -20,14 +20,15 @@ from connectors.kit.credentials import Credentials
 from connectors.kit.egress import ProviderHosts
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, XkitError
 from connectors.kit.field_catalog import FieldCatalog
+from connectors.kit.field_mappings import FieldOverlay
 from connectors.kit.http import ProviderSession
 from connectors.kit.jsonpath import dig
 from connectors.kit.keys import KeyFormat, StaticKey
-from connectors.kit.mapping import ModelMapping
+from connectors.kit.mapping import ACCOUNT_CURRENCY, ModelMapping
 from connectors.kit.oauth import Auth, OAuth2
 from connectors.kit.page_budget import PageBudget
 from connectors.kit.ratelimit import RateLimit
-from connectors.kit.records import Page, RemoteRecord
+from connectors.kit.records import Page, RemoteRecord, custom_index
 from connectors.kit.webhooks import WebhookEvents, WebhookVerifier
 
 Cursor = dict[str, Any]
@@ -43,6 +44,9 @@ class StreamContext:
     page_budget: PageBudget = field(default_factory=lambda: PageBudget(None))
     # The stream's label tables read at run time (table -> provider code -> label), e.g. deal stage names.
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The connection's field mappings (custom fields, overridden built-in members); None: the connector's
+    # mapping as declared.
+    overlay: FieldOverlay | None = None
 
     def params(self, **extra: Any) -> dict[str, Any]:
         return {**self.stream.params, **self.discovered_params, **extra}
@@ -50,7 +54,8 @@ class StreamContext:
     def to_record(self, raw: dict[str, Any], *, deleted: bool = False) -> RemoteRecord:
         """A provider record as the sync stores it, mapped with this run's label tables: every read path
         (list, search, batch read, webhook refetch, writeback read-back) maps through here alike."""
-        return self.stream.to_record(raw, deleted=deleted, labels=self.labels)
+        record = self.stream.to_record(raw, deleted=deleted, labels=self.labels)
+        return derive(self.stream, record, self.overlay, self.labels)
 
 
 class Pagination(Protocol):
@@ -188,6 +193,29 @@ class Stream:
             if deleted and self.deleted_at
             else None,
         )
+
+
+def account_currency(labels: Mapping[str, Mapping[str, str]]) -> str | None:
+    """The account's currency, when the stream reads an account-facts table that names one: what a MONEY
+    custom field holding a bare amount is in."""
+    return labels.get("account", {}).get(ACCOUNT_CURRENCY)
+
+
+def derive(
+    stream: Stream,
+    record: RemoteRecord,
+    overlay: FieldOverlay | None,
+    labels: Mapping[str, Mapping[str, str]],
+) -> RemoteRecord:
+    """`record` with the connection's field mappings applied to its common values, from its raw payload:
+    what every read path stores, and what the cache's re-derive recomputes without asking the provider."""
+    mapping = stream.mapping
+    if overlay is None or mapping is None or record.common is None or record.deleted:
+        return record
+    record.common, record.custom = overlay.apply(mapping.model, record.raw, record.common, account_currency(labels))
+    if record.custom is not None:
+        record.custom_index = custom_index(record.custom, overlay.models[mapping.model.name])
+    return record
 
 
 def default_error(response: httpx2.Response) -> ProviderError:

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.kit.field_mappings import CustomFieldType, ModelOverlay, sortable
+
+# One row of the custom-field index a record keeps: (key, text, number, instant as ISO text); a list has
+# a row per item, so `in` and `contains` find any of them.
+CustomIndexEntry = tuple[str, str | None, float | None, str | None]
+
 
 @dataclass(slots=True)
 class RemoteRecord:
@@ -16,6 +22,25 @@ class RemoteRecord:
     updated_at: datetime | None = None
     deleted: bool = False
     deleted_at: datetime | None = None
+    # The custom values the connection's field mappings derive ({key: value or None}); None when the
+    # platform defines no custom field on the record's model.
+    custom: dict[str, Any] | None = None
+    # `custom` as the filters' index holds it (see `custom_index`).
+    custom_index: list[CustomIndexEntry] = field(default_factory=list)
+
+
+def custom_index(custom: dict[str, Any], overlay: ModelOverlay) -> list[CustomIndexEntry]:
+    """The index rows of a record's custom values: typed by the field each was derived for; nulls have none."""
+    entries: list[CustomIndexEntry] = []
+    for key, (wanted, _) in overlay.custom.items():
+        value = custom.get(key)
+        if value is None:
+            continue
+        if wanted is CustomFieldType.STRING_LIST:
+            entries += [(key, str(item), None, None) for item in value]
+        else:
+            entries.append((key, *sortable(value, wanted)))
+    return entries
 
 
 @dataclass(slots=True)
@@ -61,6 +86,8 @@ def truncated(record: RemoteRecord, original_bytes: int, max_bytes: int, digest:
         updated_at=record.updated_at,
         deleted=record.deleted,
         deleted_at=record.deleted_at,
+        custom=_capped(record.custom, string_cap) if record.custom is not None else None,
+        custom_index=record.custom_index,
     )
 
 

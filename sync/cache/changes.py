@@ -47,12 +47,27 @@ class Change:
     changed_fields: list[str]
 
 
-def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
-    """The common members whose values differ; for a new record, those that hold a value."""
+CUSTOM_FIELDS_PREFIX = "customFields."
+
+
+def changed_fields(
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    old_custom: dict[str, Any] | None = None,
+    new_custom: dict[str, Any] | None = None,
+) -> list[str]:
+    """The common members whose values differ, and the custom fields (`customFields.tier`); for a new
+    record, those that hold a value. A custom field absent and one that is null are the same."""
     new = new or {}
+    custom = new_custom or {}
     if old is None:
-        return sorted(k for k, v in new.items() if v is not None and v != "" and v != [])
-    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        filled = [k for k, v in new.items() if v is not None and v != "" and v != []]
+        filled += [CUSTOM_FIELDS_PREFIX + k for k, v in custom.items() if v is not None]
+        return sorted(filled)
+    was = old_custom or {}
+    differ = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
+    differ += [CUSTOM_FIELDS_PREFIX + k for k in was.keys() | custom.keys() if was.get(k) != custom.get(k)]
+    return sorted(differ)
 
 
 async def append(

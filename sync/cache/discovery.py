@@ -11,6 +11,8 @@ from typing import Any
 
 from connectors.kit.declaration import Stream, StreamContext
 from connectors.kit.http import ProviderSession
+from sync.storage.store import Store
+from sync.tenancy.field_mappings import load_overlay
 
 
 class DiscoveryCache:
@@ -42,9 +44,20 @@ class DiscoveryCache:
         self._labels[key] = (time.monotonic() + self.ttl_seconds, tables)
         return tables
 
-    async def context(self, session: ProviderSession, stream: Stream, connection_id: Any) -> StreamContext:
-        """What a stream's strategies run with: the session and whatever the stream discovers."""
+    def held_labels(self, stream: Stream, connection_id: Any) -> dict[str, dict[str, str]]:
+        """The stream's label tables as last read, however long ago (empty when never read here): for the
+        field-mapping re-derive, which asks the provider for nothing."""
+        held = self._labels.get((connection_id, f"{stream.name}/labels"))
+        return held[1] if held is not None else {}
+
+    async def context(
+        self, session: ProviderSession, stream: Stream, connection_id: Any, *, store: Store | None = None
+    ) -> StreamContext:
+        """What a stream's strategies run with: the session, whatever the stream discovers and, given the
+        store, the connection's field mappings (at its current revision) that every record read is mapped with."""
         ctx = StreamContext(session, stream)
+        if store is not None and stream.mapping is not None:
+            ctx.overlay = await load_overlay(store, connection_id)
         if stream.discovery is not None:
             ctx.discovered_params = await self.params(session, stream, connection_id)
         if stream.labels:

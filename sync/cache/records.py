@@ -12,16 +12,16 @@ from functools import cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.kit.declaration import Stream
-from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES, RemoteRecord, truncated
+from connectors.kit.records import DEFAULT_MAX_RECORD_BYTES, CustomIndexEntry, RemoteRecord, truncated
 from sync.cache import changes
 from sync.cache.changes import CREATED, DELETED, UPDATED, Change, changed_fields
-from sync.storage.tables import RECORD_COLUMNS, records
+from sync.storage.tables import RECORD_COLUMNS, connections, record_custom_values, records
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class StreamTarget:
     model: str | None
     # A record whose JSON is larger is stored truncated (`connectors.kit.records.truncated`).
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    # The connection's field-mapping revision the records were derived at (`StreamContext.overlay`): a
+    # page derived at an older one than the connection now has is refused (`StaleOverlay`), so a run that
+    # races a mapping change never stores what the re-derive already replaced. None: not checked.
+    overlay_revision: int | None = None
 
     @classmethod
     def of(cls, connection: Any, stream: Stream, *, max_record_bytes: int) -> StreamTarget:
@@ -49,10 +53,17 @@ class StreamTarget:
         )
 
 
-def content_hash(raw_json: bytes, common_json: bytes) -> str:
+class StaleOverlay(Exception):
+    """Records derived with field mappings older than the connection's: read again with the new ones."""
+
+
+def content_hash(raw_json: bytes, common_json: bytes, custom_json: bytes | None = None) -> str:
     digest = hashlib.blake2b(raw_json, digest_size=16)
     digest.update(b"\0")
     digest.update(common_json)
+    if custom_json is not None:  # records without custom values keep the hash they always had
+        digest.update(b"\0")
+        digest.update(custom_json)
     return digest.hexdigest()
 
 
@@ -67,32 +78,47 @@ class EncodedRecord:
     updated_at: datetime
     # The size of the record as received, when it was too large and is stored truncated.
     truncated_from: int | None = None
+    custom: dict[str, Any] | None = None
+    custom_json: str | None = None
+    custom_index: tuple[CustomIndexEntry, ...] = ()
 
 
 def encode(record: RemoteRecord, now: datetime, max_bytes: int) -> EncodedRecord:
     raw_json = orjson.dumps(record.raw, option=orjson.OPT_SORT_KEYS)
     common_json = orjson.dumps(record.common, option=orjson.OPT_SORT_KEYS)
+    custom_json = _custom_json(record.custom)
     truncated_from = None
-    if len(raw_json) + len(common_json) > max_bytes:
-        truncated_from = len(raw_json) + len(common_json)
-        digest = content_hash(raw_json, common_json)
+    size = len(raw_json) + len(common_json) + len(custom_json or b"")
+    if size > max_bytes:
+        truncated_from = size
+        digest = content_hash(raw_json, common_json, custom_json)
         record = truncated(record, truncated_from, max_bytes, digest)
         raw_json = orjson.dumps(record.raw, option=orjson.OPT_SORT_KEYS)
         common_json = orjson.dumps(record.common, option=orjson.OPT_SORT_KEYS)
-        if len(raw_json) + len(common_json) > max_bytes:  # too many fields even with each one cut short
+        custom_json = _custom_json(record.custom)
+        if len(raw_json) + len(common_json) + len(custom_json or b"") > max_bytes:  # too many fields, even cut
             record.common = None
+            record.custom = None
             common_json = orjson.dumps(None)
+            custom_json = None
     return EncodedRecord(
         remote_id=record.remote_id,
         common=record.common,
         common_json=common_json.decode(),
         raw_json=raw_json.decode(),
-        content_hash=content_hash(raw_json, common_json),
+        content_hash=content_hash(raw_json, common_json, custom_json),
         created_at=record.created_at,
         # Ordering and keyset paging need a time; without the provider's, it is when the change was seen.
         updated_at=record.updated_at or now,
         truncated_from=truncated_from,
+        custom=record.custom,
+        custom_json=custom_json.decode() if custom_json is not None else None,
+        custom_index=tuple(record.custom_index) if record.custom is not None else (),
     )
+
+
+def _custom_json(custom: dict[str, Any] | None) -> bytes | None:
+    return orjson.dumps(custom, option=orjson.OPT_SORT_KEYS) if custom is not None else None
 
 
 def _target_values(target: StreamTarget) -> dict[str, Any]:
@@ -110,6 +136,7 @@ def _row(target: StreamTarget, record: EncodedRecord, now: datetime) -> dict[str
         **_target_values(target),
         "remote_id": record.remote_id,
         "common": record.common,
+        "custom": record.custom,
         "raw": record.raw_json,
         "content_hash": record.content_hash,
         "remote_created_at": record.created_at,
@@ -136,6 +163,7 @@ async def upsert_records(
     """
     if not batch:
         return Upserted(0, [])
+    await check_overlay_revision(conn, target)
     # One statement may not touch a row twice, and a page can repeat an id (search restarts overlap).
     latest = {record.remote_id: encode(record, now, target.max_record_bytes) for record in batch}
     before = await _previous(conn, target, list(latest))
@@ -145,8 +173,92 @@ async def upsert_records(
         statement = _upsert_statement(conn.dialect.name, (records.c.id, records.c.remote_id))
         result = await conn.execute(statement, [_row(target, r, now) for r in latest.values()])
     written = result.all()
-    await _log(conn, target, [(row.id, latest[row.remote_id], before.get(row.remote_id)) for row in written], now)
+    entries = [(row.id, latest[row.remote_id], before.get(row.remote_id)) for row in written]
+    await replace_custom_index(
+        conn,
+        target,
+        [(record_id, record.custom_index) for record_id, record, old in entries if _custom_touched(record, old)],
+    )
+    await _log(conn, target, entries, now)
     return Upserted(len(written), [r.remote_id for r in latest.values() if r.truncated_from is not None])
+
+
+async def check_overlay_revision(conn: AsyncConnection, target: StreamTarget) -> None:
+    """Refuse records derived at a field-mapping revision the connection has moved past. On PostgreSQL the
+    connection's row is share-locked until the caller commits: a mapping change (which bumps the revision)
+    waits for this write, and the re-derive it schedules then sees these records."""
+    if target.overlay_revision is None:
+        return
+    current = select(connections.c.field_mapping_revision).where(connections.c.id == target.connection_id)
+    if conn.dialect.name == "postgresql":
+        current = current.with_for_update(read=True)
+    revision = (await conn.execute(current)).scalar()
+    if revision is not None and revision != target.overlay_revision:
+        raise StaleOverlay(
+            f"field mappings moved to revision {revision} while records were derived at {target.overlay_revision}"
+        )
+
+
+def _custom_touched(record: EncodedRecord, old: Any) -> bool:
+    """Whether a written record's index rows may differ from what is stored."""
+    return record.custom is not None or (old is not None and old.custom is not None)
+
+
+async def replace_custom_index(
+    conn: AsyncConnection, target: StreamTarget, entries: Sequence[tuple[int, Sequence[CustomIndexEntry]]]
+) -> None:
+    """Replace these records' rows in `record_custom_values` (what custom field filters read)."""
+    if not entries or target.model is None:
+        return
+    record_ids = [record_id for record_id, _ in entries]
+    rows = [
+        {
+            "record_id": record_id,
+            "platform_id": target.platform_id,
+            "model": target.model,
+            "key": key,
+            "text_value": text_value,
+            "number_value": number_value,
+            "time_value": datetime.fromisoformat(time_value) if time_value is not None else None,
+        }
+        for record_id, index in entries
+        for key, text_value, number_value, time_value in index
+    ]
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_PG_CLEAR_INDEX, {"ids": record_ids})
+        if rows:
+            await conn.execute(
+                _PG_FILL_INDEX,
+                {
+                    "platform_id": target.platform_id,
+                    "model": target.model,
+                    "ids": [row["record_id"] for row in rows],
+                    "keys": [row["key"] for row in rows],
+                    "texts": [row["text_value"] for row in rows],
+                    "numbers": [row["number_value"] for row in rows],
+                    "times": [row["time_value"] for row in rows],
+                },
+            )
+        return
+    for start in range(0, len(record_ids), 500):  # SQLite's bound-parameter limit
+        await conn.execute(
+            delete(record_custom_values).where(record_custom_values.c.record_id.in_(record_ids[start : start + 500]))
+        )
+    if rows:
+        await conn.execute(insert(record_custom_values), rows)
+
+
+_PG_CLEAR_INDEX = text("DELETE FROM record_custom_values WHERE record_id = ANY(CAST(:ids AS bigint[]))")
+_PG_FILL_INDEX = text(
+    """
+    INSERT INTO record_custom_values (record_id, platform_id, model, key, text_value, number_value, time_value)
+    SELECT entry.record_id, CAST(:platform_id AS uuid), CAST(:model AS varchar), entry.key, entry.text_value,
+           entry.number_value, entry.time_value
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[]), CAST(:texts AS text[]),
+                CAST(:numbers AS float8[]), CAST(:times AS timestamptz[]))
+         AS entry(record_id, key, text_value, number_value, time_value)
+    """
+)
 
 
 async def _previous(conn: AsyncConnection, target: StreamTarget, remote_ids: list[str]) -> dict[str, Any]:
@@ -160,7 +272,7 @@ async def _previous(conn: AsyncConnection, target: StreamTarget, remote_ids: lis
         await conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
     else:
         rows = await conn.execute(
-            select(records.c.remote_id, records.c.common, records.c.deleted).where(
+            select(records.c.remote_id, records.c.common, records.c.custom, records.c.deleted).where(
                 records.c.connection_id == target.connection_id,
                 records.c.stream == target.stream,
                 records.c.remote_id.in_(remote_ids),
@@ -171,11 +283,11 @@ async def _previous(conn: AsyncConnection, target: StreamTarget, remote_ids: lis
 
 _PG_PREVIOUS = text(
     """
-    SELECT remote_id, common, deleted FROM records
+    SELECT remote_id, common, custom, deleted FROM records
     WHERE connection_id = CAST(:c AS uuid) AND stream = CAST(:s AS varchar)
       AND remote_id = ANY(CAST(:ids AS text[]))
     """
-).columns(records.c.remote_id, records.c.common, records.c.deleted)
+).columns(records.c.remote_id, records.c.common, records.c.custom, records.c.deleted)
 
 
 async def _log(
@@ -187,11 +299,13 @@ async def _log(
     batch = []
     for record_id, record, old in written:
         if old is None or old.deleted:
-            batch.append(Change(record_id, record.remote_id, CREATED, changed_fields(None, record.common)))
+            fields = changed_fields(None, record.common, None, record.custom)
+            batch.append(Change(record_id, record.remote_id, CREATED, fields))
         else:
             # Compared as stored (JSON: instants as ISO text), as the old copy was read back.
             new_common = orjson.loads(record.common_json)
-            batch.append(Change(record_id, record.remote_id, UPDATED, changed_fields(old.common, new_common)))
+            fields = changed_fields(old.common, new_common, old.custom, record.custom)
+            batch.append(Change(record_id, record.remote_id, UPDATED, fields))
     await append_changes(conn, target, batch, now)
 
 
@@ -212,17 +326,18 @@ async def append_changes(conn: AsyncConnection, target: StreamTarget, batch: lis
 # sixteen per row, so the driver encodes in C and nothing is processed row by row in Python.
 _PG_UPSERT = text(
     """
-    INSERT INTO records (platform_id, connection_id, end_user_id, stream, model, remote_id, common, raw,
+    INSERT INTO records (platform_id, connection_id, end_user_id, stream, model, remote_id, common, custom, raw,
                          content_hash, remote_created_at, remote_updated_at, deleted, deleted_at, synced_at)
     SELECT CAST(:platform_id AS uuid), CAST(:connection_id AS uuid), CAST(:end_user_id AS uuid),
            CAST(:stream AS varchar), CAST(:model AS varchar), page.remote_id, CAST(page.common AS jsonb),
-           page.raw, page.content_hash, page.created_at, page.updated_at, false, NULL,
+           CAST(page.custom AS jsonb), page.raw, page.content_hash, page.created_at, page.updated_at, false, NULL,
            CAST(:synced_at AS timestamptz)
-    FROM unnest(CAST(:remote_ids AS text[]), CAST(:commons AS text[]), CAST(:raws AS text[]),
-                CAST(:hashes AS text[]), CAST(:created AS timestamptz[]), CAST(:updated AS timestamptz[]))
-         AS page(remote_id, common, raw, content_hash, created_at, updated_at)
+    FROM unnest(CAST(:remote_ids AS text[]), CAST(:commons AS text[]), CAST(:customs AS text[]),
+                CAST(:raws AS text[]), CAST(:hashes AS text[]), CAST(:created AS timestamptz[]),
+                CAST(:updated AS timestamptz[]))
+         AS page(remote_id, common, custom, raw, content_hash, created_at, updated_at)
     ON CONFLICT (connection_id, stream, remote_id) DO UPDATE SET
-        common = excluded.common, raw = excluded.raw, content_hash = excluded.content_hash,
+        common = excluded.common, custom = excluded.custom, raw = excluded.raw, content_hash = excluded.content_hash,
         remote_created_at = excluded.remote_created_at, remote_updated_at = excluded.remote_updated_at,
         deleted = false, deleted_at = NULL, synced_at = excluded.synced_at, model = excluded.model
     WHERE (records.content_hash <> excluded.content_hash
@@ -239,6 +354,7 @@ def _pg_params(target: StreamTarget, page: list[EncodedRecord], now: datetime) -
         "synced_at": now,
         "remote_ids": [r.remote_id for r in page],
         "commons": [r.common_json for r in page],
+        "customs": [r.custom_json for r in page],
         "raws": [r.raw_json for r in page],
         "hashes": [r.content_hash for r in page],
         "created": [r.created_at for r in page],
@@ -256,6 +372,7 @@ def _upsert_statement(dialect: str, returning: tuple[Any, ...]) -> Any:
         index_elements=[records.c.connection_id, records.c.stream, records.c.remote_id],
         set_={
             "common": excluded.common,
+            "custom": excluded.custom,
             "raw": excluded.raw,
             "content_hash": excluded.content_hash,
             "remote_created_at": excluded.remote_created_at,
@@ -285,9 +402,15 @@ async def store_record(conn: AsyncConnection, target: StreamTarget, record: Remo
     change-log append (lock, NOTIFY, changed fields computed in SQL) all in one round trip, so a caller
     may run it in autocommit: the statement is its own transaction.
     """
+    await check_overlay_revision(conn, target)
     encoded = encode(record, now, target.max_record_bytes)
     if conn.dialect.name == "postgresql":
-        params = {**_pg_params(target, [encoded], now), "key": changes.APPEND_LOCK, "channel": changes.CHANNEL}
+        params = {
+            **_pg_params(target, [encoded], now),
+            **_index_params(encoded.custom_index),
+            "key": changes.APPEND_LOCK,
+            "channel": changes.CHANNEL,
+        }
         stored = (await conn.execute(_PG_STORE_ONE, params)).first()
         if stored is not None:
             return read_columns(stored)  # callers get the record's columns, as from every other read
@@ -296,6 +419,8 @@ async def store_record(conn: AsyncConnection, target: StreamTarget, record: Remo
         statement = _upsert_statement(conn.dialect.name, RECORD_COLUMNS)
         row = (await conn.execute(statement, _row(target, encoded, now))).first()
         if row is not None:
+            if _custom_touched(encoded, old):
+                await replace_custom_index(conn, target, [(row.id, encoded.custom_index)])
             await _log(conn, target, [(row.id, encoded, old)], now)
             return row
     row = await read_record(conn, target, record.remote_id)  # unchanged, or we hold a newer copy
@@ -308,6 +433,15 @@ def read_columns(row: Any) -> Any:
     return _CachedRecord._make(tuple(row)[: len(RECORD_COLUMNS)])
 
 
+def _index_params(index: Sequence[CustomIndexEntry]) -> dict[str, Any]:
+    return {
+        "index_keys": [key for key, _, _, _ in index],
+        "index_texts": [text_value for _, text_value, _, _ in index],
+        "index_numbers": [number for _, _, number, _ in index],
+        "index_times": [datetime.fromisoformat(moment) if moment else None for _, _, _, moment in index],
+    }
+
+
 _CachedRecord = namedtuple("_CachedRecord", [c.name for c in RECORD_COLUMNS])  # type: ignore[misc]
 
 
@@ -317,12 +451,22 @@ _CachedRecord = namedtuple("_CachedRecord", [c.name for c in RECORD_COLUMNS])  #
 # sync/cache/changes.py, "No holes"), and the changed fields follow `changes.changed_fields`.
 _STORE_ONE_TEMPLATE = """
     WITH old AS (
-        SELECT records.common, records.deleted FROM records
+        SELECT records.common, records.custom, records.deleted FROM records
         WHERE connection_id = CAST(:connection_id AS uuid) AND stream = CAST(:stream AS varchar)
           AND remote_id = (CAST(:remote_ids AS text[]))[1]
     ), up AS (UPSERT),
     held AS (SELECT pg_advisory_xact_lock(:key) FROM up),
     told AS (SELECT pg_notify(:channel, '') FROM held),
+    cleared AS (DELETE FROM record_custom_values WHERE record_id IN (SELECT id FROM up)),
+    indexed AS (
+        INSERT INTO record_custom_values (record_id, platform_id, model, key, text_value, number_value, time_value)
+        SELECT up.id, CAST(:platform_id AS uuid), up.model, entry.key, entry.text_value, entry.number_value,
+               entry.time_value
+        FROM up, unnest(CAST(:index_keys AS text[]), CAST(:index_texts AS text[]),
+                        CAST(:index_numbers AS float8[]), CAST(:index_times AS timestamptz[]))
+                 AS entry(key, text_value, number_value, time_value)
+        WHERE up.model IS NOT NULL
+    ),
     logged AS (
         INSERT INTO changes (platform_id, connection_id, end_user_id, model, stream, record_id, remote_id, op,
                              changed_fields, occurred_at)
@@ -330,15 +474,23 @@ _STORE_ONE_TEMPLATE = """
                up.id, up.remote_id,
                CASE WHEN before.deleted IS NULL OR before.deleted THEN 'CREATED' ELSE 'UPDATED' END,
                CASE WHEN before.deleted IS NULL OR before.deleted THEN
-                   (SELECT coalesce(jsonb_agg(n.key ORDER BY n.key COLLATE "C"), '[]'::jsonb)
-                    FROM jsonb_each(up.common) AS n
-                    WHERE n.value NOT IN ('null'::jsonb, '[]'::jsonb, '""'::jsonb))
+                   (SELECT coalesce(jsonb_agg(d.key ORDER BY d.key COLLATE "C"), '[]'::jsonb)
+                    FROM (SELECT n.key FROM jsonb_each(up.common) AS n
+                          WHERE n.value NOT IN ('null'::jsonb, '[]'::jsonb, '""'::jsonb)
+                          UNION ALL
+                          SELECT 'customFields.' || n.key FROM jsonb_each(coalesce(up.custom, '{}'::jsonb)) AS n
+                          WHERE n.value <> 'null'::jsonb) AS d)
                ELSE
                    (SELECT coalesce(jsonb_agg(d.key ORDER BY d.key COLLATE "C"), '[]'::jsonb)
                     FROM (SELECT coalesce(n.key, o.key) AS key
                           FROM jsonb_each(up.common) AS n
                           FULL JOIN jsonb_each(before.common) AS o ON n.key = o.key
-                          WHERE n.value IS DISTINCT FROM o.value) AS d)
+                          WHERE n.value IS DISTINCT FROM o.value
+                          UNION ALL
+                          SELECT 'customFields.' || coalesce(n.key, o.key)
+                          FROM jsonb_each(coalesce(up.custom, '{}'::jsonb)) AS n
+                          FULL JOIN jsonb_each(coalesce(before.custom, '{}'::jsonb)) AS o ON n.key = o.key
+                          WHERE nullif(n.value, 'null'::jsonb) IS DISTINCT FROM nullif(o.value, 'null'::jsonb)) AS d)
                END,
                CAST(:synced_at AS timestamptz)
         FROM up CROSS JOIN held CROSS JOIN told LEFT JOIN old AS before ON true

@@ -229,6 +229,7 @@ RECORD_COLUMNS = (
     records.c.remote_created_at,
     records.c.remote_updated_at,
     records.c.deleted_at,
+    records.c.custom,
 )
 
 sync_runs = Table(

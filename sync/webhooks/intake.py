@@ -288,7 +288,7 @@ async def _apply(
         changed = [i for i, gone in ids.items() if not gone]
         found: list[RemoteRecord] = []
         if changed and stream.lookup is not None:
-            ctx = await discoveries.context(session, stream, connection.id)
+            ctx = await discoveries.context(session, stream, connection.id, store=store)
             found = await stream.lookup.fetch(ctx, changed)
         now = utcnow()
         present = {r.remote_id for r in found}

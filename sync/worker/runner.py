@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from connectors.kit.page_budget import PageBudget
 from connectors.kit.records import Page
 from sync.cache.discovery import DiscoveryCache
 from sync.cache.field_catalog import refresh_after_run
-from sync.cache.records import StreamTarget, mark_deleted, upsert_records
+from sync.cache.records import StaleOverlay, StreamTarget, mark_deleted, upsert_records
 from sync.storage.store import Store, utcnow
 from sync.storage.tables import stream_states, sync_runs
 from sync.tenancy.connections import BACKFILL, INCREMENTAL, NEEDS_REAUTH, connection_access, set_status
@@ -173,13 +173,18 @@ class StreamRun:
         try:
             access = await connection_access(self.store, self.connection)
             session = self.kit.session(access)
-            ctx = await self.discoveries.context(session, self.stream, self.connection.id)
+            ctx = await self.discoveries.context(session, self.stream, self.connection.id, store=self.store)
             ctx.page_budget = PageBudget(self.limits.max_pages)
+            if ctx.overlay is not None:  # pages derived with these mappings are stored only while they hold
+                self.target = replace(self.target, overlay_revision=ctx.overlay.revision)
             if self.state.phase == BACKFILL:
                 await self._backfill(ctx)
             else:
                 await self._incremental(ctx)
             await refresh_after_run(self.store, ctx, self.connection)
+        except StaleOverlay as exc:  # the next run reads with the new mappings
+            error = str(exc)
+            log.info("%s/%s: %s", self.connection.id, self.stream.name, error)
         except LeaseLost:
             error = "lease lost to another worker"
             log.warning("%s/%s: %s", self.connection.id, self.stream.name, error)

@@ -33,6 +33,7 @@ from sync.tenancy.idempotency import purge_expired
 from sync.webhooks import outbound
 from sync.webhooks.intake import purge_receipts
 from sync.webhooks.outbound import Outbound
+from sync.worker.rederive import rederive_due
 from sync.worker.runner import LEASE_TTL, RunLimits, StreamRun, new_worker_id
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,22 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self.discoveries = DiscoveryCache()
+        self._rederive: asyncio.Task[None] | None = None
         self.change_retention = change_retention
         self._next_purge = 0.0
         # Outbound webhooks: enqueued and sent from this loop, attempts running beside it.
         self.outbound = Outbound(store, webhooks or outbound.Tunables(), wake=self.wake, egress=kit.egress)
+
+    def _start_rederive(self) -> None:
+        """Re-derive connections whose field mappings changed, beside the stream runs (one pass at a time)."""
+        if self._rederive is None or self._rederive.done():
+            self._rederive = asyncio.create_task(self._rederive_due())
+
+    async def _rederive_due(self) -> None:
+        try:
+            await rederive_due(self.store, self.discoveries)
+        except Exception:  # the connection stays due and is tried again at the next poll
+            log.exception("re-deriving field mappings failed")
 
     def wake(self) -> None:
         """Look for due work now rather than at the next poll (after syncNow, a new connection...)."""
@@ -115,6 +128,7 @@ class Worker:
                     await purge_expired_connect_links(self.store)
             except Exception:
                 log.exception("worker poll failed")
+            self._start_rederive()
             try:
                 await self.outbound.run()  # cheap when nothing is due; never waits for a receiver
             except Exception:
@@ -264,6 +278,9 @@ class Worker:
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        if self._rederive is not None:  # a batch cut short rolls back; the pass resumes at the next start
+            self._rederive.cancel()
+            await asyncio.gather(self._rederive, return_exceptions=True)
         await self.outbound.aclose()
 
 

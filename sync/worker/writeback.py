@@ -108,7 +108,9 @@ class Writeback:
 
     async def _context(self, stream: Stream) -> StreamContext:
         session = self.kit.session(await connection_access(self.store, self.connection))
-        ctx: StreamContext = await self._provider(stream, self.discoveries.context(session, stream, self.connection.id))
+        ctx: StreamContext = await self._provider(
+            stream, self.discoveries.context(session, stream, self.connection.id, store=self.store)
+        )
         return ctx
 
     async def _provider(self, stream: Stream, call: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from sqlalchemy import Select, String, bindparam, cast, exists, func, literal, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
+from connectors.kit.convert import parse_datetime
 from connectors.kit.errors import BadInput, NotFound
+from connectors.kit.field_mappings import CustomFieldType
 from resolvers.ids import Position
 from resolvers.paging import (
     MAX_PAGE,
@@ -24,7 +26,8 @@ from resolvers.paging import (
     probes,
     settle,
 )
-from sync.storage.tables import RECORD_COLUMNS, common_text, connections, end_users, records
+from sync.storage.tables import RECORD_COLUMNS, common_text, connections, end_users, record_custom_values, records
+from sync.tenancy.field_mappings import list_definitions
 
 if TYPE_CHECKING:
     from resolvers.context import Caller
@@ -74,6 +77,82 @@ class StringMatch:
 
 
 @dataclass(frozen=True)
+class CustomMatch:
+    """A custom field filter as the caller wrote it: text equal to `eq`, containing `contains`, or one of
+    `among` (STRING, STRING_LIST, BOOLEAN as "true"/"false"); above `gt` or below `lt` (INT, FLOAT, MONEY's
+    amount, DATETIME). Checked against the platform's definitions when the list is read."""
+
+    key: str
+    eq: str | None = None
+    contains: str | None = None
+    among: tuple[str, ...] | None = None
+    gt: Any = None
+    lt: Any = None
+
+
+# Which column of `record_custom_values` a custom field type is filtered on.
+_TEXT_TYPES = (CustomFieldType.STRING, CustomFieldType.STRING_LIST, CustomFieldType.BOOLEAN)
+_NUMBER_TYPES = (CustomFieldType.INT, CustomFieldType.FLOAT, CustomFieldType.MONEY)
+MAX_IN_VALUES = 100
+# (operator, column, bound value) of one checked custom field condition.
+CustomCondition = tuple[str, str, str, Any]
+
+
+def check_custom_matches(
+    model: str, matches: tuple[CustomMatch, ...], defined: dict[str, CustomFieldType]
+) -> list[CustomCondition]:
+    """The conditions `matches` stand for, as (key, operator, column, value); a key the platform did not
+    define on the model, an operator its type has not or an operand of the wrong type is refused."""
+    conditions: list[CustomCondition] = []
+    for number, match in enumerate(matches):
+        where = f"filter.customFields[{number}]"
+        wanted = defined.get(match.key)
+        if wanted is None:
+            known = ", ".join(sorted(defined)) or "none"
+            raise BadInput(
+                f"{model} has no custom field {match.key!r} (defined: {known})",
+                field=f"{where}.key",
+                defined=sorted(defined),
+            )
+        text_ops = {"eq": match.eq, "contains": match.contains, "in": match.among}
+        order_ops = {"gt": match.gt, "lt": match.lt}
+        used = [op for op, value in (text_ops | order_ops).items() if value is not None]
+        if not used:
+            raise BadInput(f"a filter on {match.key} needs eq, contains, in, gt or lt", field=where)
+        for op in used:
+            conditions.append((match.key, *_condition(match.key, wanted, op, (text_ops | order_ops)[op], where)))
+    return conditions
+
+
+def _condition(key: str, wanted: CustomFieldType, op: str, operand: Any, where: str) -> tuple[str, str, Any]:
+    if op in ("eq", "contains", "in"):
+        if wanted not in _TEXT_TYPES:
+            raise BadInput(f"{key} is {wanted.value}: filter it with gt or lt", field=f"{where}.{op}")
+        if wanted is CustomFieldType.BOOLEAN:
+            values = operand if op == "in" else (operand,)
+            if op == "contains" or any(value not in ("true", "false") for value in values):
+                raise BadInput(f'{key} is BOOLEAN: filter it with eq or in, "true" or "false"', field=f"{where}.{op}")
+        if op == "in" and not 1 <= len(operand) <= MAX_IN_VALUES:
+            raise BadInput(f"in takes 1 to {MAX_IN_VALUES} values", field=f"{where}.in")
+        if op == "contains":
+            return op, "text_value", f"%{_escape_like(operand)}%"
+        return op, "text_value", list(operand) if op == "in" else operand
+    if wanted in _NUMBER_TYPES:
+        if isinstance(operand, bool) or not isinstance(operand, int | float):
+            raise BadInput(f"{key} is {wanted.value}: {op} takes a number, not {operand!r}", field=f"{where}.{op}")
+        return op, "number_value", float(operand)
+    if wanted is CustomFieldType.DATETIME:
+        try:
+            moment = parse_datetime(operand) if isinstance(operand, str) else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise BadInput(f"{key} is DATETIME: {op} takes an ISO-8601 instant, not {operand!r}", field=f"{where}.{op}")
+        return op, "time_value", moment
+    raise BadInput(f"{key} is {wanted.value}: filter it with eq, contains or in", field=f"{where}.{op}")
+
+
+@dataclass(frozen=True)
 class RecordQuery:
     model: str | None = None
     stream: str | None = None
@@ -82,6 +161,9 @@ class RecordQuery:
     provider: str | None = None
     updated_after: datetime | None = None
     fields: dict[str, StringMatch] = field(default_factory=dict)
+    custom: tuple[CustomMatch, ...] = ()
+    # `custom` checked against the platform's definitions (`check_custom_matches`), when it has any.
+    custom_conditions: tuple[CustomCondition, ...] = ()
     include_deleted: bool = False
     order: Literal["asc", "desc"] = "desc"
 
@@ -108,7 +190,18 @@ async def ensure_connection_owned(caller: Caller, connection_id: uuid.UUID) -> N
 # The shape of a page query: which filters it has (not their values), its order, which cursors bound it
 # and which way it reads. Pages of one shape run one statement object with bound values, so a request
 # neither builds the statement nor hashes it for SQLAlchemy's compiled cache: it only binds.
-FilterShape = tuple[str, bool, bool, bool, bool, bool, bool, bool, tuple[tuple[str, bool, bool, bool, bool, bool], ...]]
+FilterShape = tuple[
+    str,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    tuple[tuple[str, bool, bool, bool, bool, bool], ...],
+    tuple[tuple[str, str], ...],
+]
 # A page read (after?, before?, backward?) or a probe of one side: "next"/"previous".
 Reading = tuple[bool, bool, bool] | Literal["next", "previous"]
 
@@ -137,11 +230,12 @@ def _filter_shape(query: RecordQuery, dialect: str) -> FilterShape:
             )
             for name, match in query.fields.items()
         ),
+        tuple((op, column) for _, op, column, _ in query.custom_conditions),
     )
 
 
 def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
-    dialect, model, stream, include_deleted, connection, external_user, provider, updated_after, fields = shape
+    dialect, model, stream, include_deleted, connection, external_user, provider, updated_after, fields, custom = shape
     platform: BindParameter[uuid.UUID] = bindparam("platform_id")
     conditions: list[ColumnElement[bool]] = [records.c.platform_id == platform]
     if model:
@@ -175,7 +269,31 @@ def _filters(shape: FilterShape) -> list[ColumnElement[bool]]:
             conditions.append(_list_holds(dialect, name))
         if flag:
             conditions.append(records.c.common[name].as_boolean() == bindparam(f"{name}_flag"))
+    for number, (op, column) in enumerate(custom):
+        conditions.append(records.c.id.in_(_custom_values(number, op, column, platform)))
     return conditions
+
+
+def _custom_values(number: int, op: str, column: str, platform: BindParameter[uuid.UUID]) -> Select[Any]:
+    """The records with a custom value matching condition `number`: read from `record_custom_values` along
+    its (platform, model, key, value) indexes, never from the records' JSON."""
+    value: ColumnElement[Any] = record_custom_values.c[column]
+    operand: BindParameter[Any] = bindparam(f"custom_{number}", expanding=op == "in")
+    test: ColumnElement[bool]
+    if op == "eq":
+        test = value == operand
+    elif op == "in":
+        test = value.in_(operand)
+    elif op == "contains":
+        test = value.ilike(operand, escape="\\")
+    else:
+        test = value > operand if op == "gt" else value < operand
+    return select(record_custom_values.c.record_id).where(
+        record_custom_values.c.platform_id == platform,
+        record_custom_values.c.model == bindparam("model"),
+        record_custom_values.c.key == bindparam(f"custom_{number}_key"),
+        test,
+    )
 
 
 def _list_holds(dialect: str, member: str) -> ColumnElement[bool]:
@@ -225,6 +343,9 @@ def _page_values(caller: Caller, query: RecordQuery, limit: int, bounds: Bounds)
             values[f"{name}_holds"] = match.holds
         if match.flag is not None:
             values[f"{name}_flag"] = match.flag
+    for number, (key, _, _, operand) in enumerate(query.custom_conditions):
+        values[f"custom_{number}_key"] = key
+        values[f"custom_{number}"] = operand
     if bounds.after is not None:
         values["after_updated_at"], values["after_id"] = bounds.after.updated_at, bounds.after.key
     if bounds.before is not None:
@@ -244,8 +365,12 @@ async def list_records(caller: Caller, query: RecordQuery, request: PageRequest)
     if query.connection_id is not None:
         await ensure_connection_owned(caller, query.connection_id)
     reading = (bounds.after is not None, bounds.before is not None, request.backward)
-    values = _page_values(caller, query, request.size + 1, bounds)
     async with caller.store.reader.connect() as conn:
+        if query.custom:
+            assert query.model is not None  # custom field filters exist on model lists only
+            defined = {d.key: d.type for d in await list_definitions(conn, caller.platform_id, query.model)}
+            query = replace(query, custom_conditions=tuple(check_custom_matches(query.model, query.custom, defined)))
+        values = _page_values(caller, query, request.size + 1, bounds)
         shape = _filter_shape(query, conn.dialect.name)
         result = await conn.execute(_page_statement(shape, query.order, reading), values)
         rows = [RecordRow._make(row) for row in result.all()]

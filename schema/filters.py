@@ -11,9 +11,10 @@ import strawberry
 
 from connectors.kit.models import COMMON_MODELS, CommonModel, CurrencyCode, EnumType, Field, ListOf, graphql_name
 from resolvers.ids import parse_connection_id
-from resolvers.records import RecordQuery, StringMatch
+from resolvers.records import CustomMatch, RecordQuery, StringMatch
 from schema.objects import graphql_enum
 from schema.relay import RecordOrder
+from schema.scalars import RawJSON
 
 
 @strawberry.input(description="Match a text field exactly (eq) or by case-insensitive substring (contains).")
@@ -25,6 +26,20 @@ class StringFilter:
 @strawberry.input(description="Match a list of text values by one value it holds, exactly.")
 class StringListFilter:
     contains: str | None = None
+
+
+@strawberry.input(
+    description="Match a custom field your platform defined: text (STRING, STRING_LIST, and BOOLEAN as "
+    '"true"/"false") by eq, contains (case-insensitive) or in; numbers (INT, FLOAT, MONEY by its amount) and '
+    "instants (DATETIME) by gt and lt. Several operators all apply."
+)
+class CustomFieldFilter:
+    key: str
+    eq: str | None = None
+    contains: str | None = None
+    in_: list[str] | None = strawberry.field(default=None, name="in")
+    gt: RawJSON | None = strawberry.field(default=None, description="A number, or an ISO-8601 instant.")
+    lt: RawJSON | None = strawberry.field(default=None, description="A number, or an ISO-8601 instant.")
 
 
 @strawberry.input
@@ -47,8 +62,12 @@ def derive_filter_type(model: CommonModel) -> type[ObjectFilter]:
     """`<Model>Filter`: where a record came from and when it changed, plus the model's filterable fields
     (text by `StringFilter`, an enum by the member it equals, a boolean by its value, a list by a value
     it holds) and relations (by the related record's remote id, as write inputs name them)."""
-    annotations: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
+    annotations: dict[str, Any] = {"custom_fields": Optional[list[CustomFieldFilter]]}  # noqa: UP045
+    defaults: dict[str, Any] = {
+        "custom_fields": strawberry.field(
+            default=None, description="Only those whose custom fields match every one of these."
+        )
+    }
     for field in model.filterable_fields:
         annotations[field.name] = Optional[_match_type(field)]  # noqa: UP045 - built at run time from a type object
         defaults[field.name] = None
@@ -90,8 +109,20 @@ def record_query(
         remote_id: str | None = getattr(where, model.input_name(relation.name), None)
         if remote_id is not None:
             fields[relation.name] = StringMatch(holds=remote_id) if relation.many else StringMatch(eq=remote_id)
+    custom = tuple(
+        CustomMatch(
+            key=match.key,
+            eq=match.eq,
+            contains=match.contains,
+            among=tuple(match.in_) if match.in_ is not None else None,
+            gt=match.gt,
+            lt=match.lt,
+        )
+        for match in getattr(where, "custom_fields", None) or ()
+    )
     return RecordQuery(
         model=model.name,
+        custom=custom,
         connection_id=parse_connection_id(where.connection_id, field="filter.connectionId")
         if where.connection_id
         else None,

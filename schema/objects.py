@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Optional, Self
 
+import orjson
 import strawberry
 
 from connectors.kit.models import (
@@ -245,6 +246,30 @@ def _check_inverse(model: CommonModel, inverse: Inverse, models: dict[str, Commo
         raise ValueError(f"{model.name}.{inverse.name}: {inverse.target}.{inverse.via} must be filterable")
 
 
+def _custom_fields(self: CommonObject) -> RawJSON:
+    return RawJSON(orjson.dumps(self._row.custom or {}))
+
+
+def _custom_field(self: CommonObject, key: str) -> RawJSON | None:
+    value = (self._row.custom or {}).get(key)
+    return None if value is None else RawJSON(orjson.dumps(value))
+
+
+def _custom_members() -> dict[str, Any]:
+    """`customFields` and `customField(key)`, which every common object and family interface has."""
+    return {
+        "custom_fields": strawberry.field(
+            resolver=_custom_fields,
+            description="The custom fields your platform defined on this model, as this connection's field "
+            "mappings fill them: {key: value or null}.",
+        ),
+        "custom_field": strawberry.field(
+            resolver=_custom_field,
+            description="One custom field's value; null when it holds none or no such field is defined.",
+        ),
+    }
+
+
 def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonObject]]:
     """The GraphQL object types of `models` by model name; relations must target models among them."""
     models = tuple(models)
@@ -256,12 +281,17 @@ def derive_object_types(models: Iterable[CommonModel]) -> dict[str, type[CommonO
     for model in models:
         family = model.family
         if family is not None and family not in interfaces:
-            interfaces[family] = type(family.name, (CommonObject,), {"__module__": __name__})
+            interfaces[family] = type(family.name, (CommonObject,), {"__module__": __name__, **_custom_members()})
             relations += [(interfaces[family], relation) for relation in family.relations]
     for model in models:
         annotations: dict[str, Any] = {}
         revive: list[tuple[str, Callable[[Any], Any]]] = []
-        namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations, "MODEL": model}
+        namespace: dict[str, Any] = {
+            "__module__": __name__,
+            "__annotations__": annotations,
+            "MODEL": model,
+            **_custom_members(),
+        }
         for field in model.fields:
             shown, reviver = _shown_type(field)
             many = isinstance(field.type, ListOf | Embedded)

@@ -62,6 +62,7 @@ def test_graphql_types_mirror_the_common_models(model_name: str) -> None:
     for inverse in model.inverses:
         assert str(fields[camel(inverse.name)].type) == f"[{inverse.target}!]!", inverse.name
     common_members = {"id", "remoteId", "connection", "createdAt", "updatedAt", "deletedAt", "raw"}
+    common_members |= {"customFields", "customField"}
     inverses = {camel(inverse.name) for inverse in model.inverses}
     assert set(fields) == common_members | {camel(m) for m in model.member_names} | inverses
     assert OBJECT_TYPES[model_name].MODEL is model
@@ -71,7 +72,8 @@ def test_graphql_types_mirror_the_common_models(model_name: str) -> None:
 def test_filters_cover_exactly_the_filterable_fields(model_name: str) -> None:
     model = COMMON_MODELS[model_name]
     filter_type = schema._schema.type_map[f"{model_name}Filter"]
-    members = set(filter_type.fields) - {"connectionId", "externalUserId", "provider", "updatedAfter"}  # type: ignore[attr-defined]
+    source = {"connectionId", "externalUserId", "provider", "updatedAfter", "customFields"}
+    members = set(filter_type.fields) - source  # type: ignore[attr-defined]
     relations = {camel(model.input_name(r.name)) for r in model.filterable_relations}
     assert members == {camel(f.name) for f in model.filterable_fields} | relations
 

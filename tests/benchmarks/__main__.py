@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, dict[str, Any]]] = {
     "hostile-provider": ("hostile_provider", {}),
     "hubspot-wide": ("hubspot_wide", {}),
     "relation-filters": ("relation_filters", {}),
+    "rederive": ("rederive", {}),
 }
 
 

@@ -241,6 +241,7 @@ _PROPERTY_LISTS: dict[str, list[PropertyDef]] = {
         _prop("firstname", "First Name", "string", _CONTACT),
         _prop("lastname", "Last Name", "string", _CONTACT),
         _prop("phone", "Phone Number", "string", _CONTACT, field_type="phonenumber"),
+        _prop("mobilephone", "Mobile Phone Number", "string", _CONTACT, field_type="phonenumber"),
         _prop("jobtitle", "Job Title", "string", _CONTACT),
         _prop("company", "Company Name", "string", _CONTACT),
         _prop("city", "City", "string", _CONTACT),

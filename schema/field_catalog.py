@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
 
 import strawberry
 
 from connectors.kit.field_catalog import AvailableField as CatalogField
 from resolvers.field_catalog import fits
 
-if TYPE_CHECKING:
-    from connectors.kit.field_mappings import CustomFieldType
-else:
-    # The same enum, taken from where it becomes a GraphQL type (with its description): the types below must be
-    # declared after that, or strawberry would make it a second GraphQL type without one.
-    from schema.field_mappings import CustomFieldType
+# CustomFieldType becomes a GraphQL enum (with its description) when schema/field_mappings.py registers it; the
+# types below must be declared after that, or strawberry would register it a second time without one.
+from schema.field_mappings import CustomFieldType
 
 
 @strawberry.enum(

@@ -1,6 +1,7 @@
 """The mapping picker's discovery: `LinkedAccount.availableFields` read from each provider's own metadata over
-HTTP (HubSpot properties, Salesforce describe, Zendesk ticket and user fields), kept in `available_fields` and
-refreshed by age, on request and by the sync; mappings checked against it with the nearest valid choices."""
+HTTP (HubSpot properties, Salesforce describe, Zendesk ticket and user fields; Stripe's metadata keys from the
+cache), kept in `available_fields` and refreshed by age, on request and by the sync; mappings checked against it
+with the nearest valid choices."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ from connectors.kit.field_mappings import CustomFieldType, Transform
 from connectors.kit.http import HttpKit
 from connectors.kit.sandbox import serve_in_thread
 from connectors.salesforce.sandbox import SalesforceSandbox, SalesforceSize, serve_sandbox
+from connectors.stripe.connector import STRIPE_VERSION
+from connectors.stripe.sandbox import SandboxSize as StripeSize
+from connectors.stripe.sandbox import StripeSandbox
+from connectors.stripe.sandbox import create_app as create_stripe_app
 from connectors.zendesk.sandbox import SandboxSize, ZendeskSandbox, base_url_for, create_app
 from connectors.zendesk.sandbox.data import TICKET_FIELDS
 from resolvers.ids import to_global_id
@@ -228,7 +233,8 @@ async def test_another_platforms_connection_is_not_found(
 
 @pytest.fixture
 def refusing_provider() -> Iterator[str]:
-    """A HubSpot stand-in that refuses its property definitions, as a token without the schema scopes is."""
+    """A HubSpot stand-in that refuses its contact properties, as a token without the schema scopes is, and
+    answers something that is no property list for companies."""
 
     async def forbidden(request: Request) -> JSONResponse:
         body = {
@@ -238,7 +244,12 @@ def refusing_provider() -> Iterator[str]:
         }
         return JSONResponse(body, status_code=403)
 
-    app = Starlette(routes=[Route("/crm/v3/properties/{objectType}", forbidden)])
+    async def garbled(request: Request) -> JSONResponse:
+        return JSONResponse(["not", "a", "field", "list"])
+
+    app = Starlette(
+        routes=[Route("/crm/v3/properties/companies", garbled), Route("/crm/v3/properties/{objectType}", forbidden)]
+    )
     with serve_in_thread(app) as url:
         yield url
 
@@ -263,6 +274,9 @@ async def test_a_provider_refusing_its_metadata_gives_no_fields_and_a_mapping_re
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "cannot be checked" in body["errors"][0]["message"]
     assert await stored_models(store, connection_id) == set()  # nothing kept: the next read asks again
+    # An answer in a shape the catalog cannot read is a refusal too, never a crash.
+    companies = await catalog(store, kit, await get_connection_row(store, connection_id), "Company")
+    assert companies.fields == () and "could not be read" in (companies.unavailable or "")
 
 
 async def test_a_model_the_provider_lists_no_fields_for_is_empty(
@@ -346,3 +360,46 @@ def test_a_catalog_is_bounded_whatever_the_provider_answers() -> None:
     # What the bound leaves out is refused like any unknown path.
     with pytest.raises(BadInput):
         Catalog(tuple(kept)).source(f"properties.p{MAX_CATALOG_FIELDS}", (), CustomFieldType.STRING, field_name="x")
+
+
+@pytest.fixture
+def stripe() -> Iterator[StripeSandbox]:
+    with StripeSandbox(seed=13, size=StripeSize(customers=30, invoices=5, subscriptions=3, payment_intents=3)) as box:
+        box.faults.rate_limit_enabled = False
+        yield box
+
+
+async def test_stripe_offers_the_metadata_keys_seen_on_cached_objects_and_learns_new_ones_from_the_sync(
+    store: Store, kit: HttpKit, api: Gateway, stripe: StripeSandbox
+) -> None:
+    with serve_in_thread(create_stripe_app(stripe)) as url:
+        tenant = await new_tenant(store)
+        credentials = Credentials(
+            api_key=stripe.account().identity.secret_key, extra={"stripe_version": STRIPE_VERSION}
+        )
+        connection_id = await create_connection(
+            store, NewConnection(tenant.platform_id, "stripe", "bob", credentials, base_url=url)
+        )
+        await run_everything_due(store, kit)
+        customers = await fields_of(api, tenant, connection_id, "CUSTOMER")
+        assert customers == {
+            "metadata.segment": {
+                "path": "metadata.segment",
+                "label": "Metadata: segment",
+                "type": "TEXT",
+                "fits": ["STRING", "INT", "FLOAT", "BOOLEAN", "DATETIME", "MONEY", "STRING_LIST"],
+                "options": [],
+                "isCustom": True,
+                "writable": True,
+            }
+        }
+        # Stripe is asked nothing for it: the keys come from the cache, however often the picker refreshes.
+        before = sum(stripe.stats.requests.values())
+        await fields_of(api, tenant, connection_id, "CUSTOMER", refresh=True)
+        assert sum(stripe.stats.requests.values()) == before
+
+        stripe.account().create_customer({"email": "new@example.com", "metadata": {"plan": "pro"}})
+        await age_catalog(store, connection_id, REFRESH_AFTER_RUN + timedelta(seconds=1))
+        await make_streams_due(store, connection_id)
+        await run_everything_due(store, kit)
+    assert set(await fields_of(api, tenant, connection_id, "CUSTOMER")) == {"metadata.segment", "metadata.plan"}

@@ -10,12 +10,14 @@ options a field (a picklist of country codes is 250); what lies beyond is left o
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.kit.errors import BadInput
 from connectors.kit.field_mappings import PATH_PATTERN, CustomFieldType, FieldSource, Kind, Transform, check_fits
+from connectors.kit.jsonpath import dig
 
 if TYPE_CHECKING:
     from connectors.kit.declaration import StreamContext
@@ -86,6 +88,32 @@ class FieldCatalog(Protocol):
     """Reads a model's available fields from the provider (on the stream the model is synced by)."""
 
     async def fields(self, ctx: StreamContext) -> list[AvailableField]: ...
+
+
+@dataclass(frozen=True)
+class SeenKeys:
+    """A catalog for a provider with no field metadata (Stripe): the keys of one object (`metadata`) found in the
+    connection's cached records of the model, each `metadata.<key>`, text, custom and writable. The cache reads
+    them (sync/cache/field_catalog.py); the provider is asked nothing."""
+
+    object_path: str
+    label_prefix: str = ""
+
+    async def fields(self, ctx: StreamContext) -> list[AvailableField]:
+        return []  # nothing to ask the provider: see `from_records`
+
+    def from_records(self, raws: Iterable[Mapping[str, Any]]) -> list[AvailableField]:
+        """The keys found under `object_path`, most common first (then by name)."""
+        counts: Counter[str] = Counter()
+        for raw in raws:
+            found = dig(raw, self.object_path)
+            if isinstance(found, dict):
+                counts.update(key for key in found if isinstance(key, str))
+        ordered = sorted(counts, key=lambda key: (-counts[key], key))
+        return [
+            AvailableField(f"{self.object_path}.{key}", f"{self.label_prefix}{key}", "text", is_custom=True)
+            for key in ordered
+        ]
 
 
 @dataclass(frozen=True)

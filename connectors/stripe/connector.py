@@ -24,6 +24,7 @@ from connectors.kit.mapping import ModelMapping
 from connectors.kit.oauth import OAuth2
 from connectors.kit.ratelimit import RateLimit
 from connectors.kit.token_calls import TokenCall
+from connectors.stripe.catalog import METADATA_CATALOGS
 from connectors.stripe.errors import parse_error
 from connectors.stripe.events import StripeEvents
 from connectors.stripe.mapping import CUSTOMER_MAPPING, INVOICE_MAPPING, PAYMENT_MAPPING, SUBSCRIPTION_MAPPING
@@ -227,6 +228,7 @@ CHANGES = {
 STRIPE = Connector(
     name="stripe",
     display_name="Stripe",
+    field_catalogs=METADATA_CATALOGS,
     base_url="https://api.stripe.com",
     hosts=ProviderHosts(api=STRIPE_HOSTS, oauth=CONNECT_HOSTS),
     auth=OAuth2(

@@ -5,9 +5,10 @@ A catalog is read from the provider when none is stored, when the stored one is 
 a caller asks for a refresh; the sync keeps it fresh too: a successful run of the stream a model is read from
 re-reads it when it is older than REFRESH_AFTER_RUN (`refresh_after_run`, called by sync/worker/runner.py), so
 a syncing connection's picker shows a field the account added minutes ago at the cost of one metadata request
-per model every few minutes, never one per run. A provider that refuses its metadata (403, 404, an outage)
-leaves the last stored catalog in use, or gives an empty one that says why (`Catalog.unavailable`); it never
-fails a request or a run.
+per model every few minutes, never one per run. A catalog of keys seen in the cache (Stripe's metadata,
+`SeenKeys`) is read from the connection's records instead, and kept and refreshed alike. A provider that
+refuses its metadata (403, 404, an outage) leaves the last stored catalog in use, or gives an empty one that
+says why (`Catalog.unavailable`); it never fails a request or a run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
@@ -24,11 +26,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import get_connector
 from connectors.kit.declaration import Connector, Stream, StreamContext
-from connectors.kit.errors import XkitError
-from connectors.kit.field_catalog import AvailableField, Catalog, FieldCatalog, bounded
+from connectors.kit.errors import ProviderError, XkitError
+from connectors.kit.field_catalog import AvailableField, Catalog, FieldCatalog, SeenKeys, bounded
 from connectors.kit.http import HttpKit
 from sync.storage.store import Store, utcnow
-from sync.storage.tables import available_fields
+from sync.storage.tables import available_fields, records
 from sync.tenancy.connections import connection_access
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 CATALOG_TTL = timedelta(hours=1)
 # The discovery cache's interval (sync/cache/discovery.py): a sync run re-reads a catalog at most this often.
 REFRESH_AFTER_RUN = timedelta(minutes=5)
+# How many of a stream's cached records a catalog of keys seen in the cache reads: a key that only records stored
+# before the last SEEN_RECORDS hold is not offered (nor accepted in a mapping) until a record with it syncs again.
+SEEN_RECORDS = 2000
 
 
 def catalog_stream(connector: Connector, model: str) -> Stream | None:
@@ -56,8 +61,12 @@ async def catalog(
     if stored is not None and not refresh and utcnow() - stored[1] < CATALOG_TTL:
         return stored[0]
     try:
-        session = kit.session(await connection_access(store, connection_row))
-        return await _read_and_keep(store, StreamContext(session, stream), connection_row.id, model, reader)
+        if isinstance(reader, SeenKeys):
+            fields = reader.from_records(await _recent_raws(store, connection_row.id, stream))
+        else:
+            session = kit.session(await connection_access(store, connection_row))
+            fields = await _ask_provider(reader, StreamContext(session, stream))
+        return await _keep(store, connection_row.id, model, fields)
     except XkitError as refused:
         log.info("%s/%s: field catalog not read: %s", connection_row.id, model, refused.message)
         if stored is not None:
@@ -77,7 +86,11 @@ async def refresh_after_run(store: Store, ctx: StreamContext, connection_row: Ro
     if stored is not None and utcnow() - stored[1] < REFRESH_AFTER_RUN:
         return
     try:
-        await _read_and_keep(store, ctx, connection_row.id, model, reader)
+        if isinstance(reader, SeenKeys):
+            fields = reader.from_records(await _recent_raws(store, connection_row.id, ctx.stream))
+        else:
+            fields = await _ask_provider(reader, ctx)
+        await _keep(store, connection_row.id, model, fields)
     except XkitError as refused:
         log.info("%s/%s: field catalog not refreshed: %s", connection_row.id, model, refused.message)
     except SQLAlchemyError:  # e.g. the connection was deleted meanwhile
@@ -100,10 +113,38 @@ async def stored_catalog(store: Store, connection_id: uuid.UUID, model: str) -> 
     return Catalog(fields), row.refreshed_at
 
 
-async def _read_and_keep(
-    store: Store, ctx: StreamContext, connection_id: uuid.UUID, model: str, reader: FieldCatalog
-) -> Catalog:
-    fields = bounded(await reader.fields(ctx))
+async def _ask_provider(reader: FieldCatalog, ctx: StreamContext) -> list[AvailableField]:
+    """The provider's field list; an answer in a shape its catalog cannot read is a refusal like a 403."""
+    try:
+        return await reader.fields(ctx)
+    except (AttributeError, KeyError, TypeError, ValueError) as unreadable:
+        raise ProviderError(f"the field list it answered could not be read ({unreadable!r})") from unreadable
+
+
+async def _recent_raws(store: Store, connection_id: uuid.UUID, stream: Stream) -> list[dict[str, Any]]:
+    """The raw payloads of the connection's SEEN_RECORDS records of the stream stored last (by id, newest
+    first): what a catalog of keys seen in the cache (Stripe's metadata) is read from, in bounded time."""
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(records.c.raw)
+            .where(records.c.connection_id == connection_id, records.c.stream == stream.name, ~records.c.deleted)
+            .order_by(records.c.id.desc())
+            .limit(SEEN_RECORDS)
+        )
+        raws = [row.raw for row in rows]
+    found = []
+    for text in raws:
+        try:
+            raw = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue  # not a payload (a record stored truncated keeps a marker)
+        if isinstance(raw, dict):
+            found.append(raw)
+    return found
+
+
+async def _keep(store: Store, connection_id: uuid.UUID, model: str, read: list[AvailableField]) -> Catalog:
+    fields = bounded(read)
     now = utcnow()
     values = {
         "connection_id": connection_id,

@@ -52,6 +52,10 @@ UPDATE_CUSTOMER = """mutation($c: ID!, $remoteId: String!, $input: CustomerInput
     updateCustomer(connectionId: $c, remoteId: $remoteId, input: $input) { customer { metadata customFields } } }"""
 CREATE_CUSTOMER = """mutation($c: ID!, $input: CustomerInput!) {
     createCustomer(connectionId: $c, input: $input) { customer { remoteId customFields } } }"""
+MAP_DEFAULT = """mutation($provider: String!, $model: ModelName!, $source: String!) {
+    setFieldMapping(provider: $provider, model: $model, field: "plan", source: $source) { origin } }"""
+UPDATE_SUBSCRIPTION = """mutation($c: ID!, $remoteId: String!, $input: BillingSubscriptionInput) {
+    updateBillingSubscription(connectionId: $c, remoteId: $remoteId, input: $input) { billingSubscription { id } } }"""
 CREATE_CONNECTION = """mutation($input: CreateConnectionInput!) { createConnection(input: $input) { id } }"""
 READS = ("/batch/read", "/search", "/query", "/oauth", "/token")
 
@@ -243,6 +247,24 @@ async def test_refused_custom_fields_name_the_field_and_send_hubspot_nothing(
     assert await last_seq(hubspot_mapped.store) == after
 
 
+async def test_a_mapped_field_and_a_built_in_one_writing_one_property_differently_are_refused(
+    hubspot_mapped: Mapped, hubspot: HubSpotSandbox
+) -> None:
+    await hubspot_mapped.define("work_email", "STRING")
+    await hubspot_mapped.map("work_email", "properties.email")
+    remote_id = min(hubspot.all_ids("contacts"), key=int)
+    before, sent = hubspot_contact(hubspot, remote_id), writes_sent(hubspot.stats)
+    given = {"email": "a@example.org", "customFields": {"work_email": "b@example.org"}}
+    refused = refusal(await hubspot_mapped.ask(UPDATE_CONTACT, c=hubspot_mapped.gid, remoteId=remote_id, input=given))
+    assert refused["field"] == "properties.email" and "written both" in refused["message"]
+    assert writes_sent(hubspot.stats) == sent and hubspot_contact(hubspot, remote_id) == before
+    # The same value both ways is one write.
+    same = {"email": "c@example.org", "customFields": {"work_email": "c@example.org"}}
+    written = data(await hubspot_mapped.ask(UPDATE_CONTACT, c=hubspot_mapped.gid, remoteId=remote_id, input=same))
+    assert written["updateContact"]["contact"]["customFields"]["work_email"] == "c@example.org"
+    assert hubspot_contact(hubspot, remote_id)["email"] == "c@example.org"
+
+
 async def test_refusals_list_what_is_defined_or_mapped_and_the_read_only_provider_field(
     hubspot_mapped: Mapped, hubspot: HubSpotSandbox
 ) -> None:
@@ -356,6 +378,18 @@ async def test_stripe_writes_a_mapped_metadata_key(
             )["createCustomer"]["customer"]
             assert stripe_customer(stripe, made["remoteId"])["metadata"]["plan"] == "team"
             assert made["customFields"] == {"plan": "team"}
+
+            # Stripe's subscription writer sends only what it knows: a mapped field there is refused, not dropped.
+            await mapped.define("plan", "STRING", model="BILLING_SUBSCRIPTION")
+            data(await mapped.ask(MAP_DEFAULT, provider="stripe", model="BILLING_SUBSCRIPTION", source="metadata.plan"))
+            subscription = next(iter(stripe.account().collections["subscriptions"].live()))
+            sent = writes_sent(stripe.stats)
+            body = await mapped.ask(
+                UPDATE_SUBSCRIPTION, c=mapped.gid, remoteId=subscription["id"], input={"customFields": {"plan": "pro"}}
+            )
+            refused = refusal(body)
+            assert refused["field"] == "customFields" and "take no mapped fields" in refused["message"]
+            assert writes_sent(stripe.stats) == sent
 
 
 # ---- the values a write takes, type by type ------------------------------------------------------------

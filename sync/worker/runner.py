@@ -181,6 +181,7 @@ class StreamRun:
                 await self._backfill(ctx)
             else:
                 await self._incremental(ctx)
+            # The mapping picker's field catalog follows the sync; failing to read it never fails the run.
             await refresh_after_run(self.store, ctx, self.connection)
         except StaleOverlay as exc:  # the next run reads with the new mappings
             error = str(exc)

@@ -3,6 +3,7 @@ re-derived from the cached payloads when a connection's mappings change."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from connectors.kit.records import RemoteRecord
 from sync.cache.records import StaleOverlay, StreamTarget, upsert_records
 from sync.storage.store import Store
 from sync.storage.tables import changes, connections, record_custom_values, records, sync_runs
-from sync.tenancy.field_mappings import MappingTarget, clear_mapping, define_field, set_mapping
+from sync.tenancy.field_mappings import MappingTarget, clear_mapping, define_field, load_overlay, set_mapping
 from sync.worker import rederive
 from sync.worker.rederive import rederive_connection, rederive_due
+from sync.worker.scheduler import Worker
 from tests.support import Tenant, cached_records, connect_hubspot, new_tenant, run_everything_due
 
 CONTACTS = HUBSPOT.stream("contacts")
@@ -376,3 +378,42 @@ async def is_due(store: Store, connection_id: uuid.UUID) -> bool:
 async def connection_row(store: Store, connection_id: uuid.UUID) -> Any:
     async with store.engine.connect() as conn:
         return (await conn.execute(select(connections).where(connections.c.id == connection_id))).first()
+
+
+async def test_a_re_derived_record_read_again_unchanged_is_not_rewritten(
+    store: Store, unlimited: HubSpotSandbox, mapped: Mapped
+) -> None:
+    await map_field(store, mapped.target, "tier", "properties.favorite_color", CustomFieldType.STRING)
+    await rederive_due(store)
+    connection = await connection_row(store, mapped.connection_id)
+    ctx = context(mappings=await load_overlay(store, mapped.connection_id))
+    again = [
+        ctx.to_record(orjson.loads(row.raw)) for row in await cached_records(store, mapped.connection_id, "contacts")
+    ]
+    target = StreamTarget.of(connection, CONTACTS, max_record_bytes=1 << 20)
+    seq = await last_seq(store)
+    async with store.engine.begin() as conn:
+        assert (await upsert_records(conn, target, again, datetime.now(UTC))).changed == 0
+    assert await changes_after(store, seq) == []
+
+
+async def test_the_worker_re_derives_a_connection_once_its_mappings_change(
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, mapped: Mapped
+) -> None:
+    await map_field(store, mapped.target, "tier", "properties.favorite_color", CustomFieldType.STRING)
+    assert await is_due(store, mapped.connection_id)
+    worker = Worker(store, kit, poll_interval=0.05)
+    running = asyncio.create_task(worker.run_forever())
+    try:
+        for _ in range(200):
+            if not await is_due(store, mapped.connection_id):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+        await running
+    assert not await is_due(store, mapped.connection_id)
+    run = await rederive_run(store, mapped.connection_id)
+    assert run.status == "succeeded" and run.changed > 0
+    rows = await cached_records(store, mapped.connection_id, "contacts")
+    assert all(row.custom["tier"] == (properties(row).get("favorite_color") or None) for row in rows)

@@ -27,13 +27,14 @@ from connectors.kit.field_mappings import (
 from connectors.kit.http import HttpKit
 from connectors.kit.records import RemoteRecord
 from sync.cache.records import StaleOverlay, StreamTarget, upsert_records
+from sync.storage.ids import to_global_id
 from sync.storage.store import Store
 from sync.storage.tables import changes, connections, record_custom_values, records, sync_runs
 from sync.tenancy.field_mappings import MappingTarget, clear_mapping, define_field, load_overlay, set_mapping
 from sync.worker import rederive
 from sync.worker.rederive import rederive_connection, rederive_due
 from sync.worker.scheduler import Worker
-from tests.support import Tenant, cached_records, connect_hubspot, new_tenant, run_everything_due
+from tests.support import Tenant, cached_records, connect_hubspot, gateway, new_tenant, run_everything_due
 
 CONTACTS = HUBSPOT.stream("contacts")
 DEALS = HUBSPOT.stream("deals")
@@ -417,3 +418,28 @@ async def test_the_worker_re_derives_a_connection_once_its_mappings_change(
     assert run.status == "succeeded" and run.changed > 0
     rows = await cached_records(store, mapped.connection_id, "contacts")
     assert all(row.custom["tier"] == (properties(row).get("favorite_color") or None) for row in rows)
+
+
+async def test_a_writebacks_read_back_is_mapped_with_the_connections_overlay(
+    store: Store, kit: HttpKit, unlimited: HubSpotSandbox, mapped: Mapped, secret_key: str
+) -> None:
+    remote_id = mapped.mobiles[0]
+    unlimited.update("contacts", remote_id, {"loyalty_tier": "platinum", "nps_score": "9"})
+    async with gateway(store, kit, secret_key) as api:
+        body = await api.graphql(
+            """mutation($c: ID!, $r: String!) {
+                 updateContact(connectionId: $c, remoteId: $r, input: {jobTitle: "Head of Engines"}) {
+                   contact { phone customFields tier: customField(key: "tier") }
+                 }
+               }""",
+            mapped.tenant.api_key,
+            c=to_global_id("Connection", mapped.connection_id),
+            r=remote_id,
+        )
+    assert not body.get("errors"), body["errors"]
+    contact = body["data"]["updateContact"]["contact"]
+    assert contact == {
+        "phone": "+44 7700 900120",  # the mobile number the mapping reads, not `phone`
+        "customFields": {"tier": "platinum", "nps": 9},
+        "tier": "platinum",
+    }

@@ -225,7 +225,11 @@ async def replace_custom_index(
         for key, text_value, number_value, time_value in index
     ]
     if conn.dialect.name == "postgresql":
+        # Planned each time, as `_previous` is: a generic plan cached while the index table was small would
+        # scan it whole once it holds a row per record and key.
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         await conn.execute(_PG_CLEAR_INDEX, {"ids": record_ids})
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
         if rows:
             await conn.execute(
                 _PG_FILL_INDEX,

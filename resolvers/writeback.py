@@ -16,6 +16,7 @@ from typing import Any
 
 from connectors.kit.declaration import Draft
 from connectors.kit.errors import BadInput, Conflict, NotFound, XkitError
+from connectors.kit.mapped_writes import custom_fields_given
 from resolvers.connections import get_connection
 from resolvers.context import Caller
 from resolvers.ids import from_global_id, parse_connection_id, to_global_id
@@ -46,13 +47,22 @@ async def create_record(
     values: Mapping[str, Any],
     raw_fields: Any,
     idempotency_key: str | None,
+    custom_fields: Any = None,
 ) -> WriteResult:
     connection = parse_connection_id(connection_id)
     operation = f"create{model}"
     draft = Draft(
-        dict(values), _raw_fields(raw_fields), idempotency_key=_provider_key(caller, idempotency_key, operation)
+        dict(values),
+        _raw_fields(raw_fields),
+        idempotency_key=_provider_key(caller, idempotency_key, operation),
+        custom_fields=custom_fields_given(custom_fields),
     )
-    arguments = {"connection": connection, "values": draft.values, "rawFields": draft.raw_fields}
+    arguments = {
+        "connection": connection,
+        "values": draft.values,
+        "rawFields": draft.raw_fields,
+        "customFields": draft.custom_fields,
+    }
 
     async def write() -> RecordRow:
         writeback = await _writeback(caller, connection, model)
@@ -69,19 +79,26 @@ async def update_record(
     raw_fields: Any,
     if_updated_at: datetime | None,
     idempotency_key: str | None,
+    custom_fields: Any = None,
 ) -> WriteResult:
     connection, remote_id, cached = await _resolve(caller, model, target)
     operation = f"update{model}"
     draft = Draft(
-        dict(values), _raw_fields(raw_fields), idempotency_key=_provider_key(caller, idempotency_key, operation)
+        dict(values),
+        _raw_fields(raw_fields),
+        idempotency_key=_provider_key(caller, idempotency_key, operation),
+        custom_fields=custom_fields_given(custom_fields),
     )
-    if not draft.values and not draft.raw_fields:
-        raise BadInput("nothing to update: set at least one field of input or rawFields", field="input")
+    if not draft.values and not draft.raw_fields and not draft.custom_fields:
+        raise BadInput(
+            "nothing to update: set at least one field of input (customFields included) or rawFields", field="input"
+        )
     arguments = {
         "connection": connection,
         "remoteId": remote_id,
         "values": draft.values,
         "rawFields": draft.raw_fields,
+        "customFields": draft.custom_fields,
         "ifUpdatedAt": if_updated_at,
     }
 
@@ -207,6 +224,7 @@ def _snapshot(row: RecordRow) -> dict[str, Any]:
         "remote_created_at": _iso(row.remote_created_at),
         "remote_updated_at": _iso(row.remote_updated_at),
         "deleted_at": _iso(row.deleted_at),
+        "custom": row.custom,
     }
 
 
@@ -222,6 +240,7 @@ def _row_from_snapshot(snapshot: dict[str, Any]) -> RecordRow:
         remote_created_at=_from_iso(snapshot["remote_created_at"]),
         remote_updated_at=_from_iso(snapshot["remote_updated_at"]),
         deleted_at=_from_iso(snapshot["deleted_at"]),
+        custom=snapshot.get("custom"),
     )
 
 

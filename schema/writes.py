@@ -43,6 +43,10 @@ WRITABLE_MODELS = tuple(
 )
 
 RAW_FIELDS = "Provider-native fields merged into the provider's request as they are (custom fields included)."
+CUSTOM_FIELDS = (
+    'Custom field values by key ({"tier": "gold"}), each written to the provider field the connection maps it '
+    "to; a key not defined, or not mapped on this connection, is refused. null clears a field."
+)
 IDEMPOTENCY_KEY = (
     "Retries with the same key within 24 hours return the first result without writing again; "
     "the same key with different arguments is a CONFLICT."
@@ -166,6 +170,8 @@ def _input_type(model: CommonModel) -> type:
             description=f"Remote id{'s' if relation.many else ''} of the related {relation.target}"
             f"{' records' if relation.many else ''}; null clears.",
         )
+    annotations["custom_fields"] = Optional[RawJSON]  # noqa: UP045
+    defaults["custom_fields"] = strawberry.field(default=strawberry.UNSET, description=CUSTOM_FIELDS)
     namespace = {"__annotations__": annotations, **defaults}
     return strawberry.input(
         type(f"{model.name}Input", (), namespace),
@@ -201,6 +207,14 @@ def _values(model: CommonModel, given: Any) -> dict[str, Any]:
     return values
 
 
+def _custom_fields(given: Any) -> Any:
+    """The input's `customFields` (None when left out); checked and written by resolvers/writeback.py."""
+    if given is None:
+        return None
+    value = given.custom_fields
+    return None if isinstance(value, UnsetType) else value
+
+
 def _mutations(model_name: str) -> dict[str, Any]:
     model = COMMON_MODELS[model_name]
     object_type = OBJECT_TYPES[model_name]
@@ -216,7 +230,13 @@ def _mutations(model_name: str) -> dict[str, Any]:
     ) -> Any:
         return payload(
             await writeback.create_record(
-                info.context, model_name, connection_id, _values(model, input), raw_fields, idempotency_key
+                info.context,
+                model_name,
+                connection_id,
+                _values(model, input),
+                raw_fields,
+                idempotency_key,
+                _custom_fields(input),
             )
         )
 
@@ -233,7 +253,14 @@ def _mutations(model_name: str) -> dict[str, Any]:
         target = writeback.Target(id, connection_id, remote_id)
         return payload(
             await writeback.update_record(
-                info.context, model_name, target, _values(model, input), raw_fields, if_updated_at, idempotency_key
+                info.context,
+                model_name,
+                target,
+                _values(model, input),
+                raw_fields,
+                if_updated_at,
+                idempotency_key,
+                _custom_fields(input),
             )
         )
 

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.hubspot.search import put_associations, read_associations
 from connectors.kit.convert import iso_millis, plain_number
@@ -89,6 +89,8 @@ class CrmObjectWriter:
     associations: Mapping[str, str] = field(default_factory=dict)
     # Properties HubSpot requires on create that have an obvious value when the caller gives none.
     create_defaults: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+    # Properties the connection's mappings write (`Draft.provider_fields`) are sent like mapped members.
+    merges_provider_fields: ClassVar[bool] = True
 
     @classmethod
     def of(
@@ -141,8 +143,9 @@ class CrmObjectWriter:
         await ctx.session.send_json("DELETE", f"/crm/v3/objects/{self.object_type}/{remote_id}")
 
     def _properties(self, draft: Draft) -> dict[str, Any]:
-        mapped = self.mapping.provider_values(
-            draft.values, handled=frozenset(self.associations), currencies=draft.currencies
+        handled = frozenset(self.associations)
+        mapped = draft.with_provider_fields(
+            self.mapping.provider_values(draft.values, handled=handled, currencies=draft.currencies)
         )
         properties: dict[str, Any] = {}
         for path, value in mapped.items():

@@ -102,6 +102,21 @@ class Draft:
     # The caller's idempotency key, for providers that deduplicate retried writes themselves (Stripe's
     # `Idempotency-Key`): a retry the provider saw through never writes twice there either.
     idempotency_key: str | None = None
+    # The caller's `customFields` ({key: value}), as given.
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    # Provider fields ({dotted path: value}) the connection's field mappings write: its mapped custom fields and
+    # the built-in members a mapping overrides (filled by the writeback, `connectors.kit.mapped_writes`). A
+    # writer that merges them says so with `merges_provider_fields`; any other refuses a draft holding some.
+    provider_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_provider_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """`fields` (the connector's mapped members, {dotted path: value}) with the mapped provider fields merged
+        in; one provider field written two ways with different values is refused rather than one silently winning."""
+        for path, value in self.provider_fields.items():
+            if path in fields and fields[path] != value:
+                raise BadInput(f"{path} is written both by a mapped field and by the input's own fields", field=path)
+            fields[path] = value
+        return fields
 
     def step_key(self, step: str) -> str | None:
         """The provider's idempotency key for one request of this write: a write of several requests (a

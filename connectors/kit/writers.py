@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -81,6 +81,8 @@ class RestWriter:
     # The header carrying the caller's idempotency key to a provider that deduplicates writes itself
     # (Stripe's `Idempotency-Key`): a create sent under it may be sent again, the provider answers once.
     idempotency_header: str | None = None
+    # Fields the connection's mappings write (`Draft.provider_fields`) go into the body like mapped members.
+    merges_provider_fields: ClassVar[bool] = True
 
     async def create(self, ctx: StreamContext, draft: Draft) -> str:
         body = self._body(draft, None)
@@ -112,7 +114,7 @@ class RestWriter:
             rule.apply(ruled, draft.values, current, self.mapping)
         handled = frozenset(member for rule in self.rules for member in rule.members)
         fields = {**self.mapping.provider_values(draft.values, handled=handled, currencies=draft.currencies), **ruled}
-        return nest(self.mapping.merge_raw_fields(fields, draft.raw_fields))
+        return nest(self.mapping.merge_raw_fields(draft.with_provider_fields(fields), draft.raw_fields))
 
     async def _send(
         self,

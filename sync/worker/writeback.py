@@ -16,11 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from connectors import get_connector
-from connectors.kit.declaration import Connector, Draft, Stream, StreamContext
+from connectors.kit.declaration import Connector, Draft, Stream, StreamContext, account_currency
 from connectors.kit.errors import BadInput, Conflict, NotFound, ProviderError, ReauthRequired, Unauthenticated
 from connectors.kit.http import HttpKit
+from connectors.kit.mapped_writes import CUSTOM_FIELDS, mapped_write
 from connectors.kit.mapping import remote_ids
 from connectors.kit.records import RemoteRecord
+from sync.cache import field_catalog
 from sync.cache.discovery import DiscoveryCache
 from sync.cache.records import StreamTarget, mark_deleted, read_record, store_record
 from sync.storage.store import Store, utcnow
@@ -67,7 +69,8 @@ class Writeback:
             raise BadInput(f"no {self.connector.display_name} object takes a {self.model} with these values")
         ctx = await self._context(stream)
         assert stream.writer is not None
-        remote_id = await self._provider(stream, stream.writer.create(ctx, _by_code(ctx, draft, None)))
+        written = await self._mapped(ctx, _by_code(ctx, draft, None))
+        remote_id = await self._provider(stream, stream.writer.create(ctx, written))
         return await self._refresh(ctx, remote_id)
 
     async def update(self, remote_id: str, draft: Draft, if_updated_at: datetime | None, cached: Any = None) -> Any:
@@ -79,7 +82,7 @@ class Writeback:
             current = _remote(await self._refresh(ctx, remote_id))
             self._check_unchanged(current, if_updated_at)
         assert stream.writer is not None
-        written = _by_code(ctx, draft, current.record)
+        written = await self._mapped(ctx, _by_code(ctx, draft, current.record))
         await self._provider(stream, stream.writer.update(ctx, remote_id, written, current.record))
         return await self._refresh(ctx, remote_id)
 
@@ -112,6 +115,35 @@ class Writeback:
             stream, self.discoveries.context(session, stream, self.connection.id, store=self.store)
         )
         return ctx
+
+    async def _mapped(self, ctx: StreamContext, draft: Draft) -> Draft:
+        """The draft with what the connection's field mappings write as provider fields: its custom fields, and
+        the built-in members a mapping overrides (taken out of the connector's own mapping). Refused, before
+        anything is written, when a key is not defined or not mapped, a value does not fit its field, or the
+        provider keeps the mapped field read-only."""
+        mapping = ctx.stream.mapping
+        overlay = ctx.overlay.models.get(self.model) if ctx.overlay is not None else None
+        overridden = overlay is not None and not overlay.builtin.keys().isdisjoint(draft.values)
+        if mapping is None or not (draft.custom_fields or overridden):
+            return draft
+        # Which mapped fields the provider lets us write: its catalog as last read (read now only when none is
+        # kept or it is over an hour old); a provider that does not list its fields leaves that to its answer.
+        fields = await field_catalog.catalog(self.store, self.kit, self.connection, self.model)
+        written = mapped_write(
+            mapping.model,
+            overlay,
+            draft.values,
+            draft.custom_fields,
+            catalog=fields if fields.unavailable is None else None,
+            currency=account_currency(ctx.labels),
+            currencies=draft.currencies,
+        )
+        if written.provider_fields and not getattr(ctx.stream.writer, "merges_provider_fields", False):
+            raise BadInput(
+                f"{self.connector.display_name}'s {ctx.stream.name} writes take no mapped fields",
+                field=CUSTOM_FIELDS if draft.custom_fields else None,
+            )
+        return replace(draft, values=written.values, provider_fields=written.provider_fields)
 
     async def _provider(self, stream: Stream, call: Any) -> Any:
         """Await a provider call, turning its refusal into the caller's typed error."""

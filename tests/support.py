@@ -15,6 +15,7 @@ import httpx2
 import pytest
 import pytest_asyncio
 import uvicorn
+from gql.transport.websockets import WebsocketsTransport
 from pydantic import SecretStr
 from sqlalchemy import Row, event, func, select, update
 
@@ -348,6 +349,16 @@ def synced_fixture(holder: type[Synced]) -> Any:
             yield ready
 
     return fixture
+
+
+def graphql_ws(gateway_url: str, api_key: str) -> WebsocketsTransport:
+    """A gql transport speaking graphql-transport-ws to a served gateway, with the key in its init payload."""
+    return WebsocketsTransport(
+        url=gateway_url.replace("http://", "ws://") + "/graphql",
+        init_payload={"Authorization": f"Bearer {api_key}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        ack_timeout=5,
+    )
 
 
 async def latest_change_cursor(store: Store) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest_asyncio
 from gql import Client
 from gql.graphql_request import GraphQLRequest
-from gql.transport.websockets import WebsocketsTransport
 
 from connectors import sandbox_entries
 from connectors.hubspot.sandbox.driver import HubSpotDriver
@@ -24,7 +23,7 @@ from connectors.salesforce.sandbox.driver import SalesforceDriver
 from gateway.dev import DemoConnection, ensure_demo
 from sync.storage.store import Store
 from sync.worker.rederive import rederive_due
-from tests.support import Gateway, data, gateway, latest_change_cursor, run_everything_due
+from tests.support import Gateway, data, gateway, graphql_ws, latest_change_cursor, run_everything_due
 
 API_KEY = "xk_dev_field_mappings_done_when_0123456789"
 DEMO_CONTACTS = 40
@@ -116,12 +115,7 @@ async def test_tier_mapped_on_both_demo_connections_filters_streams_and_writes_b
     assert {provider for provider, _ in gold} == {"hubspot", "salesforce"}  # the dev sandboxes seed gold in both
 
     after = await latest_change_cursor(dev.store)
-    transport = WebsocketsTransport(
-        url=dev.api.url.replace("http://", "ws://") + "/graphql",
-        init_payload={"Authorization": f"Bearer {API_KEY}"},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        ack_timeout=5,
-    )
+    transport = graphql_ws(dev.api.url, API_KEY)
     received: list[dict[str, Any]] = []
     async with Client(transport=transport) as session:
         all_arrived = asyncio.Event()

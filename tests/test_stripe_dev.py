@@ -13,7 +13,6 @@ from typing import Any
 import pytest_asyncio
 from gql import Client
 from gql.graphql_request import GraphQLRequest
-from gql.transport.websockets import WebsocketsTransport
 
 from connectors import sandbox_entries
 from connectors.kit.http import HttpKit
@@ -22,7 +21,7 @@ from connectors.stripe.sandbox.driver import StripeDriver
 from gateway.dev import DemoConnection, ensure_demo
 from resolvers.ids import parse_connection_id
 from sync.storage.store import Store
-from tests.support import Gateway, data, gateway, latest_change_cursor, make_streams_due, run_everything_due
+from tests.support import Gateway, data, gateway, graphql_ws, latest_change_cursor, make_streams_due, run_everything_due
 
 API_KEY = "xk_dev_stripe_done_when_0123456789abcdef"
 DEMO_SIZE = 40
@@ -150,12 +149,7 @@ async def test_a_subscription_cancelled_at_stripe_reaches_a_subscriber_once(dev:
     account = dev.driver.account
     active = next(s for s in account.collections["subscriptions"].live() if s["status"] == "active")
     after = await latest_change_cursor(dev.store)
-    transport = WebsocketsTransport(
-        url=dev.api.url.replace("http://", "ws://") + "/graphql",
-        init_payload={"Authorization": f"Bearer {API_KEY}"},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        ack_timeout=5,
-    )
+    transport = graphql_ws(dev.api.url, API_KEY)
     got: list[dict[str, Any]] = []
     async with Client(transport=transport) as session:
         first = asyncio.Event()

@@ -26,6 +26,7 @@ from tests.support import (
     connect_sandbox,
     data,
     gateway,
+    graphql_ws,
     latest_change_cursor,
     make_streams_due,
     new_tenant,
@@ -110,12 +111,7 @@ class Desk:
         data(body)
 
     def transport(self) -> WebsocketsTransport:
-        return WebsocketsTransport(
-            url=self.api.url.replace("http://", "ws://") + "/graphql",
-            init_payload={"Authorization": f"Bearer {self.tenant.api_key}"},
-            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-            ack_timeout=5,
-        )
+        return graphql_ws(self.api.url, self.tenant.api_key)
 
 
 @pytest_asyncio.fixture

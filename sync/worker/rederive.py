@@ -27,7 +27,6 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -45,6 +44,7 @@ from sync.cache.records import StreamTarget, append_changes, content_hash, repla
 from sync.storage.store import Store, utcnow
 from sync.storage.tables import connections, records, sync_runs
 from sync.tenancy.field_mappings import load_overlay
+from sync.worker.runner import close_run
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ PHASE_PREFIX = "revision "
 DEFAULT_BATCH = 1000
 # How many connections one poll of the worker re-derives (each fully, one after the other).
 CONNECTIONS_PER_POLL = 4
-RUN_HISTORY = timedelta(days=7)
 
 
 class RevisionMoved(Exception):
@@ -373,24 +372,14 @@ class _Pass:
     async def _finish(self, run_id: int, error: str | None) -> None:
         now = utcnow()
         async with self.store.engine.begin() as conn:
-            await conn.execute(
-                update(sync_runs)
-                .where(sync_runs.c.id == run_id)
-                .values(
-                    status="failed" if error else "succeeded",
-                    finished_at=now,
-                    pages=self.tally.batches,
-                    records=self.tally.records,
-                    changed=self.tally.changed,
-                    error=error,
-                )
-            )
-            await conn.execute(
-                sync_runs.delete().where(
-                    sync_runs.c.connection_id == self.connection.id,
-                    sync_runs.c.stream == STREAM,
-                    sync_runs.c.started_at < now - RUN_HISTORY,
-                )
+            await close_run(
+                conn,
+                run_id,
+                now,
+                stream=(self.connection.id, STREAM),
+                counts=(self.tally.batches, self.tally.records, self.tally.changed),
+                failed=error is not None,
+                error=error,
             )
 
 

@@ -308,25 +308,50 @@ class StreamRun:
                 .where(stream_states.c.id == self.state.id, stream_states.c.lease_owner == self.worker_id)
                 .values(**state_values)
             )
-            await conn.execute(
-                delete(sync_runs).where(
-                    sync_runs.c.connection_id == self.connection.id,
-                    sync_runs.c.stream == self.stream.name,
-                    sync_runs.c.started_at < now - RUN_HISTORY,
-                )
+            await close_run(
+                conn,
+                run_id,
+                now,
+                stream=(self.connection.id, self.stream.name),
+                counts=(self.tally.pages, self.tally.records, self.tally.changed),
+                failed=error is not None,
+                error=error or self.tally.note(),
             )
-            await conn.execute(
-                update(sync_runs)
-                .where(sync_runs.c.id == run_id)
-                .values(
-                    status="failed" if error else "succeeded",
-                    finished_at=now,
-                    pages=self.tally.pages,
-                    records=self.tally.records,
-                    changed=self.tally.changed,
-                    error=error or self.tally.note(),
-                )
-            )
+
+
+async def close_run(
+    conn: AsyncConnection,
+    run_id: int,
+    now: datetime,
+    *,
+    stream: tuple[uuid.UUID, str],
+    counts: tuple[int, int, int],
+    failed: bool,
+    error: str | None,
+) -> None:
+    """End a run (`counts`: pages or batches, records seen, records changed) and forget the stream's runs older
+    than RUN_HISTORY: what a sync run and a re-derive pass both do when they finish."""
+    connection_id, name = stream
+    pages, seen, changed = counts
+    await conn.execute(
+        delete(sync_runs).where(
+            sync_runs.c.connection_id == connection_id,
+            sync_runs.c.stream == name,
+            sync_runs.c.started_at < now - RUN_HISTORY,
+        )
+    )
+    await conn.execute(
+        update(sync_runs)
+        .where(sync_runs.c.id == run_id)
+        .values(
+            status="failed" if failed else "succeeded",
+            finished_at=now,
+            pages=pages,
+            records=seen,
+            changed=changed,
+            error=error,
+        )
+    )
 
 
 def _describe(exc: BaseException) -> str:

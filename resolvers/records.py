@@ -94,6 +94,8 @@ class CustomMatch:
 _TEXT_TYPES = (CustomFieldType.STRING, CustomFieldType.STRING_LIST, CustomFieldType.BOOLEAN)
 _NUMBER_TYPES = (CustomFieldType.INT, CustomFieldType.FLOAT, CustomFieldType.MONEY)
 MAX_IN_VALUES = 100
+# Each condition is a semi-join on the custom value index: a list of thousands would be as many subqueries.
+MAX_CUSTOM_CONDITIONS = 10
 # (operator, column, bound value) of one checked custom field condition.
 CustomCondition = tuple[str, str, str, Any]
 
@@ -103,6 +105,11 @@ def check_custom_matches(
 ) -> list[CustomCondition]:
     """The conditions `matches` stand for, as (key, operator, column, value); a key the platform did not
     define on the model, an operator its type has not or an operand of the wrong type is refused."""
+    if len(matches) > MAX_CUSTOM_CONDITIONS:
+        raise BadInput(
+            f"filter.customFields takes at most {MAX_CUSTOM_CONDITIONS} conditions, got {len(matches)}",
+            field="filter.customFields",
+        )
     conditions: list[CustomCondition] = []
     for number, match in enumerate(matches):
         where = f"filter.customFields[{number}]"

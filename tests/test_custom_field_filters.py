@@ -196,6 +196,14 @@ async def test_bad_filters_are_refused_naming_the_problem(setup: Setup, where: d
     assert message in body["errors"][0]["message"]
 
 
+async def test_a_flood_of_custom_field_conditions_is_refused_before_any_query(setup: Setup) -> None:
+    flood = [{"key": "tier", "eq": f"gold{n}"} for n in range(11)]
+    body = await setup.api.graphql(CONTACTS, setup.tenant.api_key, filter={"customFields": flood}, after=None)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == "filter.customFields"
+    assert "at most 10 conditions, got 11" in body["errors"][0]["message"]
+
+
 async def query_plan(store: Store, statement: Any, values: dict[str, Any]) -> str:
     """The database's plan for `statement` with `values` (statistics fresh, as autovacuum keeps them); an
     `in` list is expanded into its placeholders as the driver would receive them."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import html
+import queue
 import random
 import re
 import threading
@@ -13,8 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+import httpx2
 import orjson
 from faker import Faker
 from starlette.requests import Request
@@ -263,3 +265,51 @@ def consent_form(look: ConsentLook, intro: str, scopes: Sequence[str], action: s
   <button type="submit" name="decision" value="{look.approve}" class="{look.approve}">{label}</button>
   <button type="submit" name="decision" value="deny" class="deny">Deny</button>
 </form>"""
+
+
+Item = TypeVar("Item")
+
+
+class DeliveryQueue(Generic[Item]):
+    """A sandbox's outgoing webhook deliveries, posted in order on one background thread (started at the first
+    delivery) with one HTTP client: `deliver(client, item)` posts one, retrying as its provider does."""
+
+    def __init__(self, deliver: Callable[[httpx2.Client, Item], None], *, thread_name: str) -> None:
+        self._deliver = deliver
+        self._thread_name = thread_name
+        self._queue: queue.Queue[Item | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, item: Item) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name=self._thread_name)
+                self._thread.start()
+        self._queue.put(item)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued delivery is done; False when `timeout` passes first."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        with httpx2.Client(timeout=10.0) as client:
+            while True:
+                item = self._queue.get()
+                try:
+                    if item is None:
+                        return
+                    self._deliver(client, item)
+                finally:
+                    self._queue.task_done()

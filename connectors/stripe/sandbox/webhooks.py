@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import queue
 import secrets
 import threading
 import time
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
+from connectors.kit.sandbox_support import DeliveryQueue
 from connectors.stripe.sandbox.errors import invalid
 
 if TYPE_CHECKING:
@@ -92,9 +92,9 @@ class WebhookSender:
         # The accounts connected to a platform account: what its Connect endpoints hear about.
         self.connected_to = connected_to
         self.endpoints: dict[str, Endpoint] = {}
-        self._queue: queue.Queue[tuple[Endpoint, dict[str, Any], bytes] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._deliveries: DeliveryQueue[tuple[Endpoint, dict[str, Any], bytes]] = DeliveryQueue(
+            lambda client, item: self._deliver(client, *item), thread_name="stripe-sandbox-webhooks"
+        )
 
     def register(self, endpoint: Endpoint) -> None:
         self.endpoints[endpoint.id] = endpoint
@@ -127,39 +127,13 @@ class WebhookSender:
         event["pending_webhooks"] = len(targets)
         for endpoint in targets:
             sent = {**event, "account": account.id} if endpoint.account_id != account.id else event
-            self._start()
-            self._queue.put((endpoint, event, orjson.dumps(sent)))
+            self._deliveries.put((endpoint, event, orjson.dumps(sent)))
 
     def flush(self, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._deliveries.flush(timeout)
 
     def close(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            self._queue.put(None)
-            thread.join(timeout=5.0)
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, daemon=True, name="stripe-sandbox-webhooks")
-                self._thread.start()
-
-    def _run(self) -> None:
-        with httpx2.Client(timeout=10.0) as client:
-            while True:
-                item = self._queue.get()
-                try:
-                    if item is None:
-                        return
-                    self._deliver(client, *item)
-                finally:
-                    self._queue.task_done()
+        self._deliveries.close()
 
     def _deliver(self, client: httpx2.Client, endpoint: Endpoint, event: dict[str, Any], body: bytes) -> None:
         for attempt in range(MAX_ATTEMPTS):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import queue
 import secrets
 import threading
 import time
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
+from connectors.kit.sandbox_support import DeliveryQueue
 from connectors.zendesk.sandbox.account import Change
 
 EVENT_VERSION = "2022-06-20"
@@ -123,9 +123,9 @@ class WebhookSender:
         self.stats = stats
         self.max_attempts = max_attempts
         self.config: WebhookConfig | None = None
-        self._queue: queue.Queue[tuple[WebhookConfig, dict[str, Any]] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._deliveries: DeliveryQueue[tuple[WebhookConfig, dict[str, Any]]] = DeliveryQueue(
+            lambda client, item: self._deliver(client, *item), thread_name="zendesk-sandbox-webhooks"
+        )
 
     def configure(self, config: WebhookConfig | None) -> None:
         self.config = config
@@ -134,39 +134,16 @@ class WebhookSender:
         config = self.config
         if config is None:
             return
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, daemon=True, name="zendesk-sandbox-webhooks")
-                self._thread.start()
         if config.subdomain is not None:
             event = {**event, "subdomain": config.subdomain}
-        self._queue.put((config, event))
+        self._deliveries.put((config, event))
 
     def flush(self, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._deliveries.flush(timeout)
 
     def close(self) -> None:
         self.config = None
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            self._queue.put(None)
-            thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        with httpx2.Client(timeout=10.0) as client:
-            while True:
-                item = self._queue.get()
-                try:
-                    if item is None:
-                        return
-                    self._deliver(client, *item)
-                finally:
-                    self._queue.task_done()
+        self._deliveries.close()
 
     def _deliver(self, client: httpx2.Client, config: WebhookConfig, event: dict[str, Any]) -> None:
         body = orjson.dumps(event)

@@ -91,9 +91,17 @@ def test_the_writeback_harness_covers_every_writer(name: str) -> None:
 
 
 def test_xkit_dev_serves_and_connects_every_connector() -> None:
-    settings = Settings(port=free_port(), egress_allow=[])
     with ExitStack() as stack:
-        allowed, drivers, demos = serve_sandboxes(stack, settings, contacts=10)
+        # The sandboxes take the ports after the gateway's; another test worker may hold one of them by chance.
+        for attempt in range(5):
+            settings = Settings(port=free_port(), egress_allow=[])
+            try:
+                allowed, drivers, demos = serve_sandboxes(stack, settings, contacts=10)
+                break
+            except OSError:
+                stack.close()
+                if attempt == 4:
+                    raise
         assert [demo.provider for demo in demos] == list(CONNECTORS)
         stripe_key = next(demo for demo in demos if demo.provider == "stripe").credentials.api_key
         assert stripe_key is not None and stripe_key.startswith("sk_test_")  # xkit dev connects Stripe with a test key
